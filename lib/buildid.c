@@ -1,0 +1,102 @@
+/*
+ * buildid - reads the GNU build ID note from SHT_NOTE sections, or from PT_NOTE segments when
+ * the section headers are gone.
+ */
+#include "buildid.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int buildid_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f') ||
+		      (s[n] >= 'A' && s[n] <= 'F')))
+			return 0;
+	return n >= 2 && n <= 64;
+}
+
+static int note_in(Elf_Data *data, char hex[BUILDID_HEX_MAX])
+{
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const unsigned char *desc = (const unsigned char *)data->d_buf + desc_off;
+
+		if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+		    memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
+			continue;
+		if (nh.n_descsz < 1 || nh.n_descsz > 32)
+			return -ERR_BADELF;
+		for (size_t i = 0; i < nh.n_descsz; i++)
+			snprintf(hex + 2 * i, 3, "%02x", desc[i]);
+		return 0;
+	}
+	return -ERR_NOBUILDID;
+}
+
+int buildid_from_elf(Elf *elf, char hex[BUILDID_HEX_MAX])
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t n;
+	int err = -ERR_NOBUILDID;
+
+	while ((scn = elf_nextscn(elf, scn)) && err == -ERR_NOBUILDID)
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_NOTE)
+			err = note_in(elf_getdata(scn, NULL), hex);
+	if (err != -ERR_NOBUILDID || elf_getphdrnum(elf, &n) != 0)
+		return err;
+	for (size_t i = 0; i < n && err == -ERR_NOBUILDID; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_NOTE && ph.p_offset)
+			err = note_in(elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+							   ELF_T_NHDR),
+				      hex);
+	}
+	return err;
+}
+
+int buildid_from_path(const char *path, char hex[BUILDID_HEX_MAX])
+{
+	Elf *elf;
+	int fd, err;
+
+	elf_version(EV_CURRENT);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		err = -ERR_BADELF;
+	else if (elf_kind(elf) != ELF_K_ELF)
+		err = -ERR_NOTELF;
+	else if (!gelf_getehdr(elf, &(GElf_Ehdr){ 0 }))
+		err = -ERR_BADELF;
+	else
+		err = buildid_from_elf(elf, hex);
+	elf_end(elf);
+	close(fd);
+	return err;
+}
+
+int buildid_debug_path(const char *dir, const char *hex, char *buf, size_t len)
+{
+	int n;
+
+	if (!buildid_valid(hex))
+		return -ERR_BADBUILDID;
+	n = snprintf(buf, len, "%s/.build-id/%.2s/%s.debug", dir, hex, hex + 2);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * buildid - the NT_GNU_BUILD_ID note of an ELF file, as lowercase hex, and the checks that keep
+ * untrusted build IDs out of file paths.
+ */
+#ifndef FLEETSYM_BUILDID_H
+#define FLEETSYM_BUILDID_H
+
+#include <gelf.h>
+#include <stddef.h>
+
+/* 64 hex digits and a NUL. */
+#define BUILDID_HEX_MAX 65
+
+/* Is S a build ID we accept: 2-64 hex digits, nothing else? */
+int buildid_valid(const char *s);
+
+/* Read ELF's build ID note into HEX (BUILDID_HEX_MAX bytes). -ERR_NOBUILDID when absent. */
+int buildid_from_elf(Elf *elf, char hex[BUILDID_HEX_MAX]) __attribute__((warn_unused_result));
+
+/* Same for the file at PATH. -ENOENT, -ERR_NOTELF, -ERR_BADELF, -ERR_NOBUILDID. */
+int buildid_from_path(const char *path, char hex[BUILDID_HEX_MAX])
+	__attribute__((warn_unused_result));
+
+/* DIR/.build-id/xx/rest.debug into BUF; -ENAMETOOLONG or -ERR_BADBUILDID. */
+int buildid_debug_path(const char *dir, const char *hex, char *buf, size_t len)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,1060 @@
+/*
+ * dwarfsym - DWARF and symbol table → struct symview, one CU at a time.
+ *
+ * Global tables (strings, functions, nodes, symbols) grow as CUs are read and are interned
+ * through small open-addressing hash tables of ids. Per CU we keep its flattened ranges and its
+ * reduced line rows; a cold lookup binary-searches the CU table, reads the CU if needed and
+ * runs the shared symview_lookup() on a view made of that CU's arrays and the global tables.
+ * dwarfsym_view_all() reads every CU and merges the per-CU arrays by address.
+ *
+ * libdw 0.188 traps this file routes around (see ../shared/notes/symbolization-facts.md):
+ * CU lookup does not rely on .debug_aranges (CU ranges come from each CU DIE); no
+ * dwarf_getscopes per address (each CU's DIE tree is walked once); inline chains come from the
+ * concrete DIE tree, so cross-CU abstract origins (GCC LTO) keep their inline frames.
+ */
+#include "dwarfsym.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+#include "../lib/vec.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* libstdc++'s demangler, the one eu-addr2line uses. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+#define MAX_DEPTH 256
+
+/* An open-addressing set of u32 ids; hashing and equality are the caller's. */
+struct idset {
+	uint32_t *slots; /* SYMIDX_NONE = empty */
+	size_t cap;      /* power of two */
+	size_t count;
+};
+
+struct cu {
+	Dwarf_Off off;
+	int built;
+	struct symidx_range *ranges;
+	size_t nranges;
+	struct symidx_line *lines;
+	size_t nlines;
+};
+
+struct cu_span {
+	uint64_t lo, hi;
+	uint32_t cu;
+};
+
+/* A range of a node while a CU is read, before flattening. */
+struct raw_range {
+	uint64_t lo, hi;
+	uint32_t node, depth;
+	uint32_t seq; /* DIE order: of siblings with one range, libdw answers with the first */
+};
+
+struct dwarfsym {
+	int fd, main_fd, alt_fd;
+	Elf *elf, *main_elf, *alt_elf;
+	Dwarf *dw, *alt_dw;
+	uint64_t base;
+
+	struct cu *cus;
+	size_t ncus, cus_cap;
+	struct cu_span *spans;
+	size_t nspans, spans_cap;
+
+	char *strs;
+	size_t strs_size, strs_cap;
+	struct symidx_func *funcs;
+	size_t nfuncs, funcs_cap;
+	struct symidx_node *nodes;
+	size_t nnodes, nodes_cap;
+	struct symidx_sym *syms;
+	size_t nsyms, syms_cap;
+	struct idset str_set, func_set, node_set;
+
+	/* scratch while reading one CU */
+	struct raw_range *raw;
+	size_t nraw, raw_cap;
+	const char *comp_dir; /* of the CU being read */
+	uint32_t *file_ids;   /* CU file index → string id */
+	size_t nfile_ids, file_ids_cap;
+
+	/* the merged view of dwarfsym_view_all() */
+	struct symidx_range *all_ranges;
+	struct symidx_line *all_lines;
+	struct symview all;
+	int all_built;
+};
+
+/* --- interning --------------------------------------------------------------------------- */
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+typedef int (*idset_eq_fn)(const struct dwarfsym *d, uint32_t id, const void *key);
+typedef uint64_t (*idset_hash_fn)(const struct dwarfsym *d, uint32_t id);
+
+static int idset_grow(struct dwarfsym *d, struct idset *s, idset_hash_fn hash)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 1024;
+	uint32_t *slots = malloc(ncap * sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	memset(slots, 0xff, ncap * sizeof(*slots));
+	for (size_t i = 0; i < s->cap; i++) {
+		uint32_t id = s->slots[i];
+		size_t j;
+
+		if (id == SYMIDX_NONE)
+			continue;
+		for (j = hash(d, id) & (ncap - 1); slots[j] != SYMIDX_NONE; j = (j + 1) & (ncap - 1))
+			;
+		slots[j] = id;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->cap = ncap;
+	return 0;
+}
+
+/* Find KEY (hash H) in S: returns its id, or SYMIDX_NONE and sets *SLOT for an insert. */
+static uint32_t idset_find(const struct dwarfsym *d, const struct idset *s, uint64_t h,
+			   const void *key, idset_eq_fn eq, size_t *slot)
+{
+	size_t j;
+
+	for (j = h & (s->cap - 1); s->slots[j] != SYMIDX_NONE; j = (j + 1) & (s->cap - 1))
+		if (eq(d, s->slots[j], key))
+			return s->slots[j];
+	*slot = j;
+	return SYMIDX_NONE;
+}
+
+static uint64_t str_hash_id(const struct dwarfsym *d, uint32_t id)
+{
+	const char *s = d->strs + id;
+	return hash_bytes(s, strlen(s), 0xcbf29ce484222325ull);
+}
+
+static int str_eq(const struct dwarfsym *d, uint32_t id, const void *key)
+{
+	return strcmp(d->strs + id, key) == 0;
+}
+
+/* Intern S; sets *ID to its offset in the string table. */
+static int intern_str(struct dwarfsym *d, const char *s, uint32_t *id)
+{
+	size_t len = strlen(s), slot;
+	uint64_t h = hash_bytes(s, len, 0xcbf29ce484222325ull);
+	int err;
+
+	if (d->str_set.count * 2 >= d->str_set.cap) {
+		err = idset_grow(d, &d->str_set, str_hash_id);
+		if (err)
+			return err;
+	}
+	*id = idset_find(d, &d->str_set, h, s, str_eq, &slot);
+	if (*id != SYMIDX_NONE)
+		return 0;
+	if (d->strs_size + len + 1 >= SYMIDX_NONE)
+		return -E2BIG;
+	err = vec_reserve((void **)&d->strs, &d->strs_cap, d->strs_size + len + 1, 1);
+	if (err)
+		return err;
+	memcpy(d->strs + d->strs_size, s, len + 1);
+	*id = (uint32_t)d->strs_size;
+	d->strs_size += len + 1;
+	d->str_set.slots[slot] = *id;
+	d->str_set.count++;
+	return 0;
+}
+
+static uint64_t func_hash_id(const struct dwarfsym *d, uint32_t id)
+{
+	return hash_bytes(&d->funcs[id].name, sizeof(uint32_t), 0xcbf29ce484222325ull);
+}
+
+static int func_eq(const struct dwarfsym *d, uint32_t id, const void *key)
+{
+	return d->funcs[id].name == *(const uint32_t *)key;
+}
+
+/* Intern the function called NAME (as in the file), demangling it once. */
+static int intern_func(struct dwarfsym *d, const char *name, uint32_t *id)
+{
+	struct symidx_func f;
+	uint32_t name_id;
+	size_t slot;
+	uint64_t h;
+	int err;
+
+	err = intern_str(d, name, &name_id);
+	if (err)
+		return err;
+	if (d->func_set.count * 2 >= d->func_set.cap) {
+		err = idset_grow(d, &d->func_set, func_hash_id);
+		if (err)
+			return err;
+	}
+	h = hash_bytes(&name_id, sizeof(name_id), 0xcbf29ce484222325ull);
+	*id = idset_find(d, &d->func_set, h, &name_id, func_eq, &slot);
+	if (*id != SYMIDX_NONE)
+		return 0;
+
+	f.name = f.demangled = name_id;
+	if (name[0] == '_' && name[1] == 'Z') {
+		int status = -1;
+		char *dem = __cxa_demangle(name, NULL, NULL, &status);
+
+		if (dem && status == 0)
+			err = intern_str(d, dem, &f.demangled);
+		free(dem);
+		if (err)
+			return err;
+	}
+	err = VEC_PUSH(d->funcs, d->nfuncs, d->funcs_cap, f);
+	if (err)
+		return err;
+	*id = (uint32_t)(d->nfuncs - 1);
+	d->func_set.slots[slot] = *id;
+	d->func_set.count++;
+	return 0;
+}
+
+static uint64_t node_hash(const struct symidx_node *n)
+{
+	return hash_bytes(n, sizeof(*n), 0xcbf29ce484222325ull);
+}
+
+static uint64_t node_hash_id(const struct dwarfsym *d, uint32_t id)
+{
+	return node_hash(&d->nodes[id]);
+}
+
+static int node_eq(const struct dwarfsym *d, uint32_t id, const void *key)
+{
+	return memcmp(&d->nodes[id], key, sizeof(struct symidx_node)) == 0;
+}
+
+static int intern_node(struct dwarfsym *d, const struct symidx_node *n, uint32_t *id)
+{
+	size_t slot;
+	int err;
+
+	if (d->node_set.count * 2 >= d->node_set.cap) {
+		err = idset_grow(d, &d->node_set, node_hash_id);
+		if (err)
+			return err;
+	}
+	*id = idset_find(d, &d->node_set, node_hash(n), n, node_eq, &slot);
+	if (*id != SYMIDX_NONE)
+		return 0;
+	if (d->nnodes >= SYMIDX_NONE - 1)
+		return -E2BIG;
+	err = VEC_PUSH(d->nodes, d->nnodes, d->nodes_cap, *n);
+	if (err)
+		return err;
+	*id = (uint32_t)(d->nnodes - 1);
+	d->node_set.slots[slot] = *id;
+	d->node_set.count++;
+	return 0;
+}
+
+/* --- one CU -------------------------------------------------------------------------------- */
+
+/* eu-addr2line's get_diename(): linkage name, else name, through origins and specifications. */
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name;
+
+	name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) ?:
+					dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+	if (!name)
+		name = dwarf_diename(die);
+	return name ? name : "??";
+}
+
+static int intern_src(struct dwarfsym *d, const char *comp_dir, const char *src, uint32_t *id);
+
+static int file_id(struct dwarfsym *d, Dwarf_Files *files, size_t nfiles, Dwarf_Word idx,
+		   uint32_t *id)
+{
+	const char *src;
+	int err;
+
+	*id = SYMIDX_NONE;
+	if (!files || idx >= nfiles)
+		return 0;
+	if (idx < d->nfile_ids && d->file_ids[idx] != SYMIDX_NONE) {
+		*id = d->file_ids[idx];
+		return 0;
+	}
+	src = dwarf_filesrc(files, idx, NULL, NULL);
+	if (!src)
+		return 0;
+	err = intern_src(d, d->comp_dir, src, id);
+	if (err)
+		return err;
+	err = vec_reserve((void **)&d->file_ids, &d->file_ids_cap, nfiles, sizeof(uint32_t));
+	if (err)
+		return err;
+	while (d->nfile_ids < nfiles)
+		d->file_ids[d->nfile_ids++] = SYMIDX_NONE;
+	d->file_ids[idx] = *id;
+	return 0;
+}
+
+static uint32_t attr_udata(Dwarf_Die *die, unsigned int name)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word w;
+
+	if (dwarf_formudata(dwarf_attr(die, name, &attr), &w) != 0)
+		return 0;
+	return w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+}
+
+static int add_raw_ranges(struct dwarfsym *d, Dwarf_Die *die, uint32_t node, uint32_t depth,
+			  int *any)
+{
+	Dwarf_Addr base, lo, hi;
+	ptrdiff_t off = 0;
+	int err;
+
+	*any = 0;
+	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+		struct raw_range r = { lo, hi, node, depth, (uint32_t)d->nraw };
+
+		if (lo >= hi || lo < d->base || hi - d->base > (uint64_t)UINT32_MAX + 1)
+			continue;
+		err = VEC_PUSH(d->raw, d->nraw, d->raw_cap, r);
+		if (err)
+			return err;
+		*any = 1;
+	}
+	return 0;
+}
+
+/* A subprogram or inlined instance with code becomes a node. *NODE stays SYMIDX_NONE when
+ * the DIE has no code (a declaration or an abstract instance). */
+static int visit_function(struct dwarfsym *d, Dwarf_Die *die, int inlined, uint32_t parent,
+			  uint32_t depth, Dwarf_Files *files, size_t nfiles, uint32_t *node)
+{
+	struct symidx_node n = { 0 };
+	size_t mark = d->nraw;
+	int err, any;
+
+	*node = SYMIDX_NONE;
+	err = add_raw_ranges(d, die, SYMIDX_NONE, depth, &any);
+	if (err || !any)
+		return err;
+	err = intern_func(d, die_name(die), &n.func);
+	if (err)
+		return err;
+	n.parent = inlined ? parent : SYMIDX_NONE;
+	n.call_file = SYMIDX_NONE;
+	if (inlined) {
+		uint32_t col = attr_udata(die, DW_AT_call_column);
+
+		n.flags = SYMIDX_NODE_INLINED;
+		n.call_line = attr_udata(die, DW_AT_call_line);
+		n.call_col = col > UINT16_MAX ? UINT16_MAX : (uint16_t)col;
+		err = file_id(d, files, nfiles, attr_udata(die, DW_AT_call_file), &n.call_file);
+		if (err)
+			return err;
+	}
+	err = intern_node(d, &n, node);
+	if (err)
+		return err;
+	for (size_t i = mark; i < d->nraw; i++)
+		d->raw[i].node = *node;
+	return 0;
+}
+
+static int is_scope_tag(int tag)
+{
+	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block ||
+	       tag == DW_TAG_catch_block || tag == DW_TAG_namespace || tag == DW_TAG_module ||
+	       tag == DW_TAG_with_stmt || tag == DW_TAG_common_block;
+}
+
+/* Depth-first over the children of PARENT_DIE, iteratively (a stack of DIEs: real C++ nests
+ * deep). Functions with code become nodes; scopes that can hold functions are walked into, as
+ * libdw's own scope walk does; types are not. */
+static int walk_children(struct dwarfsym *d, Dwarf_Die *parent_die, uint32_t parent_node,
+			 Dwarf_Files *files, size_t nfiles, int nest)
+{
+	struct frame {
+		Dwarf_Die die;
+		uint32_t node;
+	} *st;
+	int top = 0, err = 0;
+
+	st = malloc(MAX_DEPTH * sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	if (dwarf_child(parent_die, &st[0].die) != 0)
+		goto out;
+	st[0].node = parent_node;
+	for (;;) {
+		Dwarf_Die *die = &st[top].die, next;
+		uint32_t node = st[top].node;
+		int tag = dwarf_tag(die);
+
+		if (tag == DW_TAG_imported_unit) {
+			Dwarf_Attribute attr;
+			Dwarf_Die imported;
+
+			if (nest < 8 &&
+			    dwarf_formref_die(dwarf_attr(die, DW_AT_import, &attr), &imported))
+				err = walk_children(d, &imported, node, files, nfiles, nest + 1);
+		} else if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point ||
+			   tag == DW_TAG_inlined_subroutine) {
+			err = visit_function(d, die, tag == DW_TAG_inlined_subroutine, node,
+					     (uint32_t)top, files, nfiles, &node);
+			if (!err && node != SYMIDX_NONE && dwarf_haschildren(die) &&
+			    top + 1 < MAX_DEPTH && dwarf_child(die, &st[top + 1].die) == 0) {
+				st[++top].node = node;
+				continue;
+			}
+		} else if (is_scope_tag(tag)) {
+			if (dwarf_haschildren(die) && top + 1 < MAX_DEPTH &&
+			    dwarf_child(die, &st[top + 1].die) == 0) {
+				st[++top].node = node;
+				continue;
+			}
+		}
+		if (err)
+			goto out;
+		/* next sibling, popping finished levels */
+		for (;;) {
+			int r = dwarf_siblingof(&st[top].die, &next);
+
+			if (r == 0) {
+				st[top].die = next;
+				break;
+			}
+			if (r < 0) {
+				err = -ERR_BADDWARF;
+				goto out;
+			}
+			if (top == 0)
+				goto out;
+			top--;
+		}
+	}
+out:
+	free(st);
+	return err;
+}
+
+static int raw_cmp(const void *a, const void *b)
+{
+	const struct raw_range *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi > y->hi ? -1 : 1; /* outer first */
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	return x->seq > y->seq ? -1 : x->seq < y->seq; /* the first DIE ends up on top */
+}
+
+static int emit_range(struct cu *cu, size_t *cap, uint64_t base, uint64_t addr, uint32_t node)
+{
+	struct symidx_range r = { (uint32_t)(addr - base), node };
+
+	if (cu->nranges && cu->ranges[cu->nranges - 1].addr == r.addr) {
+		cu->ranges[cu->nranges - 1].node = node;
+		if (cu->nranges > 1 && cu->ranges[cu->nranges - 2].node == node)
+			cu->nranges--;
+		return 0;
+	}
+	if (cu->nranges && cu->ranges[cu->nranges - 1].node == node)
+		return 0;
+	if (!cu->nranges && node == SYMIDX_NONE)
+		return 0;
+	return VEC_PUSH(cu->ranges, cu->nranges, *cap, r);
+}
+
+/* Flatten the CU's nested ranges into "innermost node from here on", with a stack sweep. Each
+ * range is clipped to its enclosing one, so damaged DWARF cannot break the sort order. */
+static int flatten_ranges(struct dwarfsym *d, struct cu *cu)
+{
+	struct raw_range *stack = NULL;
+	size_t n = 0, stack_cap = 0, cap = 0;
+	int err = 0;
+
+	qsort(d->raw, d->nraw, sizeof(*d->raw), raw_cmp);
+	for (size_t i = 0; i <= d->nraw && !err; i++) {
+		struct raw_range r = i < d->nraw ? d->raw[i] : (struct raw_range){ UINT64_MAX };
+
+		while (n && stack[n - 1].hi <= r.lo && !err) {
+			uint64_t end = stack[--n].hi;
+			err = emit_range(cu, &cap, d->base, end, n ? stack[n - 1].node : SYMIDX_NONE);
+		}
+		if (i == d->nraw || err)
+			break;
+		if (n && r.hi > stack[n - 1].hi)
+			r.hi = stack[n - 1].hi;
+		err = emit_range(cu, &cap, d->base, r.lo, r.node) ?:
+			      VEC_PUSH(stack, n, stack_cap, r);
+	}
+	free(stack);
+	return err;
+}
+
+static int line_same(const struct symidx_line *a, const struct symidx_line *b)
+{
+	return a->file == b->file && a->line == b->line && a->col == b->col;
+}
+
+/* Keep libdw's answer per address: of the rows at one address the last counts (its sort puts
+ * end_sequence first), and a row equal to the one before adds nothing. */
+static int push_line(struct symidx_line **rows, size_t *n, size_t *cap, struct symidx_line row)
+{
+	if (*n && (*rows)[*n - 1].addr == row.addr) {
+		(*rows)[*n - 1] = row;
+		if (*n > 1 && line_same(&(*rows)[*n - 2], &row))
+			(*n)--;
+		return 0;
+	}
+	if (*n && line_same(&(*rows)[*n - 1], &row))
+		return 0;
+	if (!*n && row.file == SYMIDX_NONE)
+		return 0;
+	return VEC_PUSH(*rows, *n, *cap, row);
+}
+
+/* Intern a line-table file name as libdwfl reports it: a name libdw left relative is joined to
+ * the CU's comp_dir (eu-addr2line, addr2line and llvm-symbolizer all print it so). */
+static int intern_src(struct dwarfsym *d, const char *comp_dir, const char *src, uint32_t *id)
+{
+	char *joined = NULL;
+	int err;
+
+	if (src[0] == '/' || !comp_dir || !comp_dir[0])
+		return intern_str(d, src, id);
+	if (asprintf(&joined, "%s/%s", comp_dir, src) < 0)
+		return -ENOMEM;
+	err = intern_str(d, joined, id);
+	free(joined);
+	return err;
+}
+
+static int read_lines(struct dwarfsym *d, Dwarf_Die *cudie, struct cu *cu)
+{
+	const char *last_src = NULL;
+	uint32_t last_id = SYMIDX_NONE;
+	Dwarf_Lines *lines;
+	size_t nlines, cap = 0;
+	int err;
+
+	if (dwarf_getsrclines(cudie, &lines, &nlines) != 0)
+		return 0; /* a CU without a line table is not an error */
+	for (size_t i = 0; i < nlines; i++) {
+		Dwarf_Line *l = dwarf_onesrcline(lines, i);
+		struct symidx_line row = { 0, SYMIDX_NONE, 0, 0 };
+		Dwarf_Addr addr;
+		bool end = false;
+		int lineno = 0, col = 0;
+
+		if (!l || dwarf_lineaddr(l, &addr) != 0)
+			continue;
+		if (addr < d->base || addr - d->base > UINT32_MAX)
+			continue;
+		row.addr = (uint32_t)(addr - d->base);
+		dwarf_lineendsequence(l, &end);
+		if (!end) {
+			const char *src = dwarf_linesrc(l, NULL, NULL);
+
+			dwarf_lineno(l, &lineno);
+			dwarf_linecol(l, &col);
+			row.line = lineno > 0 ? (uint32_t)lineno : 0;
+			row.col = col > 0 ? (uint32_t)col : 0;
+			if (src && src != last_src) {
+				err = intern_src(d, d->comp_dir, src, &last_id);
+				if (err)
+					return err;
+				last_src = src;
+			}
+			row.file = src ? last_id : SYMIDX_NONE;
+			if (!src)
+				row.line = row.col = 0;
+		}
+		err = push_line(&cu->lines, &cu->nlines, &cap, row);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int build_cu(struct dwarfsym *d, struct cu *cu)
+{
+	Dwarf_Die cudie;
+	Dwarf_Files *files = NULL;
+	size_t nfiles = 0;
+	int err;
+
+	cu->built = 1;
+	if (!dwarf_offdie(d->dw, cu->off, &cudie))
+		return 0;
+	/* Lines first: in libdw 0.188 a file table read alone (dwarf_getsrcfiles first) names
+	 * DWARF 5 files without the CU's relative comp_dir, unlike the line table's own. */
+	if (dwarf_getsrclines(&cudie, &(Dwarf_Lines *){ NULL }, &(size_t){ 0 }) != 0 ||
+	    dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0)
+		files = NULL, nfiles = 0;
+	d->nraw = 0;
+	d->nfile_ids = 0;
+	d->comp_dir = dwarf_formstring(dwarf_attr(&cudie, DW_AT_comp_dir, &(Dwarf_Attribute){ 0 }));
+	err = walk_children(d, &cudie, SYMIDX_NONE, files, nfiles, 0);
+	if (err == -ERR_BADDWARF)
+		log_msg(LOG_WARN, "CU at 0x%llx: damaged DIE tree, using what was read",
+			(unsigned long long)cu->off);
+	else if (err)
+		return err;
+	err = flatten_ranges(d, cu);
+	if (err)
+		return err;
+	return read_lines(d, &cudie, cu);
+}
+
+/* --- CU spans, symbols, open --------------------------------------------------------------- */
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct cu_span *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->hi < y->hi ? -1 : x->hi > y->hi;
+}
+
+static int read_cus(struct dwarfsym *d)
+{
+	Dwarf_CU *dcu = NULL;
+	Dwarf_Die cudie;
+	uint8_t unit_type;
+	int err;
+
+	while (dwarf_get_units(d->dw, dcu, &dcu, NULL, &unit_type, &cudie, NULL) == 0) {
+		struct cu cu = { .off = dwarf_dieoffset(&cudie) };
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+		uint32_t id = (uint32_t)d->ncus;
+
+		if (unit_type != DW_UT_compile && unit_type != DW_UT_skeleton)
+			continue;
+		err = VEC_PUSH(d->cus, d->ncus, d->cus_cap, cu);
+		if (err)
+			return err;
+		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
+			struct cu_span s = { lo, hi, id };
+
+			if (lo >= hi)
+				continue;
+			err = VEC_PUSH(d->spans, d->nspans, d->spans_cap, s);
+			if (err)
+				return err;
+		}
+	}
+	qsort(d->spans, d->nspans, sizeof(*d->spans), span_cmp);
+	return 0;
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct symidx_sym *x = a, *y = b;
+
+	/* Within one address the preferred symbol goes last: find_sym() scans backwards. */
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->bind != y->bind)
+		return x->bind < y->bind ? -1 : 1;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return 0;
+}
+
+static int read_symtab_of(struct dwarfsym *d, Elf *elf, Elf64_Word type)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	int err;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		size_t n, start;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != type || !shdr.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		n = shdr.sh_size / shdr.sh_entsize;
+		start = d->nsyms;
+		for (size_t i = 1; i < n; i++) {
+			GElf_Sym s;
+			const char *name;
+			struct symidx_sym e;
+			int t, b;
+
+			if (!gelf_getsym(data, (int)i, &s))
+				break;
+			t = GELF_ST_TYPE(s.st_info);
+			b = GELF_ST_BIND(s.st_info);
+			if (s.st_shndx == SHN_UNDEF || t == STT_SECTION || t == STT_FILE ||
+			    t == STT_TLS)
+				continue;
+			if (s.st_value < d->base || s.st_value - d->base > UINT32_MAX)
+				continue;
+			name = elf_strptr(elf, shdr.sh_link, s.st_name);
+			if (!name || !name[0])
+				continue;
+			e.addr = (uint32_t)(s.st_value - d->base);
+			e.size = s.st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)s.st_size;
+			e.bind = b == STB_GLOBAL ? 3 : b == STB_WEAK ? 2 : b == STB_LOCAL ? 1 : 0;
+			err = intern_func(d, name, &e.func);
+			if (err)
+				return err;
+			err = VEC_PUSH(d->syms, d->nsyms, d->syms_cap, e);
+			if (err)
+				return err;
+		}
+		/* libdwfl prefers the first of equal symbols: reverse so a stable order puts it last */
+		for (size_t i = start, j = d->nsyms; i + 1 < j; i++, j--) {
+			struct symidx_sym t = d->syms[i];
+			d->syms[i] = d->syms[j - 1];
+			d->syms[j - 1] = t;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static int read_symtab(struct dwarfsym *d)
+{
+	Elf *order[2] = { d->elf, d->main_elf };
+	int r = 0;
+
+	for (int i = 0; i < 2 && r == 0; i++)
+		if (order[i])
+			r = read_symtab_of(d, order[i], SHT_SYMTAB);
+	for (int i = 0; i < 2 && r == 0; i++)
+		if (order[i])
+			r = read_symtab_of(d, order[i], SHT_DYNSYM);
+	if (r < 0)
+		return r;
+	/* glibc's qsort is a stable merge sort here; ties keep the reversed table order */
+	qsort(d->syms, d->nsyms, sizeof(*d->syms), sym_cmp);
+	return 0;
+}
+
+static int load_base(Elf *elf, uint64_t *base)
+{
+	size_t n;
+	int found = 0;
+
+	*base = 0;
+	if (elf_getphdrnum(elf, &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (!found || ph.p_vaddr < *base)
+			*base = ph.p_vaddr;
+		found = 1;
+	}
+	return 0;
+}
+
+static int open_elf(const char *path, int *fd, Elf **elf)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	*elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
+	if (!*elf)
+		return -ERR_BADELF;
+	if (elf_kind(*elf) != ELF_K_ELF)
+		return -ERR_NOTELF;
+	if (!gelf_getehdr(*elf, &(GElf_Ehdr){ 0 }))
+		return -ERR_BADELF;
+	return 0;
+}
+
+/* dwz: find the alt file by the path it names (relative to DEBUG_PATH's folder) or by build ID
+ * under the debug dirs, and attach it. Missing alt files only cost names. */
+static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *const *dirs)
+{
+	const char *name;
+	const void *bid;
+	ssize_t bid_len = dwelf_dwarf_gnu_debugaltlink(d->dw, &name, &bid);
+	char path[4096], dirbuf[4096];
+
+	if (bid_len <= 0 || dwarf_getalt(d->dw))
+		return;
+	snprintf(dirbuf, sizeof(dirbuf), "%s", debug_path);
+	if (name[0] == '/')
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path, sizeof(path), "%s/%s", dirname(dirbuf), name);
+	for (int i = -1; !d->alt_dw && (i < 0 || (dirs && dirs[i])); i++) {
+		if (i >= 0) {
+			const unsigned char *b = bid;
+			int len = snprintf(path, sizeof(path), "%s/.build-id/%02x/", dirs[i], b[0]);
+
+			for (ssize_t k = 1; k < bid_len && len < (int)sizeof(path) - 8; k++)
+				len += snprintf(path + len, sizeof(path) - (size_t)len, "%02x", b[k]);
+			snprintf(path + len, sizeof(path) - (size_t)len, ".debug");
+		}
+		if (d->alt_elf)
+			elf_end(d->alt_elf);
+		if (d->alt_fd >= 0)
+			close(d->alt_fd);
+		d->alt_elf = NULL;
+		if (open_elf(path, &d->alt_fd, &d->alt_elf) == 0)
+			d->alt_dw = dwarf_begin_elf(d->alt_elf, DWARF_C_READ, NULL);
+	}
+	if (d->alt_dw)
+		dwarf_setalt(d->dw, d->alt_dw);
+	else
+		log_msg(LOG_WARN, "%s: dwz alt file %s not found; some names will be missing",
+			debug_path, name);
+}
+
+int dwarfsym_open(const char *debug_path, const char *main_path, const struct dwarfsym_opts *opts,
+		  struct dwarfsym **out)
+{
+	struct dwarfsym *d;
+	int err;
+
+	*out = NULL;
+	elf_version(EV_CURRENT);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->fd = d->main_fd = d->alt_fd = -1;
+	err = open_elf(debug_path, &d->fd, &d->elf);
+	if (err)
+		goto out;
+	if (main_path) {
+		err = open_elf(main_path, &d->main_fd, &d->main_elf);
+		if (err)
+			goto out;
+	}
+	err = load_base(d->main_elf ? d->main_elf : d->elf, &d->base);
+	if (err)
+		goto out;
+	d->dw = dwarf_begin_elf(d->elf, DWARF_C_READ, NULL);
+	if (d->dw) {
+		attach_alt(d, debug_path, opts ? opts->debug_dirs : NULL);
+		err = read_cus(d);
+		if (err)
+			goto out;
+	}
+	err = read_symtab(d);
+out:
+	if (err) {
+		dwarfsym_close(d);
+		return err;
+	}
+	*out = d;
+	return 0;
+}
+
+int dwarfsym_has_dwarf(const struct dwarfsym *d)
+{
+	return d->ncus > 0;
+}
+
+static struct cu *find_cu(struct dwarfsym *d, uint64_t addr)
+{
+	size_t lo = 0, hi = d->nspans;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->spans[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* CU spans rarely nest; look back a little for one that still covers ADDR */
+	for (size_t i = lo, k = 0; i > 0 && k < 8; i--, k++)
+		if (addr < d->spans[i - 1].hi)
+			return &d->cus[d->spans[i - 1].cu];
+	return NULL;
+}
+
+static void global_view(const struct dwarfsym *d, struct symview *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->base = d->base;
+	v->nodes = d->nodes, v->nnodes = d->nnodes;
+	v->funcs = d->funcs, v->nfuncs = d->nfuncs;
+	v->syms = d->syms, v->nsyms = d->nsyms;
+	v->strs = d->strs, v->strs_size = d->strs_size;
+}
+
+int dwarfsym_lookup(struct dwarfsym *d, uint64_t addr, struct sym_frame *out, int max)
+{
+	struct symview v;
+	struct cu *cu = find_cu(d, addr);
+
+	if (cu && !cu->built && build_cu(d, cu) != 0)
+		log_msg(LOG_WARN, "CU at 0x%llx: could not be read", (unsigned long long)cu->off);
+	global_view(d, &v);
+	if (cu) {
+		v.ranges = cu->ranges, v.nranges = cu->nranges;
+		v.lines = cu->lines, v.nlines = cu->nlines;
+	}
+	return symview_lookup(&v, addr, out, max);
+}
+
+void dwarfsym_lookup_symtab(struct dwarfsym *d, uint64_t addr, struct sym_frame *out)
+{
+	struct symview v;
+
+	global_view(d, &v);
+	symview_lookup_symtab(&v, addr, out);
+}
+
+/* Merged tables prefer real entries over gap markers at one address (the end of one CU's
+ * code is often the start of the next one's). */
+static int range_cmp(const void *a, const void *b)
+{
+	const struct symidx_range *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->node == SYMIDX_NONE) - (y->node == SYMIDX_NONE);
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct symidx_line *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->file == SYMIDX_NONE) - (y->file == SYMIDX_NONE);
+}
+
+int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)
+{
+	size_t nr = 0, nl = 0, n;
+	int err;
+
+	if (d->all_built) {
+		*out = &d->all;
+		return 0;
+	}
+	for (size_t i = 0; i < d->ncus; i++) {
+		if (!d->cus[i].built) {
+			err = build_cu(d, &d->cus[i]);
+			if (err)
+				return err;
+		}
+		nr += d->cus[i].nranges;
+		nl += d->cus[i].nlines;
+	}
+	d->all_ranges = malloc((nr ? nr : 1) * sizeof(*d->all_ranges));
+	d->all_lines = malloc((nl ? nl : 1) * sizeof(*d->all_lines));
+	if (!d->all_ranges || !d->all_lines)
+		return -ENOMEM;
+	nr = nl = 0;
+	for (size_t i = 0; i < d->ncus; i++) {
+		memcpy(d->all_ranges + nr, d->cus[i].ranges, d->cus[i].nranges * sizeof(*d->all_ranges));
+		memcpy(d->all_lines + nl, d->cus[i].lines, d->cus[i].nlines * sizeof(*d->all_lines));
+		nr += d->cus[i].nranges;
+		nl += d->cus[i].nlines;
+	}
+	qsort(d->all_ranges, nr, sizeof(*d->all_ranges), range_cmp);
+	qsort(d->all_lines, nl, sizeof(*d->all_lines), line_cmp);
+	n = 0;
+	for (size_t i = 0; i < nr; i++) {
+		if (n && d->all_ranges[n - 1].addr == d->all_ranges[i].addr)
+			continue;
+		if (n && d->all_ranges[n - 1].node == d->all_ranges[i].node)
+			continue;
+		d->all_ranges[n++] = d->all_ranges[i];
+	}
+	nr = n;
+	n = 0;
+	for (size_t i = 0; i < nl; i++) {
+		if (n && d->all_lines[n - 1].addr == d->all_lines[i].addr)
+			continue;
+		if (n && line_same(&d->all_lines[n - 1], &d->all_lines[i]))
+			continue;
+		d->all_lines[n++] = d->all_lines[i];
+	}
+	nl = n;
+	global_view(d, &d->all);
+	d->all.ranges = d->all_ranges, d->all.nranges = nr;
+	d->all.lines = d->all_lines, d->all.nlines = nl;
+	d->all_built = 1;
+	*out = &d->all;
+	return 0;
+}
+
+void dwarfsym_close(struct dwarfsym *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->ncus; i++) {
+		free(d->cus[i].ranges);
+		free(d->cus[i].lines);
+	}
+	free(d->cus);
+	free(d->spans);
+	free(d->strs);
+	free(d->funcs);
+	free(d->nodes);
+	free(d->syms);
+	free(d->str_set.slots);
+	free(d->func_set.slots);
+	free(d->node_set.slots);
+	free(d->raw);
+	free(d->file_ids);
+	free(d->all_ranges);
+	free(d->all_lines);
+	if (d->dw)
+		dwarf_end(d->dw);
+	if (d->alt_dw)
+		dwarf_end(d->alt_dw);
+	if (d->elf)
+		elf_end(d->elf);
+	if (d->main_elf)
+		elf_end(d->main_elf);
+	if (d->alt_elf)
+		elf_end(d->alt_elf);
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->main_fd >= 0)
+		close(d->main_fd);
+	if (d->alt_fd >= 0)
+		close(d->alt_fd);
+	free(d);
+}

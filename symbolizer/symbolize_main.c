@@ -1,0 +1,315 @@
+/*
+ * fleetsym-symbolize - offline, addr2line-compatible front end of the symbol engine.
+ *
+ * Output follows eu-addr2line's format for the same flags (-f -i -C -a -s, -p as its
+ * --pretty-print), one answer per address, flushed as soon as it is written so that the tool
+ * can be driven as a co-process. --json prints one JSON object per address instead.
+ *
+ * Exit status: 0 all addresses parsed; 1 the file could not be opened or some input was not an
+ * address (each such line is answered with ?? and reported on stderr); 2 usage errors.
+ */
+#include "symfile.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FRAMES 128
+#define MAX_DEBUG_DIRS 16
+
+struct cli {
+	int functions, inlines, demangle, addresses, pretty, basenames, json;
+	const char *exe, *build_id, *index_dir;
+	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
+	int ndebug_dirs;
+	struct symfile *sf;
+	const char *module; /* basename of the file, for module+0xoff */
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: fleetsym-symbolize [-e FILE | --build-id HEX] [-f] [-i] [-C] [-a] [-p] [-s]\n"
+	      "                          [--debug-dir DIR]... [--index-dir DIR] [--json] [ADDR...]\n"
+	      "Symbolizes ELF virtual addresses (hex) given as arguments or one per line on stdin.\n"
+	      "  -e, --exe FILE        the ELF file (unstripped, a .debug file, or stripped with its\n"
+	      "                        debug file under a debug dir)\n"
+	      "      --build-id HEX    find the debug file by build ID under the debug dirs\n"
+	      "  -f, --functions       print function names\n"
+	      "  -i, --inlines         print the inline chain\n"
+	      "  -C, --demangle        demangle C++/Rust names\n"
+	      "  -a, --addresses       print the address first\n"
+	      "  -p, --pretty-print    one line per frame\n"
+	      "  -s, --basenames       file basenames only\n"
+	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
+	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
+	      "      --json            one JSON object per address\n",
+	      f);
+}
+
+static const char *base_name(const char *p)
+{
+	const char *s = p ? strrchr(p, '/') : NULL;
+	return s ? s + 1 : p;
+}
+
+static const char *frame_name(const struct cli *c, const struct sym_frame *f)
+{
+	if (!f->function)
+		return "??";
+	return c->demangle ? f->function : f->linkage;
+}
+
+static void print_src(const struct cli *c, const char *file, uint32_t line, uint32_t col)
+{
+	if (c->basenames)
+		file = base_name(file);
+	if (col)
+		printf("%s:%u:%u", file, line, col);
+	else
+		printf("%s:%u", file, line);
+}
+
+/* eu-addr2line's "NAME inlined at CALLSITE in OUTER" line for an inlined innermost frame;
+ * OUTER is the ELF symbol at the address, as eu-addr2line prints it. */
+static void print_inlined_head(const struct cli *c, uint64_t addr, const struct sym_frame *f)
+{
+	const struct sym_frame *site = &f[1];
+	const char *file = site->file ? site->file : "???";
+	struct sym_frame outer;
+
+	printf("%s inlined", frame_name(c, &f[0]));
+	if (c->basenames && site->file)
+		file = base_name(file);
+	if (site->line == 0)
+		printf(" from %s", file);
+	else if (site->column == 0)
+		printf(" at %s:%u", file, site->line);
+	else
+		printf(" at %s:%u:%u", file, site->line, site->column);
+	symfile_lookup_symtab(c->sf, addr, &outer);
+	printf(" in %s\n", frame_name(c, &outer));
+}
+
+static void print_text(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
+{
+	if (c->addresses)
+		printf("0x%.*" PRIx64 "%s", symfile_addr_width(c->sf), addr, c->pretty ? ": " : "\n");
+	if (c->functions) {
+		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty)
+			print_inlined_head(c, addr, f);
+		else
+			printf("%s%c", frame_name(c, &f[0]), c->pretty ? ' ' : '\n');
+		if (c->pretty)
+			printf("at ");
+	}
+	if (f[0].file) {
+		print_src(c, f[0].file, f[0].line, f[0].column);
+		putchar('\n');
+	} else {
+		puts("??:0");
+	}
+	if (!c->inlines || f[0].source != SYM_SRC_DWARF)
+		return;
+	for (int i = 0; i + 1 < n && f[i].inlined; i++) {
+		if (c->pretty)
+			printf(" (inlined by) ");
+		if (c->functions)
+			printf("%s%s", frame_name(c, &f[i + 1]), c->pretty ? " at " : "\n");
+		if (f[i + 1].file) {
+			print_src(c, f[i + 1].file, f[i + 1].line, f[i + 1].column);
+			putchar('\n');
+		} else {
+			puts("??:0");
+		}
+	}
+}
+
+static void print_json(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
+{
+	static const char *const sources[] = { "none", "symtab", "dwarf" };
+	json_t *o = json_object(), *frames = json_array();
+	char buf[64];
+	char *s;
+
+	if (!o || !frames)
+		goto out;
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, addr);
+	json_object_set_new(o, "address", json_string(buf));
+	json_object_set_new(o, "build_id", json_string(symfile_build_id(c->sf)));
+	json_object_set_new(o, "source", json_string(sources[f[0].source]));
+	if (f[0].source == SYM_SRC_NONE) {
+		snprintf(buf, sizeof(buf), "%.40s+0x%" PRIx64, c->module, addr);
+		json_object_set_new(o, "unknown", json_string(buf));
+	}
+	for (int i = 0; i < n; i++) {
+		json_t *fr = json_object();
+
+		if (!fr)
+			break;
+		if (f[i].function) {
+			json_object_set_new(fr, "function", json_string(f[i].function));
+			json_object_set_new(fr, "linkage_name", json_string(f[i].linkage));
+		}
+		if (f[i].file) {
+			json_object_set_new(fr, "file", json_string(f[i].file));
+			json_object_set_new(fr, "line", json_integer(f[i].line));
+			json_object_set_new(fr, "column", json_integer(f[i].column));
+		}
+		json_object_set_new(fr, "inlined", json_boolean(f[i].inlined));
+		json_array_append_new(frames, fr);
+	}
+	json_object_set(o, "frames", frames);
+	s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (s)
+		puts(s);
+	free(s);
+out:
+	json_decref(frames);
+	json_decref(o);
+}
+
+/* Parse a hex address as addr2line does ("0x" optional, surrounding blanks ignored). */
+static int parse_addr(const char *s, uint64_t *out)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!*s || *s == '-')
+		return -ERR_BADINPUT;
+	errno = 0;
+	*out = strtoull(s, &end, 16);
+	if (errno || end == s)
+		return -ERR_BADINPUT;
+	while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+		end++;
+	return *end ? -ERR_BADINPUT : 0;
+}
+
+static int answer(struct cli *c, const char *text)
+{
+	struct sym_frame frames[MAX_FRAMES];
+	uint64_t addr = 0;
+	int n, bad = parse_addr(text, &addr) != 0;
+
+	if (bad) {
+		fprintf(stderr, "fleetsym-symbolize: not an address: '%.*s'\n",
+			(int)strcspn(text, "\r\n"), text);
+		memset(frames, 0, sizeof(frames[0]));
+		n = 1;
+	} else {
+		n = symfile_lookup(c->sf, addr, frames, MAX_FRAMES);
+	}
+	if (c->json)
+		print_json(c, addr, frames, n);
+	else
+		print_text(c, addr, frames, n);
+	fflush(stdout);
+	return bad;
+}
+
+static int parse_args(struct cli *c, int argc, char **argv)
+{
+	enum { OPT_BUILD_ID = 256, OPT_DEBUG_DIR, OPT_INDEX_DIR, OPT_JSON };
+	static const struct option longopts[] = {
+		{ "exe", required_argument, NULL, 'e' },
+		{ "functions", no_argument, NULL, 'f' },
+		{ "inlines", no_argument, NULL, 'i' },
+		{ "demangle", no_argument, NULL, 'C' },
+		{ "addresses", no_argument, NULL, 'a' },
+		{ "pretty-print", no_argument, NULL, 'p' },
+		{ "basenames", no_argument, NULL, 's' },
+		{ "build-id", required_argument, NULL, OPT_BUILD_ID },
+		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
+		{ "index-dir", required_argument, NULL, OPT_INDEX_DIR },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "e:fiCapsh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'e': c->exe = optarg; break;
+		case 'f': c->functions = 1; break;
+		case 'i': c->inlines = 1; break;
+		case 'C': c->demangle = 1; break;
+		case 'a': c->addresses = 1; break;
+		case 'p': c->pretty = 1; break;
+		case 's': c->basenames = 1; break;
+		case OPT_BUILD_ID: c->build_id = optarg; break;
+		case OPT_INDEX_DIR: c->index_dir = optarg; break;
+		case OPT_JSON: c->json = 1; break;
+		case OPT_DEBUG_DIR:
+			if (c->ndebug_dirs == MAX_DEBUG_DIRS) {
+				fprintf(stderr, "fleetsym-symbolize: at most %d --debug-dir\n",
+					MAX_DEBUG_DIRS);
+				return -1;
+			}
+			c->debug_dirs[c->ndebug_dirs++] = optarg;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (c->exe && c->build_id) {
+		fprintf(stderr, "fleetsym-symbolize: -e and --build-id exclude each other\n");
+		return -1;
+	}
+	if (!c->exe && !c->build_id)
+		c->exe = "a.out";
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	struct symfile_opts opts = { 0 };
+	int bad = 0, err;
+
+	if (parse_args(&c, argc, argv) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (c.ndebug_dirs)
+		opts.debug_dirs = c.debug_dirs;
+	opts.index_dir = c.index_dir;
+	if (c.build_id) {
+		err = symfile_open_build_id(c.build_id, &opts, &c.sf);
+		c.module = c.build_id;
+	} else {
+		err = symfile_open(c.exe, &opts, &c.sf);
+		c.module = base_name(c.exe);
+	}
+	if (err) {
+		fprintf(stderr, "fleetsym-symbolize: %s: %s\n", c.build_id ? c.build_id : c.exe,
+			err == -ENOENT && c.build_id ? "no debug file for this build ID" :
+						       err_str(err));
+		return 1;
+	}
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++)
+			bad |= answer(&c, argv[i]);
+	} else {
+		char *line = NULL;
+		size_t cap = 0;
+
+		while (getline(&line, &cap, stdin) > 0)
+			bad |= answer(&c, line);
+		free(line);
+	}
+	if (c.index_dir && !symfile_is_indexed(c.sf)) {
+		err = symfile_build_index(c.sf);
+		if (err)
+			fprintf(stderr, "fleetsym-symbolize: index not built: %s\n", err_str(err));
+	}
+	symfile_close(c.sf);
+	return bad ? 1 : 0;
+}
