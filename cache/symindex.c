@@ -1,18 +1,24 @@
 /*
- * symindex - lookup over a struct symview, and the index file that stores one.
+ * symindex - lookup over the symbol tables, in their plain form (struct symview, built in
+ * memory by the DWARF reader) or their packed form (an index file, mmap'd).
  *
- * File layout (little endian, native structs, every section 8-byte aligned):
- *   header: magic, version, crc32 of everything after the header, total size, base address,
- *           build ID, and (offset, count) for each of the six arrays;
- *   ranges, nodes, funcs, lines, syms, strs.
- * Opening checks magic, version, size, checksum and that every section lies inside the file;
- * lookups still bounds-check every reference, so even a file that passes the checksum by
- * accident cannot make a lookup read outside the map.
+ * Packed tables: ranges, nodes and lines are cut into blocks of 16 entries; a block header
+ * holds the first entry's address and the byte offset of the block's varint encoding, so a
+ * lookup binary-searches the headers and decodes at most 16 entries. This keeps an index at
+ * about a fifth of the plain arrays' size (libjvm: 19 % of its debug file) for ~100 ns more per
+ * lookup. Functions, symbols and strings are stored as they are.
+ *
+ * File layout (little endian, each section 8-byte aligned): header (magic, version, a 64-bit
+ * checksum of everything after the header, size, base, build ID, entry counts, and offset and
+ * size of each section), then the sections in enum order. Opening checks all of that; decoding
+ * still bounds-checks every byte and reference, so a damaged file that slipped through could
+ * only give less, never read outside the map.
  */
 #include "symindex.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,59 +28,306 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define SYMIDX_MAGIC "FSYMIDX"
-#define SYMIDX_NSECT 6
+#define BLOCK 16
+
+enum { S_RBLOCKS, S_RDATA, S_NBLOCKS, S_NDATA, S_LBLOCKS, S_LDATA, S_FUNCS, S_SYMS, S_STRS, S_N };
+
+struct block {
+	uint32_t addr; /* first entry's address (ranges, lines); 0 for nodes */
+	uint32_t off;  /* byte offset of the block in its data section */
+};
 
 struct symidx_header {
 	char magic[8];
 	uint32_t version;
-	uint32_t crc;
+	uint32_t pad;
+	uint64_t hash;
 	uint64_t size;
 	uint64_t base;
 	char build_id[72];
+	uint64_t nranges, nnodes, nlines;
 	struct {
 		uint64_t off;
-		uint64_t count;
-	} sect[SYMIDX_NSECT];
+		uint64_t size;
+	} sect[S_N];
+};
+
+/* A directory over block headers: for each 2^shift bytes of address space, the last block
+ * starting at or before it, so that a lookup binary-searches a handful of headers (in cache)
+ * instead of all of them. Built at open; not stored. */
+struct blockdir {
+	uint32_t shift;
+	size_t npages;
+	uint32_t *first;
+};
+
+/* The packed tables of an open index. */
+struct packed {
+	struct blockdir rdir, ldir;
+	const struct block *rb, *nb, *lb;
+	size_t nrb, nnb, nlb;
+	const uint8_t *rd, *nd, *ld;
+	size_t rd_size, nd_size, ld_size;
+	size_t nranges, nnodes, nlines;
 };
 
 struct symindex {
 	void *map;
 	size_t size;
-	struct symview view;
+	struct symview view; /* funcs, syms, strs, base */
+	struct packed packed;
 };
 
+/* --- varints ------------------------------------------------------------------------------ */
+
+struct reader {
+	const uint8_t *p, *end;
+	int bad;
+};
+
+static uint64_t get_u(struct reader *r)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (r->p >= r->end) {
+			r->bad = 1;
+			return 0;
+		}
+		uint8_t b = *r->p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	r->bad = 1;
+	return 0;
+}
+
+static int64_t get_s(struct reader *r)
+{
+	uint64_t u = get_u(r);
+	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+struct writer {
+	uint8_t *buf;
+	size_t n, cap;
+	int err;
+};
+
+static void put_u(struct writer *w, uint64_t v)
+{
+	if (w->err || (w->err = vec_reserve((void **)&w->buf, &w->cap, w->n + 10, 1)))
+		return;
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		w->buf[w->n++] = b | (v ? 0x80 : 0);
+	} while (v);
+}
+
+static void put_s(struct writer *w, int64_t v)
+{
+	put_u(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+/* --- access to either form ------------------------------------------------------------------ */
+
+struct tables {
+	const struct symview *v;
+	const struct packed *p; /* NULL: plain arrays in v */
+};
+
+static long last_le(const void *base, size_t n, size_t esize, uint32_t a)
+{
+	size_t lo = 0, hi = n;
+
+	/* every table here starts with a uint32_t address */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t x;
+
+		memcpy(&x, (const char *)base + mid * esize, sizeof(x));
+		if (x <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long)lo - 1;
+}
+
+/* Index of the last block with addr <= A, or -1. */
+static long find_block(const struct block *b, size_t nb, const struct blockdir *dir, uint32_t a)
+{
+	size_t page = a >> dir->shift, lo, hi;
+
+	if (!dir->first || page + 1 >= dir->npages)
+		return last_le(b, nb, sizeof(*b), a);
+	lo = dir->first[page];
+	hi = (size_t)dir->first[page + 1] + 1;
+	if (lo > nb || hi > nb || lo > hi)
+		return -1;
+	if (lo == 0 && b[0].addr > a)
+		return -1;
+	return (long)lo + last_le(b + lo, hi - lo, sizeof(*b), a);
+}
+
+static int build_dir(const struct block *b, size_t nb, struct blockdir *dir)
+{
+	uint64_t span;
+
+	memset(dir, 0, sizeof(*dir));
+	if (nb < 64)
+		return 0;
+	span = (uint64_t)b[nb - 1].addr + 1;
+	dir->shift = 8;
+	while ((span >> dir->shift) > (1u << 18))
+		dir->shift++;
+	dir->npages = (size_t)(span >> dir->shift) + 2;
+	dir->first = malloc(dir->npages * sizeof(*dir->first));
+	if (!dir->first)
+		return -ENOMEM;
+	for (size_t pg = 0, i = 0; pg < dir->npages; pg++) {
+		uint64_t start = (uint64_t)pg << dir->shift;
+
+		while (i + 1 < nb && b[i + 1].addr <= start)
+			i++;
+		dir->first[pg] = (uint32_t)i;
+	}
+	return 0;
+}
+
+static struct reader block_reader(const struct block *b, size_t nb, size_t i, const uint8_t *data,
+				  size_t size)
+{
+	struct reader r = { 0 };
+	size_t end = i + 1 < nb ? b[i + 1].off : size;
+
+	if (b[i].off > end || end > size)
+		r.bad = 1;
+	else
+		r.p = data + b[i].off, r.end = data + end;
+	return r;
+}
+
+/* The node covering A, SYMIDX_NONE when no DWARF function does. */
+static uint32_t t_range(const struct tables *t, uint32_t a)
+{
+	const struct packed *p = t->p;
+	uint32_t addr, node = SYMIDX_NONE, last = 0;
+	struct reader r;
+	long bi, i;
+
+	if (!p) {
+		i = last_le(t->v->ranges, t->v->nranges, sizeof(*t->v->ranges), a);
+		return i < 0 ? SYMIDX_NONE : t->v->ranges[i].node;
+	}
+	bi = find_block(p->rb, p->nrb, &p->rdir, a);
+	if (bi < 0)
+		return SYMIDX_NONE;
+	r = block_reader(p->rb, p->nrb, (size_t)bi, p->rd, p->rd_size);
+	addr = p->rb[bi].addr;
+	last = (uint32_t)get_u(&r);
+	for (int k = 0; k < BLOCK && r.p < r.end && !r.bad; k++) {
+		uint64_t x = get_u(&r);
+
+		addr += (uint32_t)(x >> 1);
+		if (addr > a)
+			break;
+		if (x & 1) {
+			node = SYMIDX_NONE;
+		} else {
+			last += (uint32_t)get_s(&r);
+			node = last;
+		}
+	}
+	return r.bad ? SYMIDX_NONE : node;
+}
+
+/* The line row covering A; false when none (or a gap). */
+static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
+{
+	const struct packed *p = t->p;
+	struct symidx_line row = { 0, SYMIDX_NONE, 0, 0 };
+	struct reader r;
+	long bi, i;
+
+	if (!p) {
+		i = last_le(t->v->lines, t->v->nlines, sizeof(*t->v->lines), a);
+		if (i < 0)
+			return 0;
+		*out = t->v->lines[i];
+		return out->file != SYMIDX_NONE;
+	}
+	bi = find_block(p->lb, p->nlb, &p->ldir, a);
+	if (bi < 0)
+		return 0;
+	r = block_reader(p->lb, p->nlb, (size_t)bi, p->ld, p->ld_size);
+	row.addr = p->lb[bi].addr;
+	for (int k = 0; k < BLOCK && r.p < r.end; k++) {
+		struct symidx_line next = row;
+		uint64_t x;
+
+		if (k) {
+			next.addr += (uint32_t)get_u(&r);
+			if (next.addr > a || r.bad)
+				break;
+		}
+		x = get_u(&r);
+		next.line = (uint32_t)((int64_t)row.line + ((int64_t)(x >> 2) ^ -(int64_t)((x >> 1) & 1)));
+		if (x & 1)
+			next.file = (uint32_t)get_u(&r) - 1;
+		next.col = (uint32_t)get_u(&r);
+		if (r.bad)
+			return 0;
+		row = next;
+	}
+	*out = row;
+	return row.file != SYMIDX_NONE;
+}
+
+static int t_node(const struct tables *t, uint32_t id, struct symidx_node *out)
+{
+	const struct packed *p = t->p;
+	struct reader r;
+	uint32_t first;
+
+	if (!p) {
+		if (id >= t->v->nnodes)
+			return 0;
+		*out = t->v->nodes[id];
+		return 1;
+	}
+	if (id >= p->nnodes || id / BLOCK >= p->nnb)
+		return 0;
+	r = block_reader(p->nb, p->nnb, id / BLOCK, p->nd, p->nd_size);
+	first = id - id % BLOCK;
+	for (uint32_t k = first; k <= id && !r.bad; k++) {
+		uint64_t up;
+
+		memset(out, 0, sizeof(*out));
+		out->func = (uint32_t)get_u(&r);
+		up = get_u(&r);
+		out->parent = up ? k - (uint32_t)up : SYMIDX_NONE;
+		out->call_file = SYMIDX_NONE;
+		if (up) {
+			out->flags = SYMIDX_NODE_INLINED;
+			out->call_file = (uint32_t)get_u(&r) - 1;
+			out->call_line = (uint32_t)get_u(&r);
+			out->call_col = (uint16_t)get_u(&r);
+		}
+	}
+	return !r.bad;
+}
+
+static uint32_t t_nnodes(const struct tables *t)
+{
+	return (uint32_t)(t->p ? t->p->nnodes : t->v->nnodes);
+}
+
 /* --- lookup ---------------------------------------------------------------------------- */
-
-long symview_find_range(const struct symidx_range *r, size_t n, uint32_t a)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
-}
-
-long symview_find_line(const struct symidx_line *l, size_t n, uint32_t a)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (l[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
-}
 
 static const char *view_str(const struct symview *v, uint32_t off)
 {
@@ -102,18 +355,11 @@ static void set_func(const struct symview *v, uint32_t func, struct sym_frame *f
  */
 static long find_sym(const struct symview *v, uint32_t a)
 {
-	size_t lo = 0, hi = v->nsyms;
 	uint64_t min_label = 0;
 	long label = -1;
+	long i = last_le(v->syms, v->nsyms, sizeof(*v->syms), a);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->syms[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (long j = (long)lo - 1, seen = 0; j >= 0 && seen < 256; j--, seen++) {
+	for (long j = i, seen = 0; j >= 0 && seen < 256; j--, seen++) {
 		const struct symidx_sym *s = &v->syms[j];
 		uint64_t end = (uint64_t)s->addr + s->size;
 
@@ -143,49 +389,44 @@ void symview_lookup_symtab(const struct symview *v, uint64_t addr, struct sym_fr
 	}
 }
 
-int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out, int max)
+static int lookup(const struct tables *t, uint64_t addr, struct sym_frame *out, int max)
 {
+	const struct symview *v = t->v;
+	struct symidx_line row;
+	struct symidx_node nd;
 	const char *file = NULL;
-	uint32_t line = 0, col = 0, a;
-	long li, ri;
-	uint32_t node;
+	uint32_t line = 0, col = 0, a, node;
 	int n = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (addr < v->base || addr - v->base > UINT32_MAX)
 		return 1;
 	a = (uint32_t)(addr - v->base);
-
-	li = symview_find_line(v->lines, v->nlines, a);
-	if (li >= 0 && v->lines[li].file != SYMIDX_NONE) {
-		file = view_str(v, v->lines[li].file);
-		line = v->lines[li].line;
-		col = v->lines[li].col;
+	if (t_line(t, a, &row)) {
+		file = view_str(v, row.file);
+		line = row.line;
+		col = row.col;
 	}
-	ri = symview_find_range(v->ranges, v->nranges, a);
-	node = ri >= 0 ? v->ranges[ri].node : SYMIDX_NONE;
-
-	while (node < v->nnodes && n < max) {
-		const struct symidx_node *nd = &v->nodes[node];
+	node = t_range(t, a);
+	while (node < t_nnodes(t) && n < max && t_node(t, node, &nd)) {
 		struct sym_frame *f = &out[n++];
 
 		memset(f, 0, sizeof(*f));
-		set_func(v, nd->func, f);
+		set_func(v, nd.func, f);
 		f->file = file;
 		f->line = line;
 		f->column = col;
 		f->source = SYM_SRC_DWARF;
-		f->inlined = (nd->flags & SYMIDX_NODE_INLINED) && nd->parent < v->nnodes;
+		f->inlined = (nd.flags & SYMIDX_NODE_INLINED) && nd.parent < t_nnodes(t);
 		if (!f->inlined)
 			break;
-		file = view_str(v, nd->call_file);
-		line = nd->call_line;
-		col = nd->call_col;
-		node = nd->parent;
+		file = view_str(v, nd.call_file);
+		line = nd.call_line;
+		col = nd.call_col;
+		node = nd.parent;
 	}
 	if (n > 0)
 		return n;
-
 	symview_lookup_symtab(v, addr, out);
 	out->file = file;
 	out->line = line;
@@ -193,19 +434,145 @@ int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out
 	return 1;
 }
 
+int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out, int max)
+{
+	struct tables t = { v, NULL };
+	return lookup(&t, addr, out, max);
+}
+
+int symindex_lookup(const struct symindex *idx, uint64_t addr, struct sym_frame *out, int max)
+{
+	struct tables t = { &idx->view, &idx->packed };
+	return lookup(&t, addr, out, max);
+}
+
+void symindex_lookup_symtab(const struct symindex *idx, uint64_t addr, struct sym_frame *out)
+{
+	symview_lookup_symtab(&idx->view, addr, out);
+}
+
+void symindex_counts(const struct symindex *idx, size_t *nranges, size_t *nnodes, size_t *nlines)
+{
+	*nranges = idx->packed.nranges;
+	*nnodes = idx->packed.nnodes;
+	*nlines = idx->packed.nlines;
+}
+
+/* --- packing -------------------------------------------------------------------------------- */
+
+struct packed_out {
+	struct writer data;
+	struct block *blocks;
+	size_t nblocks, cap;
+	int err;
+};
+
+static void start_block(struct packed_out *o, uint32_t addr)
+{
+	struct block b = { addr, (uint32_t)o->data.n };
+
+	if (!o->err && o->data.n > UINT32_MAX)
+		o->err = -E2BIG;
+	if (!o->err)
+		o->err = VEC_PUSH(o->blocks, o->nblocks, o->cap, b);
+}
+
+/* A range block: the running node base, then per entry u(addr delta << 1 | gap) (delta 0 for the
+ * first) and, unless a gap, s(node - previous real node). */
+static int pack_ranges(const struct symview *v, struct packed_out *o)
+{
+	uint32_t last = 0, prev_addr = 0;
+
+	for (size_t i = 0; i < v->nranges && !o->err && !o->data.err; i++) {
+		const struct symidx_range *r = &v->ranges[i];
+		int gap = r->node == SYMIDX_NONE;
+
+		if (i % BLOCK == 0) {
+			start_block(o, r->addr);
+			put_u(&o->data, last);
+			prev_addr = r->addr;
+		}
+		put_u(&o->data, ((uint64_t)(r->addr - prev_addr) << 1) | (uint64_t)gap);
+		if (!gap) {
+			put_s(&o->data, (int64_t)r->node - (int64_t)last);
+			last = r->node;
+		}
+		prev_addr = r->addr;
+	}
+	return o->err ? o->err : o->data.err;
+}
+
+static int pack_lines(const struct symview *v, struct packed_out *o)
+{
+	struct symidx_line prev = { 0 };
+
+	for (size_t i = 0; i < v->nlines && !o->err && !o->data.err; i++) {
+		const struct symidx_line *l = &v->lines[i];
+		int64_t dl;
+		int file_changed;
+
+		if (i % BLOCK == 0) {
+			start_block(o, l->addr);
+			prev = (struct symidx_line){ l->addr, SYMIDX_NONE - 1, 0, 0 };
+		} else {
+			put_u(&o->data, l->addr - prev.addr);
+		}
+		file_changed = l->file != prev.file;
+		dl = (int64_t)l->line - (int64_t)prev.line;
+		put_u(&o->data, ((((uint64_t)dl << 1) ^ (uint64_t)(dl >> 63)) << 1) |
+					(uint64_t)file_changed);
+		if (file_changed)
+			put_u(&o->data, (uint64_t)l->file + 1);
+		put_u(&o->data, l->col);
+		prev = *l;
+	}
+	return o->err ? o->err : o->data.err;
+}
+
+static int pack_nodes(const struct symview *v, struct packed_out *o)
+{
+	for (size_t i = 0; i < v->nnodes && !o->err && !o->data.err; i++) {
+		const struct symidx_node *n = &v->nodes[i];
+		int inlined = (n->flags & SYMIDX_NODE_INLINED) && n->parent < i;
+
+		if (i % BLOCK == 0)
+			start_block(o, 0);
+		put_u(&o->data, n->func);
+		put_u(&o->data, inlined ? i - n->parent : 0);
+		if (inlined) {
+			put_u(&o->data, (uint64_t)n->call_file + 1);
+			put_u(&o->data, n->call_line);
+			put_u(&o->data, n->call_col);
+		}
+	}
+	return o->err ? o->err : o->data.err;
+}
+
 /* --- the file -------------------------------------------------------------------------- */
 
-static uLong crc_update(uLong crc, const void *buf, size_t len)
+/* A fast 64-bit checksum (four multiply-rotate lanes): catches damaged files, not attackers. */
+static uint64_t checksum(const void *buf, size_t len)
 {
-	const Bytef *p = buf;
+	const uint64_t k1 = 0x9e3779b185ebca87ull, k2 = 0xc2b2ae3d27d4eb4full;
+	uint64_t lane[4] = { k1, k2, k1 ^ k2, len };
+	const unsigned char *p = buf;
+	uint64_t h;
+	size_t i = 0;
 
-	while (len) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-		crc = crc32(crc, p, n);
-		p += n;
-		len -= n;
-	}
-	return crc;
+	for (; i + 32 <= len; i += 32)
+		for (int j = 0; j < 4; j++) {
+			uint64_t w;
+			memcpy(&w, p + i + 8 * j, 8);
+			lane[j] = ((lane[j] ^ w) * k1);
+			lane[j] = (lane[j] << 31 | lane[j] >> 33) * k2;
+		}
+	h = lane[0] ^ (lane[1] << 7 | lane[1] >> 57) ^ (lane[2] << 13 | lane[2] >> 51) ^
+	    (lane[3] << 29 | lane[3] >> 35);
+	for (; i < len; i++)
+		h = (h ^ p[i]) * k1;
+	h ^= h >> 33;
+	h *= k2;
+	return h ^ (h >> 29);
 }
 
 static size_t align8(size_t n)
@@ -230,66 +597,82 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-static void view_sections(const struct symview *v, const void *ptr[SYMIDX_NSECT],
-			  size_t count[SYMIDX_NSECT], size_t esize[SYMIDX_NSECT])
+/* Lay the sections out in one buffer, header first; *OUT owned by the caller. */
+static int build_image(const struct symview *v, const char *build_id, uint8_t **out, size_t *len)
 {
-	ptr[0] = v->ranges, count[0] = v->nranges, esize[0] = sizeof(*v->ranges);
-	ptr[1] = v->nodes, count[1] = v->nnodes, esize[1] = sizeof(*v->nodes);
-	ptr[2] = v->funcs, count[2] = v->nfuncs, esize[2] = sizeof(*v->funcs);
-	ptr[3] = v->lines, count[3] = v->nlines, esize[3] = sizeof(*v->lines);
-	ptr[4] = v->syms, count[4] = v->nsyms, esize[4] = sizeof(*v->syms);
-	ptr[5] = v->strs, count[5] = v->strs_size, esize[5] = 1;
+	struct packed_out po[3] = { 0 };
+	const void *ptr[S_N];
+	size_t size[S_N], off = sizeof(struct symidx_header);
+	struct symidx_header *h;
+	uint8_t *img;
+	int err;
+
+	err = pack_ranges(v, &po[0]) ?: pack_nodes(v, &po[1]) ?: pack_lines(v, &po[2]);
+	if (err)
+		goto out;
+	for (int i = 0; i < 3; i++) {
+		ptr[2 * i] = po[i].blocks, size[2 * i] = po[i].nblocks * sizeof(struct block);
+		ptr[2 * i + 1] = po[i].data.buf, size[2 * i + 1] = po[i].data.n;
+	}
+	ptr[S_FUNCS] = v->funcs, size[S_FUNCS] = v->nfuncs * sizeof(*v->funcs);
+	ptr[S_SYMS] = v->syms, size[S_SYMS] = v->nsyms * sizeof(*v->syms);
+	ptr[S_STRS] = v->strs, size[S_STRS] = v->strs_size;
+	for (int i = 0; i < S_N; i++)
+		off += align8(size[i]);
+	img = calloc(1, off);
+	if (!img) {
+		err = -ENOMEM;
+		goto out;
+	}
+	h = (struct symidx_header *)img;
+	memcpy(h->magic, SYMIDX_MAGIC, sizeof(SYMIDX_MAGIC));
+	h->version = SYMIDX_VERSION;
+	h->size = off;
+	h->base = v->base;
+	snprintf(h->build_id, sizeof(h->build_id), "%s", build_id);
+	h->nranges = v->nranges, h->nnodes = v->nnodes, h->nlines = v->nlines;
+	off = sizeof(*h);
+	for (int i = 0; i < S_N; i++) {
+		h->sect[i].off = off;
+		h->sect[i].size = size[i];
+		if (size[i])
+			memcpy(img + off, ptr[i], size[i]);
+		off += align8(size[i]);
+	}
+	h->hash = checksum(img + sizeof(*h), off - sizeof(*h));
+	*out = img;
+	*len = off;
+out:
+	for (int i = 0; i < 3; i++) {
+		free(po[i].blocks);
+		free(po[i].data.buf);
+	}
+	return err;
 }
 
 int symindex_write(const struct symview *v, const char *build_id, const char *path)
 {
-	static const char zeros[8];
-	const void *ptr[SYMIDX_NSECT];
-	size_t count[SYMIDX_NSECT], esize[SYMIDX_NSECT];
-	struct symidx_header h;
+	uint8_t *img = NULL;
+	size_t len = 0;
 	char *tmp = NULL;
-	uLong crc = crc32(0, Z_NULL, 0);
-	uint64_t off = sizeof(h);
 	int fd = -1, err;
 
-	if (strlen(build_id) >= sizeof(h.build_id))
+	if (strlen(build_id) >= sizeof(((struct symidx_header *)0)->build_id))
 		return -ERR_BADBUILDID;
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, SYMIDX_MAGIC, sizeof(SYMIDX_MAGIC));
-	h.version = SYMIDX_VERSION;
-	h.base = v->base;
-	strcpy(h.build_id, build_id);
-	view_sections(v, ptr, count, esize);
-	for (int i = 0; i < SYMIDX_NSECT; i++) {
-		size_t len = count[i] * esize[i];
-
-		h.sect[i].off = off;
-		h.sect[i].count = count[i];
-		if (len)
-			crc = crc_update(crc, ptr[i], len);
-		if (align8(len) != len)
-			crc = crc_update(crc, zeros, align8(len) - len);
-		off += align8(len);
+	err = build_image(v, build_id, &img, &len);
+	if (err)
+		return err;
+	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto out;
 	}
-	h.size = off;
-	h.crc = (uint32_t)crc;
-
-	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
-		return -ENOMEM;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		err = -errno;
 		goto out;
 	}
-	err = write_all(fd, &h, sizeof(h));
-	for (int i = 0; i < SYMIDX_NSECT && !err; i++) {
-		size_t len = count[i] * esize[i];
-
-		if (len)
-			err = write_all(fd, ptr[i], len);
-		if (!err && align8(len) != len)
-			err = write_all(fd, zeros, align8(len) - len);
-	}
+	err = write_all(fd, img, len);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)
@@ -303,37 +686,66 @@ out:
 	if (err && tmp)
 		unlink(tmp);
 	free(tmp);
+	free(img);
 	return err;
 }
 
 static int check_header(const struct symidx_header *h, size_t size, const char *build_id)
 {
-	static const size_t esize[SYMIDX_NSECT] = {
-		sizeof(struct symidx_range), sizeof(struct symidx_node), sizeof(struct symidx_func),
-		sizeof(struct symidx_line),  sizeof(struct symidx_sym),	 1,
-	};
-
 	if (memcmp(h->magic, SYMIDX_MAGIC, sizeof(SYMIDX_MAGIC)) != 0 ||
 	    h->version != SYMIDX_VERSION || h->size != size ||
 	    memchr(h->build_id, 0, sizeof(h->build_id)) == NULL)
 		return -ERR_BADINDEX;
 	if (build_id && strcmp(h->build_id, build_id) != 0)
 		return -ERR_BADINDEX;
-	for (int i = 0; i < SYMIDX_NSECT; i++) {
-		uint64_t off = h->sect[i].off, cnt = h->sect[i].count;
+	for (int i = 0; i < S_N; i++) {
+		uint64_t off = h->sect[i].off, sz = h->sect[i].size;
 
-		if (off % 8 || off < sizeof(*h) || off > size || cnt > (size - off) / esize[i])
+		if (off % 8 || off < sizeof(*h) || off > size || sz > size - off)
 			return -ERR_BADINDEX;
 	}
+	if (h->sect[S_RBLOCKS].size % sizeof(struct block) ||
+	    h->sect[S_NBLOCKS].size % sizeof(struct block) ||
+	    h->sect[S_LBLOCKS].size % sizeof(struct block) ||
+	    h->sect[S_FUNCS].size % sizeof(struct symidx_func) ||
+	    h->sect[S_SYMS].size % sizeof(struct symidx_sym) ||
+	    h->sect[S_NBLOCKS].size / sizeof(struct block) < (h->nnodes + BLOCK - 1) / BLOCK)
+		return -ERR_BADINDEX;
+	if (h->sect[S_STRS].size && ((const char *)h)[h->sect[S_STRS].off + h->sect[S_STRS].size - 1])
+		return -ERR_BADINDEX;
+	if (checksum((const char *)h + sizeof(*h), size - sizeof(*h)) != h->hash)
+		return -ERR_BADINDEX;
 	return 0;
+}
+
+static void map_tables(struct symindex *idx)
+{
+	const struct symidx_header *h = idx->map;
+	const char *b = idx->map;
+	struct packed *p = &idx->packed;
+	struct symview *v = &idx->view;
+
+#define SECT(i) ((const void *)(b + h->sect[i].off))
+#define COUNT(i, type) (h->sect[i].size / sizeof(type))
+	v->base = h->base;
+	v->funcs = SECT(S_FUNCS), v->nfuncs = COUNT(S_FUNCS, struct symidx_func);
+	v->syms = SECT(S_SYMS), v->nsyms = COUNT(S_SYMS, struct symidx_sym);
+	v->strs = SECT(S_STRS), v->strs_size = h->sect[S_STRS].size;
+	p->rb = SECT(S_RBLOCKS), p->nrb = COUNT(S_RBLOCKS, struct block);
+	p->nb = SECT(S_NBLOCKS), p->nnb = COUNT(S_NBLOCKS, struct block);
+	p->lb = SECT(S_LBLOCKS), p->nlb = COUNT(S_LBLOCKS, struct block);
+	p->rd = SECT(S_RDATA), p->rd_size = h->sect[S_RDATA].size;
+	p->nd = SECT(S_NDATA), p->nd_size = h->sect[S_NDATA].size;
+	p->ld = SECT(S_LDATA), p->ld_size = h->sect[S_LDATA].size;
+	p->nranges = h->nranges, p->nnodes = h->nnodes, p->nlines = h->nlines;
+#undef SECT
+#undef COUNT
 }
 
 int symindex_open(const char *path, const char *build_id, struct symindex **out)
 {
-	const struct symidx_header *h;
 	struct symindex *idx = NULL;
 	struct stat st;
-	uLong crc;
 	int fd, err;
 
 	*out = NULL;
@@ -344,7 +756,7 @@ int symindex_open(const char *path, const char *build_id, struct symindex **out)
 		err = -errno;
 		goto out;
 	}
-	if ((size_t)st.st_size < sizeof(*h)) {
+	if ((size_t)st.st_size < sizeof(struct symidx_header)) {
 		err = -ERR_BADINDEX;
 		goto out;
 	}
@@ -354,35 +766,17 @@ int symindex_open(const char *path, const char *build_id, struct symindex **out)
 		goto out;
 	}
 	idx->size = (size_t)st.st_size;
-	idx->map = mmap(NULL, idx->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	idx->map = mmap(NULL, idx->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	if (idx->map == MAP_FAILED) {
 		idx->map = NULL;
 		err = -errno;
 		goto out;
 	}
-	h = idx->map;
-	err = check_header(h, idx->size, build_id);
-	if (err)
-		goto out;
-	crc = crc_update(crc32(0, Z_NULL, 0), (const char *)idx->map + sizeof(*h),
-			 idx->size - sizeof(*h));
-	if ((uint32_t)crc != h->crc) {
-		err = -ERR_BADINDEX;
-		goto out;
-	}
-	{
-		const char *b = idx->map;
-		struct symview *v = &idx->view;
-
-		v->base = h->base;
-		v->ranges = (const void *)(b + h->sect[0].off), v->nranges = h->sect[0].count;
-		v->nodes = (const void *)(b + h->sect[1].off), v->nnodes = h->sect[1].count;
-		v->funcs = (const void *)(b + h->sect[2].off), v->nfuncs = h->sect[2].count;
-		v->lines = (const void *)(b + h->sect[3].off), v->nlines = h->sect[3].count;
-		v->syms = (const void *)(b + h->sect[4].off), v->nsyms = h->sect[4].count;
-		v->strs = b + h->sect[5].off, v->strs_size = h->sect[5].count;
-		if (v->strs_size && v->strs[v->strs_size - 1] != '\0')
-			err = -ERR_BADINDEX;
+	err = check_header(idx->map, idx->size, build_id);
+	if (!err) {
+		map_tables(idx);
+		err = build_dir(idx->packed.rb, idx->packed.nrb, &idx->packed.rdir) ?:
+			      build_dir(idx->packed.lb, idx->packed.nlb, &idx->packed.ldir);
 	}
 out:
 	close(fd);
@@ -396,16 +790,13 @@ out:
 	return 0;
 }
 
-const struct symview *symindex_view(const struct symindex *idx)
-{
-	return &idx->view;
-}
-
 void symindex_close(struct symindex *idx)
 {
 	if (!idx)
 		return;
 	if (idx->map)
 		munmap(idx->map, idx->size);
+	free(idx->packed.rdir.first);
+	free(idx->packed.ldir.first);
 	free(idx);
 }

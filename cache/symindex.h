@@ -6,9 +6,10 @@
  * where each entry names the innermost function or inlined instance ("node") that covers it,
  * the nodes themselves (function, parent node, call site), the functions (raw and demangled
  * names), a sorted line table, a sorted symbol table for code without DWARF, and one string
- * table. The DWARF reader fills exactly these arrays; the index file is these arrays written
- * out behind a checked header, so a warm lookup is three binary searches in an mmap and never
- * touches libdw, and cold and warm answers cannot differ.
+ * table. The DWARF reader fills exactly these arrays; the index file stores the same tables
+ * (ranges, nodes and lines packed into blocks of 16 varint-coded entries, the rest as they are)
+ * behind a checked header, and one lookup routine serves both forms, so a warm lookup is a few
+ * binary searches in an mmap that never touch libdw, and cold and warm answers cannot differ.
  *
  * Addresses are stored as 32-bit offsets from view->base (the lowest PT_LOAD address).
  */
@@ -107,13 +108,10 @@ int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out
 /* Only the ELF symbol table's answer for ADDR (one frame, SYM_SRC_SYMTAB or SYM_SRC_NONE). */
 void symview_lookup_symtab(const struct symview *v, uint64_t addr, struct sym_frame *out);
 
-/* Ranges and lines of the view that cover ADDR: index of the last entry <= ADDR, or -1. */
-long symview_find_range(const struct symidx_range *r, size_t n, uint32_t a);
-long symview_find_line(const struct symidx_line *l, size_t n, uint32_t a);
-
 struct symindex;
 
-/* Write V to PATH atomically (temp file + fsync + rename). Returns 0 or a negative errno. */
+/* Write V to PATH atomically (temp file + fsync + rename), ranges, nodes and lines packed in
+ * blocks of varints. Returns 0 or a negative errno. */
 int symindex_write(const struct symview *v, const char *build_id, const char *path)
 	__attribute__((warn_unused_result));
 
@@ -124,8 +122,13 @@ int symindex_write(const struct symview *v, const char *build_id, const char *pa
 int symindex_open(const char *path, const char *build_id, struct symindex **out)
 	__attribute__((warn_unused_result));
 
-/* The arrays of an open index, borrowed until symindex_close(). */
-const struct symview *symindex_view(const struct symindex *idx);
+/* symview_lookup() and symview_lookup_symtab() on an open index. Strings are borrowed until
+ * symindex_close(). */
+int symindex_lookup(const struct symindex *idx, uint64_t addr, struct sym_frame *out, int max);
+void symindex_lookup_symtab(const struct symindex *idx, uint64_t addr, struct sym_frame *out);
+
+/* Entry counts of the index, for reports: ranges, nodes, lines. */
+void symindex_counts(const struct symindex *idx, size_t *nranges, size_t *nnodes, size_t *nlines);
 
 void symindex_close(struct symindex *idx);
 

@@ -42,6 +42,13 @@ struct idset {
 	size_t count;
 };
 
+/* DIE offset (bit 63: in the dwz alt file) → function id, for abstract origins. */
+struct origin_map {
+	uint64_t *keys; /* 0 = empty */
+	uint32_t *vals;
+	size_t cap, count;
+};
+
 struct cu {
 	Dwarf_Off off;
 	int built;
@@ -54,6 +61,16 @@ struct cu {
 struct cu_span {
 	uint64_t lo, hi;
 	uint32_t cu;
+};
+
+/* From LO up to the next segment, addresses belong to CU (SYMIDX_NONE: to none). */
+struct cu_seg {
+	uint64_t lo;
+	uint32_t cu;
+};
+
+struct text_range {
+	uint64_t lo, hi;
 };
 
 /* A range of a node while a CU is read, before flattening. */
@@ -73,6 +90,10 @@ struct dwarfsym {
 	size_t ncus, cus_cap;
 	struct cu_span *spans;
 	size_t nspans, spans_cap;
+	struct cu_seg *segs;
+	size_t nsegs, segs_cap;
+	struct text_range *text; /* executable sections; empty: accept every address */
+	size_t ntext, text_cap;
 
 	char *strs;
 	size_t strs_size, strs_cap;
@@ -83,6 +104,7 @@ struct dwarfsym {
 	struct symidx_sym *syms;
 	size_t nsyms, syms_cap;
 	struct idset str_set, func_set, node_set;
+	struct origin_map origins;
 
 	/* scratch while reading one CU */
 	struct raw_range *raw;
@@ -296,6 +318,77 @@ static const char *die_name(Dwarf_Die *die)
 
 static int intern_src(struct dwarfsym *d, const char *comp_dir, const char *src, uint32_t *id);
 
+static uint32_t *origin_slot(struct origin_map *m, uint64_t key, int *found)
+{
+	size_t j = (key * 0x9e3779b97f4a7c15ull >> 20) & (m->cap - 1);
+
+	while (m->keys[j] && m->keys[j] != key)
+		j = (j + 1) & (m->cap - 1);
+	*found = m->keys[j] == key;
+	m->keys[j] = key;
+	return &m->vals[j];
+}
+
+static int origin_grow(struct origin_map *m)
+{
+	struct origin_map n = { .cap = m->cap ? m->cap * 2 : 4096 };
+	int found;
+
+	n.keys = calloc(n.cap, sizeof(*n.keys));
+	n.vals = malloc(n.cap * sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->keys[i])
+			*origin_slot(&n, m->keys[i], &found) = m->vals[i];
+	n.count = m->count;
+	free(m->keys);
+	free(m->vals);
+	*m = n;
+	return 0;
+}
+
+/* The function a subprogram or inlined DIE names. Inlined instances of one function share an
+ * abstract origin, so its name (a walk through origins and specifications, three times over)
+ * is worked out once per origin; a DIE with a name of its own is asked directly. */
+static int func_of_die(struct dwarfsym *d, Dwarf_Die *die, uint32_t *id)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Die origin;
+	uint32_t *slot;
+	uint64_t key;
+	int found, err;
+
+	if (dwarf_hasattr(die, DW_AT_name) || dwarf_hasattr(die, DW_AT_linkage_name) ||
+	    dwarf_hasattr(die, DW_AT_MIPS_linkage_name) ||
+	    !dwarf_formref_die(dwarf_attr(die, DW_AT_abstract_origin, &attr), &origin))
+		return intern_func(d, die_name(die), id);
+	key = dwarf_dieoffset(&origin) + 1;
+	if (d->alt_dw && dwarf_cu_getdwarf(origin.cu) == d->alt_dw)
+		key |= 1ull << 63;
+	if (d->origins.count * 2 >= d->origins.cap) {
+		err = origin_grow(&d->origins);
+		if (err)
+			return err;
+	}
+	slot = origin_slot(&d->origins, key, &found);
+	if (found) {
+		*id = *slot;
+		return 0;
+	}
+	err = intern_func(d, die_name(die), id);
+	if (err) {
+		*slot = 0; /* keep the map consistent; the caller stops anyway */
+		return err;
+	}
+	*slot = *id;
+	d->origins.count++;
+	return 0;
+}
+
 static int file_id(struct dwarfsym *d, Dwarf_Files *files, size_t nfiles, Dwarf_Word idx,
 		   uint32_t *id)
 {
@@ -324,6 +417,19 @@ static int file_id(struct dwarfsym *d, Dwarf_Files *files, size_t nfiles, Dwarf_
 	return 0;
 }
 
+/* Is ADDR in (or, for end markers, at the end of) an executable section? DWARF of functions the
+ * linker discarded (COMDAT duplicates) is left at address 0 or a tombstone; without this it
+ * would shadow real code. */
+static int in_text(const struct dwarfsym *d, uint64_t addr)
+{
+	if (!d->ntext)
+		return 1;
+	for (size_t i = 0; i < d->ntext; i++)
+		if (addr >= d->text[i].lo && addr <= d->text[i].hi)
+			return 1;
+	return 0;
+}
+
 static uint32_t attr_udata(Dwarf_Die *die, unsigned int name)
 {
 	Dwarf_Attribute attr;
@@ -345,7 +451,8 @@ static int add_raw_ranges(struct dwarfsym *d, Dwarf_Die *die, uint32_t node, uin
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
 		struct raw_range r = { lo, hi, node, depth, (uint32_t)d->nraw };
 
-		if (lo >= hi || lo < d->base || hi - d->base > (uint64_t)UINT32_MAX + 1)
+		if (lo >= hi || lo < d->base || hi - d->base > (uint64_t)UINT32_MAX + 1 ||
+		    !in_text(d, lo))
 			continue;
 		err = VEC_PUSH(d->raw, d->nraw, d->raw_cap, r);
 		if (err)
@@ -368,7 +475,7 @@ static int visit_function(struct dwarfsym *d, Dwarf_Die *die, int inlined, uint3
 	err = add_raw_ranges(d, die, SYMIDX_NONE, depth, &any);
 	if (err || !any)
 		return err;
-	err = intern_func(d, die_name(die), &n.func);
+	err = func_of_die(d, die, &n.func);
 	if (err)
 		return err;
 	n.parent = inlined ? parent : SYMIDX_NONE;
@@ -563,10 +670,11 @@ static int intern_src(struct dwarfsym *d, const char *comp_dir, const char *src,
 	return err;
 }
 
-static int read_lines(struct dwarfsym *d, Dwarf_Die *cudie, struct cu *cu)
+/* The CU's line rows, reduced to libdw's answer per address. FILES is the CU's file table, the
+ * one its line table names files in. */
+static int read_lines(struct dwarfsym *d, Dwarf_Die *cudie, struct cu *cu, Dwarf_Files *files,
+		      size_t nfiles)
 {
-	const char *last_src = NULL;
-	uint32_t last_id = SYMIDX_NONE;
 	Dwarf_Lines *lines;
 	size_t nlines, cap = 0;
 	int err;
@@ -576,31 +684,27 @@ static int read_lines(struct dwarfsym *d, Dwarf_Die *cudie, struct cu *cu)
 	for (size_t i = 0; i < nlines; i++) {
 		Dwarf_Line *l = dwarf_onesrcline(lines, i);
 		struct symidx_line row = { 0, SYMIDX_NONE, 0, 0 };
+		Dwarf_Files *lfiles;
+		size_t fidx;
 		Dwarf_Addr addr;
 		bool end = false;
 		int lineno = 0, col = 0;
 
 		if (!l || dwarf_lineaddr(l, &addr) != 0)
 			continue;
-		if (addr < d->base || addr - d->base > UINT32_MAX)
+		if (addr < d->base || addr - d->base > UINT32_MAX || !in_text(d, addr))
 			continue;
 		row.addr = (uint32_t)(addr - d->base);
 		dwarf_lineendsequence(l, &end);
-		if (!end) {
-			const char *src = dwarf_linesrc(l, NULL, NULL);
-
+		if (!end && dwarf_line_file(l, &lfiles, &fidx) == 0 && lfiles == files) {
+			err = file_id(d, files, nfiles, fidx, &row.file);
+			if (err)
+				return err;
 			dwarf_lineno(l, &lineno);
 			dwarf_linecol(l, &col);
 			row.line = lineno > 0 ? (uint32_t)lineno : 0;
 			row.col = col > 0 ? (uint32_t)col : 0;
-			if (src && src != last_src) {
-				err = intern_src(d, d->comp_dir, src, &last_id);
-				if (err)
-					return err;
-				last_src = src;
-			}
-			row.file = src ? last_id : SYMIDX_NONE;
-			if (!src)
+			if (row.file == SYMIDX_NONE)
 				row.line = row.col = 0;
 		}
 		err = push_line(&cu->lines, &cu->nlines, &cap, row);
@@ -620,10 +724,7 @@ static int build_cu(struct dwarfsym *d, struct cu *cu)
 	cu->built = 1;
 	if (!dwarf_offdie(d->dw, cu->off, &cudie))
 		return 0;
-	/* Lines first: in libdw 0.188 a file table read alone (dwarf_getsrcfiles first) names
-	 * DWARF 5 files without the CU's relative comp_dir, unlike the line table's own. */
-	if (dwarf_getsrclines(&cudie, &(Dwarf_Lines *){ NULL }, &(size_t){ 0 }) != 0 ||
-	    dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0)
+	if (dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0)
 		files = NULL, nfiles = 0;
 	d->nraw = 0;
 	d->nfile_ids = 0;
@@ -637,7 +738,7 @@ static int build_cu(struct dwarfsym *d, struct cu *cu)
 	err = flatten_ranges(d, cu);
 	if (err)
 		return err;
-	return read_lines(d, &cudie, cu);
+	return read_lines(d, &cudie, cu, files, nfiles);
 }
 
 /* --- CU spans, symbols, open --------------------------------------------------------------- */
@@ -649,6 +750,51 @@ static int span_cmp(const void *a, const void *b)
 	if (x->lo != y->lo)
 		return x->lo < y->lo ? -1 : 1;
 	return x->hi < y->hi ? -1 : x->hi > y->hi;
+}
+
+static int push_seg(struct dwarfsym *d, uint64_t lo, uint32_t cu)
+{
+	struct cu_seg sg = { lo, cu };
+
+	if (d->nsegs && d->segs[d->nsegs - 1].cu == cu)
+		return 0;
+	if (d->nsegs && d->segs[d->nsegs - 1].lo == lo) {
+		d->segs[d->nsegs - 1].cu = cu;
+		if (d->nsegs > 1 && d->segs[d->nsegs - 2].cu == cu)
+			d->nsegs--;
+		return 0;
+	}
+	return VEC_PUSH(d->segs, d->nsegs, d->segs_cap, sg);
+}
+
+/* Partition the address space among CUs: where CU ranges overlap, the range that starts last
+ * owns the address. Cold lookups and the merged index both follow this one partition, so they
+ * cannot disagree. A sweep over the sorted spans with a stack of open ones. */
+static int build_segments(struct dwarfsym *d)
+{
+	struct cu_span *stack = NULL;
+	size_t n = 0, cap = 0, i = 0;
+	int err = 0;
+
+	while ((i < d->nspans || n) && !err) {
+		uint64_t x = i < d->nspans ? d->spans[i].lo : UINT64_MAX;
+
+		/* the next boundary: a span start, or the end of an open span */
+		for (size_t k = 0; k < n; k++)
+			if (stack[k].hi < x)
+				x = stack[k].hi;
+		while (i < d->nspans && d->spans[i].lo == x && !err)
+			err = VEC_PUSH(stack, n, cap, d->spans[i++]);
+		for (size_t k = 0; k < n;) /* drop spans that ended */
+			if (stack[k].hi <= x)
+				memmove(&stack[k], &stack[k + 1], (--n - k) * sizeof(*stack));
+			else
+				k++;
+		if (!err)
+			err = push_seg(d, x, n ? stack[n - 1].cu : SYMIDX_NONE);
+	}
+	free(stack);
+	return err;
 }
 
 static int read_cus(struct dwarfsym *d)
@@ -672,7 +818,7 @@ static int read_cus(struct dwarfsym *d)
 		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
 			struct cu_span s = { lo, hi, id };
 
-			if (lo >= hi)
+			if (lo >= hi || !in_text(d, lo))
 				continue;
 			err = VEC_PUSH(d->spans, d->nspans, d->spans_cap, s);
 			if (err)
@@ -680,7 +826,7 @@ static int read_cus(struct dwarfsym *d)
 		}
 	}
 	qsort(d->spans, d->nspans, sizeof(*d->spans), span_cmp);
-	return 0;
+	return build_segments(d);
 }
 
 static int sym_cmp(const void *a, const void *b)
@@ -791,6 +937,27 @@ static int load_base(Elf *elf, uint64_t *base)
 	return 0;
 }
 
+static int read_text(struct dwarfsym *d, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	int err;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		struct text_range t;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_EXECINSTR) ||
+		    !(sh.sh_flags & SHF_ALLOC) || !sh.sh_size)
+			continue;
+		t.lo = sh.sh_addr;
+		t.hi = sh.sh_addr + sh.sh_size;
+		err = VEC_PUSH(d->text, d->ntext, d->text_cap, t);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int open_elf(const char *path, int *fd, Elf **elf)
 {
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -869,6 +1036,11 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 	err = load_base(d->main_elf ? d->main_elf : d->elf, &d->base);
 	if (err)
 		goto out;
+	err = read_text(d, d->elf);
+	if (!err && !d->ntext && d->main_elf)
+		err = read_text(d, d->main_elf);
+	if (err)
+		goto out;
 	d->dw = dwarf_begin_elf(d->elf, DWARF_C_READ, NULL);
 	if (d->dw) {
 		attach_alt(d, debug_path, opts ? opts->debug_dirs : NULL);
@@ -891,22 +1063,27 @@ int dwarfsym_has_dwarf(const struct dwarfsym *d)
 	return d->ncus > 0;
 }
 
-static struct cu *find_cu(struct dwarfsym *d, uint64_t addr)
+static long find_seg(const struct dwarfsym *d, uint64_t addr)
 {
-	size_t lo = 0, hi = d->nspans;
+	size_t lo = 0, hi = d->nsegs;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (d->spans[mid].lo <= addr)
+		if (d->segs[mid].lo <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	/* CU spans rarely nest; look back a little for one that still covers ADDR */
-	for (size_t i = lo, k = 0; i > 0 && k < 8; i--, k++)
-		if (addr < d->spans[i - 1].hi)
-			return &d->cus[d->spans[i - 1].cu];
-	return NULL;
+	return (long)lo - 1;
+}
+
+static struct cu *find_cu(struct dwarfsym *d, uint64_t addr)
+{
+	long i = find_seg(d, addr);
+
+	if (i < 0 || d->segs[i].cu == SYMIDX_NONE)
+		return NULL;
+	return &d->cus[d->segs[i].cu];
 }
 
 static void global_view(const struct dwarfsym *d, struct symview *v)
@@ -942,78 +1119,113 @@ void dwarfsym_lookup_symtab(struct dwarfsym *d, uint64_t addr, struct sym_frame 
 	symview_lookup_symtab(&v, addr, out);
 }
 
-/* Merged tables prefer real entries over gap markers at one address (the end of one CU's
- * code is often the start of the next one's). */
-static int range_cmp(const void *a, const void *b)
+/* Append to a merged table, keeping it minimal: one entry per address, no repeats. */
+static int merge_range(struct symidx_range **arr, size_t *n, size_t *cap, struct symidx_range r)
 {
-	const struct symidx_range *x = a, *y = b;
-
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	return (x->node == SYMIDX_NONE) - (y->node == SYMIDX_NONE);
+	if (*n && (*arr)[*n - 1].addr == r.addr) {
+		(*arr)[*n - 1] = r;
+		if (*n > 1 && (*arr)[*n - 2].node == r.node)
+			(*n)--;
+		return 0;
+	}
+	if (*n && (*arr)[*n - 1].node == r.node)
+		return 0;
+	return VEC_PUSH(*arr, *n, *cap, r);
 }
 
-static int line_cmp(const void *a, const void *b)
+static int merge_line(struct symidx_line **arr, size_t *n, size_t *cap, struct symidx_line l)
 {
-	const struct symidx_line *x = a, *y = b;
+	return push_line(arr, n, cap, l);
+}
 
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	return (x->file == SYMIDX_NONE) - (y->file == SYMIDX_NONE);
+static long last_range_le(const struct cu *cu, uint32_t a)
+{
+	size_t lo = 0, hi = cu->nranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cu->ranges[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long)lo - 1;
+}
+
+static long last_line_le(const struct cu *cu, uint32_t a)
+{
+	size_t lo = 0, hi = cu->nlines;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cu->lines[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long)lo - 1;
+}
+
+/* Copy what CU says about [S, E) into the merged tables: its entry covering S, then its
+ * entries inside. Addresses are already relative to the base. */
+static int merge_segment(struct dwarfsym *d, const struct cu *cu, uint32_t s, uint64_t e,
+			 size_t *rcap, size_t *lcap)
+{
+	struct symidx_range r = { s, SYMIDX_NONE };
+	struct symidx_line l = { s, SYMIDX_NONE, 0, 0 };
+	long i;
+	int err;
+
+	if (cu && (i = last_range_le(cu, s)) >= 0)
+		r.node = cu->ranges[i].node;
+	err = merge_range(&d->all_ranges, &d->all.nranges, rcap, r);
+	for (i = cu ? last_range_le(cu, s) + 1 : 0; cu && !err && (size_t)i < cu->nranges; i++) {
+		if (cu->ranges[i].addr >= e)
+			break;
+		err = merge_range(&d->all_ranges, &d->all.nranges, rcap, cu->ranges[i]);
+	}
+	if (cu && (i = last_line_le(cu, s)) >= 0) {
+		l = cu->lines[i];
+		l.addr = s;
+	}
+	if (!err)
+		err = merge_line(&d->all_lines, &d->all.nlines, lcap, l);
+	for (i = cu ? last_line_le(cu, s) + 1 : 0; cu && !err && (size_t)i < cu->nlines; i++) {
+		if (cu->lines[i].addr >= e)
+			break;
+		err = merge_line(&d->all_lines, &d->all.nlines, lcap, cu->lines[i]);
+	}
+	return err;
 }
 
 int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)
 {
-	size_t nr = 0, nl = 0, n;
-	int err;
+	size_t rcap = 0, lcap = 0;
+	int err = 0;
 
 	if (d->all_built) {
 		*out = &d->all;
 		return 0;
 	}
-	for (size_t i = 0; i < d->ncus; i++) {
-		if (!d->cus[i].built) {
+	for (size_t i = 0; i < d->ncus && !err; i++)
+		if (!d->cus[i].built)
 			err = build_cu(d, &d->cus[i]);
-			if (err)
-				return err;
-		}
-		nr += d->cus[i].nranges;
-		nl += d->cus[i].nlines;
-	}
-	d->all_ranges = malloc((nr ? nr : 1) * sizeof(*d->all_ranges));
-	d->all_lines = malloc((nl ? nl : 1) * sizeof(*d->all_lines));
-	if (!d->all_ranges || !d->all_lines)
-		return -ENOMEM;
-	nr = nl = 0;
-	for (size_t i = 0; i < d->ncus; i++) {
-		memcpy(d->all_ranges + nr, d->cus[i].ranges, d->cus[i].nranges * sizeof(*d->all_ranges));
-		memcpy(d->all_lines + nl, d->cus[i].lines, d->cus[i].nlines * sizeof(*d->all_lines));
-		nr += d->cus[i].nranges;
-		nl += d->cus[i].nlines;
-	}
-	qsort(d->all_ranges, nr, sizeof(*d->all_ranges), range_cmp);
-	qsort(d->all_lines, nl, sizeof(*d->all_lines), line_cmp);
-	n = 0;
-	for (size_t i = 0; i < nr; i++) {
-		if (n && d->all_ranges[n - 1].addr == d->all_ranges[i].addr)
-			continue;
-		if (n && d->all_ranges[n - 1].node == d->all_ranges[i].node)
-			continue;
-		d->all_ranges[n++] = d->all_ranges[i];
-	}
-	nr = n;
-	n = 0;
-	for (size_t i = 0; i < nl; i++) {
-		if (n && d->all_lines[n - 1].addr == d->all_lines[i].addr)
-			continue;
-		if (n && line_same(&d->all_lines[n - 1], &d->all_lines[i]))
-			continue;
-		d->all_lines[n++] = d->all_lines[i];
-	}
-	nl = n;
 	global_view(d, &d->all);
-	d->all.ranges = d->all_ranges, d->all.nranges = nr;
-	d->all.lines = d->all_lines, d->all.nlines = nl;
+	d->all.nranges = d->all.nlines = 0;
+	for (size_t i = 0; i < d->nsegs && !err; i++) {
+		const struct cu_seg *sg = &d->segs[i];
+		uint64_t e = i + 1 < d->nsegs ? d->segs[i + 1].lo : UINT64_MAX;
+
+		if (sg->lo < d->base || sg->lo - d->base > UINT32_MAX)
+			continue;
+		err = merge_segment(d, sg->cu == SYMIDX_NONE ? NULL : &d->cus[sg->cu],
+				    (uint32_t)(sg->lo - d->base),
+				    e == UINT64_MAX ? e : e - d->base, &rcap, &lcap);
+	}
+	if (err)
+		return err;
+	d->all.ranges = d->all_ranges;
+	d->all.lines = d->all_lines;
 	d->all_built = 1;
 	*out = &d->all;
 	return 0;
@@ -1029,6 +1241,8 @@ void dwarfsym_close(struct dwarfsym *d)
 	}
 	free(d->cus);
 	free(d->spans);
+	free(d->segs);
+	free(d->text);
 	free(d->strs);
 	free(d->funcs);
 	free(d->nodes);
@@ -1036,6 +1250,8 @@ void dwarfsym_close(struct dwarfsym *d)
 	free(d->str_set.slots);
 	free(d->func_set.slots);
 	free(d->node_set.slots);
+	free(d->origins.keys);
+	free(d->origins.vals);
 	free(d->raw);
 	free(d->file_ids);
 	free(d->all_ranges);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_FRAMES 128
 #define MAX_DEBUG_DIRS 16
@@ -66,14 +67,35 @@ static const char *frame_name(const struct cli *c, const struct sym_frame *f)
 	return c->demangle ? f->function : f->linkage;
 }
 
+/* Output goes through stdio's buffer without format parsing: this is the hot path of a warm
+ * batch. */
+static void out_str(const char *s)
+{
+	fputs_unlocked(s, stdout);
+}
+
+static void out_u32(uint32_t v)
+{
+	char buf[12], *p = buf + sizeof(buf);
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	out_str(p);
+}
+
 static void print_src(const struct cli *c, const char *file, uint32_t line, uint32_t col)
 {
 	if (c->basenames)
 		file = base_name(file);
-	if (col)
-		printf("%s:%u:%u", file, line, col);
-	else
-		printf("%s:%u", file, line);
+	out_str(file);
+	putc_unlocked(':', stdout);
+	out_u32(line);
+	if (col) {
+		putc_unlocked(':', stdout);
+		out_u32(col);
+	}
 }
 
 /* eu-addr2line's "NAME inlined at CALLSITE in OUTER" line for an inlined innermost frame;
@@ -84,17 +106,19 @@ static void print_inlined_head(const struct cli *c, uint64_t addr, const struct 
 	const char *file = site->file ? site->file : "???";
 	struct sym_frame outer;
 
-	printf("%s inlined", frame_name(c, &f[0]));
-	if (c->basenames && site->file)
-		file = base_name(file);
-	if (site->line == 0)
-		printf(" from %s", file);
-	else if (site->column == 0)
-		printf(" at %s:%u", file, site->line);
-	else
-		printf(" at %s:%u:%u", file, site->line, site->column);
+	out_str(frame_name(c, &f[0]));
+	out_str(" inlined");
+	if (site->line == 0) {
+		out_str(" from ");
+		out_str(c->basenames && site->file ? base_name(file) : file);
+	} else {
+		out_str(" at ");
+		print_src(c, file, site->line, site->column);
+	}
 	symfile_lookup_symtab(c->sf, addr, &outer);
-	printf(" in %s\n", frame_name(c, &outer));
+	out_str(" in ");
+	out_str(frame_name(c, &outer));
+	putc_unlocked('\n', stdout);
 }
 
 static void print_text(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
@@ -105,28 +129,28 @@ static void print_text(const struct cli *c, uint64_t addr, const struct sym_fram
 		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty)
 			print_inlined_head(c, addr, f);
 		else
-			printf("%s%c", frame_name(c, &f[0]), c->pretty ? ' ' : '\n');
+			out_str(frame_name(c, &f[0])), out_str(c->pretty ? " " : "\n");
 		if (c->pretty)
-			printf("at ");
+			out_str("at ");
 	}
 	if (f[0].file) {
 		print_src(c, f[0].file, f[0].line, f[0].column);
-		putchar('\n');
+		putc_unlocked('\n', stdout);
 	} else {
-		puts("??:0");
+		out_str("??:0\n");
 	}
 	if (!c->inlines || f[0].source != SYM_SRC_DWARF)
 		return;
 	for (int i = 0; i + 1 < n && f[i].inlined; i++) {
 		if (c->pretty)
-			printf(" (inlined by) ");
+			out_str(" (inlined by) ");
 		if (c->functions)
-			printf("%s%s", frame_name(c, &f[i + 1]), c->pretty ? " at " : "\n");
+			out_str(frame_name(c, &f[i + 1])), out_str(c->pretty ? " at " : "\n");
 		if (f[i + 1].file) {
 			print_src(c, f[i + 1].file, f[i + 1].line, f[i + 1].column);
-			putchar('\n');
+			putc_unlocked('\n', stdout);
 		} else {
-			puts("??:0");
+			out_str("??:0\n");
 		}
 	}
 }
@@ -211,6 +235,51 @@ static int answer(struct cli *c, const char *text)
 		print_json(c, addr, frames, n);
 	else
 		print_text(c, addr, frames, n);
+	return bad;
+}
+
+/*
+ * Answer stdin line by line. Answers are buffered while more input is already there and
+ * flushed before every read that could block, so a batch costs few writes and a co-process
+ * gets each answer as soon as its question is read.
+ */
+static int answer_stdin(struct cli *c)
+{
+	enum { LINE_MAX_LEN = 4096 };
+	static char buf[1 << 16];
+	size_t len = 0;
+	int bad = 0, eof = 0, skipping = 0;
+
+	while (!eof || len) {
+		char *nl = memchr(buf, '\n', len);
+
+		if (!nl && !eof && len < sizeof(buf) - 1) {
+			ssize_t r;
+
+			fflush(stdout);
+			r = read(STDIN_FILENO, buf + len, sizeof(buf) - 1 - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				eof = 1;
+			else
+				len += (size_t)r;
+			continue;
+		}
+		size_t n = nl ? (size_t)(nl - buf) : len;
+
+		buf[n] = '\0';
+		if (skipping || n > LINE_MAX_LEN) {
+			if (!skipping)
+				bad |= answer(c, "(line too long)");
+			skipping = !nl;
+		} else if (n || nl) {
+			bad |= answer(c, buf);
+		}
+		n = nl ? n + 1 : n;
+		memmove(buf, buf + n, len - n);
+		len -= n;
+	}
 	fflush(stdout);
 	return bad;
 }
@@ -274,6 +343,7 @@ int main(int argc, char **argv)
 	struct symfile_opts opts = { 0 };
 	int bad = 0, err;
 
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (parse_args(&c, argc, argv) < 0) {
 		usage(stderr);
 		return 2;
@@ -298,12 +368,7 @@ int main(int argc, char **argv)
 		for (int i = optind; i < argc; i++)
 			bad |= answer(&c, argv[i]);
 	} else {
-		char *line = NULL;
-		size_t cap = 0;
-
-		while (getline(&line, &cap, stdin) > 0)
-			bad |= answer(&c, line);
-		free(line);
+		bad |= answer_stdin(&c);
 	}
 	if (c.index_dir && !symfile_is_indexed(c.sf)) {
 		err = symfile_build_index(c.sf);

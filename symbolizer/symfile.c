@@ -187,14 +187,14 @@ out:
 int symfile_lookup(struct symfile *sf, uint64_t addr, struct sym_frame *out, int max)
 {
 	if (sf->idx)
-		return symview_lookup(symindex_view(sf->idx), addr, out, max);
+		return symindex_lookup(sf->idx, addr, out, max);
 	return dwarfsym_lookup(sf->dw, addr, out, max);
 }
 
 void symfile_lookup_symtab(struct symfile *sf, uint64_t addr, struct sym_frame *out)
 {
 	if (sf->idx)
-		symview_lookup_symtab(symindex_view(sf->idx), addr, out);
+		symindex_lookup_symtab(sf->idx, addr, out);
 	else
 		dwarfsym_lookup_symtab(sf->dw, addr, out);
 }
