@@ -19,7 +19,7 @@ CFLAGS := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field
 	-Wno-unused-parameter -D_GNU_SOURCE -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
 
-LIB_SRC := lib/err.c lib/log.c lib/buildid.c
+LIB_SRC := lib/err.c lib/log.c lib/buildid.c lib/elfutil.c
 CACHE_SRC := cache/symindex.c
 ENGINE_SRC := symbolizer/dwarfsym.c symbolizer/symfile.c
 ENGINE_LIBS := -ldw -lelf -ljansson -lz -lstdc++ -lpthread

@@ -4,13 +4,12 @@
  */
 #include "buildid.h"
 
+#include "elfutil.h"
 #include "err.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 int buildid_valid(const char *s)
 {
@@ -71,21 +70,11 @@ int buildid_from_path(const char *path, char hex[BUILDID_HEX_MAX])
 	Elf *elf;
 	int fd, err;
 
-	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf)
-		err = -ERR_BADELF;
-	else if (elf_kind(elf) != ELF_K_ELF)
-		err = -ERR_NOTELF;
-	else if (!gelf_getehdr(elf, &(GElf_Ehdr){ 0 }))
-		err = -ERR_BADELF;
-	else
-		err = buildid_from_elf(elf, hex);
-	elf_end(elf);
-	close(fd);
+	err = elfutil_open(path, &fd, &elf);
+	if (err)
+		return err;
+	err = buildid_from_elf(elf, hex);
+	elfutil_close(fd, elf);
 	return err;
 }
 

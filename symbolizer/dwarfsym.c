@@ -14,6 +14,7 @@
  */
 #include "dwarfsym.h"
 
+#include "../lib/elfutil.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
 #include "../lib/vec.h"
@@ -613,7 +614,8 @@ static int flatten_ranges(struct dwarfsym *d, struct cu *cu)
 	size_t n = 0, stack_cap = 0, cap = 0;
 	int err = 0;
 
-	qsort(d->raw, d->nraw, sizeof(*d->raw), raw_cmp);
+	if (d->nraw)
+		qsort(d->raw, d->nraw, sizeof(*d->raw), raw_cmp);
 	for (size_t i = 0; i <= d->nraw && !err; i++) {
 		struct raw_range r = i < d->nraw ? d->raw[i] : (struct raw_range){ UINT64_MAX };
 
@@ -825,7 +827,8 @@ static int read_cus(struct dwarfsym *d)
 				return err;
 		}
 	}
-	qsort(d->spans, d->nspans, sizeof(*d->spans), span_cmp);
+	if (d->nspans)
+		qsort(d->spans, d->nspans, sizeof(*d->spans), span_cmp);
 	return build_segments(d);
 }
 
@@ -913,7 +916,8 @@ static int read_symtab(struct dwarfsym *d)
 	if (r < 0)
 		return r;
 	/* glibc's qsort is a stable merge sort here; ties keep the reversed table order */
-	qsort(d->syms, d->nsyms, sizeof(*d->syms), sym_cmp);
+	if (d->nsyms)
+		qsort(d->syms, d->nsyms, sizeof(*d->syms), sym_cmp);
 	return 0;
 }
 
@@ -958,21 +962,6 @@ static int read_text(struct dwarfsym *d, Elf *elf)
 	return 0;
 }
 
-static int open_elf(const char *path, int *fd, Elf **elf)
-{
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0)
-		return -errno;
-	*elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
-	if (!*elf)
-		return -ERR_BADELF;
-	if (elf_kind(*elf) != ELF_K_ELF)
-		return -ERR_NOTELF;
-	if (!gelf_getehdr(*elf, &(GElf_Ehdr){ 0 }))
-		return -ERR_BADELF;
-	return 0;
-}
-
 /* dwz: find the alt file by the path it names (relative to DEBUG_PATH's folder) or by build ID
  * under the debug dirs, and attach it. Missing alt files only cost names. */
 static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *const *dirs)
@@ -1003,7 +992,7 @@ static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *c
 		if (d->alt_fd >= 0)
 			close(d->alt_fd);
 		d->alt_elf = NULL;
-		if (open_elf(path, &d->alt_fd, &d->alt_elf) == 0)
+		if (elfutil_open(path, &d->alt_fd, &d->alt_elf) == 0)
 			d->alt_dw = dwarf_begin_elf(d->alt_elf, DWARF_C_READ, NULL);
 	}
 	if (d->alt_dw)
@@ -1025,11 +1014,11 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 	if (!d)
 		return -ENOMEM;
 	d->fd = d->main_fd = d->alt_fd = -1;
-	err = open_elf(debug_path, &d->fd, &d->elf);
+	err = elfutil_open(debug_path, &d->fd, &d->elf);
 	if (err)
 		goto out;
 	if (main_path) {
-		err = open_elf(main_path, &d->main_fd, &d->main_elf);
+		err = elfutil_open(main_path, &d->main_fd, &d->main_elf);
 		if (err)
 			goto out;
 	}

@@ -9,6 +9,7 @@
 
 #include "dwarfsym.h"
 
+#include "../lib/elfutil.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
 
@@ -64,15 +65,9 @@ static int probe_elf(const char *path, int *has_dwarf, int *width, char bid[BUIL
 
 	*has_dwarf = 0;
 	bid[0] = '\0';
-	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		err = elf ? -ERR_NOTELF : -ERR_BADELF;
-		goto out;
-	}
+	err = elfutil_open(path, &fd, &elf);
+	if (err)
+		return err;
 	if (!gelf_getehdr(elf, &eh) || elf_getshdrstrndx(elf, &shstrndx) != 0) {
 		err = -ERR_BADELF;
 		goto out;
@@ -91,8 +86,7 @@ static int probe_elf(const char *path, int *has_dwarf, int *width, char bid[BUIL
 	if (buildid_from_elf(elf, bid) != 0)
 		bid[0] = '\0';
 out:
-	elf_end(elf);
-	close(fd);
+	elfutil_close(fd, elf);
 	return err;
 }
 

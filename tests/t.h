@@ -68,9 +68,9 @@ static int t_skipped_flag;
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0, skipped = 0;
+	volatile int passed = 0, failed = 0, skipped = 0;
 
-	for (int i = 0; i < t_ncases; i++) {
+	for (volatile int i = 0; i < t_ncases; i++) {
 		if (argc > 1 && strcmp(argv[1], t_cases[i].name) != 0)
 			continue;
 		t_skipped_flag = 0;
