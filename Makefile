@@ -32,6 +32,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 INTEGRATION := $(sort $(wildcard tests/run-*.sh))
 
 .PHONY: all deps check unit integration bench format lint clean
+.SECONDARY:
 all: $(BINS) $(UNIT_TESTS)
 
 $(BUILD)/obj/%.o: %.c
@@ -71,3 +72,10 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The main job (README): for now the symbol engine on Debian's stripped libc + libc6-dbg.
+.PHONY: demo
+demo:
+	bash .ci/deps.sh
+	$(MAKE) --no-print-directory all
+	bash demo/demo.sh
