@@ -19,17 +19,22 @@ CFLAGS := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field
 	-Wno-unused-parameter -D_GNU_SOURCE -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
 
-LIB_SRC := lib/err.c lib/log.c lib/buildid.c lib/elfutil.c
-CACHE_SRC := cache/symindex.c
-ENGINE_SRC := symbolizer/dwarfsym.c symbolizer/symfile.c
-ENGINE_LIBS := -ldw -lelf -ljansson -lz -lstdc++ -lpthread
+# Every module except the mains goes into one static library; each program and unit test links
+# it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
+MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c upload-cli/upload_main.c
+MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c))
+LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
+	-lcurl -lz -lstdc++ -lpthread
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-ENGINE_OBJ := $(call obj,$(LIB_SRC) $(CACHE_SRC) $(ENGINE_SRC))
+LIBFLEETSYM := $(BUILD)/libfleetsym.a
 
 BINS := $(BUILD)/bin/fleetsym-symbolize
+ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
+BINS += $(BUILD)/bin/fleetsymd
+endif
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
-INTEGRATION := $(sort $(wildcard tests/run-*.sh))
+INTEGRATION ?= $(sort $(wildcard tests/run-*.sh))
 
 .PHONY: all deps check unit integration bench format lint clean
 .SECONDARY:
@@ -39,13 +44,21 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/bin/fleetsym-symbolize: $(ENGINE_OBJ) $(call obj,symbolizer/symbolize_main.c)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(ENGINE_LIBS)
+$(LIBFLEETSYM): $(call obj,$(MODULE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(ENGINE_OBJ)
+$(BUILD)/bin/fleetsym-symbolize: $(call obj,symbolizer/symbolize_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(ENGINE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/fleetsymd: $(call obj,symbolizer/fleetsymd_main.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 deps:
 	bash .ci/deps.sh

@@ -1,0 +1,106 @@
+/*
+ * debugstore - the on-disk store of debug files, keyed by build ID, under <data-dir>/debuginfo.
+ *
+ * One entry per build ID: the ELF file (debug sections stored decompressed, so libdw never
+ * inflates them again), a small JSON metadata file (source, quality, sizes, times), and the
+ * symbol index beside them (<bid>.symidx, written by the symbolizer into the dir returned by
+ * dstore_index_dir()). Files: <bid>.debug, <bid>.meta.json, <bid>.symidx; each is installed by
+ * writing a temp file under <data-dir>/tmp and rename()ing it, so a crash leaves either the old
+ * entry or the new one, never half of one; leftover temp files are removed at open.
+ *
+ * Uploaded entries are the source of truth and are never evicted. Entries fetched from
+ * debuginfod or copied from local debug dirs are a cache: when the total size of cached
+ * entries passes the cap, the least recently used go first (their index with them).
+ *
+ * Thread-safe: one mutex around the in-memory table; file I/O of an install happens outside it.
+ */
+#ifndef FLEETSYM_DEBUGSTORE_H
+#define FLEETSYM_DEBUGSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../lib/buildid.h"
+
+struct dstore;
+
+enum dstore_source {
+	DSTORE_SRC_UPLOAD,
+	DSTORE_SRC_LOCAL,
+	DSTORE_SRC_DEBUGINFOD,
+};
+
+/* Quality bits of a debug file, from its section table. */
+enum {
+	DSTORE_Q_SYMTAB = 1 << 0, /* .symtab or .dynsym with function symbols */
+	DSTORE_Q_DWARF = 1 << 1,  /* .debug_info */
+	DSTORE_Q_LINES = 1 << 2,  /* .debug_line */
+	DSTORE_Q_EXEC = 1 << 3,   /* code is present (.text not NOBITS): servable as /executable */
+};
+
+/* Rank for "better replaces worse": DWARF with lines > DWARF > symtab only > nothing. */
+int dstore_quality_rank(unsigned quality);
+
+struct dstore_entry {
+	char build_id[BUILDID_HEX_MAX];
+	enum dstore_source source;
+	unsigned quality;   /* DSTORE_Q_* */
+	uint64_t size;      /* bytes on disk (decompressed) */
+	uint64_t orig_size; /* bytes as received */
+	time_t added;
+	time_t last_used;
+	char path[4096];    /* the ELF file; valid while the entry is not evicted or replaced */
+};
+
+struct dstore_opts {
+	const char *data_dir;  /* required; created if missing */
+	uint64_t cache_size;   /* cap on non-upload entries in bytes; 0 = no cap */
+};
+
+/* Open (and scan) the store. Sets *OUT, free with dstore_close(). */
+int dstore_open(const struct dstore_opts *opts, struct dstore **out)
+	__attribute__((warn_unused_result));
+void dstore_close(struct dstore *s);
+
+/* Directory for temp files of this store (same file system as the entries). Borrowed. */
+const char *dstore_tmp_dir(const struct dstore *s);
+
+/* Directory where symbol indexes of entries live (for symfile_opts.index_dir). Borrowed. */
+const char *dstore_index_dir(const struct dstore *s);
+
+/* Look up BUILD_ID; on success fills *E and marks the entry used. -ENOENT if absent. */
+int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e);
+
+/* Inspect the ELF file at PATH: -ERR_NOTELF / -ERR_BADELF / -ERR_NOBUILDID, else its build ID
+ * and quality. */
+int dstore_inspect(const char *path, char build_id[BUILDID_HEX_MAX], unsigned *quality)
+	__attribute__((warn_unused_result));
+
+enum dstore_put_result {
+	DSTORE_PUT_CREATED,   /* new entry */
+	DSTORE_PUT_IDENTICAL, /* same bytes already stored: nothing changed */
+	DSTORE_PUT_REPLACED,  /* replaced a worse entry (or forced) */
+};
+
+/*
+ * Install the file at TMP_PATH (which must be under dstore_tmp_dir(); consumed: renamed or
+ * unlinked in every case) as the entry for BUILD_ID from SOURCE. Checks it is ELF and carries
+ * BUILD_ID (-ERR_NOTELF, -ERR_BADELF, -ERR_BUILDID_MISMATCH, -ERR_NOBUILDID). When an entry
+ * exists: identical content → DSTORE_PUT_IDENTICAL; the new file is better (higher quality
+ * rank) or FORCE → replaced (old index removed); otherwise -EEXIST and nothing changes.
+ * Compressed debug sections are decompressed on the way in. Fills *E when not NULL.
+ */
+int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
+	       enum dstore_source source, int force, enum dstore_put_result *result,
+	       struct dstore_entry *e) __attribute__((warn_unused_result));
+
+/* Counters for /metrics. */
+struct dstore_stats {
+	uint64_t entries, bytes, cached_bytes, evictions, evicted_bytes;
+};
+void dstore_stats(struct dstore *s, struct dstore_stats *st);
+
+const char *dstore_source_name(enum dstore_source src);
+
+#endif

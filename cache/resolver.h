@@ -1,0 +1,60 @@
+/*
+ * resolver - build ID → debug file, in order: the store (uploads and what was fetched before),
+ * local debug dirs (.build-id layout), debuginfod servers (libdebuginfod). What is found outside
+ * the store is copied into it (decompressed), so the next request is a store hit.
+ *
+ * - One fetch in flight per build ID, shared by every caller asking for it (single flight).
+ * - At most opts.max_fetches debuginfod fetches at once; each with a deadline
+ *   (opts.fetch_timeout_s); a slow or dead server only delays callers of that build ID.
+ * - A caller waits at most its own WAIT_MS; the fetch goes on in the background and its result
+ *   lands in the store for the next request.
+ * - Misses are remembered for opts.negative_ttl_s; resolver_forget_negative() (an upload)
+ *   drops that at once.
+ * - libdebuginfod client handles are never shared between threads: each fetch thread owns one.
+ *
+ * Thread-safe.
+ */
+#ifndef FLEETSYM_RESOLVER_H
+#define FLEETSYM_RESOLVER_H
+
+#include "debugstore.h"
+
+struct resolver;
+
+struct resolver_opts {
+	struct dstore *store;              /* required; borrowed for the resolver's life */
+	const char *const *debug_dirs;     /* NULL-terminated; NULL = { "/usr/lib/debug", NULL } */
+	const char *debuginfod_urls;       /* space-separated; NULL or "" = no debuginfod */
+	int max_fetches;                   /* concurrent debuginfod fetches; 0 = 4 */
+	int fetch_timeout_s;               /* per fetch; 0 = 30 */
+	int negative_ttl_s;                /* 0 = 600 */
+};
+
+int resolver_new(const struct resolver_opts *opts, struct resolver **out)
+	__attribute__((warn_unused_result));
+
+/* Waits for fetches in flight to stop (they are cancelled), then frees. */
+void resolver_free(struct resolver *r);
+
+enum resolver_status {
+	RESOLVER_FOUND,   /* *E is filled */
+	RESOLVER_MISSING, /* nowhere (or negatively cached); *REASON says so */
+	RESOLVER_PENDING, /* a fetch is still running after WAIT_MS */
+};
+
+/* Resolve BUILD_ID (validated with buildid_valid(); -ERR_BADBUILDID otherwise), waiting at most
+ * WAIT_MS for a fetch. Returns an enum resolver_status (>= 0) or a negative errno. *REASON, for
+ * MISSING and PENDING, is a static string a person can act on. */
+int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms,
+		     struct dstore_entry *e, const char **reason);
+
+/* An upload for BUILD_ID arrived: forget that it was missing. */
+void resolver_forget_negative(struct resolver *r, const char *build_id);
+
+struct resolver_stats {
+	uint64_t store_hits, local_hits, negative_hits;
+	uint64_t fetches, fetch_failures, fetch_ms_total, fetches_in_flight;
+};
+void resolver_stats(struct resolver *r, struct resolver_stats *st);
+
+#endif
