@@ -14,6 +14,8 @@
  */
 #include "dwarfsym.h"
 
+#include "ivset.h"
+
 #include "../lib/elfutil.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -74,11 +76,18 @@ struct text_range {
 	uint64_t lo, hi;
 };
 
-/* A range of a node while a CU is read, before flattening. */
-struct raw_range {
+/* [lo, hi) where NODE is the innermost scope, found while a CU is read. */
+struct claim {
 	uint64_t lo, hi;
-	uint32_t node, depth;
-	uint32_t seq; /* DIE order: of siblings with one range, libdw answers with the first */
+	uint32_t node;
+};
+
+/* One level of the DIE walk: the DIE being visited, and what the enclosing scope still owns. */
+struct level {
+	Dwarf_Die cur;
+	struct ivset rem;
+	uint32_t node;   /* function node of the enclosing scope */
+	int transparent; /* a namespace or imported unit: REM is borrowed from the level above */
 };
 
 struct dwarfsym {
@@ -108,8 +117,10 @@ struct dwarfsym {
 	struct origin_map origins;
 
 	/* scratch while reading one CU */
-	struct raw_range *raw;
-	size_t nraw, raw_cap;
+	struct claim *claims;
+	size_t nclaims, claims_cap;
+	struct level *levels; /* MAX_DEPTH of them */
+	struct ivset want, region;
 	const char *comp_dir; /* of the CU being read */
 	uint32_t *file_ids;   /* CU file index → string id */
 	size_t nfile_ids, file_ids_cap;
@@ -441,41 +452,33 @@ static uint32_t attr_udata(Dwarf_Die *die, unsigned int name)
 	return w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
 }
 
-static int add_raw_ranges(struct dwarfsym *d, Dwarf_Die *die, uint32_t node, uint32_t depth,
-			  int *any)
+/* The DIE's code ranges (inside executable sections and the 4 GiB above the base), normalized. */
+static int die_ranges(struct dwarfsym *d, Dwarf_Die *die, struct ivset *out)
 {
 	Dwarf_Addr base, lo, hi;
 	ptrdiff_t off = 0;
 	int err;
 
-	*any = 0;
+	ivset_clear(out);
 	while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
-		struct raw_range r = { lo, hi, node, depth, (uint32_t)d->nraw };
-
-		if (lo >= hi || lo < d->base || hi - d->base > (uint64_t)UINT32_MAX + 1 ||
-		    !in_text(d, lo))
+		if (lo >= hi || lo < d->base || hi - d->base > UINT32_MAX || !in_text(d, lo))
 			continue;
-		err = VEC_PUSH(d->raw, d->nraw, d->raw_cap, r);
+		err = ivset_add(out, lo, hi);
 		if (err)
 			return err;
-		*any = 1;
 	}
+	ivset_normalize(out);
 	return 0;
 }
 
-/* A subprogram or inlined instance with code becomes a node. *NODE stays SYMIDX_NONE when
- * the DIE has no code (a declaration or an abstract instance). */
-static int visit_function(struct dwarfsym *d, Dwarf_Die *die, int inlined, uint32_t parent,
-			  uint32_t depth, Dwarf_Files *files, size_t nfiles, uint32_t *node)
+/* The node of a subprogram or inlined instance (hash-consed: same function, parent and call
+ * site give the same node). */
+static int function_node(struct dwarfsym *d, Dwarf_Die *die, int inlined, uint32_t parent,
+			 Dwarf_Files *files, size_t nfiles, uint32_t *node)
 {
 	struct symidx_node n = { 0 };
-	size_t mark = d->nraw;
-	int err, any;
+	int err;
 
-	*node = SYMIDX_NONE;
-	err = add_raw_ranges(d, die, SYMIDX_NONE, depth, &any);
-	if (err || !any)
-		return err;
 	err = func_of_die(d, die, &n.func);
 	if (err)
 		return err;
@@ -491,102 +494,148 @@ static int visit_function(struct dwarfsym *d, Dwarf_Die *die, int inlined, uint3
 		if (err)
 			return err;
 	}
-	err = intern_node(d, &n, node);
-	if (err)
-		return err;
-	for (size_t i = mark; i < d->nraw; i++)
-		d->raw[i].node = *node;
+	return intern_node(d, &n, node);
+}
+
+/* Record that NODE is the innermost scope over the intervals of S. */
+static int emit_claims(struct dwarfsym *d, const struct ivset *s, uint32_t node)
+{
+	int err;
+
+	if (node == SYMIDX_NONE)
+		return 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct claim c = { s->v[i].lo, s->v[i].hi, node };
+
+		err = VEC_PUSH(d->claims, d->nclaims, d->claims_cap, c);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
-static int is_scope_tag(int tag)
+static void ivset_swap(struct ivset *a, struct ivset *b)
 {
-	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block ||
-	       tag == DW_TAG_catch_block || tag == DW_TAG_namespace || tag == DW_TAG_module ||
-	       tag == DW_TAG_with_stmt || tag == DW_TAG_common_block;
+	struct ivset t = *a;
+	*a = *b;
+	*b = t;
 }
 
-/* Depth-first over the children of PARENT_DIE, iteratively (a stack of DIEs: real C++ nests
- * deep). Functions with code become nodes; scopes that can hold functions are walked into, as
- * libdw's own scope walk does; types are not. */
-static int walk_children(struct dwarfsym *d, Dwarf_Die *parent_die, uint32_t parent_node,
-			 Dwarf_Files *files, size_t nfiles, int nest)
+enum scope_kind { SCOPE_NONE, SCOPE_FUNCTION, SCOPE_INLINED, SCOPE_BLOCK, SCOPE_TRANSPARENT };
+
+static enum scope_kind scope_kind(int tag)
 {
-	struct frame {
-		Dwarf_Die die;
-		uint32_t node;
-	} *st;
+	switch (tag) {
+	case DW_TAG_subprogram:
+	case DW_TAG_entry_point:
+		return SCOPE_FUNCTION;
+	case DW_TAG_inlined_subroutine:
+		return SCOPE_INLINED;
+	case DW_TAG_lexical_block:
+	case DW_TAG_try_block:
+	case DW_TAG_catch_block:
+	case DW_TAG_with_stmt:
+	case DW_TAG_common_block:
+		return SCOPE_BLOCK;
+	case DW_TAG_namespace:
+	case DW_TAG_module:
+	case DW_TAG_imported_unit:
+		return SCOPE_TRANSPARENT; /* no code of their own; hold functions */
+	default:
+		return SCOPE_NONE;
+	}
+}
+
+/*
+ * Walk the CU's DIE tree once, depth first and iteratively (real C++ nests deep), giving every
+ * address to the scope libdw's dwarf_getscopes() would stop at: each level holds the space its
+ * scope still owns; a child scope claims its ranges out of it (ivset_claim), in DIE order, and
+ * what a scope still owns when its children are done is where it is innermost. Functions and
+ * inlined instances become nodes; blocks answer with their function's node; namespaces and
+ * imported units are transparent. Types are not walked.
+ */
+static int walk_cu(struct dwarfsym *d, Dwarf_Die *cudie, Dwarf_Files *files, size_t nfiles)
+{
+	struct level *lv = d->levels;
 	int top = 0, err = 0;
 
-	st = malloc(MAX_DEPTH * sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	if (dwarf_child(parent_die, &st[0].die) != 0)
-		goto out;
-	st[0].node = parent_node;
+	ivset_clear(&lv[0].rem);
+	err = ivset_add(&lv[0].rem, 0, UINT64_MAX);
+	lv[0].node = SYMIDX_NONE;
+	lv[0].transparent = 0;
+	if (err || dwarf_child(cudie, &lv[0].cur) != 0)
+		return err;
 	for (;;) {
-		Dwarf_Die *die = &st[top].die, next;
-		uint32_t node = st[top].node;
-		int tag = dwarf_tag(die);
+		Dwarf_Die *die = &lv[top].cur, child, next;
+		enum scope_kind kind = scope_kind(dwarf_tag(die));
+		uint32_t node = lv[top].node;
+		int descend = 0;
 
-		if (tag == DW_TAG_imported_unit) {
+		if (kind == SCOPE_TRANSPARENT) {
+			Dwarf_Die *inner = die;
 			Dwarf_Attribute attr;
-			Dwarf_Die imported;
 
-			if (nest < 8 &&
-			    dwarf_formref_die(dwarf_attr(die, DW_AT_import, &attr), &imported))
-				err = walk_children(d, &imported, node, files, nfiles, nest + 1);
-		} else if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point ||
-			   tag == DW_TAG_inlined_subroutine) {
-			err = visit_function(d, die, tag == DW_TAG_inlined_subroutine, node,
-					     (uint32_t)top, files, nfiles, &node);
-			if (!err && node != SYMIDX_NONE && dwarf_haschildren(die) &&
-			    top + 1 < MAX_DEPTH && dwarf_child(die, &st[top + 1].die) == 0) {
-				st[++top].node = node;
-				continue;
+			if (dwarf_tag(die) == DW_TAG_imported_unit)
+				inner = dwarf_formref_die(dwarf_attr(die, DW_AT_import, &attr), &child);
+			if (inner && top + 1 < MAX_DEPTH && dwarf_child(inner, &lv[top + 1].cur) == 0) {
+				ivset_swap(&lv[top + 1].rem, &lv[top].rem);
+				ivset_clear(&lv[top].rem);
+				lv[top + 1].transparent = 1;
+				descend = 1;
 			}
-		} else if (is_scope_tag(tag)) {
-			if (dwarf_haschildren(die) && top + 1 < MAX_DEPTH &&
-			    dwarf_child(die, &st[top + 1].die) == 0) {
-				st[++top].node = node;
-				continue;
+		} else if (kind != SCOPE_NONE) {
+			err = die_ranges(d, die, &d->want) ?:
+				      ivset_claim(&lv[top].rem, &d->want, &d->region);
+			if (!err && d->region.n && kind != SCOPE_BLOCK)
+				err = function_node(d, die, kind == SCOPE_INLINED, lv[top].node, files,
+						    nfiles, &node);
+			if (!err && d->region.n) {
+				if (top + 1 < MAX_DEPTH && dwarf_haschildren(die) &&
+				    dwarf_child(die, &lv[top + 1].cur) == 0) {
+					ivset_swap(&lv[top + 1].rem, &d->region);
+					lv[top + 1].transparent = 0;
+					descend = 1;
+				} else {
+					err = emit_claims(d, &d->region, node);
+				}
 			}
 		}
 		if (err)
-			goto out;
-		/* next sibling, popping finished levels */
+			return err;
+		if (descend) {
+			lv[++top].node = node;
+			continue;
+		}
+		/* next sibling, closing finished levels */
 		for (;;) {
-			int r = dwarf_siblingof(&st[top].die, &next);
+			int r = dwarf_siblingof(&lv[top].cur, &next);
 
 			if (r == 0) {
-				st[top].die = next;
+				lv[top].cur = next;
 				break;
 			}
-			if (r < 0) {
-				err = -ERR_BADDWARF;
-				goto out;
-			}
+			if (r < 0)
+				return -ERR_BADDWARF;
 			if (top == 0)
-				goto out;
+				return 0;
+			if (lv[top].transparent) {
+				/* what is left goes back to the enclosing scope */
+				ivset_swap(&lv[top - 1].rem, &lv[top].rem);
+			} else {
+				err = emit_claims(d, &lv[top].rem, lv[top].node);
+				if (err)
+					return err;
+			}
 			top--;
 		}
 	}
-out:
-	free(st);
-	return err;
 }
 
-static int raw_cmp(const void *a, const void *b)
+static int claim_cmp(const void *a, const void *b)
 {
-	const struct raw_range *x = a, *y = b;
+	const struct claim *x = a, *y = b;
 
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	if (x->hi != y->hi)
-		return x->hi > y->hi ? -1 : 1; /* outer first */
-	if (x->depth != y->depth)
-		return x->depth < y->depth ? -1 : 1;
-	return x->seq > y->seq ? -1 : x->seq < y->seq; /* the first DIE ends up on top */
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
 static int emit_range(struct cu *cu, size_t *cap, uint64_t base, uint64_t addr, uint32_t node)
@@ -606,31 +655,22 @@ static int emit_range(struct cu *cu, size_t *cap, uint64_t base, uint64_t addr, 
 	return VEC_PUSH(cu->ranges, cu->nranges, *cap, r);
 }
 
-/* Flatten the CU's nested ranges into "innermost node from here on", with a stack sweep. Each
- * range is clipped to its enclosing one, so damaged DWARF cannot break the sort order. */
-static int flatten_ranges(struct dwarfsym *d, struct cu *cu)
+/* The claims are disjoint by construction: sort them and write "node from here on" entries,
+ * with a gap marker wherever one claim ends before the next begins. */
+static int ranges_from_claims(struct dwarfsym *d, struct cu *cu)
 {
-	struct raw_range *stack = NULL;
-	size_t n = 0, stack_cap = 0, cap = 0;
+	size_t cap = 0;
 	int err = 0;
 
-	if (d->nraw)
-		qsort(d->raw, d->nraw, sizeof(*d->raw), raw_cmp);
-	for (size_t i = 0; i <= d->nraw && !err; i++) {
-		struct raw_range r = i < d->nraw ? d->raw[i] : (struct raw_range){ UINT64_MAX };
+	if (d->nclaims)
+		qsort(d->claims, d->nclaims, sizeof(*d->claims), claim_cmp);
+	for (size_t i = 0; i < d->nclaims && !err; i++) {
+		const struct claim *c = &d->claims[i];
 
-		while (n && stack[n - 1].hi <= r.lo && !err) {
-			uint64_t end = stack[--n].hi;
-			err = emit_range(cu, &cap, d->base, end, n ? stack[n - 1].node : SYMIDX_NONE);
-		}
-		if (i == d->nraw || err)
-			break;
-		if (n && r.hi > stack[n - 1].hi)
-			r.hi = stack[n - 1].hi;
-		err = emit_range(cu, &cap, d->base, r.lo, r.node) ?:
-			      VEC_PUSH(stack, n, stack_cap, r);
+		err = emit_range(cu, &cap, d->base, c->lo, c->node);
+		if (!err && (i + 1 == d->nclaims || d->claims[i + 1].lo > c->hi))
+			err = emit_range(cu, &cap, d->base, c->hi, SYMIDX_NONE);
 	}
-	free(stack);
 	return err;
 }
 
@@ -728,16 +768,16 @@ static int build_cu(struct dwarfsym *d, struct cu *cu)
 		return 0;
 	if (dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0)
 		files = NULL, nfiles = 0;
-	d->nraw = 0;
+	d->nclaims = 0;
 	d->nfile_ids = 0;
 	d->comp_dir = dwarf_formstring(dwarf_attr(&cudie, DW_AT_comp_dir, &(Dwarf_Attribute){ 0 }));
-	err = walk_children(d, &cudie, SYMIDX_NONE, files, nfiles, 0);
+	err = walk_cu(d, &cudie, files, nfiles);
 	if (err == -ERR_BADDWARF)
 		log_msg(LOG_WARN, "CU at 0x%llx: damaged DIE tree, using what was read",
 			(unsigned long long)cu->off);
 	else if (err)
 		return err;
-	err = flatten_ranges(d, cu);
+	err = ranges_from_claims(d, cu);
 	if (err)
 		return err;
 	return read_lines(d, &cudie, cu, files, nfiles);
@@ -1014,6 +1054,11 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 	if (!d)
 		return -ENOMEM;
 	d->fd = d->main_fd = d->alt_fd = -1;
+	d->levels = calloc(MAX_DEPTH, sizeof(*d->levels));
+	if (!d->levels) {
+		err = -ENOMEM;
+		goto out;
+	}
 	err = elfutil_open(debug_path, &d->fd, &d->elf);
 	if (err)
 		goto out;
@@ -1241,7 +1286,12 @@ void dwarfsym_close(struct dwarfsym *d)
 	free(d->node_set.slots);
 	free(d->origins.keys);
 	free(d->origins.vals);
-	free(d->raw);
+	free(d->claims);
+	for (int i = 0; d->levels && i < MAX_DEPTH; i++)
+		ivset_free(&d->levels[i].rem);
+	free(d->levels);
+	ivset_free(&d->want);
+	ivset_free(&d->region);
 	free(d->file_ids);
 	free(d->all_ranges);
 	free(d->all_lines);
