@@ -247,15 +247,19 @@ static int answer_stdin(struct cli *c)
 {
 	enum { LINE_MAX_LEN = 4096 };
 	static char buf[1 << 16];
-	size_t len = 0;
+	size_t start = 0, len = 0; /* unread input is buf[start, len) */
 	int bad = 0, eof = 0, skipping = 0;
 
-	while (!eof || len) {
-		char *nl = memchr(buf, '\n', len);
+	while (!eof || start < len) {
+		char *line = buf + start, *nl = memchr(line, '\n', len - start);
+		size_t n;
 
-		if (!nl && !eof && len < sizeof(buf) - 1) {
+		if (!nl && !eof && len - start < sizeof(buf) - 1) {
 			ssize_t r;
 
+			memmove(buf, line, len - start);
+			len -= start;
+			start = 0;
 			fflush(stdout);
 			r = read(STDIN_FILENO, buf + len, sizeof(buf) - 1 - len);
 			if (r < 0 && errno == EINTR)
@@ -266,19 +270,16 @@ static int answer_stdin(struct cli *c)
 				len += (size_t)r;
 			continue;
 		}
-		size_t n = nl ? (size_t)(nl - buf) : len;
-
-		buf[n] = '\0';
+		n = nl ? (size_t)(nl - line) : len - start;
+		line[n] = '\0';
 		if (skipping || n > LINE_MAX_LEN) {
 			if (!skipping)
 				bad |= answer(c, "(line too long)");
 			skipping = !nl;
 		} else if (n || nl) {
-			bad |= answer(c, buf);
+			bad |= answer(c, line);
 		}
-		n = nl ? n + 1 : n;
-		memmove(buf, buf + n, len - n);
-		len -= n;
+		start += nl ? n + 1 : n;
 	}
 	fflush(stdout);
 	return bad;
