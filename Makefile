@@ -22,14 +22,14 @@ LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
 # Every module except the mains goes into one static library; each program and unit test links
 # it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
 MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c upload-cli/upload_main.c
-MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c))
+MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c upload-cli/*.c))
 LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
 	-lcurl -lz -lstdc++ -lpthread
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBFLEETSYM := $(BUILD)/libfleetsym.a
 
-BINS := $(BUILD)/bin/fleetsym-symbolize
+BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload
 ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
 BINS += $(BUILD)/bin/fleetsymd
 endif
@@ -49,6 +49,10 @@ $(LIBFLEETSYM): $(call obj,$(MODULE_SRC))
 	ar rcs $@ $^
 
 $(BUILD)/bin/fleetsym-symbolize: $(call obj,symbolizer/symbolize_main.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/fleetsym-upload: $(call obj,upload-cli/upload_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
