@@ -29,6 +29,11 @@ LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobu
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBFLEETSYM := $(BUILD)/libfleetsym.a
 
+# pprof's profile.proto, compiled by protoc-c into build/gen (#include "profile.pb-c.h").
+GEN := $(BUILD)/gen
+PROTO_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
+CFLAGS += -I$(GEN)
+
 BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload
 ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
 BINS += $(BUILD)/bin/fleetsymd
@@ -40,11 +45,20 @@ INTEGRATION ?= $(sort $(wildcard tests/run-*.sh))
 .SECONDARY:
 all: $(BINS) $(UNIT_TESTS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(GEN)/profile.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(LIBFLEETSYM): $(call obj,$(MODULE_SRC))
+$(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h &: lib/profile.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Ilib lib/profile.proto
+
+# generated code: our warnings are not its author's
+$(PROTO_OBJ): $(GEN)/profile.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(OPT) -g -I$(GEN) $(SANFLAGS) -c -o $@ $<
+
+$(LIBFLEETSYM): $(call obj,$(MODULE_SRC)) $(PROTO_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
