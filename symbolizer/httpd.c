@@ -453,7 +453,8 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 				     found, r->build_id);
 	}
 	err = dstore_put(o->store, r->build_id, r->tmp, DSTORE_SRC_UPLOAD, r->force, &res, &e);
-	r->tmp[0] = '\0'; /* consumed either way */
+	if (err != -EINVAL)
+		r->tmp[0] = '\0'; /* consumed (renamed or removed) */
 	if (err == -EEXIST)
 		return upload_conflict(r, conn, q);
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
@@ -1106,12 +1107,12 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* The logger goes first, or MHD prints what it finds wrong in later options itself. */
 	h->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->o.threads, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-		(unsigned)1, MHD_OPTION_END);
+		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)h->o.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!h->mhd) {
 		free(h);
 		return -EADDRINUSE;

@@ -1,0 +1,387 @@
+/*
+ * fleetsymd - the central symbolization service: build ID → debug info (uploads, local debug
+ * dirs, debuginfod) and symbols over HTTP (docs/api.md).
+ *
+ * main() only parses flags, wires the modules together (store → resolver → symbol cache →
+ * HTTP) and waits for SIGINT/SIGTERM, which every other thread has blocked, so shutdown runs
+ * here in order: stop taking requests, stop index builds, cancel fetches, close the store.
+ */
+#include "httpd.h"
+#include "metrics.h"
+#include "symcache.h"
+
+#include "../cache/debugstore.h"
+#include "../cache/resolver.h"
+#include "../lib/err.h"
+#include "../lib/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEBUG_DIRS 32
+#define TOKEN_MAX 4096
+
+struct config {
+	const char *listen;
+	const char *data_dir;
+	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
+	int ndebug_dirs;
+	const char *debuginfod_urls;
+	uint64_t cache_size;
+	int negative_ttl_s;
+	int request_timeout_ms;
+	int fetch_timeout_s;
+	int max_fetches;
+	uint64_t max_upload;
+	const char *token_file;
+	const char *port_file;
+	int threads;
+	int symcache_entries;
+	int index_threads;
+	enum log_level level;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fleetsymd --data-dir DIR [options]\n"
+		"  --listen HOST:PORT       address to serve on (default 127.0.0.1:7070; port 0 = any)\n"
+		"  --data-dir DIR           debug store, symbol indexes, debuginfod client cache\n"
+		"  --debug-dir DIR          local debug dir with .build-id/xx/rest.debug (repeatable;\n"
+		"                           default /usr/lib/debug)\n"
+		"  --debuginfod-urls URLS   space-separated debuginfod servers (default $DEBUGINFOD_URLS)\n"
+		"  --cache-size SIZE        cap on fetched/copied debug files, e.g. 10G (default 10G;\n"
+		"                           uploads are never evicted)\n"
+		"  --negative-ttl DURATION  how long a missing build ID stays missing (default 10m)\n"
+		"  --request-timeout DUR    longest a request waits for a fetch (default 5s)\n"
+		"  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
+		"  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
+		"  --max-upload-size SIZE   largest upload (default 1G)\n"
+		"  --token-file FILE        uploads need 'Authorization: Bearer <contents of FILE>'\n"
+		"  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
+		"  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
+		"  --index-threads N        background symbol index builders (default 1)\n"
+		"  --port-file FILE         write the bound port here once serving\n"
+		"  --log-level LEVEL        error, warn, info (default; one line per request), debug\n");
+}
+
+/* "10G", "512M", "100k", "1234" → bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	switch (tolower((unsigned char)*end)) {
+	case 'k': v *= 1024.0, end++; break;
+	case 'm': v *= 1024.0 * 1024, end++; break;
+	case 'g': v *= 1024.0 * 1024 * 1024, end++; break;
+	case 't': v *= 1024.0 * 1024 * 1024 * 1024, end++; break;
+	}
+	if (tolower((unsigned char)*end) == 'i')
+		end++;
+	if (tolower((unsigned char)*end) == 'b')
+		end++;
+	if (*end || v > 1.8e19)
+		return -EINVAL;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* "500ms", "5s", "10m", "1h", "2.5" (seconds) → milliseconds. */
+static int parse_duration_ms(const char *s, int64_t *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		;
+	else if (!*end || !strcmp(end, "s"))
+		v *= 1e3;
+	else if (!strcmp(end, "m"))
+		v *= 60e3;
+	else if (!strcmp(end, "h"))
+		v *= 3600e3;
+	else
+		return -EINVAL;
+	if (v > (double)INT_MAX)
+		return -EINVAL;
+	*out = (int64_t)v;
+	return 0;
+}
+
+static int parse_int(const char *s, int min, int max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DEBUG_DIR, OPT_URLS, OPT_CACHE_SIZE, OPT_NEG_TTL,
+	OPT_REQ_TIMEOUT, OPT_FETCH_TIMEOUT, OPT_MAX_FETCHES, OPT_MAX_UPLOAD, OPT_TOKEN_FILE,
+	OPT_THREADS, OPT_SYMCACHE, OPT_INDEX_THREADS, OPT_PORT_FILE, OPT_LOG_LEVEL, OPT_HELP,
+};
+
+static int parse_one(struct config *c, int opt, const char *arg)
+{
+	int64_t ms;
+
+	switch (opt) {
+	case OPT_LISTEN: c->listen = arg; return 0;
+	case OPT_DATA_DIR: c->data_dir = arg; return 0;
+	case OPT_DEBUG_DIR:
+		if (c->ndebug_dirs >= MAX_DEBUG_DIRS)
+			return -E2BIG;
+		c->debug_dirs[c->ndebug_dirs++] = arg;
+		return 0;
+	case OPT_URLS: c->debuginfod_urls = arg; return 0;
+	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size);
+	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload);
+	case OPT_NEG_TTL:
+		if (parse_duration_ms(arg, &ms) || ms < 1000)
+			return -EINVAL;
+		c->negative_ttl_s = (int)(ms / 1000);
+		return 0;
+	case OPT_REQ_TIMEOUT:
+		if (parse_duration_ms(arg, &ms) || ms < 1)
+			return -EINVAL;
+		c->request_timeout_ms = (int)ms;
+		return 0;
+	case OPT_FETCH_TIMEOUT:
+		if (parse_duration_ms(arg, &ms) || ms < 1000)
+			return -EINVAL;
+		c->fetch_timeout_s = (int)(ms / 1000);
+		return 0;
+	case OPT_MAX_FETCHES: return parse_int(arg, 1, 256, &c->max_fetches);
+	case OPT_TOKEN_FILE: c->token_file = arg; return 0;
+	case OPT_THREADS: return parse_int(arg, 1, 1024, &c->threads);
+	case OPT_SYMCACHE: return parse_int(arg, 1, 100000, &c->symcache_entries);
+	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
+	case OPT_PORT_FILE: c->port_file = arg; return 0;
+	case OPT_LOG_LEVEL:
+		if (!strcmp(arg, "error")) c->level = LOG_ERROR;
+		else if (!strcmp(arg, "warn")) c->level = LOG_WARN;
+		else if (!strcmp(arg, "info")) c->level = LOG_INFO;
+		else if (!strcmp(arg, "debug")) c->level = LOG_DEBUG;
+		else return -EINVAL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct config *c)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
+		{ "debuginfod-urls", required_argument, NULL, OPT_URLS },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "negative-ttl", required_argument, NULL, OPT_NEG_TTL },
+		{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
+		{ "fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT },
+		{ "max-fetches", required_argument, NULL, OPT_MAX_FETCHES },
+		{ "max-upload-size", required_argument, NULL, OPT_MAX_UPLOAD },
+		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "symcache-entries", required_argument, NULL, OPT_SYMCACHE },
+		{ "index-threads", required_argument, NULL, OPT_INDEX_THREADS },
+		{ "port-file", required_argument, NULL, OPT_PORT_FILE },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'h' || opt == OPT_HELP) {
+			usage(stdout);
+			exit(0);
+		}
+		if (opt == '?' || parse_one(c, opt, optarg)) {
+			if (opt != '?')
+				fprintf(stderr, "fleetsymd: bad value for --%s: '%s'\n",
+					opts[opt - OPT_LISTEN].name, optarg);
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc || !c->data_dir) {
+		fprintf(stderr, "fleetsymd: %s\n",
+			optind < argc ? "unexpected arguments" : "--data-dir is required");
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The token: the file's first line, surrounding blanks trimmed. Sets *OUT (free()). */
+static int read_token(const char *path, char **out)
+{
+	char buf[TOKEN_MAX + 2];
+	size_t n, b = 0;
+	FILE *f;
+
+	*out = NULL;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	if (n > TOKEN_MAX)
+		return -E2BIG;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	n = strlen(buf);
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		buf[--n] = '\0';
+	while (isspace((unsigned char)buf[b]))
+		b++;
+	if (!buf[b])
+		return -ENODATA;
+	*out = strdup(buf + b);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int write_port_file(const char *path, int port)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", port);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		return -errno;
+	return 0;
+}
+
+static int serve(struct config *c, const char *token)
+{
+	struct dstore_opts so = { .data_dir = c->data_dir, .cache_size = c->cache_size };
+	struct resolver_opts ro = {
+		.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
+		.debuginfod_urls = c->debuginfod_urls,
+		.max_fetches = c->max_fetches,
+		.fetch_timeout_s = c->fetch_timeout_s,
+		.negative_ttl_s = c->negative_ttl_s,
+	};
+	struct symcache_opts co = { .debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
+				    .max_entries = (size_t)c->symcache_entries,
+				    .build_threads = c->index_threads };
+	struct httpd_opts ho = { .listen = c->listen,
+				 .threads = c->threads,
+				 .max_upload = c->max_upload,
+				 .request_timeout_ms = c->request_timeout_ms,
+				 .token = token };
+	struct dstore *store = NULL;
+	struct resolver *res = NULL;
+	struct symcache *sc = NULL;
+	struct metrics *m = NULL;
+	struct httpd *h = NULL;
+	sigset_t sigs;
+	int err, sig = 0;
+
+	err = dstore_open(&so, &store);
+	if (err) {
+		fprintf(stderr, "fleetsymd: store in %s: %s\n", c->data_dir, err_str(err));
+		goto out;
+	}
+	ro.store = store;
+	err = resolver_new(&ro, &res);
+	if (err) {
+		fprintf(stderr, "fleetsymd: resolver: %s\n", err_str(err));
+		goto out;
+	}
+	co.index_dir = dstore_index_dir(store);
+	co.tmp_dir = dstore_tmp_dir(store);
+	err = symcache_new(&co, &sc);
+	if (!err)
+		err = metrics_new(&m);
+	if (err) {
+		fprintf(stderr, "fleetsymd: %s\n", err_str(err));
+		goto out;
+	}
+	ho.store = store;
+	ho.resolver = res;
+	ho.symcache = sc;
+	ho.metrics = m;
+	err = httpd_start(&ho, &h);
+	if (err) {
+		fprintf(stderr, "fleetsymd: cannot serve on %s: %s\n", c->listen, err_str(err));
+		goto out;
+	}
+	log_msg(LOG_INFO, "event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\"",
+		c->listen, httpd_port(h), c->data_dir,
+		c->debuginfod_urls ? c->debuginfod_urls : "");
+	if (c->port_file && (err = write_port_file(c->port_file, httpd_port(h)))) {
+		fprintf(stderr, "fleetsymd: %s: %s\n", c->port_file, err_str(err));
+		goto out;
+	}
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigwait(&sigs, &sig);
+	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
+out:
+	httpd_stop(h);
+	symcache_free(sc);
+	resolver_free(res);
+	dstore_close(store);
+	metrics_free(m);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct config c = { .listen = "127.0.0.1:7070",
+			    .cache_size = (uint64_t)10 << 30,
+			    .level = LOG_INFO };
+	char *token = NULL;
+	sigset_t sigs;
+	int err;
+
+	if (parse_args(argc, argv, &c))
+		return 2;
+	if (!c.debuginfod_urls)
+		c.debuginfod_urls = getenv("DEBUGINFOD_URLS");
+	log_set_level(c.level);
+	if (c.token_file && (err = read_token(c.token_file, &token))) {
+		fprintf(stderr, "fleetsymd: token file %s: %s\n", c.token_file,
+			err == -ENODATA ? "empty" : err_str(err));
+		return 1;
+	}
+	/* Block the stop signals in every thread; main() takes them with sigwait(). The resolver
+	 * sets libdebuginfod's environment when it is made, before any thread exists. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	err = serve(&c, token);
+	free(token);
+	return err ? 1 : 0;
+}
