@@ -256,8 +256,8 @@ static int route(struct req *r, const char *url)
 		return *rest ? -ENOENT : 0;
 	}
 	if (!strncmp(url, p_buildid, sizeof(p_buildid) - 1)) {
-		int err = take_build_id(r, url + sizeof(p_buildid) - 1, &rest);
-
+		if (take_build_id(r, url + sizeof(p_buildid) - 1, &rest))
+			return -ERR_BADBUILDID;
 		if (!strcmp(rest, "/debuginfo")) {
 			r->route = R_BUILDID_DEBUGINFO;
 			r->ep = EP_BUILDID_DEBUGINFO;
@@ -268,7 +268,7 @@ static int route(struct req *r, const char *url)
 			/* /source and /section are not served: debuginfod clients take 404. */
 			return -ENOENT;
 		}
-		return err;
+		return 0;
 	}
 	return -ENOENT;
 }
@@ -372,8 +372,10 @@ static enum MHD_Result upload_chunk(struct req *r, struct MHD_Connection *conn, 
 	const struct httpd_opts *o = &r->h->o;
 
 	if (r->bytes_in + len > o->max_upload) {
-		/* Chunked uploads have no Content-Length to refuse up front. */
+		/* Chunked uploads have no Content-Length to refuse up front. MHD 0.9.75 cannot
+		 * queue an answer mid-body: then the connection is closed instead. */
 		r->bytes_in += len;
+		r->result = "too_big";
 		return respond_error(r, conn, 413,
 				     "the upload passed %" PRIu64 " bytes, the most this server "
 				     "takes (--max-upload-size)",
