@@ -66,10 +66,14 @@ void dstore_close(struct dstore *s);
 /* Directory for temp files of this store (same file system as the entries). Borrowed. */
 const char *dstore_tmp_dir(const struct dstore *s);
 
+/* opts.data_dir as given at open (the resolver keeps libdebuginfod's cache under it). Borrowed. */
+const char *dstore_data_dir(const struct dstore *s);
+
 /* Directory where symbol indexes of entries live (for symfile_opts.index_dir). Borrowed. */
 const char *dstore_index_dir(const struct dstore *s);
 
-/* Look up BUILD_ID; on success fills *E and marks the entry used. -ENOENT if absent. */
+/* Look up BUILD_ID; on success fills *E and marks the entry used. -ENOENT if absent,
+ * -ERR_BADBUILDID if BUILD_ID is not 2-64 hex digits. */
 int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e);
 
 /* Inspect the ELF file at PATH: -ERR_NOTELF / -ERR_BADELF / -ERR_NOBUILDID, else its build ID
@@ -87,15 +91,20 @@ enum dstore_put_result {
  * Install the file at TMP_PATH (which must be under dstore_tmp_dir(); consumed: renamed or
  * unlinked in every case) as the entry for BUILD_ID from SOURCE. Checks it is ELF and carries
  * BUILD_ID (-ERR_NOTELF, -ERR_BADELF, -ERR_BUILDID_MISMATCH, -ERR_NOBUILDID). When an entry
- * exists: identical content → DSTORE_PUT_IDENTICAL; the new file is better (higher quality
- * rank) or FORCE → replaced (old index removed); otherwise -EEXIST and nothing changes.
- * Compressed debug sections are decompressed on the way in. Fills *E when not NULL.
+ * exists: identical content (same size and SHA-256 as received) → DSTORE_PUT_IDENTICAL; the
+ * new file is better (higher quality rank, or an upload of equal rank over a cached entry) or
+ * FORCE → replaced (old index removed); otherwise -EEXIST and nothing changes. Identical bytes
+ * uploaded over a cached entry make it an upload entry (never evicted); still IDENTICAL.
+ * Compressed (zlib) debug sections are decompressed on the way in; -ERR_TOOBIG past 4 GiB
+ * decompressed. -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in
+ * dstore_tmp_dir(). Fills *E and *RESULT when not NULL.
  */
 int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 	       enum dstore_source source, int force, enum dstore_put_result *result,
 	       struct dstore_entry *e) __attribute__((warn_unused_result));
 
-/* Counters for /metrics. */
+/* Counters for /metrics. bytes and cached_bytes count the ELF files (indexes not included);
+ * cached_bytes is what the cap applies to. */
 struct dstore_stats {
 	uint64_t entries, bytes, cached_bytes, evictions, evicted_bytes;
 };

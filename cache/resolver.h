@@ -10,9 +10,17 @@
  *   lands in the store for the next request.
  * - Misses are remembered for opts.negative_ttl_s; resolver_forget_negative() (an upload)
  *   drops that at once.
- * - libdebuginfod client handles are never shared between threads: each fetch thread owns one.
+ * - libdebuginfod client handles are never shared between threads: a fetch holds one for the
+ *   length of its query.
+ * - A file fetched from debuginfod is moved out of libdebuginfod's cache into the store, so the
+ *   disk holds it once.
  *
- * Thread-safe.
+ * libdebuginfod reads its settings from the environment on every query, so resolver_new() sets
+ * DEBUGINFOD_URLS (from opts), DEBUGINFOD_TIMEOUT (opts.fetch_timeout_s) and, unless the operator
+ * set it, DEBUGINFOD_CACHE_PATH (<data-dir>/debuginfod-client): call resolver_new() before the
+ * process starts any thread, and have one resolver with debuginfod URLs per process.
+ *
+ * Thread-safe, except resolver_new() and resolver_free() (no resolve may run during free).
  */
 #ifndef FLEETSYM_RESOLVER_H
 #define FLEETSYM_RESOLVER_H
@@ -43,8 +51,9 @@ enum resolver_status {
 };
 
 /* Resolve BUILD_ID (validated with buildid_valid(); -ERR_BADBUILDID otherwise), waiting at most
- * WAIT_MS for a fetch. Returns an enum resolver_status (>= 0) or a negative errno. *REASON, for
- * MISSING and PENDING, is a static string a person can act on. */
+ * WAIT_MS for a fetch. Returns an enum resolver_status (>= 0) or a negative errno (-EAGAIN when
+ * too many build IDs are being resolved at once: try later). *REASON, for MISSING and PENDING,
+ * is a static string a person can act on. E may be NULL. */
 int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms,
 		     struct dstore_entry *e, const char **reason);
 
