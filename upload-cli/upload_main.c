@@ -436,8 +436,8 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		walk(&u, argv[i], 0, 1);
 	if (!u.quiet)
-		printf("%d uploaded, %d already present, %d failed, %d skipped\n", u.uploaded,
-		       u.present, u.failed, u.skipped);
+		printf("%d %s, %d already present, %d failed, %d skipped\n", u.uploaded,
+		       u.dry_run ? "would be uploaded" : "uploaded", u.present, u.failed, u.skipped);
 	client_free(u.client);
 	free(u.seen);
 	free(u.token);
