@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,16 @@
 #define MAX_MODULE_NAME 256
 #define LOG_PATH_MAX 200
 
+#define MAX_WAITERS 256 /* requests parked on a fetch at once; more wait on their pool thread */
+
 struct httpd {
 	struct httpd_opts o;
 	struct MHD_Daemon *mhd;
 	int port;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	int waiters; /* parked requests, under lock */
+	int stopping;
 };
 
 enum route {
@@ -72,6 +79,8 @@ struct req {
 	int fd;
 	char tmp[4096];
 	int force;
+
+	int parked; /* it waited once for a fetch; on the next call it answers */
 
 	/* symbolize */
 	char *body;
@@ -506,6 +515,98 @@ static enum MHD_Result debuginfo_status(struct req *r, struct MHD_Connection *co
 	return respond_json(r, conn, 200, &w);
 }
 
+/* ---- waiting for a fetch without holding a pool thread ---- */
+
+/*
+ * A request whose build ID is still being fetched is parked: the connection is suspended and a
+ * small detached thread waits on the resolver (at most --request-timeout) and resumes it, so the
+ * MHD pool thread goes on serving other connections. On resume MHD calls the handler again and
+ * the request is answered from what the resolver has then (found, or still pending).
+ */
+struct waiter {
+	struct httpd *h;
+	struct MHD_Connection *conn;
+	char build_id[BUILDID_HEX_MAX];
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	struct httpd *h = w->h;
+	struct dstore_entry e;
+	const char *reason;
+
+	(void)resolver_resolve(h->o.resolver, w->build_id, h->o.request_timeout_ms, &e, &reason);
+	MHD_resume_connection(w->conn);
+	free(w);
+	pthread_mutex_lock(&h->lock);
+	if (--h->waiters == 0)
+		pthread_cond_broadcast(&h->idle);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* Park R until its fetch ends. 1: parked (return MHD_YES, the handler runs again later);
+ * 0: not parked (already waited once, too many parked, or stopping): wait inline. */
+static int park(struct req *r, struct MHD_Connection *conn)
+{
+	struct httpd *h = r->h;
+	pthread_attr_t attr;
+	struct waiter *w;
+	pthread_t t;
+	int err;
+
+	if (r->parked)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->stopping || h->waiters >= MAX_WAITERS) {
+		pthread_mutex_unlock(&h->lock);
+		free(w);
+		return 0;
+	}
+	h->waiters++;
+	pthread_mutex_unlock(&h->lock);
+	w->h = h;
+	w->conn = conn;
+	snprintf(w->build_id, sizeof(w->build_id), "%s", r->build_id);
+	r->parked = 1;
+	MHD_suspend_connection(conn);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	err = pthread_create(&t, &attr, waiter_main, w);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		/* answered on the next call, without waiting */
+		MHD_resume_connection(conn);
+		free(w);
+		pthread_mutex_lock(&h->lock);
+		if (--h->waiters == 0)
+			pthread_cond_broadcast(&h->idle);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return 1;
+}
+
+/* resolver_resolve() for a request: a quick look first; a fetch in flight parks the request
+ * (1 = parked); after the park, or when it cannot park, the answer as it stands (waiting
+ * inline only when parking was refused). */
+static int resolve(struct req *r, struct MHD_Connection *conn, struct dstore_entry *e,
+		   const char **reason, int *st)
+{
+	*st = resolver_resolve(r->h->o.resolver, r->build_id, 0, e, reason);
+	if (*st != RESOLVER_PENDING || r->parked)
+		return 0;
+	if (park(r, conn))
+		return 1;
+	*st = resolver_resolve(r->h->o.resolver, r->build_id, r->h->o.request_timeout_ms, e,
+			       reason);
+	return 0;
+}
+
 /* ---- GET /buildid/ID/debuginfo, /executable ---- */
 
 static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
@@ -551,12 +652,12 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 
 static enum MHD_Result buildid_file(struct req *r, struct MHD_Connection *conn)
 {
-	const struct httpd_opts *o = &r->h->o;
 	const char *reason = NULL;
 	struct dstore_entry e;
 	int st;
 
-	st = resolver_resolve(o->resolver, r->build_id, o->request_timeout_ms, &e, &reason);
+	if (resolve(r, conn, &e, &reason, &st))
+		return MHD_YES;
 	if (st < 0)
 		return respond_error(r, conn, 500, "resolving the build ID failed: %s",
 				     err_str(st));
@@ -808,7 +909,10 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 		goto out;
 	}
 	snprintf(r->build_id, sizeof(r->build_id), "%s", sr.build_id);
-	st = resolver_resolve(h->o.resolver, sr.build_id, h->o.request_timeout_ms, &e, &reason);
+	if (resolve(r, conn, &e, &reason, &st)) {
+		ok = MHD_YES; /* parked: the body is parsed again when it resumes */
+		goto out;
+	}
 	if (st < 0) {
 		ok = respond_error(r, conn, 500, "resolving the build ID failed: %s", err_str(st));
 		goto out;
@@ -1106,7 +1210,10 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		h->o.max_addresses = DEFAULT_MAX_ADDRESSES;
 	if (!h->o.max_body)
 		h->o.max_body = DEFAULT_MAX_BODY;
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->idle, NULL);
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+		MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The logger goes first, or MHD prints what it finds wrong in later options itself. */
@@ -1116,6 +1223,8 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		(unsigned)h->o.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!h->mhd) {
+		pthread_cond_destroy(&h->idle);
+		pthread_mutex_destroy(&h->lock);
 		free(h);
 		return -EADDRINUSE;
 	}
@@ -1134,6 +1243,15 @@ void httpd_stop(struct httpd *h)
 {
 	if (!h)
 		return;
+	/* MHD must not stop with suspended connections: let the parked ones finish (each within
+	 * --request-timeout); no new ones are parked. */
+	pthread_mutex_lock(&h->lock);
+	h->stopping = 1;
+	while (h->waiters > 0)
+		pthread_cond_wait(&h->idle, &h->lock);
+	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->mhd);
+	pthread_cond_destroy(&h->idle);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

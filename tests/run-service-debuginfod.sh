@@ -90,7 +90,7 @@ PY
 PIDS+=($!)
 for _ in $(seq 50); do [ -s "$T/hole.port" ] && break; sleep 0.1; done
 start_fleetsymd hole --data-dir "$T/data-hole" --debug-dir "$T/empty" \
-	--debuginfod-urls "http://127.0.0.1:$(cat "$T/hole.port")" --request-timeout 1s
+	--debuginfod-urls "http://127.0.0.1:$(cat "$T/hole.port")" --request-timeout 1s --threads 4
 HOLE=$URL
 # an upload into this instance must not wait behind the stuck fetch
 curl -s -o /dev/null -X PUT --data-binary @di/fx2.debug "$HOLE/api/v1/debuginfo/$BID2"
@@ -102,11 +102,21 @@ timed_symbolize() {
 $CHECK --url "$HOLE" --elf fx3 --build-id "$BID3" -n 20 --seed 6 --expect-pending || fail "pending"
 t1=$(timed_symbolize "$HOLE" "$BID3" 0x1200)
 grep -q '"pending":true' "$T/body" || fail "second ask for fx3 not pending: $(cat "$T/body")"
+# 12 requests parked on the stuck fetch (more than the 4 HTTP threads) must not hold up others
+hpids=()
+for i in $(seq 12); do
+	curl -s -m 10 -o "$T/h$i.json" -X POST -d "{\"build_id\":\"$BID3\",\"addresses\":[\"0x1\"]}" \
+		"$HOLE/api/v1/symbolize" &
+	hpids+=($!)
+done
+sleep 0.3
 t2=$(timed_symbolize "$HOLE" "$BID2" 0x1200)
 grep -q '"status":"found"' "$T/body" || fail "fx2 behind a stuck fetch: $(cat "$T/body")"
+for j in "${hpids[@]}"; do wait "$j" || fail "a parked request failed"; done
+[ "$(grep -l '"pending":true' "$T"/h*.json | wc -l)" = 12 ] || fail "not all 12 parked requests answered pending"
 python3 -c "import sys; sys.exit(0 if 0.9 < $t1 < 2 and $t2 < 0.5 else 1)" ||
 	fail "pending took ${t1}s (want ~1 s), another build ID took ${t2}s"
-ok "stuck debuginfod: pending answer in ${t1}s (--request-timeout 1s); an uploaded build ID meanwhile in ${t2}s"
+ok "stuck debuginfod: pending answer in ${t1}s (--request-timeout 1s); with 12 requests parked on it (4 HTTP threads), an uploaded build ID answered in ${t2}s"
 
 echo "== debuginfod stopped"
 stop_pid "$DI_PID"
