@@ -110,3 +110,35 @@ demo:
 	bash .ci/deps.sh
 	$(MAKE) --no-print-directory all
 	bash demo/demo.sh
+
+# --- agent: bpf/ + agent/ ---
+# bpf/NAME.bpf.c -> $(BUILD)/NAME.bpf.o (CO-RE, against this kernel's BTF) -> $(BUILD)/NAME.skel.h,
+# included by agent/ only. Agent objects are linked directly (not part of libfleetsym.a).
+BPFTOOL ?= bpftool
+BPF_CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+AGENT_SRC := $(wildcard agent/*.c)
+AGENT_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(wildcard bpf/*.bpf.c))
+AGENT_LIBS := -Wl,--as-needed -lbpf -lelf -lz -lcurl -lprotobuf-c -lpthread
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
+	$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I$(BUILD) -Ibpf \
+		-c $< -o $@
+	$(LLVM_STRIP) -g $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< >$@.tmp && mv $@.tmp $@
+
+$(call obj,$(AGENT_SRC)): CFLAGS += -I$(BUILD) -Ibpf
+$(call obj,$(AGENT_SRC)): $(AGENT_SKELS)
+
+$(BUILD)/bin/fleetsym-agent: $(call obj,$(AGENT_SRC)) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS)
+
+all: $(BUILD)/bin/fleetsym-agent

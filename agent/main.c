@@ -1,0 +1,590 @@
+/*
+ * fleetsym-agent - samples on-CPU stacks of every process on the host with eBPF and ships them
+ * as unsymbolized pprof (build IDs and file offsets) to fleetsymd, or writes one file.
+ *
+ * The main thread polls the ring buffer every ~150 ms and feeds the aggregator; every
+ * --interval (jittered by +-10 %) the profile is encoded and handed to the shipping thread
+ * (ship.c), which never makes sampling wait. With --output the profile instead accumulates over
+ * the whole run and FILE is rewritten (atomically) at every interval and at the end.
+ */
+#include "agg.h"
+#include "bpfprof.h"
+#include "cgnames.h"
+#include "ship.h"
+
+#include "../lib/err.h"
+#include "../lib/log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LABELS    32
+#define MAX_LABEL_LEN 256
+#define POLL_MS	      150
+#define DRAIN_MS      5000
+
+struct label {
+	const char *key, *value;
+};
+
+struct opts {
+	const char *server, *token_file, *output, *cgroup;
+	unsigned int frequency;
+	double interval_s, duration_s;
+	uint32_t pid;
+	size_t queue_size;
+	bool no_kernel;
+	int verbose;
+	struct label labels[MAX_LABELS + 1];
+	int nlabels;
+	char host[256];
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fleetsym-agent (--server URL | --output FILE) [options]\n"
+		   "Samples on-CPU stacks of every process with eBPF; ships unsymbolized pprof\n"
+		   "(build IDs + file offsets) to fleetsymd, or writes it to FILE.\n"
+		   "  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest\n"
+		   "  --token-file F      bearer token for the server (first line of F)\n"
+		   "  --output FILE       write one gzip'd pprof covering the whole run instead\n"
+		   "  --frequency HZ      samples per second per CPU (default 19)\n"
+		   "  --interval D        profile length, jittered +-10%% (default 10s)\n"
+		   "  --label K=V         series label (repeatable); host=HOSTNAME is automatic\n"
+		   "  --pid PID           only this process (stops when it exits)\n"
+		   "  --cgroup PATH       only tasks in this cgroup v2 directory or below\n"
+		   "  --duration D        stop after D (default: run until SIGINT/SIGTERM)\n"
+		   "  --queue-size N      profiles held while the server is away (default 16);\n"
+		   "                      the oldest is dropped first\n"
+		   "  --no-kernel         no kernel stacks\n"
+		   "  -v, --verbose       more log (twice: debug)\n"
+		   "Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
+}
+
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end), mult = 1;
+
+	if (end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		mult = 0.001;
+	else if (!strcmp(end, "s") || !*end)
+		mult = 1;
+	else if (!strcmp(end, "m"))
+		mult = 60;
+	else if (!strcmp(end, "h"))
+		mult = 3600;
+	else
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (end == s || *end || errno || v > max || s[0] == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static bool valid_key(const char *k, size_t n)
+{
+	if (!n || n > 64 ||
+	    !(k[0] == '_' || (k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z')))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!(k[i] == '_' || (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') ||
+		      (k[i] >= '0' && k[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* K=V into O's labels (pointing into ARG, which outlives them). */
+static int add_label(struct opts *o, char *arg)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq || !valid_key(arg, (size_t)(eq - arg)) || !eq[1] ||
+	    strlen(eq + 1) > MAX_LABEL_LEN) {
+		fprintf(stderr,
+			"fleetsym-agent: --label wants KEY=VALUE (KEY: letters, digits, _; "
+			"VALUE: 1-%d bytes), not '%s'\n",
+			MAX_LABEL_LEN, arg);
+		return -EINVAL;
+	}
+	*eq = 0;
+	for (int i = 0; i < o->nlabels; i++)
+		if (!strcmp(o->labels[i].key, arg)) {
+			o->labels[i].value = eq + 1; /* the last one wins */
+			return 0;
+		}
+	if (o->nlabels >= MAX_LABELS) {
+		fprintf(stderr, "fleetsym-agent: at most %d labels\n", MAX_LABELS);
+		return -E2BIG;
+	}
+	o->labels[o->nlabels++] = (struct label){arg, eq + 1};
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+	    {"server", required_argument, NULL, 'S'},
+	    {"token-file", required_argument, NULL, 'T'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"frequency", required_argument, NULL, 'F'},
+	    {"interval", required_argument, NULL, 'I'},
+	    {"label", required_argument, NULL, 'L'},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"cgroup", required_argument, NULL, 'C'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"queue-size", required_argument, NULL, 'Q'},
+	    {"no-kernel", no_argument, NULL, 'K'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	unsigned long v;
+	int c;
+
+	o->frequency = 19;
+	o->interval_s = 10;
+	o->queue_size = 16;
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S': o->server = optarg; break;
+		case 'T': o->token_file = optarg; break;
+		case 'o': o->output = optarg; break;
+		case 'F':
+			if (parse_uint(optarg, 100000, &v) || !v)
+				goto bad;
+			o->frequency = (unsigned int)v;
+			break;
+		case 'I':
+			if (parse_duration(optarg, &o->interval_s) || o->interval_s < 0.1 ||
+			    o->interval_s > 3600)
+				goto bad;
+			break;
+		case 'L':
+			if (add_label(o, optarg))
+				return -EINVAL;
+			break;
+		case 'p':
+			if (parse_uint(optarg, INT_MAX, &v) || !v)
+				goto bad;
+			o->pid = (uint32_t)v;
+			break;
+		case 'C': o->cgroup = optarg; break;
+		case 'd':
+			if (parse_duration(optarg, &o->duration_s) || o->duration_s <= 0)
+				goto bad;
+			break;
+		case 'Q':
+			if (parse_uint(optarg, 100000, &v) || !v)
+				goto bad;
+			o->queue_size = v;
+			break;
+		case 'K': o->no_kernel = true; break;
+		case 'v': o->verbose++; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "fleetsym-agent: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->server == !o->output) {
+		fprintf(stderr, "fleetsym-agent: give one of --server URL and --output FILE\n");
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "fleetsym-agent: bad value '%s' for --%s\n", optarg,
+		longopts[0].name ? "option" : "");
+	return -EINVAL;
+}
+
+/* SERVER/api/v1/ingest?k=v&... with host first. */
+static int ingest_url(const struct opts *o, char **out)
+{
+	size_t cap = strlen(o->server) + 64, len;
+	CURL *curl = curl_easy_init();
+	char *url = NULL;
+	int err = 0;
+
+	if (!curl)
+		return -ENOMEM;
+	for (int i = 0; i < o->nlabels; i++)
+		cap += 3 * (strlen(o->labels[i].key) + strlen(o->labels[i].value)) + 2;
+	url = malloc(cap);
+	if (!url) {
+		err = -ENOMEM;
+		goto out;
+	}
+	len = (size_t)snprintf(url, cap, "%s", o->server);
+	while (len && url[len - 1] == '/')
+		url[--len] = 0;
+	len += (size_t)snprintf(url + len, cap - len, "/api/v1/ingest");
+	for (int i = 0; i < o->nlabels; i++) {
+		char *k = curl_easy_escape(curl, o->labels[i].key, 0);
+		char *v = curl_easy_escape(curl, o->labels[i].value, 0);
+
+		if (k && v)
+			len +=
+			    (size_t)snprintf(url + len, cap - len, "%c%s=%s", i ? '&' : '?', k, v);
+		else
+			err = -ENOMEM;
+		curl_free(k);
+		curl_free(v);
+	}
+	if (len >= cap)
+		err = -E2BIG;
+out:
+	curl_easy_cleanup(curl);
+	if (err)
+		free(url);
+	else
+		*out = url;
+	return err;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* INTERVAL_S seconds, +-10 % at random, so that a fleet does not send in step. */
+static uint64_t jittered(double interval_s)
+{
+	uint32_t r = 0;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)mono_ns();
+	return (uint64_t)(interval_s * 1e9 * (0.9 + 0.2 * (r / 4294967296.0)));
+}
+
+static int write_file(const char *path, const uint8_t *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, err = 0;
+	size_t off = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t n = write(fd, buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+struct run {
+	struct opts *o;
+	struct agg *agg;
+	struct bpfprof *bpf;
+	struct ship *ship;
+	int64_t start_real;
+	uint64_t profiles, empty_profiles;
+	uint64_t counters[PROF_CNT_MAX]; /* the BPF side's, read before it is unloaded */
+};
+
+static int on_record(void *ctx, const void *data, size_t size)
+{
+	struct run *r = ctx;
+
+	return agg_record(r->agg, data, size, mono_ns());
+}
+
+/* Encode the profile so far and write or queue it. */
+static int flush(struct run *r, int64_t *interval_start)
+{
+	int64_t now = real_ns();
+	uint64_t nsamples;
+	uint8_t *gz = NULL;
+	size_t len = 0;
+	int err;
+
+	agg_pending(r->agg, &nsamples);
+	if (r->ship && !nsamples) {
+		r->empty_profiles++; /* nothing to say: do not send an empty profile */
+		*interval_start = now;
+		return agg_flush(r->agg, now, now, true, &gz, &len) ?: (free(gz), 0);
+	}
+	err = agg_flush(r->agg, *interval_start, now, r->ship != NULL, &gz, &len);
+	if (err) {
+		log_msg(LOG_ERROR, "encoding a profile: %s", err_str(err));
+		return err;
+	}
+	r->profiles++;
+	log_msg(LOG_INFO, "profile: %llu samples, %zu bytes gzip'd", (unsigned long long)nsamples,
+		len);
+	if (r->ship) {
+		ship_push(r->ship, gz, len);
+		*interval_start = now;
+		return 0;
+	}
+	err = write_file(r->o->output, gz, len);
+	free(gz);
+	if (err)
+		log_msg(LOG_ERROR, "writing %s: %s", r->o->output, err_str(err));
+	return err;
+}
+
+static bool target_gone(uint32_t pid)
+{
+	return pid && kill((pid_t)pid, 0) && errno == ESRCH;
+}
+
+static int run_loop(struct run *r)
+{
+	uint64_t now = mono_ns(), next_flush = now + jittered(r->o->interval_s), last_check = now;
+	uint64_t deadline = r->o->duration_s ? now + (uint64_t)(r->o->duration_s * 1e9) : 0;
+	int64_t interval_start = r->start_real;
+	int n, err = 0;
+
+	while (!stop_requested) {
+		uint64_t wait = POLL_MS * 1000000ull;
+
+		if (next_flush - now < wait)
+			wait = next_flush - now;
+		if (deadline && deadline - now < wait)
+			wait = deadline - now;
+		n = bpfprof_poll(r->bpf, (int)(wait / 1000000));
+		if (n < 0) {
+			log_msg(LOG_ERROR, "reading the ring buffer: %s", err_str(n));
+			err = n;
+			break;
+		}
+		now = mono_ns();
+		if (deadline && now >= deadline)
+			break;
+		if (now - last_check >= 1000000000ull) {
+			last_check = now;
+			if (target_gone(r->o->pid)) {
+				log_msg(LOG_INFO, "process %u exited", r->o->pid);
+				break;
+			}
+		}
+		if (now >= next_flush) {
+			(void)flush(r, &interval_start);
+			next_flush = now + jittered(r->o->interval_s);
+		}
+	}
+	if (bpfprof_poll(r->bpf, 0) < 0)
+		log_msg(LOG_WARN, "reading the last records failed");
+	return flush(r, &interval_start) ?: err;
+}
+
+static void print_stats(struct run *r, const struct ship_stats *ss)
+{
+	const uint64_t *c = r->counters;
+	struct procmaps_stats ps;
+	struct agg_stats as;
+	struct rusage ru;
+	char line[2048];
+	size_t len = 0;
+
+	agg_get_stats(r->agg, &as, &ps);
+	getrusage(RUSAGE_SELF, &ru);
+	for (int i = 0; i < PROF_CNT_MAX; i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
+					bpfprof_counter_name(i), (unsigned long long)c[i]);
+	snprintf(line + len, sizeof(line) - len,
+		 " records=%llu bad_records=%llu profile_samples=%llu empty=%llu profile_full=%llu"
+		 " frames_kernel=%llu frames_kernel_unnamed=%llu frames_buildid=%llu"
+		 " frames_mapped=%llu frames_unresolved=%llu maps_reads=%llu buildid_reads=%llu"
+		 " ksyms=%zu ksyms_reloads=%llu profiles=%llu empty_profiles=%llu pushed=%llu"
+		 " sent=%llu attempts_failed=%llu dropped_full=%llu rejected=%llu"
+		 " dropped_exit=%llu cpu_ms=%ld maxrss_kb=%ld",
+		 (unsigned long long)as.records, (unsigned long long)as.bad_records,
+		 (unsigned long long)as.samples, (unsigned long long)as.empty,
+		 (unsigned long long)as.profile_full, (unsigned long long)as.frames_kernel,
+		 (unsigned long long)as.frames_kernel_unnamed,
+		 (unsigned long long)as.frames_buildid, (unsigned long long)as.frames_mapped,
+		 (unsigned long long)as.frames_unresolved, (unsigned long long)ps.reads,
+		 (unsigned long long)ps.buildid_reads, as.ksyms,
+		 (unsigned long long)as.ksyms_reloads, (unsigned long long)r->profiles,
+		 (unsigned long long)r->empty_profiles, (unsigned long long)ss->pushed,
+		 (unsigned long long)ss->sent, (unsigned long long)ss->attempts_failed,
+		 (unsigned long long)ss->dropped_full, (unsigned long long)ss->rejected,
+		 (unsigned long long)ss->dropped_exit,
+		 ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+		     ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000,
+		 ru.ru_maxrss);
+	fprintf(stderr, "fleetsym-agent: stats%s\n", line);
+}
+
+static void log_to_stderr(enum log_level level, const char *line, void *ctx)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+
+	fprintf(stderr, "fleetsym-agent: %s: %s\n", names[level], line);
+}
+
+static int open_cgroup(const char *path)
+{
+	char root[PATH_MAX], full[2 * PATH_MAX];
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 && path[0] == '/' && !cgnames_find_root(root, sizeof(root))) {
+		snprintf(full, sizeof(full), "%s%s", root, path);
+		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {0};
+	struct run r = {.o = &o};
+	struct bpfprof_opts bo = {0};
+	struct agg_opts ao = {0};
+	struct ship_stats ss = {0};
+	struct sigaction sa = {.sa_handler = on_signal};
+	char *url = NULL;
+	int cgfd = -1, err, rc = 1;
+	bool have_host = false;
+
+	if (parse_args(argc, argv, &o))
+		return 2;
+	log_set_sink(log_to_stderr, NULL);
+	log_set_level(o.verbose >= 2 ? LOG_DEBUG : o.verbose ? LOG_INFO : LOG_WARN);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	for (int i = 0; i < o.nlabels; i++)
+		have_host |= !strcmp(o.labels[i].key, "host");
+	if (!have_host) {
+		if (gethostname(o.host, sizeof(o.host) - 1))
+			snprintf(o.host, sizeof(o.host), "unknown");
+		memmove(&o.labels[1], &o.labels[0], (size_t)o.nlabels * sizeof(o.labels[0]));
+		o.labels[0] = (struct label){"host", o.host};
+		o.nlabels++;
+	}
+	if (o.pid && target_gone(o.pid)) {
+		fprintf(stderr, "fleetsym-agent: no process %u\n", o.pid);
+		goto out;
+	}
+	if (o.cgroup) {
+		cgfd = open_cgroup(o.cgroup);
+		if (cgfd < 0) {
+			fprintf(stderr, "fleetsym-agent: --cgroup %s: %s\n", o.cgroup,
+				strerror(errno));
+			goto out;
+		}
+	}
+	if (o.server) {
+		struct ship_opts so = {
+		    .token_file = o.token_file,
+		    .queue_size = o.queue_size,
+		    /* no longer than an interval: a returning server gets the queue soon */
+		    .max_backoff_ms =
+			o.interval_s < 30 ? (unsigned int)(o.interval_s * 1000) : 30000,
+		};
+
+		err = ingest_url(&o, &url);
+		if (err) {
+			fprintf(stderr, "fleetsym-agent: building the URL: %s\n", err_str(err));
+			goto out;
+		}
+		so.url = url;
+		err = ship_new(&so, &r.ship);
+		if (err) {
+			fprintf(stderr, "fleetsym-agent: cannot start shipping: %s\n",
+				err_str(err));
+			goto out;
+		}
+	}
+	ao.frequency = o.frequency;
+	ao.no_kernel = o.no_kernel;
+	err = agg_new(&ao, &r.agg);
+	if (err) {
+		fprintf(stderr, "fleetsym-agent: %s\n", err_str(err));
+		goto out;
+	}
+	bo.frequency = o.frequency;
+	bo.pid = o.pid;
+	bo.cgroup_fd = cgfd;
+	bo.no_kernel = o.no_kernel;
+	r.start_real = real_ns();
+	err = bpfprof_open(&bo, on_record, &r, &r.bpf);
+	if (err) {
+		fprintf(stderr, "fleetsym-agent: cannot start sampling: %s\n", err_str(err));
+		goto out;
+	}
+	log_msg(LOG_INFO, "sampling %d CPUs at %u Hz, ring buffer %zu KiB, %s %s",
+		bpfprof_ncpus(r.bpf), o.frequency, bpfprof_ring_size(r.bpf) >> 10,
+		o.output ? "writing" : "shipping to", o.output ? o.output : url);
+	rc = run_loop(&r) ? 1 : 0;
+out:
+	if (r.bpf && bpfprof_counters(r.bpf, r.counters))
+		log_msg(LOG_WARN, "reading the BPF counters failed");
+	bpfprof_close(r.bpf); /* stop sampling before draining the queue */
+	r.bpf = NULL;
+	ship_close(r.ship, DRAIN_MS, &ss);
+	if (r.agg)
+		print_stats(&r, &ss);
+	agg_free(r.agg);
+	if (cgfd >= 0)
+		close(cgfd);
+	free(url);
+	curl_global_cleanup();
+	return rc;
+}
