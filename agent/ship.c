@@ -232,6 +232,8 @@ static void send_one(struct ship *s, uint64_t *next_ns)
 	s->st.attempts_failed++;
 	enqueue(s, it, true);
 	*next_ns = mono_ns() + backoff_ns(s);
+	if (s->closing)
+		s->deadline_ns = 0; /* the server is away: one last try was enough */
 }
 
 static void *run(void *arg)

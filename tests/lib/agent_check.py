@@ -253,21 +253,25 @@ def cmd_kernel(a):
 def cmd_ship(a):
     files = sorted(f for f in os.listdir(a.dir) if f.endswith(".body"))
     want = dict(kv.split("=", 1) for kv in a.expect_label)
-    total, times = 0, []
+    total, times, paths, bad = 0, [], set(), 0
     for f in files:
         body = open(os.path.join(a.dir, f), "rb").read()
         meta = json.load(open(os.path.join(a.dir, f[:-5] + ".json")))
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(meta["path"]).query))
-        ok_q = all(q.get(k) == v for k, v in want.items()) and "host" in q
-        check(meta["path"].startswith("/api/v1/ingest?") and ok_q,
-              "%s: POST %s" % (f, meta["path"]))
-        check(body[:2] == b"\x1f\x8b", "%s: gzip body (%d bytes)" % (f, len(body)))
+        ok = (meta["path"].startswith("/api/v1/ingest?") and "host" in q and
+              all(q.get(k) == v for k, v in want.items()) and body[:2] == b"\x1f\x8b" and
+              (not a.token or meta.get("authorization") == "Bearer " + a.token))
+        if not ok:
+            print("FAIL %s: POST %s, %d bytes, starts %r, authorization %r"
+                  % (f, meta["path"], len(body), body[:2], meta.get("authorization")))
+            bad += 1
+            continue
+        paths.add(meta["path"])
         p = agent_pprof.load(gzip.decompress(body))
-        n = sum(count(p, s) for s in p["samples"])
-        total += n
+        total += sum(count(p, s) for s in p["samples"])
         times.append((p["time_nanos"], p["duration_nanos"], meta.get("t_recv", 0)))
-        if a.token:
-            check(meta.get("authorization") == "Bearer " + a.token, "%s: bearer token" % f)
+    check(not bad, "%d bodies: gzip'd pprof that decodes, POST %s%s"
+          % (len(files), " ".join(sorted(paths)), ", bearer token" if a.token else ""))
     print("received %d profiles, %d samples" % (len(files), total))
     check(len(files) >= a.min, "at least %d profiles" % a.min)
     with open(os.path.join(a.dir, "summary.json"), "w") as f:
