@@ -25,7 +25,7 @@
 #include <string.h>
 
 #define MAX_DEBUG_DIRS 32
-#define TOKEN_MAX 4096
+#define TOKEN_MAX      4096
 
 struct config {
 	const char *listen;
@@ -49,26 +49,30 @@ struct config {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: fleetsymd --data-dir DIR [options]\n"
-		"  --listen HOST:PORT       address to serve on (default 127.0.0.1:7070; port 0 = any)\n"
-		"  --data-dir DIR           debug store, symbol indexes, debuginfod client cache\n"
-		"  --debug-dir DIR          local debug dir with .build-id/xx/rest.debug (repeatable;\n"
-		"                           default /usr/lib/debug)\n"
-		"  --debuginfod-urls URLS   space-separated debuginfod servers (default $DEBUGINFOD_URLS)\n"
-		"  --cache-size SIZE        cap on fetched/copied debug files, e.g. 10G (default 10G;\n"
-		"                           uploads are never evicted)\n"
-		"  --negative-ttl DURATION  how long a missing build ID stays missing (default 10m)\n"
-		"  --request-timeout DUR    longest a request waits for a fetch (default 5s)\n"
-		"  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
-		"  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
-		"  --max-upload-size SIZE   largest upload (default 1G)\n"
-		"  --token-file FILE        uploads need 'Authorization: Bearer <contents of FILE>'\n"
-		"  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
-		"  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
-		"  --index-threads N        background symbol index builders (default 1)\n"
-		"  --port-file FILE         write the bound port here once serving\n"
-		"  --log-level LEVEL        error, warn, info (default; one line per request), debug\n");
+	fprintf(
+	    f,
+	    "usage: fleetsymd --data-dir DIR [options]\n"
+	    "  --listen HOST:PORT       address to serve on (default 127.0.0.1:7070; port 0 = "
+	    "any)\n"
+	    "  --data-dir DIR           debug store, symbol indexes, debuginfod client cache\n"
+	    "  --debug-dir DIR          local debug dir with .build-id/xx/rest.debug (repeatable;\n"
+	    "                           default /usr/lib/debug)\n"
+	    "  --debuginfod-urls URLS   space-separated debuginfod servers (default "
+	    "$DEBUGINFOD_URLS)\n"
+	    "  --cache-size SIZE        cap on fetched/copied debug files, e.g. 10G (default 10G;\n"
+	    "                           uploads are never evicted)\n"
+	    "  --negative-ttl DURATION  how long a missing build ID stays missing (default 10m)\n"
+	    "  --request-timeout DUR    longest a request waits for a fetch (default 5s)\n"
+	    "  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
+	    "  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
+	    "  --max-upload-size SIZE   largest upload (default 1G)\n"
+	    "  --token-file FILE        uploads need 'Authorization: Bearer <contents of FILE>'\n"
+	    "  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
+	    "  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
+	    "  --index-threads N        background symbol index builders (default 1)\n"
+	    "  --port-file FILE         write the bound port here once serving\n"
+	    "  --log-level LEVEL        error, warn, info (default; one line per request), "
+	    "debug\n");
 }
 
 /* "10G", "512M", "100k", "1234" → bytes. */
@@ -137,9 +141,23 @@ static int parse_int(const char *s, int min, int max, int *out)
 }
 
 enum {
-	OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DEBUG_DIR, OPT_URLS, OPT_CACHE_SIZE, OPT_NEG_TTL,
-	OPT_REQ_TIMEOUT, OPT_FETCH_TIMEOUT, OPT_MAX_FETCHES, OPT_MAX_UPLOAD, OPT_TOKEN_FILE,
-	OPT_THREADS, OPT_SYMCACHE, OPT_INDEX_THREADS, OPT_PORT_FILE, OPT_LOG_LEVEL, OPT_HELP,
+	OPT_LISTEN = 256,
+	OPT_DATA_DIR,
+	OPT_DEBUG_DIR,
+	OPT_URLS,
+	OPT_CACHE_SIZE,
+	OPT_NEG_TTL,
+	OPT_REQ_TIMEOUT,
+	OPT_FETCH_TIMEOUT,
+	OPT_MAX_FETCHES,
+	OPT_MAX_UPLOAD,
+	OPT_TOKEN_FILE,
+	OPT_THREADS,
+	OPT_SYMCACHE,
+	OPT_INDEX_THREADS,
+	OPT_PORT_FILE,
+	OPT_LOG_LEVEL,
+	OPT_HELP,
 };
 
 static int parse_one(struct config *c, int opt, const char *arg)
@@ -179,11 +197,16 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
 	case OPT_LOG_LEVEL:
-		if (!strcmp(arg, "error")) c->level = LOG_ERROR;
-		else if (!strcmp(arg, "warn")) c->level = LOG_WARN;
-		else if (!strcmp(arg, "info")) c->level = LOG_INFO;
-		else if (!strcmp(arg, "debug")) c->level = LOG_DEBUG;
-		else return -EINVAL;
+		if (!strcmp(arg, "error"))
+			c->level = LOG_ERROR;
+		else if (!strcmp(arg, "warn"))
+			c->level = LOG_WARN;
+		else if (!strcmp(arg, "info"))
+			c->level = LOG_INFO;
+		else if (!strcmp(arg, "debug"))
+			c->level = LOG_DEBUG;
+		else
+			return -EINVAL;
 		return 0;
 	}
 	return -EINVAL;
@@ -192,24 +215,24 @@ static int parse_one(struct config *c, int opt, const char *arg)
 static int parse_args(int argc, char **argv, struct config *c)
 {
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
-		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
-		{ "debuginfod-urls", required_argument, NULL, OPT_URLS },
-		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
-		{ "negative-ttl", required_argument, NULL, OPT_NEG_TTL },
-		{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
-		{ "fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT },
-		{ "max-fetches", required_argument, NULL, OPT_MAX_FETCHES },
-		{ "max-upload-size", required_argument, NULL, OPT_MAX_UPLOAD },
-		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "symcache-entries", required_argument, NULL, OPT_SYMCACHE },
-		{ "index-threads", required_argument, NULL, OPT_INDEX_THREADS },
-		{ "port-file", required_argument, NULL, OPT_PORT_FILE },
-		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
+	    {"debuginfod-urls", required_argument, NULL, OPT_URLS},
+	    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+	    {"negative-ttl", required_argument, NULL, OPT_NEG_TTL},
+	    {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
+	    {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
+	    {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
+	    {"max-upload-size", required_argument, NULL, OPT_MAX_UPLOAD},
+	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"symcache-entries", required_argument, NULL, OPT_SYMCACHE},
+	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
+	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -281,22 +304,22 @@ static int write_port_file(const char *path, int port)
 
 static int serve(struct config *c, const char *token)
 {
-	struct dstore_opts so = { .data_dir = c->data_dir, .cache_size = c->cache_size };
+	struct dstore_opts so = {.data_dir = c->data_dir, .cache_size = c->cache_size};
 	struct resolver_opts ro = {
-		.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
-		.debuginfod_urls = c->debuginfod_urls,
-		.max_fetches = c->max_fetches,
-		.fetch_timeout_s = c->fetch_timeout_s,
-		.negative_ttl_s = c->negative_ttl_s,
+	    .debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
+	    .debuginfod_urls = c->debuginfod_urls,
+	    .max_fetches = c->max_fetches,
+	    .fetch_timeout_s = c->fetch_timeout_s,
+	    .negative_ttl_s = c->negative_ttl_s,
 	};
-	struct symcache_opts co = { .debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
-				    .max_entries = (size_t)c->symcache_entries,
-				    .build_threads = c->index_threads };
-	struct httpd_opts ho = { .listen = c->listen,
-				 .threads = c->threads,
-				 .max_upload = c->max_upload,
-				 .request_timeout_ms = c->request_timeout_ms,
-				 .token = token };
+	struct symcache_opts co = {.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
+				   .max_entries = (size_t)c->symcache_entries,
+				   .build_threads = c->index_threads};
+	struct httpd_opts ho = {.listen = c->listen,
+				.threads = c->threads,
+				.max_upload = c->max_upload,
+				.request_timeout_ms = c->request_timeout_ms,
+				.token = token};
 	struct dstore *store = NULL;
 	struct resolver *res = NULL;
 	struct symcache *sc = NULL;
@@ -357,9 +380,8 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct config c = { .listen = "127.0.0.1:7070",
-			    .cache_size = (uint64_t)10 << 30,
-			    .level = LOG_INFO };
+	struct config c = {
+	    .listen = "127.0.0.1:7070", .cache_size = (uint64_t)10 << 30, .level = LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;
 	int err;

@@ -33,13 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_UPLOAD ((uint64_t)1 << 30)
-#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_MAX_UPLOAD    ((uint64_t)1 << 30)
+#define DEFAULT_TIMEOUT_MS    5000
 #define DEFAULT_MAX_ADDRESSES 100000
-#define DEFAULT_MAX_BODY ((size_t)16 << 20)
-#define MAX_RESPONSE ((size_t)512 << 20) /* 100k addresses with deep inline chains fit */
-#define MAX_MODULE_NAME 256
-#define LOG_PATH_MAX 200
+#define DEFAULT_MAX_BODY      ((size_t)16 << 20)
+#define MAX_RESPONSE	      ((size_t)512 << 20) /* 100k addresses with deep inline chains fit */
+#define MAX_MODULE_NAME	      256
+#define LOG_PATH_MAX	      200
 
 #define MAX_WAITERS 256 /* requests parked on a fetch at once; more wait on their pool thread */
 
@@ -55,7 +55,7 @@ struct httpd {
 
 enum route {
 	R_NONE,
-	R_DEBUGINFO,    /* /api/v1/debuginfo/ID */
+	R_DEBUGINFO, /* /api/v1/debuginfo/ID */
 	R_BUILDID_DEBUGINFO,
 	R_BUILDID_EXECUTABLE,
 	R_SYMBOLIZE,
@@ -112,9 +112,9 @@ static enum MHD_Result respond_buf(struct req *r, struct MHD_Connection *conn, u
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-					r->route == R_DEBUGINFO ? "GET, HEAD, PUT" :
-					r->route == R_SYMBOLIZE ? "POST" :
-								  "GET, HEAD");
+					r->route == R_DEBUGINFO	  ? "GET, HEAD, PUT"
+					: r->route == R_SYMBOLIZE ? "POST"
+								  : "GET, HEAD");
 	ok = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES) {
@@ -153,7 +153,7 @@ static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn,
 static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn, unsigned status,
 				     const char *fmt, ...)
 {
-	struct jsonw w = { 0 };
+	struct jsonw w = {0};
 	char msg[1024];
 	va_list ap;
 
@@ -287,12 +287,9 @@ static int method_ok(const struct req *r)
 	int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
 
 	switch (r->route) {
-	case R_DEBUGINFO:
-		return get || !strcmp(r->method, "PUT");
-	case R_SYMBOLIZE:
-		return !strcmp(r->method, "POST");
-	default:
-		return get;
+	case R_DEBUGINFO: return get || !strcmp(r->method, "PUT");
+	case R_SYMBOLIZE: return !strcmp(r->method, "POST");
+	default: return get;
 	}
 }
 
@@ -318,8 +315,8 @@ static int token_ok(const char *expected, const char *auth)
 
 static int content_length(struct MHD_Connection *conn, uint64_t *len)
 {
-	const char *s = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *s =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	char *end;
 
 	if (!s)
@@ -369,8 +366,7 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 		r->tmp[0] = '\0';
 		log_msg(LOG_ERROR, "upload temp file in %s: %s", dstore_tmp_dir(o->store),
 			strerror(err));
-		return respond_error(r, conn, 500, "cannot create a temp file: %s",
-				     strerror(err));
+		return respond_error(r, conn, 500, "cannot create a temp file: %s", strerror(err));
 	}
 	return MHD_YES;
 }
@@ -436,12 +432,12 @@ static enum MHD_Result upload_conflict(struct req *r, struct MHD_Connection *con
 static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 {
 	const struct httpd_opts *o = &r->h->o;
-	static const char *const words[] = { "created", "identical", "replaced" };
-	static const unsigned codes[] = { 201, 200, 201 };
+	static const char *const words[] = {"created", "identical", "replaced"};
+	static const unsigned codes[] = {201, 200, 201};
 	char found[BUILDID_HEX_MAX];
 	enum dstore_put_result res;
 	struct dstore_entry e;
-	struct jsonw w = { 0 };
+	struct jsonw w = {0};
 	unsigned q = 0;
 	int err;
 
@@ -491,7 +487,7 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 static enum MHD_Result debuginfo_status(struct req *r, struct MHD_Connection *conn)
 {
 	struct dstore_entry e;
-	struct jsonw w = { 0 };
+	struct jsonw w = {0};
 	char idx[4096 + 80];
 	int err;
 
@@ -602,8 +598,8 @@ static int resolve(struct req *r, struct MHD_Connection *conn, struct dstore_ent
 		return 0;
 	if (park(r, conn))
 		return 1;
-	*st = resolver_resolve(r->h->o.resolver, r->build_id, r->h->o.request_timeout_ms, e,
-			       reason);
+	*st =
+	    resolver_resolve(r->h->o.resolver, r->build_id, r->h->o.request_timeout_ms, e, reason);
 	return 0;
 }
 
@@ -624,8 +620,9 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 		/* evicted or replaced between the lookup and the open */
 		if (fd >= 0)
 			close(fd);
-		return respond_error(r, conn, 503, "the file changed while it was being served; "
-					   "retry");
+		return respond_error(r, conn, 503,
+				     "the file changed while it was being served; "
+				     "retry");
 	}
 	resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
 	if (!resp) {
@@ -686,7 +683,7 @@ static enum MHD_Result buildid_file(struct req *r, struct MHD_Connection *conn)
 struct sym_req {
 	char build_id[BUILDID_HEX_MAX];
 	const char *module; /* borrowed from the parsed JSON */
-	int offsets;        /* kind "offset" */
+	int offsets;	    /* kind "offset" */
 	uint64_t *addrs;    /* as sent */
 	size_t n;
 };
@@ -741,8 +738,9 @@ static int parse_symbolize(const struct req *r, json_t **root, struct sym_req *s
 		sr->build_id[i] = (char)tolower((unsigned char)json_string_value(bid)[i]);
 	if (kind && !(json_is_string(kind) && (!strcmp(json_string_value(kind), "vaddr") ||
 					       !strcmp(json_string_value(kind), "offset")))) {
-		snprintf(msg, msglen, "\"kind\" must be \"vaddr\" (ELF virtual addresses, the "
-				      "default) or \"offset\" (file offsets)");
+		snprintf(msg, msglen,
+			 "\"kind\" must be \"vaddr\" (ELF virtual addresses, the "
+			 "default) or \"offset\" (file offsets)");
 		return -EINVAL;
 	}
 	sr->offsets = kind && !strcmp(json_string_value(kind), "offset");
@@ -753,7 +751,8 @@ static int parse_symbolize(const struct req *r, json_t **root, struct sym_req *s
 	}
 	sr->module = module ? json_string_value(module) : sr->build_id;
 	if (!json_is_array(addrs)) {
-		snprintf(msg, msglen, "\"addresses\" must be an array of hex strings (\"0x4011a6\")");
+		snprintf(msg, msglen,
+			 "\"addresses\" must be an array of hex strings (\"0x4011a6\")");
 		return -EINVAL;
 	}
 	sr->n = json_array_size(addrs);
@@ -768,8 +767,10 @@ static int parse_symbolize(const struct req *r, json_t **root, struct sym_req *s
 	}
 	for (size_t i = 0; i < sr->n; i++)
 		if (parse_address(json_array_get(addrs, i), &sr->addrs[i])) {
-			snprintf(msg, msglen, "addresses[%zu] is not an address: want a hex string "
-					      "like \"0x4011a6\"", i);
+			snprintf(msg, msglen,
+				 "addresses[%zu] is not an address: want a hex string "
+				 "like \"0x4011a6\"",
+				 i);
 			return -EINVAL;
 		}
 	return 0;
@@ -782,7 +783,7 @@ struct sym_out {
 	const uint64_t *vaddr; /* per request address (== addrs for kind vaddr) */
 	const int *conv_err;   /* per request address, kind offset: why it has no vaddr */
 	const size_t *idx;     /* lookup batch position → request position */
-	size_t next;           /* next request position to write */
+	size_t next;	       /* next request position to write */
 	const char *reason;    /* why every address is unknown (missing/pending), or NULL */
 };
 
@@ -891,9 +892,9 @@ out:
 static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 {
 	struct httpd *h = r->h;
-	struct sym_req sr = { 0 };
-	struct sym_out so = { 0 };
-	struct jsonw w = { .max = MAX_RESPONSE };
+	struct sym_req sr = {0};
+	struct sym_out so = {0};
+	struct jsonw w = {.max = MAX_RESPONSE};
 	struct symcache_file *f = NULL;
 	struct dstore_entry e;
 	const char *reason = NULL;
@@ -904,8 +905,11 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 
 	err = parse_symbolize(r, &root, &sr, msg, sizeof(msg));
 	if (err) {
-		ok = respond_error(r, conn, err == -E2BIG ? 413 : err == -ENOMEM ? 500 : 400, "%s",
-				   msg);
+		ok = respond_error(r, conn,
+				   err == -E2BIG    ? 413
+				   : err == -ENOMEM ? 500
+						    : 400,
+				   "%s", msg);
 		goto out;
 	}
 	snprintf(r->build_id, sizeof(r->build_id), "%s", sr.build_id);
@@ -929,8 +933,8 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 		 sr.offsets ? "offset" : "vaddr",
 		 f ? (symcache_file_is_indexed(f) ? " indexed=1" : " indexed=0") : "");
 	if (!reason)
-		reason = st == RESOLVER_PENDING ? "debug info is still being fetched; retry later" :
-						  "no debug info for this build ID";
+		reason = st == RESOLVER_PENDING ? "debug info is still being fetched; retry later"
+						: "no debug info for this build ID";
 	jsonw_lit(&w, "{\"build_id\":");
 	jsonw_str(&w, sr.build_id);
 	jsonw_printf(&w, ",\"status\":\"%s\",\"pending\":%s", r->result,
@@ -974,7 +978,7 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	struct dstore_stats ds;
 	struct resolver_stats rs;
 	struct symcache_stats ss;
-	struct jsonw w = { 0 };
+	struct jsonw w = {0};
 	char *buf;
 	size_t len;
 
@@ -1007,7 +1011,8 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 		return upload_begin(r, conn);
 	if (r->route == R_SYMBOLIZE && content_length(conn, &len) == 0 && len > o->max_body)
 		return respond_error(r, conn, 413,
-				     "the request body is %" PRIu64 " bytes; at most %zu are taken: "
+				     "the request body is %" PRIu64
+				     " bytes; at most %zu are taken: "
 				     "send fewer addresses per request",
 				     len, o->max_body);
 	return MHD_YES;
@@ -1025,10 +1030,11 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 		return MHD_YES;
 	}
 	if (len > max - r->body_len)
-		return respond_error(r, conn, 413,
-				     "the request body passed %zu bytes, the most taken: send fewer "
-				     "addresses per request",
-				     max);
+		return respond_error(
+		    r, conn, 413,
+		    "the request body passed %zu bytes, the most taken: send fewer "
+		    "addresses per request",
+		    max);
 	if (r->body_len + len + 1 > r->body_cap) {
 		size_t cap = r->body_cap ? r->body_cap : 4096;
 		char *nb;
@@ -1057,20 +1063,16 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 			return upload_finish(r, conn);
 		return debuginfo_status(r, conn);
 	case R_BUILDID_DEBUGINFO:
-	case R_BUILDID_EXECUTABLE:
-		return buildid_file(r, conn);
-	case R_SYMBOLIZE:
-		return symbolize(r, conn);
-	case R_METRICS:
-		return metrics_page(r, conn);
-	default:
-		return respond_error(r, conn, 404, "no such endpoint");
+	case R_BUILDID_EXECUTABLE: return buildid_file(r, conn);
+	case R_SYMBOLIZE: return symbolize(r, conn);
+	case R_METRICS: return metrics_page(r, conn);
+	default: return respond_error(r, conn, 404, "no such endpoint");
 	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct req *r = *con_cls;
 
@@ -1104,8 +1106,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	static const char *const toes[] = { "ok", "error", "timeout", "shutdown", "read_error",
-					    "client_abort" };
+	static const char *const toes[] = {"ok",       "error",	     "timeout",
+					   "shutdown", "read_error", "client_abort"};
 	struct httpd *h = cls;
 	struct req *r = *con_cls;
 	double secs;
@@ -1123,9 +1125,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->build_id[0] ? " build_id=" : "", r->build_id, r->result ? " result=" : "",
 		r->result ? r->result : "", r->note[0] ? " " : "", r->note,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " end=",
-		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
-		toe < sizeof(toes) / sizeof(toes[0])	    ? toes[toe] :
-							      "aborted");
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+		: toe < sizeof(toes) / sizeof(toes[0])	   ? toes[toe]
+							   : "aborted");
 	free(r->body);
 	free(r);
 }
@@ -1147,8 +1149,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 {
 	char host[256];
 	const char *colon, *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-				  .ai_socktype = SOCK_STREAM },
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				 .ai_socktype = SOCK_STREAM},
 			*ai = NULL;
 	size_t hl;
 
@@ -1217,11 +1219,11 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The logger goes first, or MHD prints what it finds wrong in later options itself. */
-	h->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)h->o.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->o.threads,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!h->mhd) {
 		pthread_cond_destroy(&h->idle);
 		pthread_mutex_destroy(&h->lock);

@@ -23,13 +23,13 @@
 struct httpd;
 
 struct httpd_opts {
-	const char *listen;     /* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
-	int threads;            /* MHD thread pool size; 0 = 2 per CPU, at least 4 */
-	uint64_t max_upload;    /* bytes; 0 = 1 GiB */
+	const char *listen;	/* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
+	int threads;		/* MHD thread pool size; 0 = 2 per CPU, at least 4 */
+	uint64_t max_upload;	/* bytes; 0 = 1 GiB */
 	int request_timeout_ms; /* longest wait for a debuginfod fetch; 0 = 5000 */
-	const char *token;      /* bearer token for writes; NULL = writes are open */
-	size_t max_addresses;   /* per symbolize request; 0 = 100,000 */
-	size_t max_body;        /* symbolize request body; 0 = 16 MiB */
+	const char *token;	/* bearer token for writes; NULL = writes are open */
+	size_t max_addresses;	/* per symbolize request; 0 = 100,000 */
+	size_t max_body;	/* symbolize request body; 0 = 16 MiB */
 	/* Borrowed until httpd_stop(); all required. */
 	struct dstore *store;
 	struct resolver *resolver;
@@ -40,7 +40,7 @@ struct httpd_opts {
 /* Bind and start serving. Sets *OUT (stop with httpd_stop()). -EADDRINUSE, -EINVAL (bad
  * listen address), -ENOMEM. */
 int httpd_start(const struct httpd_opts *opts, struct httpd **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The port bound (useful with port 0). */
 int httpd_port(const struct httpd *h);

@@ -132,7 +132,7 @@ void jsonw_str(struct jsonw *w, const char *s)
 		if (!c)
 			break;
 		if (c == '"' || c == '\\') {
-			char esc[2] = { '\\', (char)c };
+			char esc[2] = {'\\', (char)c};
 
 			jsonw_raw(w, esc, 2);
 			p++;

@@ -14,11 +14,11 @@
 #include <stdint.h>
 
 struct jsonw {
-	char *buf;    /* owned; take it with jsonw_finish() */
+	char *buf; /* owned; take it with jsonw_finish() */
 	size_t len;
 	size_t cap;
-	size_t max;   /* cap in bytes; 0 = 64 MiB */
-	int err;      /* first error, negative errno (-E2BIG past MAX) */
+	size_t max; /* cap in bytes; 0 = 64 MiB */
+	int err;    /* first error, negative errno (-E2BIG past MAX) */
 };
 
 /* Raw text, already JSON (punctuation, numbers, literals). */

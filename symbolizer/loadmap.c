@@ -26,7 +26,7 @@ void loadmap_from_elf(Elf *elf, struct loadmap *m)
 				zeroed = 1;
 			continue;
 		}
-		m->segs[m->nsegs++] = (struct loadmap_seg){ ph.p_offset, ph.p_vaddr, ph.p_filesz };
+		m->segs[m->nsegs++] = (struct loadmap_seg){ph.p_offset, ph.p_vaddr, ph.p_filesz};
 	}
 	m->usable = m->nsegs > 0 && !zeroed;
 }

@@ -7,17 +7,17 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static const unsigned status_codes[] = { 0,   200, 201, 206, 304, 400, 401, 404,
-					 405, 409, 411, 413, 500, 503, 507 };
+static const unsigned status_codes[] = {0,   200, 201, 206, 304, 400, 401, 404,
+					405, 409, 411, 413, 500, 503, 507};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + other */
 
-static const double lat_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				     0.1,    0.25,  0.5,    1,     2.5,  5,     10 };
+static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				    0.1,    0.25,  0.5,	   1,	  2.5,	5,     10};
 #define NLAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]) + 1) /* + Inf */
 
 static const char *const ep_names[EP_COUNT_] = {
-	"debuginfo_put",	 "debuginfo_get", "buildid_debuginfo", "buildid_executable",
-	"symbolize",		 "metrics",	  "other",
+    "debuginfo_put", "debuginfo_get", "buildid_debuginfo", "buildid_executable", "symbolize",
+    "metrics",	     "other",
 };
 
 struct metrics {
@@ -107,10 +107,14 @@ static void render_requests(struct metrics *m, struct jsonw *w)
 			if (!v)
 				continue;
 			if (s + 1 < NSTATUS)
-				jsonw_printf(w, "fleetsymd_http_requests_total{endpoint=\"%s\",status=\"%u\"} %llu\n",
+				jsonw_printf(w,
+					     "fleetsymd_http_requests_total{endpoint=\"%s\",status="
+					     "\"%u\"} %llu\n",
 					     ep_names[ep], status_codes[s], (unsigned long long)v);
 			else
-				jsonw_printf(w, "fleetsymd_http_requests_total{endpoint=\"%s\",status=\"other\"} %llu\n",
+				jsonw_printf(w,
+					     "fleetsymd_http_requests_total{endpoint=\"%s\",status="
+					     "\"other\"} %llu\n",
 					     ep_names[ep], (unsigned long long)v);
 		}
 	header(w, "fleetsymd_http_request_duration_seconds", "histogram",
@@ -121,16 +125,22 @@ static void render_requests(struct metrics *m, struct jsonw *w)
 		for (size_t b = 0; b < NLAT; b++) {
 			cum += get(&m->lat_buckets[ep][b]);
 			if (b + 1 < NLAT)
-				jsonw_printf(w, "fleetsymd_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
+				jsonw_printf(w,
+					     "fleetsymd_http_request_duration_seconds_bucket{"
+					     "endpoint=\"%s\",le=\"%g\"} %llu\n",
 					     ep_names[ep], lat_bounds[b], (unsigned long long)cum);
 			else
-				jsonw_printf(w, "fleetsymd_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
+				jsonw_printf(w,
+					     "fleetsymd_http_request_duration_seconds_bucket{"
+					     "endpoint=\"%s\",le=\"+Inf\"} %llu\n",
 					     ep_names[ep], (unsigned long long)cum);
 		}
-		jsonw_printf(w, "fleetsymd_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
+		jsonw_printf(w,
+			     "fleetsymd_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
 			     ep_names[ep], get(&m->lat_usec_sum[ep]) / 1e6);
-		jsonw_printf(w, "fleetsymd_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-			     ep_names[ep], (unsigned long long)cum);
+		jsonw_printf(
+		    w, "fleetsymd_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+		    ep_names[ep], (unsigned long long)cum);
 	}
 }
 
@@ -164,13 +174,16 @@ static void render_symcache(const struct symcache_stats *ss, struct jsonw *w)
 	for (size_t b = 0; b < SYMCACHE_BUILD_BUCKETS; b++) {
 		cum += ss->build_buckets[b];
 		if (b + 1 < SYMCACHE_BUILD_BUCKETS)
-			jsonw_printf(w, "fleetsymd_index_build_duration_seconds_bucket{le=\"%g\"} %llu\n",
-				     symcache_build_bounds[b], (unsigned long long)cum);
+			jsonw_printf(
+			    w, "fleetsymd_index_build_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			    symcache_build_bounds[b], (unsigned long long)cum);
 		else
-			jsonw_printf(w, "fleetsymd_index_build_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-				     (unsigned long long)cum);
+			jsonw_printf(
+			    w, "fleetsymd_index_build_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum);
 	}
-	jsonw_printf(w, "fleetsymd_index_build_duration_seconds_sum %.6f\n", ss->build_usec_sum / 1e6);
+	jsonw_printf(w, "fleetsymd_index_build_duration_seconds_sum %.6f\n",
+		     ss->build_usec_sum / 1e6);
 	jsonw_printf(w, "fleetsymd_index_build_duration_seconds_count %llu\n",
 		     (unsigned long long)cum);
 }
@@ -191,8 +204,8 @@ static void render_store(const struct dstore_stats *ds, struct jsonw *w)
 
 static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 {
-	counter(w, "fleetsymd_resolve_store_hits_total", "counter",
-		"Build IDs found in the store.", rs->store_hits);
+	counter(w, "fleetsymd_resolve_store_hits_total", "counter", "Build IDs found in the store.",
+		rs->store_hits);
 	counter(w, "fleetsymd_resolve_local_hits_total", "counter",
 		"Build IDs found in a local debug dir.", rs->local_hits);
 	counter(w, "fleetsymd_resolve_negative_hits_total", "counter",
@@ -204,7 +217,8 @@ static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 		"Fetches from debuginfod that found nothing or failed.", rs->fetch_failures);
 	header(w, "fleetsymd_debuginfod_fetch_seconds_total", "counter",
 	       "Time spent in debuginfod fetches, summed (divide by fetches for the mean).");
-	jsonw_printf(w, "fleetsymd_debuginfod_fetch_seconds_total %.3f\n", rs->fetch_ms_total / 1e3);
+	jsonw_printf(w, "fleetsymd_debuginfod_fetch_seconds_total %.3f\n",
+		     rs->fetch_ms_total / 1e3);
 	counter(w, "fleetsymd_debuginfod_fetches_in_flight", "gauge",
 		"Debuginfod fetches running now.", rs->fetches_in_flight);
 }

@@ -25,18 +25,18 @@
 #include <unistd.h>
 
 #define DEFAULT_MAX_ENTRIES 64
-#define MAX_BUILDERS 16
-#define COLD_CHUNK 256 /* addresses per hold of a cold file's lock */
-#define MAX_FRAMES 64
+#define MAX_BUILDERS	    16
+#define COLD_CHUNK	    256 /* addresses per hold of a cold file's lock */
+#define MAX_FRAMES	    64
 
-const double symcache_build_bounds[SYMCACHE_BUILD_BUCKETS - 1] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5,
-								   5,	 10,   30,  60,	 120 };
+const double symcache_build_bounds[SYMCACHE_BUILD_BUCKETS - 1] = {0.01, 0.05, 0.1, 0.5, 1,  2.5,
+								  5,	10,   30,  60,	120};
 
 enum build_state { BUILD_NONE, BUILD_QUEUED, BUILD_RUNNING, BUILD_DONE, BUILD_FAILED };
 
 struct symcache_file {
 	struct symcache_file *prev, *next; /* table (LRU order, most recent first) */
-	struct symcache_file *qnext;       /* build queue */
+	struct symcache_file *qnext;	   /* build queue */
 	unsigned refs;
 	int in_table;
 	int dead;      /* dropped: its index must not be published */
@@ -200,8 +200,7 @@ static int read_loadmap(const char *path, struct loadmap *lm)
 
 static int open_file(struct symcache *c, struct symcache_file *f)
 {
-	struct symfile_opts so = { .debug_dirs = c->opts.debug_dirs,
-				   .index_dir = c->opts.index_dir };
+	struct symfile_opts so = {.debug_dirs = c->opts.debug_dirs, .index_dir = c->opts.index_dir};
 	struct symfile *sf = NULL;
 	int err;
 
@@ -403,7 +402,7 @@ static double now_s(void)
 /* Build F's index in a private dir from a symfile of its own. Sets *OUT (indexed). */
 static int build_private(struct symcache *c, struct symcache_file *f, struct symfile **out)
 {
-	struct symfile_opts so = { .debug_dirs = c->opts.debug_dirs, .index_dir = f->build_dir };
+	struct symfile_opts so = {.debug_dirs = c->opts.debug_dirs, .index_dir = f->build_dir};
 	int n, err;
 
 	*out = NULL;
@@ -457,7 +456,7 @@ static int publish_locked(struct symcache *c, struct symcache_file *f, struct sy
 	if (f->dead)
 		return -ESTALE;
 	if (snprintf(from, sizeof(from), "%s/%s.symidx", f->build_dir, f->build_id) >=
-		    (int)sizeof(from) ||
+		(int)sizeof(from) ||
 	    index_path(c, c->opts.index_dir, f->build_id, to, sizeof(to)))
 		return -ENAMETOOLONG;
 	if (rename(from, to) < 0)

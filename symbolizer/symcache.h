@@ -41,7 +41,7 @@ struct symcache_opts {
 };
 
 int symcache_new(const struct symcache_opts *opts, struct symcache **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Stops the builders (a running build finishes first), then closes every entry. No
  * symcache_file may be held by a caller any more. */
@@ -50,7 +50,7 @@ void symcache_free(struct symcache *c);
 /* The open symbols for store entry E (its path and build ID). Opens the file on a miss.
  * Sets *OUT (release with symcache_put()). Errors as symfile_open(). */
 int symcache_get(struct symcache *c, const struct dstore_entry *e, struct symcache_file **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void symcache_put(struct symcache *c, struct symcache_file *f);
 
 /* Close the entry of BUILD_ID (its file was replaced by an upload) and remove an index it

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define NADDR 2000
-#define MAXF 64
+#define MAXF  64
 
 __attribute__((constructor)) static void quiet(void)
 {
@@ -48,11 +48,12 @@ static const char *setup(void)
 		T_FAIL_("realpath: %s", strerror(errno));
 	snprintf(tdir, sizeof(tdir), "/tmp/test_symcache.XXXXXX");
 	CHECK(mkdtemp(tdir));
-	if (snprintf(cmd, sizeof(cmd),
-		 "cd %s && mkdir -p index tmp && gcc -O2 -g -o fx0 %s/tests/data/src/inline_c.c && "
-		 "gcc -O2 -g -DVARIANT=1 -o fx1 %s/tests/data/src/inline_c.c && "
-		 "objcopy --only-keep-debug fx0 fx0.debug",
-		 tdir, top, top) >= (int)sizeof(cmd))
+	if (snprintf(
+		cmd, sizeof(cmd),
+		"cd %s && mkdir -p index tmp && gcc -O2 -g -o fx0 %s/tests/data/src/inline_c.c && "
+		"gcc -O2 -g -DVARIANT=1 -o fx1 %s/tests/data/src/inline_c.c && "
+		"objcopy --only-keep-debug fx0 fx0.debug",
+		tdir, top, top) >= (int)sizeof(cmd))
 		T_FAIL_("path too long");
 	if (system(cmd) != 0)
 		T_FAIL_("building the fixtures failed: %s", cmd);
@@ -93,11 +94,10 @@ static void render(char *buf, size_t len, const struct sym_frame *f, int n)
 
 	buf[0] = '\0';
 	for (int i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s|%s|%s:%u:%u|%d|%d;",
-					f[i].function ? f[i].function : "?",
-					f[i].linkage ? f[i].linkage : "?",
-					f[i].file ? f[i].file : "?", f[i].line, f[i].column,
-					f[i].inlined, f[i].source);
+		off += (size_t)snprintf(
+		    buf + off, len - off, "%s|%s|%s:%u:%u|%d|%d;",
+		    f[i].function ? f[i].function : "?", f[i].linkage ? f[i].linkage : "?",
+		    f[i].file ? f[i].file : "?", f[i].line, f[i].column, f[i].inlined, f[i].source);
 }
 
 struct answers {
@@ -157,8 +157,9 @@ static int count_files(const char *dir, const char *suffix)
 		return -1;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.' &&
-		    (!suffix || (strlen(de->d_name) > strlen(suffix) &&
-				 !strcmp(de->d_name + strlen(de->d_name) - strlen(suffix), suffix))))
+		    (!suffix ||
+		     (strlen(de->d_name) > strlen(suffix) &&
+		      !strcmp(de->d_name + strlen(de->d_name) - strlen(suffix), suffix))))
 			n++;
 	closedir(d);
 	return n;
@@ -168,7 +169,7 @@ static struct symcache *new_cache(size_t max_entries)
 {
 	char idx[128], tmp[128];
 	static char sidx[128], stmp[128];
-	struct symcache_opts o = { 0 };
+	struct symcache_opts o = {0};
 	struct symcache *c;
 
 	snprintf(idx, sizeof(idx), "%s/index", tdir);
@@ -195,7 +196,7 @@ TEST(cold_then_warm_same_answers)
 	struct symcache *c;
 	struct symcache_file *f;
 	struct dstore_entry e;
-	struct answers a = { .ref = (const char(*)[512])ref };
+	struct answers a = {.ref = (const char(*)[512])ref};
 	struct symcache_stats st;
 	char dir[128];
 
@@ -246,7 +247,7 @@ static void *hammer(void *arg)
 	struct worker *w = arg;
 
 	for (int round = 0; round < 20; round++) {
-		struct answers a = { .ref = (const char(*)[512])ref };
+		struct answers a = {.ref = (const char(*)[512])ref};
 		struct symcache_file *f;
 
 		w->err = symcache_get(w->c, w->e, &f);
@@ -274,7 +275,7 @@ TEST(concurrent_lookups_during_build)
 	make_reference(e.path);
 	c = new_cache(0);
 	for (int i = 0; i < 6; i++) {
-		w[i] = (struct worker){ c, &e, 0, 0 };
+		w[i] = (struct worker){c, &e, 0, 0};
 		CHECK_INT(pthread_create(&th[i], NULL, hammer, &w[i]), 0);
 	}
 	for (int i = 0; i < 6; i++) {
@@ -293,7 +294,7 @@ TEST(drop_removes_published_index)
 	struct symcache *c;
 	struct symcache_file *f, *g;
 	struct dstore_entry e;
-	struct answers a = { 0 };
+	struct answers a = {0};
 	char path[256];
 
 	if (!setup())
@@ -350,7 +351,7 @@ TEST(eviction_keeps_cap)
 	struct symcache_file *f0, *f1;
 	struct dstore_entry e0, e1;
 	struct symcache_stats st;
-	struct answers a = { 0 };
+	struct answers a = {0};
 
 	if (!setup())
 		SKIP("gcc or objcopy missing");
@@ -443,7 +444,7 @@ TEST(loadmap_offsets)
 
 TEST(jsonw_escapes_and_caps)
 {
-	struct jsonw w = { 0 };
+	struct jsonw w = {0};
 	json_error_t jerr;
 	json_t *j;
 	char *out;
@@ -467,7 +468,7 @@ TEST(jsonw_escapes_and_caps)
 	json_decref(j);
 	free(out);
 
-	w = (struct jsonw){ .max = 100 };
+	w = (struct jsonw){.max = 100};
 	for (int i = 0; i < 50; i++)
 		jsonw_printf(&w, "%d,", i);
 	CHECK_INT(jsonw_finish(&w, &out, &len), -E2BIG);
