@@ -98,6 +98,47 @@ t=$(curl -s -o ans.json -w '%{http_code} %{time_total} %{size_download}' -X POST
 [ "${t%% *}" = 200 ] && python3 -c 'import json; assert len(json.load(open("ans.json"))["results"]) == 100000' ||
 	fail "100,000 addresses: $t"
 ok "100,000 addresses in one request: status, seconds, bytes = $t"
+echo "== mutated bodies and raw garbage on the socket"
+python3 - "${URL#http://}" "$CXX" <<'PY' || fail "mutated bodies"
+import json, random, socket, sys, http.client
+host, port = sys.argv[1].split(":")
+r = random.Random(5)
+base = json.dumps({"build_id": sys.argv[2], "addresses": ["0x2200", "0x2210", 4096],
+                   "kind": "offset", "module": "m"}).encode()
+codes = {}
+for i in range(300):
+    b = bytearray(base)
+    for _ in range(r.randrange(1, 8)):
+        op = r.randrange(3)
+        pos = r.randrange(len(b) + 1)
+        if op == 0 and b:
+            del b[min(pos, len(b) - 1)]
+        elif op == 1:
+            b[pos:pos] = bytes([r.randrange(256)])
+        else:
+            b[pos:pos] = r.choice([b'"', b"{", b"[", b"\\u0000", b"\xff", b"-1", b"1e999", b"null"])
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    c.request("POST", "/api/v1/symbolize", body=bytes(b))
+    resp = c.getresponse()
+    body = resp.read()
+    codes[resp.status] = codes.get(resp.status, 0) + 1
+    assert resp.status in (200, 400), (resp.status, bytes(b), body[:200])
+    json.loads(body)
+    c.close()
+for i in range(50):
+    s = socket.create_connection((host, int(port)), timeout=5)
+    junk = bytes(r.randrange(256) for _ in range(r.randrange(1, 3000)))
+    if i % 2:
+        junk = b"POST /api/v1/symbolize HTTP/1.1\r\nContent-Length: " + junk
+    try:
+        s.sendall(junk)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(65536)
+    except OSError:
+        pass
+    s.close()
+print("ok   300 mutated bodies:", dict(sorted(codes.items())), "every answer JSON; 50 garbage connections")
+PY
 kill -0 "$FSD_PID" || fail "fleetsymd died"
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit 0 on SIGTERM"
 finish
