@@ -40,6 +40,7 @@
 #define MAX_RESPONSE	      ((size_t)512 << 20) /* 100k addresses with deep inline chains fit */
 #define MAX_MODULE_NAME	      256
 #define LOG_PATH_MAX	      200
+#define LATE_DISCARD_MAX      ((uint64_t)64 << 20) /* body read and dropped after a late refusal */
 
 #define MAX_WAITERS 256 /* requests parked on a fetch at once; more wait on their pool thread */
 
@@ -80,7 +81,10 @@ struct req {
 	char tmp[4096];
 	int force;
 
-	int parked; /* it waited once for a fetch; on the next call it answers */
+	int parked;	      /* it waited once for a fetch; on the next call it answers */
+	unsigned late_status; /* refused mid-body: answer this at the end (refuse_late()) */
+	uint64_t late_limit;
+	char late_msg[256];
 
 	/* symbolize */
 	char *body;
@@ -371,22 +375,45 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 	return MHD_YES;
 }
 
+static void forget_tmp(struct req *r);
+
+/* Refuse an upload mid-body. libmicrohttpd 0.9.75 cannot queue an answer before the body is
+ * read, so the temp file goes now, the rest of the body is read and dropped (at most
+ * LATE_DISCARD_MAX more bytes, else the connection is closed), and the answer is sent at the
+ * end. */
+static enum MHD_Result refuse_late(struct req *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result refuse_late(struct req *r, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->late_msg, sizeof(r->late_msg), fmt, ap);
+	va_end(ap);
+	r->late_status = status;
+	r->late_limit = r->bytes_in + LATE_DISCARD_MAX;
+	forget_tmp(r);
+	return MHD_YES;
+}
+
 static enum MHD_Result upload_chunk(struct req *r, struct MHD_Connection *conn, const char *data,
 				    size_t len)
 {
 	const struct httpd_opts *o = &r->h->o;
 
-	if (r->bytes_in + len > o->max_upload) {
-		/* Chunked uploads have no Content-Length to refuse up front. MHD 0.9.75 cannot
-		 * queue an answer mid-body: then the connection is closed instead. */
-		r->bytes_in += len;
-		r->result = "too_big";
-		return respond_error(r, conn, 413,
-				     "the upload passed %" PRIu64 " bytes, the most this server "
-				     "takes (--max-upload-size)",
-				     o->max_upload);
-	}
 	r->bytes_in += len;
+	if (r->late_status)
+		return r->bytes_in > r->late_limit ? MHD_NO : MHD_YES;
+	if (r->bytes_in > o->max_upload) {
+		/* chunked: there was no Content-Length to refuse up front */
+		r->result = "too_big";
+		return refuse_late(r, 413,
+				   "the upload passed %" PRIu64
+				   " bytes, the most this server takes "
+				   "(--max-upload-size)",
+				   o->max_upload);
+	}
 	while (len > 0) {
 		ssize_t w = write(r->fd, data, len);
 
@@ -395,8 +422,8 @@ static enum MHD_Result upload_chunk(struct req *r, struct MHD_Connection *conn, 
 		if (w < 0) {
 			int err = errno;
 
-			return respond_error(r, conn, err == ENOSPC ? 507 : 500,
-					     "writing the upload failed: %s", strerror(err));
+			return refuse_late(r, err == ENOSPC ? 507 : 500,
+					   "writing the upload failed: %s", strerror(err));
 		}
 		data += w;
 		len -= (size_t)w;
@@ -442,6 +469,8 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 	int err;
 
 	metrics_upload_bytes(o->metrics, r->bytes_in);
+	if (r->late_status)
+		return respond_error(r, conn, r->late_status, "%s", r->late_msg);
 	if (close(r->fd) < 0) {
 		r->fd = -1;
 		return respond_error(r, conn, 500, "writing the upload failed: %s",
@@ -1023,7 +1052,7 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 {
 	size_t max = r->h->o.max_body;
 
-	if (r->route == R_DEBUGINFO && r->fd >= 0)
+	if (r->route == R_DEBUGINFO && r->ep == EP_DEBUGINFO_PUT)
 		return upload_chunk(r, conn, data, len);
 	if (r->route != R_SYMBOLIZE) {
 		r->bytes_in += len; /* bodies of GETs are ignored */
