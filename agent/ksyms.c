@@ -9,6 +9,7 @@
 #include "../lib/vec.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,22 +100,44 @@ static int cmp_ksym(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* "ADDR TYPE NAME [MODULE]" into its parts (pointing into LINE); false if malformed. */
+static bool split(char *line, uint64_t *addr, char *type, char **name, char **mod)
+{
+	char *p;
+
+	*addr = strtoull(line, &p, 16);
+	if (p == line || p[0] != ' ' || !p[1] || p[2] != ' ')
+		return false;
+	*type = p[1];
+	*name = p + 3;
+	p = *name + strcspn(*name, " \t\n");
+	*mod = NULL;
+	if (*p == '\t' || *p == ' ') {
+		*p++ = 0;
+		p += strspn(p, " \t");
+		if (*p == '[') {
+			*mod = p + 1;
+			(*mod)[strcspn(*mod, "]\n")] = 0;
+		}
+	} else {
+		*p = 0;
+	}
+	return **name != 0;
+}
+
 static int parse(struct ksyms *k, FILE *f)
 {
-	char line[512], name[256], mod[128];
-	unsigned long long addr;
-	uint64_t nonzero = 0;
+	char line[512], type, *name, *mod;
+	uint64_t addr, nonzero = 0;
 	uint32_t off, midx;
-	char type;
 	int err;
 
 	err = module_index(k, "", &midx);
 	if (err)
 		return err;
+	/* by hand, not sscanf(): 100k+ lines at every (re)load */
 	while (fgets(line, sizeof(line), f)) {
-		int n = sscanf(line, "%llx %c %255s [%127[^]]]", &addr, &type, name, mod);
-
-		if (n < 3)
+		if (!split(line, &addr, &type, &name, &mod))
 			continue;
 		nonzero |= addr;
 		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
@@ -123,7 +146,7 @@ static int parse(struct ksyms *k, FILE *f)
 			continue;
 		if (k->n >= KSYMS_MAX_SYMS)
 			return -E2BIG;
-		err = module_index(k, n == 4 ? mod : "", &midx) ?: add_name(k, name, &off);
+		err = module_index(k, mod ? mod : "", &midx) ?: add_name(k, name, &off);
 		if (!err)
 			err = VEC_PUSH(k->syms, k->n, k->cap,
 				       ((struct ksym){.addr = addr, .name = off, .module = midx}));

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# fleetsym-agent's own cost, sampling the whole host at 19 Hz and at 99 Hz while a CPU-bound
+# fixture runs: the agent's CPU (schedstat CPU time of its threads between 2 s and 7 s after
+# start, i.e. steady state, start-up excluded), its RSS (VmRSS, VmHWM), and the BPF program's
+# cost per run from kernel.bpf_stats_enabled (run_time_ns / run_cnt of do_sample in bpftool).
+# Budgets checked: RSS <= 20 MB, CPU <= 2 % of one CPU, BPF <= 50 us per sample.
+set -u
+. "$(dirname "$0")/lib/agent_common.sh"
+command -v bpftool >/dev/null || skip "bpftool not installed"
+cd "$T"
+build_fixture
+fail=0
+BPF_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+bg ./agent_work burn 30
+
+# CPU time of all of PID's threads in ns (schedstat: precise, where /proc/PID/stat has ticks)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'; }
+
+for hz in 19 99; do
+	bg "$AGENT" --output "$T/host-$hz.pb.gz" --frequency "$hz" --duration 8
+	agent=$BG
+	sleep 2
+	t0=$(date +%s%N) c0=$(cpu_ns "$agent")
+	sleep 5
+	t1=$(date +%s%N) c1=$(cpu_ns "$agent")
+	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$agent/status")
+	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$agent/status")
+	# the agent's own programs: the prog_id of its BPF fds (bpftool here lists no pids)
+	for f in /proc/"$agent"/fdinfo/*; do awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null; done |
+		sort -u >prog_ids
+	bpftool prog show -j >progs.json
+	wait "$agent"
+	python3 - "$hz" "$agent" - "$t0" "$t1" "$c0" "$c1" "$rss" "$hwm" <<'PY' || fail=1
+import json, sys
+hz, agent = int(sys.argv[1]), int(sys.argv[2])
+t0, t1, c0, c1, rss, hwm = (int(x) for x in sys.argv[4:10])
+cpu = 100.0 * (c1 - c0) / (t1 - t0)
+ids = set(int(x) for x in open("prog_ids").read().split())
+progs = [p for p in json.load(open("progs.json")) if p.get("name") == "do_sample" and p["id"] in ids]
+runs = sum(p.get("run_cnt", 0) for p in progs)
+ns = sum(p.get("run_time_ns", 0) for p in progs)
+per = ns / runs if runs else float("nan")
+print("%d Hz: agent CPU %.2f%% of one CPU (steady state), RSS %d KiB (peak %d KiB); "
+      "BPF do_sample %d runs, %.0f ns per run" % (hz, cpu, rss, hwm, runs, per))
+ok = True
+for good, what in ((hwm <= 20 * 1024, "RSS <= 20 MB"), (cpu <= 2.0, "CPU <= 2%"),
+                   (runs > 0 and per <= 50000, "BPF <= 50 us per sample")):
+    print("%s %d Hz: %s" % ("ok  " if good else "FAIL", hz, what))
+    ok &= good
+sys.exit(0 if ok else 1)
+PY
+done
+exit $fail
