@@ -522,7 +522,7 @@ static void ivset_swap(struct ivset *a, struct ivset *b)
 	*b = t;
 }
 
-enum scope_kind { SCOPE_NONE, SCOPE_FUNCTION, SCOPE_INLINED, SCOPE_BLOCK, SCOPE_TRANSPARENT };
+enum scope_kind { SCOPE_NONE, SCOPE_FUNCTION, SCOPE_INLINED, SCOPE_TRANSPARENT };
 
 static enum scope_kind scope_kind(int tag)
 {
@@ -532,16 +532,20 @@ static enum scope_kind scope_kind(int tag)
 		return SCOPE_FUNCTION;
 	case DW_TAG_inlined_subroutine:
 		return SCOPE_INLINED;
+	/* Blocks are transparent too: libdw lets a block that covers an address hide a later
+	 * sibling covering it as well (its dwarf_getscopes stops at the first), but GCC's LTO
+	 * output has such overlapping blocks, and llvm-symbolizer and addr2line then report the
+	 * inlined function in the later one, which is right. Elsewhere siblings do not overlap and
+	 * the two rules agree. */
 	case DW_TAG_lexical_block:
 	case DW_TAG_try_block:
 	case DW_TAG_catch_block:
 	case DW_TAG_with_stmt:
 	case DW_TAG_common_block:
-		return SCOPE_BLOCK;
 	case DW_TAG_namespace:
 	case DW_TAG_module:
 	case DW_TAG_imported_unit:
-		return SCOPE_TRANSPARENT; /* no code of their own; hold functions */
+		return SCOPE_TRANSPARENT; /* hold functions; no claim of their own */
 	default:
 		return SCOPE_NONE;
 	}
@@ -549,11 +553,11 @@ static enum scope_kind scope_kind(int tag)
 
 /*
  * Walk the CU's DIE tree once, depth first and iteratively (real C++ nests deep), giving every
- * address to the scope libdw's dwarf_getscopes() would stop at: each level holds the space its
- * scope still owns; a child scope claims its ranges out of it (ivset_claim), in DIE order, and
- * what a scope still owns when its children are done is where it is innermost. Functions and
- * inlined instances become nodes; blocks answer with their function's node; namespaces and
- * imported units are transparent. Types are not walked.
+ * address to its innermost function or inlined instance: each level holds the space its
+ * function still owns; a child function claims its ranges out of it (ivset_claim), in DIE
+ * order, so of overlapping siblings the first wins as in libdw's dwarf_getscopes(); what a
+ * function still owns when its children are done is where it is innermost. Blocks, namespaces
+ * and imported units are transparent. Types are not walked.
  */
 static int walk_cu(struct dwarfsym *d, Dwarf_Die *cudie, Dwarf_Files *files, size_t nfiles)
 {
@@ -587,7 +591,7 @@ static int walk_cu(struct dwarfsym *d, Dwarf_Die *cudie, Dwarf_Files *files, siz
 		} else if (kind != SCOPE_NONE) {
 			err = die_ranges(d, die, &d->want) ?:
 				      ivset_claim(&lv[top].rem, &d->want, &d->region);
-			if (!err && d->region.n && kind != SCOPE_BLOCK)
+			if (!err && d->region.n)
 				err = function_node(d, die, kind == SCOPE_INLINED, lv[top].node, files,
 						    nfiles, &node);
 			if (!err && d->region.n) {
