@@ -172,12 +172,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {0},
 	};
 	unsigned long v;
-	int c;
+	int c, idx = 0;
 
 	o->frequency = 19;
 	o->interval_s = 10;
 	o->queue_size = 16;
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vh", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'S': o->server = optarg; break;
 		case 'T': o->token_file = optarg; break;
@@ -227,8 +227,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	return 0;
 bad:
-	fprintf(stderr, "fleetsym-agent: bad value '%s' for --%s\n", optarg,
-		longopts[0].name ? "option" : "");
+	fprintf(stderr, "fleetsym-agent: bad value '%s' for --%s\n", optarg, longopts[idx].name);
 	return -EINVAL;
 }
 

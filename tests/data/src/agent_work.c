@@ -6,6 +6,8 @@
  *   agent_work fork SECS CHILD_MS   fork children one after another, each burning CHILD_MS in
  *                                   burn_hot() and exiting (short-lived processes)
  *   agent_work sys SECS             syscall-heavy: read /dev/zero, write /dev/null in sys_hot()
+ *   agent_work vdso SECS            clock_gettime() in a loop: time spent in the vDSO
+ *   agent_work jit SECS             a spin loop in anonymous executable memory (like JIT code)
  *
  * Every loop ends after SECS whatever happens.
  */
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +84,39 @@ __attribute__((noinline)) static int sys_hot(double secs)
 	return 0;
 }
 
+__attribute__((noinline)) static int vdso_hot(double secs)
+{
+	struct timespec ts;
+	double end = now_s() + secs;
+	long n = 0;
+
+	do
+		for (int i = 0; i < 1000; i++, n++)
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+	while (now_s() < end);
+	return n < 0;
+}
+
+/* x86-64: mov rcx, rdi; 1: dec rcx; jnz 1b; ret */
+static const unsigned char spin_code[] = {0x48, 0x89, 0xf9, 0x48, 0xff, 0xc9, 0x75, 0xfb, 0xc3};
+
+__attribute__((noinline)) static int jit_hot(double secs)
+{
+	void (*spin)(long);
+	double end = now_s() + secs;
+	void *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (mem == MAP_FAILED)
+		return 1;
+	memcpy(mem, spin_code, sizeof(spin_code));
+	spin = (void (*)(long))mem;
+	do
+		spin(1000000);
+	while (now_s() < end);
+	return 0;
+}
+
 static int fork_many(double secs, double child_s)
 {
 	double end = now_s() + secs;
@@ -112,5 +148,9 @@ int main(int argc, char **argv)
 		return fork_many(secs, (argc > 3 ? atof(argv[3]) : 50) / 1000);
 	if (!strcmp(argv[1], "sys"))
 		return sys_hot(secs);
+	if (!strcmp(argv[1], "vdso"))
+		return vdso_hot(secs);
+	if (!strcmp(argv[1], "jit"))
+		return jit_hot(secs);
 	return 2;
 }
