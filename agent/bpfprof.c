@@ -117,8 +117,9 @@ static int diagnose(void)
 	    !(has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON))) {
 		log_msg(LOG_ERROR,
 			"not privileged: run as root, or with CAP_BPF and CAP_PERFMON "
-			"(plus CAP_SYS_PTRACE for /proc/PID/map_files and CAP_SYSLOG for "
-			"kernel symbols), see agent/fleetsym-agent.service");
+			"(plus CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE and CAP_DAC_READ_SEARCH "
+			"for the build IDs of mapped files, CAP_SYSLOG for kernel symbols): "
+			"see agent/fleetsym-agent.service");
 		missing++;
 	}
 	return missing;

@@ -431,7 +431,6 @@ static int run_loop(struct run *r)
 
 static void print_stats(struct run *r, const struct ship_stats *ss)
 {
-	const uint64_t *c = r->counters;
 	struct procmaps_stats ps;
 	struct agg_stats as;
 	struct rusage ru;
@@ -440,31 +439,46 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 
 	agg_get_stats(r->agg, &as, &ps);
 	getrusage(RUSAGE_SELF, &ru);
+	const struct {
+		const char *k;
+		unsigned long long v;
+	} kv[] = {
+	    {"records", as.records},
+	    {"bad_records", as.bad_records},
+	    {"profile_samples", as.samples},
+	    {"empty", as.empty},
+	    {"profile_full", as.profile_full},
+	    {"frames_kernel", as.frames_kernel},
+	    {"frames_kernel_unnamed", as.frames_kernel_unnamed},
+	    {"frames_buildid", as.frames_buildid},
+	    {"frames_mapped", as.frames_mapped},
+	    {"frames_unresolved", as.frames_unresolved},
+	    {"maps_reads", ps.reads},
+	    {"maps_read_errors", ps.read_errors},
+	    {"buildid_reads", ps.buildid_reads},
+	    {"buildid_errors", ps.buildid_errors},
+	    {"ksyms", as.ksyms},
+	    {"ksyms_reloads", as.ksyms_reloads},
+	    {"profiles", r->profiles},
+	    {"empty_profiles", r->empty_profiles},
+	    {"pushed", ss->pushed},
+	    {"sent", ss->sent},
+	    {"attempts_failed", ss->attempts_failed},
+	    {"dropped_full", ss->dropped_full},
+	    {"rejected", ss->rejected},
+	    {"dropped_exit", ss->dropped_exit},
+	    {"cpu_ms", (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+			   (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000},
+	    {"maxrss_kb", (unsigned long long)ru.ru_maxrss},
+	};
+
 	for (int i = 0; i < PROF_CNT_MAX; i++)
-		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
-					bpfprof_counter_name(i), (unsigned long long)c[i]);
-	snprintf(line + len, sizeof(line) - len,
-		 " records=%llu bad_records=%llu profile_samples=%llu empty=%llu profile_full=%llu"
-		 " frames_kernel=%llu frames_kernel_unnamed=%llu frames_buildid=%llu"
-		 " frames_mapped=%llu frames_unresolved=%llu maps_reads=%llu buildid_reads=%llu"
-		 " ksyms=%zu ksyms_reloads=%llu profiles=%llu empty_profiles=%llu pushed=%llu"
-		 " sent=%llu attempts_failed=%llu dropped_full=%llu rejected=%llu"
-		 " dropped_exit=%llu cpu_ms=%ld maxrss_kb=%ld",
-		 (unsigned long long)as.records, (unsigned long long)as.bad_records,
-		 (unsigned long long)as.samples, (unsigned long long)as.empty,
-		 (unsigned long long)as.profile_full, (unsigned long long)as.frames_kernel,
-		 (unsigned long long)as.frames_kernel_unnamed,
-		 (unsigned long long)as.frames_buildid, (unsigned long long)as.frames_mapped,
-		 (unsigned long long)as.frames_unresolved, (unsigned long long)ps.reads,
-		 (unsigned long long)ps.buildid_reads, as.ksyms,
-		 (unsigned long long)as.ksyms_reloads, (unsigned long long)r->profiles,
-		 (unsigned long long)r->empty_profiles, (unsigned long long)ss->pushed,
-		 (unsigned long long)ss->sent, (unsigned long long)ss->attempts_failed,
-		 (unsigned long long)ss->dropped_full, (unsigned long long)ss->rejected,
-		 (unsigned long long)ss->dropped_exit,
-		 ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
-		     ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000,
-		 ru.ru_maxrss);
+		len +=
+		    (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
+				     bpfprof_counter_name(i), (unsigned long long)r->counters[i]);
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]) && len < sizeof(line); i++)
+		len +=
+		    (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu", kv[i].k, kv[i].v);
 	fprintf(stderr, "fleetsym-agent: stats%s\n", line);
 }
 
