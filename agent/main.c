@@ -472,7 +472,7 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 	    {"maxrss_kb", (unsigned long long)ru.ru_maxrss},
 	};
 
-	for (int i = 0; i < PROF_CNT_MAX; i++)
+	for (int i = 0; i < PROF_CNT_MAX && len < sizeof(line); i++)
 		len +=
 		    (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
 				     bpfprof_counter_name(i), (unsigned long long)r->counters[i]);
