@@ -9,7 +9,7 @@
 #                                 measure that binary instead of building build/bin's
 #
 # What it measures, each as one process fed every address on stdin, output to a file, peak
-# RSS from /usr/bin/time -f '%e %M' and wall time from the shell's microsecond clock around it
+# RSS (and user+sys CPU time) from /usr/bin/time -f '%e %M %U %S' and wall time from the shell's microsecond clock around it
 # (%e has 10 ms resolution), median of REPS runs (WARM_REPS for indexed runs):
 #   llvm-symbolizer --obj=DEBUG --inlining --demangle    on the original and a decompressed copy
 #   eu-addr2line -e libjvm.so -f -i -C                   on EU_N addresses (it is slow), scaled
@@ -113,19 +113,19 @@ cat "$SO" "$DEBUG" "$DEC" "$FLEETSYM" >/dev/null
 # Runs CMD REPS times with INPUT on stdin, stdout to $TMP/NAME.out (the last run's),
 # stderr to $TMP/NAME.err; records median wall (s) and peak RSS (KB) in WALL[NAME], RSS[NAME].
 # --fresh-dir DIR: remove DIR before each run (index builds).
-declare -A WALL RSS NADDR SPREAD
+declare -A WALL RSS NADDR SPREAD CPU
 measure() {
-	local name=$1 reps=$2 input=$3 fresh="" i rc t0 t1 e r w
+	local name=$1 reps=$2 input=$3 fresh="" i rc t0 t1 e r w u sy
 	shift 3
 	if [ "$1" = --fresh-dir ]; then fresh=$2; shift 2; fi
 	[ "$1" = -- ] && shift
-	local walls=() rsss=()
+	local walls=() rsss=() cpus=()
 	say "$name: $reps x ($(wc -l <"$input") addresses)"
 	for ((i = 0; i < reps; i++)); do
 		[ -n "$fresh" ] && rm -rf "$fresh"
 		rc=0
 		t0=$EPOCHREALTIME
-		"$TIME" -o "$TMP/time.txt" -f '%e %M' "$@" <"$input" >"$TMP/$name.out" \
+		"$TIME" -o "$TMP/time.txt" -f '%e %M %U %S' "$@" <"$input" >"$TMP/$name.out" \
 			2>"$TMP/$name.err" || rc=$?
 		t1=$EPOCHREALTIME
 		if [ "$rc" != 0 ]; then
@@ -134,16 +134,19 @@ measure() {
 			die "$name failed; reproducer above"
 		fi
 		# /usr/bin/time appends its line after any "Command exited ..." line: take the last
-		read -r e r < <(tail -n 1 "$TMP/time.txt")
+		read -r e r u sy < <(tail -n 1 "$TMP/time.txt")
 		# %e has 10 ms resolution, too coarse for warm runs: wall is measured around
 		# /usr/bin/time instead (us resolution; includes its fork+exec, against the tools)
 		w=$(calc "$t1 - $t0")
 		holds "$w + 0.02 >= $e" || die "wall clock $w s < /usr/bin/time's $e s?"
 		walls+=("$w")
 		rsss+=("$r")
-		printf '   run %d: %.3f s (time %%e %s), %d MB\n' $((i + 1)) "$w" "$e" $((r / 1024)) >&2
+		cpus+=("$(calc "$u + $sy")")
+		printf '   run %d: %.3f s (time %%e %s, cpu %s+%s), %d MB\n' $((i + 1)) "$w" "$e" "$u" "$sy" \
+			$((r / 1024)) >&2
 	done
 	WALL[$name]=$(python3 "$HELPER" median "${walls[@]}")
+	CPU[$name]=$(python3 "$HELPER" median "${cpus[@]}")
 	RSS[$name]=$(printf '%.0f' "$(python3 "$HELPER" median "${rsss[@]}")")
 	NADDR[$name]=$(wc -l <"$input")
 	SPREAD[$name]=$(printf '%s\n' "${walls[@]}" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo, hi }')
@@ -248,15 +251,16 @@ report() {
 		"$DEBUG" "$(calc "$DEBUG_SIZE / 1048576")" "$(calc "$DEC_SIZE / 1048576")"
 	echo "addresses: $N, seed $SEED: $(cat "$TMP/addrs.log")"
 	echo "each row: one process, all addresses on stdin, output to a file; median of $REPS runs"
-	echo "(warm: $WARM_REPS runs); peak RSS from /usr/bin/time -f '%e %M', wall from the shell's"
-	echo "clock around /usr/bin/time (%e has 10 ms resolution); page cache warm."
+	echo "(warm: $WARM_REPS runs); peak RSS from /usr/bin/time -f '%e %M %U %S', wall from the"
+	echo "shell's clock around /usr/bin/time (%e has 10 ms resolution); cpu s = median user+sys"
+	echo "(less sensitive than wall to other load on the machine); page cache warm."
 	echo "ratio = throughput / llvm-symbolizer's throughput on the same debug file variant"
 	echo "(orig = the installed compressed file, dec = the decompressed copy). MB = 2^20 bytes."
 	echo
 	python3 - "$TMP/rows.tsv" <<'EOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-hdr = ["tool", "addresses", "wall s", "addr/s", "x llvm", "peak RSS MB", "wall min-max"]
+hdr = ["tool", "addresses", "wall s", "addr/s", "x llvm", "peak RSS MB", "wall min-max", "cpu s"]
 w = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
 fmt = lambda r: "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r))
 print(fmt(hdr)); print("  ".join("-" * x for x in w))
@@ -288,8 +292,8 @@ row() { # row KEY LABEL BASELINE_KEY
 	t=$(tput_of "$k")
 	[ -n "$3" ] && b=$(printf '%.2f' "$(calc "$t / $(tput_of "$3")")")
 	if [ "${NADDR[$k]}" -gt 1 ]; then t=$(printf '%.0f' "$t"); else t=-; fi
-	printf '%s\t%s\t%.3f\t%s\t%s\t%.0f\t%s\n' "$2" "${NADDR[$k]}" "${WALL[$k]}" "$t" "${b:--}" \
-		"$(calc "${RSS[$k]} / 1024")" "${SPREAD[$k]}"
+	printf '%s\t%s\t%.3f\t%s\t%s\t%.0f\t%s\t%.2f\n' "$2" "${NADDR[$k]}" "${WALL[$k]}" "$t" "${b:--}" \
+		"$(calc "${RSS[$k]} / 1024")" "${SPREAD[$k]}" "${CPU[$k]}"
 }
 {
 	row llvm "llvm-symbolizer (orig)" llvm
