@@ -240,10 +240,14 @@ static int proc_read(struct procmaps *pm, struct pm_proc *p, uint64_t now_ns)
 	pm->st.reads++;
 	f = fopen(path, "re");
 	if (!f) {
+		err = -errno;
 		pm->st.read_errors++;
+		/* gone: keep what we had for queued samples, and do not try again */
+		p->read = true;
+		p->stale = false;
 		if (!p->exit_ns)
-			p->exit_ns = now_ns; /* gone: keep what we had, for queued samples */
-		return -errno;
+			p->exit_ns = now_ns;
+		return err;
 	}
 	proc_clear(p);
 	p->read = true;
