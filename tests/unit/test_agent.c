@@ -1,0 +1,216 @@
+/*
+ * test_agent - the agent's modules that need no BPF: smap, elfid (build IDs through program
+ * headers, on damaged input too), procmaps (this process's own mappings, the vDSO), ksyms.
+ */
+#include "../t.h"
+
+#include "../../agent/elfid.h"
+#include "../../agent/ksyms.h"
+#include "../../agent/procmaps.h"
+#include "../../agent/smap.h"
+#include "../../lib/buildid.h"
+#include "../../lib/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+TEST(smap_basics)
+{
+	struct smap *m = NULL;
+	const struct smap_ent *e;
+	char key[32];
+
+	CHECK_INT(smap_new(1000, &m), 0);
+	CHECK(smap_get(m, "a") == NULL);
+	CHECK_INT(smap_put(m, "a", 1, NULL), 0);
+	CHECK_INT(smap_put(m, "b", 2, "two"), 0);
+	e = smap_get(m, "b");
+	CHECK(e && e->num == 2);
+	CHECK_STR(e->str, "two");
+	CHECK_INT(smap_put(m, "b", 3, NULL), 0);
+	e = smap_get(m, "b");
+	CHECK(e && e->num == 3 && e->str == NULL);
+	for (int i = 0; i < 998; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		CHECK_INT(smap_put(m, key, (uint64_t)i, key), 0);
+	}
+	CHECK_INT(smap_count(m), 1000);
+	CHECK_INT(smap_put(m, "one-too-many", 0, NULL), -E2BIG);
+	CHECK_INT(smap_put(m, "k5", 55, NULL), 0); /* replacing is fine when full */
+	e = smap_get(m, "k997");
+	CHECK(e && e->num == 997);
+	CHECK_STR(e->str, "k997");
+	smap_clear(m);
+	CHECK_INT(smap_count(m), 0);
+	CHECK(smap_get(m, "k5") == NULL);
+	smap_free(m);
+}
+
+static int self_bytes(unsigned char **buf, size_t *len)
+{
+	struct stat st;
+	int fd = open("/proc/self/exe", O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st))
+		return -1;
+	*len = (size_t)st.st_size;
+	*buf = malloc(*len);
+	if (!*buf || read(fd, *buf, *len) != (ssize_t)*len)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+TEST(elfid_matches_libelf)
+{
+	char a[BUILDID_HEX_MAX] = "", b[BUILDID_HEX_MAX] = "";
+	unsigned char *img = NULL;
+	size_t len = 0;
+	int fd = open("/proc/self/exe", O_RDONLY);
+
+	CHECK(fd >= 0);
+	CHECK_INT(elfid_from_fd(fd, a), 0);
+	close(fd);
+	CHECK_INT(buildid_from_path("/proc/self/exe", b), 0);
+	CHECK_STR(a, b);
+	CHECK_INT(self_bytes(&img, &len), 0);
+	CHECK_INT(elfid_from_mem(img, len, b), 0);
+	CHECK_STR(a, b);
+	free(img);
+}
+
+TEST(elfid_bad_input)
+{
+	char hex[BUILDID_HEX_MAX];
+	unsigned char *img = NULL;
+	size_t len = 0;
+	uint32_t r = 12345;
+	int fd = open("/dev/null", O_RDONLY);
+
+	CHECK_INT(elfid_from_fd(fd, hex), -ERR_NOTELF);
+	close(fd);
+	CHECK_INT(elfid_from_mem("hello", 5, hex), -ERR_NOTELF);
+	CHECK_INT(self_bytes(&img, &len), 0);
+	CHECK_INT(elfid_from_mem(img, 40, hex), -ERR_BADELF);
+	CHECK_INT(elfid_from_mem(img, 64, hex), -ERR_BADELF); /* program headers cut off */
+	/* damaged copies: any answer but a crash (run under ASan too) */
+	for (int round = 0; round < 3000; round++) {
+		unsigned char *copy = malloc(4096);
+		size_t n = len < 4096 ? len : 4096;
+
+		CHECK(copy != NULL);
+		memcpy(copy, img, n);
+		for (int k = 0; k < 8; k++) {
+			r = r * 1103515245 + 12345;
+			copy[(r >> 8) % n] = (unsigned char)(r >> 24);
+		}
+		(void)!elfid_from_mem(copy, n, hex);
+		free(copy);
+	}
+	free(img);
+}
+
+__attribute__((noinline)) static int here(void)
+{
+	return 42;
+}
+
+TEST(procmaps_self)
+{
+	struct procmaps *pm = NULL;
+	const struct pm_mapping *m = NULL;
+	char bid[BUILDID_HEX_MAX], exe[4096];
+	unsigned long vdso = getauxval(AT_SYSINFO_EHDR);
+	uint64_t t = now_ns();
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	CHECK(n > 0);
+	exe[n] = 0;
+	CHECK_INT(buildid_from_path("/proc/self/exe", bid), 0);
+	CHECK_INT(procmaps_new(4, &pm), 0);
+	CHECK_INT(procmaps_lookup(pm, (uint32_t)getpid(), (uint64_t)(uintptr_t)here, t, &m), 0);
+	CHECK_STR(m->path, exe);
+	CHECK_STR(m->build_id, bid);
+	CHECK(!m->special);
+	CHECK(m->start <= (uint64_t)(uintptr_t)here && (uint64_t)(uintptr_t)here < m->end);
+	CHECK_STR(procmaps_path_of(pm, bid), exe);
+	CHECK_INT(procmaps_lookup(pm, (uint32_t)getpid(), 0x10, t, &m), -ENOENT);
+	if (vdso) {
+		CHECK_INT(procmaps_lookup(pm, (uint32_t)getpid(), vdso + 16, t, &m), 0);
+		CHECK_STR(m->path, "[vdso]");
+		CHECK(m->special);
+		CHECK_INT(strlen(m->build_id) >= 2, 1);
+	}
+	/* exec invalidates, exit keeps the maps for a while, expiry forgets */
+	procmaps_exec(pm, (uint32_t)getpid());
+	CHECK_INT(procmaps_lookup(pm, (uint32_t)getpid(), (uint64_t)(uintptr_t)here, t, &m), 0);
+	procmaps_exit(pm, (uint32_t)getpid(), t);
+	procmaps_expire(pm, t + 1);
+	CHECK_INT(procmaps_lookup(pm, (uint32_t)getpid(), (uint64_t)(uintptr_t)here, t + 2, &m), 0);
+	procmaps_expire(pm, t + PROCMAPS_KEEP_EXITED_NS + 10);
+	/* a process that does not exist: no mapping, no crash, counted */
+	CHECK_INT(procmaps_lookup(pm, 0x7ffffff0u, 0x1000, t, &m), -ENOENT);
+	CHECK_INT(procmaps_lookup(pm, 0x7ffffff0u, 0x1000, t + 1, &m), -ENOENT);
+	{
+		struct procmaps_stats st;
+
+		procmaps_get_stats(pm, &st);
+		CHECK_INT(st.read_errors, 1); /* the second lookup did not read again */
+	}
+	/* more processes than the cap: the least recently used one goes */
+	for (uint32_t pid = 0x7ffffff1u; pid < 0x7ffffff9u; pid++)
+		CHECK_INT(procmaps_lookup(pm, pid, 0x1000, t, &m), -ENOENT);
+	{
+		struct procmaps_stats st;
+
+		procmaps_get_stats(pm, &st);
+		CHECK(st.procs <= 4);
+	}
+	procmaps_free(pm);
+	CHECK_INT(here(), 42);
+}
+
+TEST(ksyms_lookup)
+{
+	struct ksyms *k = NULL;
+	char line[512], name[256], type;
+	unsigned long long addr = 0, a;
+	const char *mod = NULL, *got;
+	FILE *f;
+	int err = ksyms_load(&k);
+
+	if (err == -EPERM || err == -EACCES || err == -ENOENT)
+		SKIP("/proc/kallsyms shows no addresses here");
+	CHECK_INT(err, 0);
+	CHECK(ksyms_count(k) > 1000);
+	f = fopen("/proc/kallsyms", "r");
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %c %255s", &a, &type, name) == 3 && type == 'T' &&
+		    !strcmp(name, "vfs_read")) {
+			addr = a;
+			break;
+		}
+	fclose(f);
+	if (addr) {
+		got = ksyms_lookup(k, addr + 1, &mod);
+		CHECK_STR(got, "vfs_read");
+		CHECK_STR(mod, "");
+	}
+	CHECK(ksyms_lookup(k, 16, &mod) == NULL);
+	CHECK_INT(ksyms_refresh(&k) >= 0, 1);
+	ksyms_free(k);
+}
