@@ -314,7 +314,9 @@ int agg_record(struct agg *a, const void *data, size_t size, uint64_t now_ns)
 			a->st.bad_records++;
 			return 0;
 		}
-		err = add_sample(a, h, (const unsigned char *)data + sizeof(*h), now_ns);
+		err = a->b ? 0 : start_profile(a); /* after a failed reset */
+		if (!err)
+			err = add_sample(a, h, (const unsigned char *)data + sizeof(*h), now_ns);
 		if (err == -E2BIG || err == -ENOMEM) {
 			a->st.profile_full++;
 		} else if (err) {
@@ -335,6 +337,11 @@ int agg_flush(struct agg *a, int64_t start_ns, int64_t end_ns, bool reset, uint8
 	size_t rawlen = 0;
 	int err;
 
+	if (!a->b) {
+		err = start_profile(a);
+		if (err)
+			return err;
+	}
 	pprofb_set_time(a->b, start_ns, end_ns - start_ns);
 	err = pprofb_encode(a->b, &raw, &rawlen);
 	if (!err)
@@ -356,7 +363,7 @@ int agg_flush(struct agg *a, int64_t start_ns, int64_t end_ns, bool reset, uint8
 size_t agg_pending(const struct agg *a, uint64_t *nsamples)
 {
 	*nsamples = a->nsamples;
-	return pprofb_sample_count(a->b);
+	return a->b ? pprofb_sample_count(a->b) : 0;
 }
 
 void agg_get_stats(const struct agg *a, struct agg_stats *st, struct procmaps_stats *pst)

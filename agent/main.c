@@ -362,10 +362,13 @@ static int flush(struct run *r, int64_t *interval_start)
 	if (r->ship && !nsamples) {
 		r->empty_profiles++; /* nothing to say: do not send an empty profile */
 		*interval_start = now;
-		return agg_flush(r->agg, now, now, true, &gz, &len) ?: (free(gz), 0);
+		err = agg_flush(r->agg, now, now, true, &gz, &len); /* resets, drops caches */
+		free(gz);
+		return err;
 	}
 	err = agg_flush(r->agg, *interval_start, now, r->ship != NULL, &gz, &len);
 	if (err) {
+		free(gz);
 		log_msg(LOG_ERROR, "encoding a profile: %s", err_str(err));
 		return err;
 	}
