@@ -1,0 +1,120 @@
+/*
+ * profstore - the thin profile store (sqlite3, WAL) under <data-dir>/profiles.db: series
+ * (canonical label sets), profiles (time, duration, sample type/unit, period), deduplicated
+ * stacks and locations, samples with their per-sample label sets. Locations stay raw — a build
+ * ID and a normalised ELF address — so symbolization happens at query time and improves as
+ * debug info arrives. A raw location is (build ID, file offset): the offset is all the agent
+ * can know without the ELF, and profiles arrive before (or without) debug info; the query side
+ * turns it into an ELF address through the PT_LOAD headers of the file it symbolizes with.
+ * Pre-symbolized frames (Go's runtime/pprof, SDK pushes, kernel frames
+ * named by the agent) are stored by name.
+ *
+ * Queries select profiles by a label selector and a time window, of one sample type, and
+ * merge them by stack in SQL before anything is symbolized: the result holds each distinct
+ * stack once with its summed value and each distinct location once.
+ *
+ * Thread-safe: one connection per calling thread, or a mutex — the implementation's choice.
+ */
+#ifndef FLEETSYM_PROFSTORE_H
+#define FLEETSYM_PROFSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/buildid.h"
+
+struct pstore;
+struct selector; /* selector.h: {name="v", name!="v", name=~"re", name!~"re", ...} */
+
+struct pstore_opts {
+	const char *data_dir;      /* required */
+	int64_t retention_s;       /* profiles older than this are deleted; 0 = 7 days */
+	size_t max_ingest_size;    /* bytes of (decompressed) pprof per request; 0 = 64 MiB */
+};
+
+int pstore_open(const struct pstore_opts *opts, struct pstore **out)
+	__attribute__((warn_unused_result));
+void pstore_close(struct pstore *s);
+
+/* One label. */
+struct pstore_label {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * Ingest one pprof profile (BODY, LEN bytes; gzip'd or not) for the series SERIES (NSERIES
+ * labels; names [a-zA-Z_][a-zA-Z0-9_]*, at most 64). Each of the profile's sample types is
+ * stored as its own profile row. Locations in mappings with a build ID are stored raw as
+ * (build ID, file_off = address - memory_start + file_offset); locations with Lines and no
+ * usable build ID are stored by function name; anything else keeps the mapping's file name and
+ * the address, so that it renders as "file+0xaddr", never dropped.
+ * Durable on return (the transaction committed). -ERR_BADINPUT with a message in ERRBUF for
+ * garbage, -ERR_TOOBIG over the cap.
+ */
+int pstore_ingest(struct pstore *s, const struct pstore_label *series, size_t nseries,
+		  const void *body, size_t len, char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* A frame stored by name (pre-symbolized producers, kernel frames). */
+struct pstore_named_frame {
+	const char *function;
+	const char *file; /* may be NULL */
+	int64_t line;
+};
+
+/* A distinct location of a query result. */
+struct pstore_loc {
+	int64_t id;
+	char build_id[BUILDID_HEX_MAX]; /* "" for named locations */
+	uint64_t file_off;              /* raw locations: offset in the ELF file */
+	const char *mapping_file;       /* the file name the agent saw, for unknown frames */
+	const struct pstore_named_frame *frames; /* innermost first; NULL for raw locations */
+	size_t nframes;
+	int kernel;
+};
+
+/* A distinct stack of a query result: location indexes into result->locs, leaf first. */
+struct pstore_stack {
+	const uint32_t *locs;
+	size_t nlocs;
+	int64_t value;
+};
+
+struct pstore_result {
+	struct pstore_loc *locs;
+	size_t nlocs;
+	struct pstore_stack *stacks;
+	size_t nstacks;
+	int64_t total;              /* sum of all stack values */
+	size_t nprofiles;           /* profiles merged */
+	char sample_type[64], sample_unit[64];
+	int64_t period;
+};
+
+/*
+ * Merge every profile of sample type TYPE (NULL: the first type present, cpu if any) whose
+ * series or samples match SEL (NULL: all) within [FROM_NS, TO_NS). Sets *OUT (free with
+ * pstore_result_free()). MAX_STACKS caps the result (-E2BIG beyond).
+ */
+int pstore_query(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
+		 const char *type, size_t max_stacks, struct pstore_result **out)
+	__attribute__((warn_unused_result));
+void pstore_result_free(struct pstore_result *r);
+
+/* Label names, values of one name, series matching SEL, and sample types present: each fills
+ * a JSON array text into *OUT (malloc'd, caller frees). */
+int pstore_labels(struct pstore *s, char **out);
+int pstore_label_values(struct pstore *s, const char *name, char **out);
+int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
+		  char **out);
+int pstore_types(struct pstore *s, char **out);
+
+/* Total value per STEP_NS of the matching profiles of TYPE: a JSON array [[t, v], ...]. */
+int pstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
+		    int64_t step_ns, const char *type, char **out);
+
+/* Delete profiles older than the retention and what only they referenced. */
+int pstore_retain(struct pstore *s);
+
+#endif
