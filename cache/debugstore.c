@@ -21,6 +21,7 @@
 
 #include "../lib/elfutil.h"
 #include "../lib/err.h"
+#include "../lib/fsutil.h"
 #include "../lib/log.h"
 
 #include <assert.h>
@@ -207,23 +208,6 @@ static void sha256_final(struct sha256 *c, char hex[SHA_HEX])
 
 /* ---- small file helpers ---- */
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int hash_file(const char *path, char sha[SHA_HEX], uint64_t *size)
 {
 	const size_t bufsz = 1 << 20;
@@ -268,27 +252,6 @@ static int fsync_path(const char *path)
 		err = -errno;
 	close(fd);
 	return err;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 /* Paths of one entry; the lengths were checked at open, so these always fit. */
@@ -595,7 +558,7 @@ static int write_meta_tmp(struct dstore *s, json_t *j, char out[PATH_MAX])
 		out[0] = '\0';
 		goto out;
 	}
-	err = write_all(fd, txt, strlen(txt));
+	err = fsutil_write_all(fd, txt, strlen(txt));
 	if (!err && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
 		err = -errno;
 out:
@@ -1010,9 +973,9 @@ int dstore_open(const struct dstore_opts *opts, struct dstore **out)
 	if (!s->buckets)
 		goto fail;
 	elf_version(EV_CURRENT);
-	err = mkdir_p(s->dir);
+	err = fsutil_mkdir_p(s->dir, 0755);
 	if (!err)
-		err = mkdir_p(s->tmp);
+		err = fsutil_mkdir_p(s->tmp, 0755);
 	if (!err)
 		err = scan(s);
 	if (err)

@@ -17,6 +17,7 @@
 #include "resolver.h"
 
 #include "../lib/err.h"
+#include "../lib/fsutil.h"
 #include "../lib/log.h"
 
 #include <elfutils/debuginfod.h>
@@ -665,27 +666,6 @@ void resolver_stats(struct resolver *r, struct resolver_stats *st)
 
 /* ---- life cycle ---- */
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The client's own negative cache would outlive ours: make it last as long (only in a cache dir
  * of our own; an operator's shared one is left as configured). */
 static void set_client_miss_ttl(const char *dir, int ttl_s)
@@ -718,7 +698,7 @@ static int setup_debuginfod(struct resolver *r)
 	own = !cache || !cache[0] || strcmp(cache, ours) == 0;
 	if (snprintf(r->cache_dir, sizeof(r->cache_dir), "%s", own ? ours : cache) >= PATH_MAX)
 		return -ENAMETOOLONG;
-	err = mkdir_p(r->cache_dir);
+	err = fsutil_mkdir_p(r->cache_dir, 0700);
 	if (err)
 		return err;
 	if (own) {

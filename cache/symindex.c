@@ -16,7 +16,9 @@
  */
 #include "symindex.h"
 
+#include "../lib/bsearch.h"
 #include "../lib/err.h"
+#include "../lib/fsutil.h"
 #include "../lib/log.h"
 #include "../lib/vec.h"
 
@@ -140,38 +142,20 @@ struct tables {
 	const struct packed *p; /* NULL: plain arrays in v */
 };
 
-static long last_le(const void *base, size_t n, size_t esize, uint32_t a)
-{
-	size_t lo = 0, hi = n;
-
-	/* every table here starts with a uint32_t address */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint32_t x;
-
-		memcpy(&x, (const char *)base + mid * esize, sizeof(x));
-		if (x <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
-}
-
 /* Index of the last block with addr <= A, or -1. */
 static long find_block(const struct block *b, size_t nb, const struct blockdir *dir, uint32_t a)
 {
 	size_t page = a >> dir->shift, lo, hi;
 
 	if (!dir->first || page + 1 >= dir->npages)
-		return last_le(b, nb, sizeof(*b), a);
+		return bsearch_last_le32(b, nb, sizeof(*b), a);
 	lo = dir->first[page];
 	hi = (size_t)dir->first[page + 1] + 1;
 	if (lo > nb || hi > nb || lo > hi)
 		return -1;
 	if (lo == 0 && b[0].addr > a)
 		return -1;
-	return (long)lo + last_le(b + lo, hi - lo, sizeof(*b), a);
+	return (long)lo + bsearch_last_le32(b + lo, hi - lo, sizeof(*b), a);
 }
 
 static int build_dir(const struct block *b, size_t nb, struct blockdir *dir)
@@ -221,7 +205,7 @@ static uint32_t t_range(const struct tables *t, uint32_t a)
 	long bi, i;
 
 	if (!p) {
-		i = last_le(t->v->ranges, t->v->nranges, sizeof(*t->v->ranges), a);
+		i = bsearch_last_le32(t->v->ranges, t->v->nranges, sizeof(*t->v->ranges), a);
 		return i < 0 ? SYMIDX_NONE : t->v->ranges[i].node;
 	}
 	bi = find_block(p->rb, p->nrb, &p->rdir, a);
@@ -255,7 +239,7 @@ static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 	long bi, i;
 
 	if (!p) {
-		i = last_le(t->v->lines, t->v->nlines, sizeof(*t->v->lines), a);
+		i = bsearch_last_le32(t->v->lines, t->v->nlines, sizeof(*t->v->lines), a);
 		if (i < 0)
 			return 0;
 		*out = t->v->lines[i];
@@ -357,7 +341,7 @@ static long find_sym(const struct symview *v, uint32_t a)
 {
 	uint64_t min_label = 0;
 	long label = -1;
-	long i = last_le(v->syms, v->nsyms, sizeof(*v->syms), a);
+	long i = bsearch_last_le32(v->syms, v->nsyms, sizeof(*v->syms), a);
 
 	for (long j = i, seen = 0; j >= 0 && seen < 256; j--, seen++) {
 		const struct symidx_sym *s = &v->syms[j];
@@ -580,23 +564,6 @@ static size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Lay the sections out in one buffer, header first; *OUT owned by the caller. */
 static int build_image(const struct symview *v, const char *build_id, uint8_t **out, size_t *len)
 {
@@ -672,7 +639,7 @@ int symindex_write(const struct symview *v, const char *build_id, const char *pa
 		err = -errno;
 		goto out;
 	}
-	err = write_all(fd, img, len);
+	err = fsutil_write_all(fd, img, len);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)

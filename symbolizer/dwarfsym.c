@@ -16,6 +16,7 @@
 
 #include "ivset.h"
 
+#include "../lib/bsearch.h"
 #include "../lib/elfutil.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -1102,23 +1103,9 @@ int dwarfsym_has_dwarf(const struct dwarfsym *d)
 	return d->ncus > 0;
 }
 
-static long find_seg(const struct dwarfsym *d, uint64_t addr)
-{
-	size_t lo = 0, hi = d->nsegs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (d->segs[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
-}
-
 static struct cu *find_cu(struct dwarfsym *d, uint64_t addr)
 {
-	long i = find_seg(d, addr);
+	long i = bsearch_last_le64(d->segs, d->nsegs, sizeof(*d->segs), addr);
 
 	if (i < 0 || d->segs[i].cu == SYMIDX_NONE)
 		return NULL;
@@ -1177,34 +1164,6 @@ static int merge_line(struct symidx_line **arr, size_t *n, size_t *cap, struct s
 	return push_line(arr, n, cap, l);
 }
 
-static long last_range_le(const struct cu *cu, uint32_t a)
-{
-	size_t lo = 0, hi = cu->nranges;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cu->ranges[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
-}
-
-static long last_line_le(const struct cu *cu, uint32_t a)
-{
-	size_t lo = 0, hi = cu->nlines;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cu->lines[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo - 1;
-}
-
 /* Copy what CU says about [S, E) into the merged tables: its entry covering S, then its
  * entries inside. Addresses are already relative to the base. */
 static int merge_segment(struct dwarfsym *d, const struct cu *cu, uint32_t s, uint64_t e,
@@ -1215,21 +1174,21 @@ static int merge_segment(struct dwarfsym *d, const struct cu *cu, uint32_t s, ui
 	long i;
 	int err;
 
-	if (cu && (i = last_range_le(cu, s)) >= 0)
+	if (cu && (i = bsearch_last_le32(cu->ranges, cu->nranges, sizeof(*cu->ranges), s)) >= 0)
 		r.node = cu->ranges[i].node;
 	err = merge_range(&d->all_ranges, &d->all.nranges, rcap, r);
-	for (i = cu ? last_range_le(cu, s) + 1 : 0; cu && !err && (size_t)i < cu->nranges; i++) {
+	for (i = cu ? bsearch_last_le32(cu->ranges, cu->nranges, sizeof(*cu->ranges), s) + 1 : 0; cu && !err && (size_t)i < cu->nranges; i++) {
 		if (cu->ranges[i].addr >= e)
 			break;
 		err = merge_range(&d->all_ranges, &d->all.nranges, rcap, cu->ranges[i]);
 	}
-	if (cu && (i = last_line_le(cu, s)) >= 0) {
+	if (cu && (i = bsearch_last_le32(cu->lines, cu->nlines, sizeof(*cu->lines), s)) >= 0) {
 		l = cu->lines[i];
 		l.addr = s;
 	}
 	if (!err)
 		err = merge_line(&d->all_lines, &d->all.nlines, lcap, l);
-	for (i = cu ? last_line_le(cu, s) + 1 : 0; cu && !err && (size_t)i < cu->nlines; i++) {
+	for (i = cu ? bsearch_last_le32(cu->lines, cu->nlines, sizeof(*cu->lines), s) + 1 : 0; cu && !err && (size_t)i < cu->nlines; i++) {
 		if (cu->lines[i].addr >= e)
 			break;
 		err = merge_line(&d->all_lines, &d->all.nlines, lcap, cu->lines[i]);
