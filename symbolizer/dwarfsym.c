@@ -100,6 +100,7 @@ struct dwarfsym {
 
 	struct cu *cus;
 	size_t ncus, cus_cap;
+	size_t nbuilt; /* CUs read, for release_caches() */
 	struct cu_span *spans;
 	size_t nspans, spans_cap;
 	struct cu_seg *segs;
@@ -1122,13 +1123,51 @@ static void global_view(const struct dwarfsym *d, struct symview *v)
 	v->strs = d->strs, v->strs_size = d->strs_size;
 }
 
+/*
+ * Reading CU after CU, libdw keeps each one's line table, file table and abbreviations until
+ * dwarf_end(), and every page of the mmap'd file we touched stays resident: on libjvm that is
+ * most of the peak. Nothing of ours points into either (strings are interned copies, DIEs are
+ * kept as offsets), so every RELEASE_EVERY CUs read (by lookups or for an index) we end the
+ * Dwarf handle and open it again (cheap: libelf keeps decompressed sections) and tell the kernel
+ * it may drop the file's clean pages.
+ */
+#define RELEASE_EVERY 128
+
+static int release_caches(struct dwarfsym *d)
+{
+	size_t size;
+	char *raw;
+
+	dwarf_end(d->dw);
+	d->dw = dwarf_begin_elf(d->elf, DWARF_C_READ, NULL);
+	if (!d->dw)
+		return -ERR_BADDWARF;
+	if (d->alt_dw)
+		dwarf_setalt(d->dw, d->alt_dw);
+	raw = elf_rawfile(d->elf, &size);
+	if (raw && size) {
+		uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+		uintptr_t start = ((uintptr_t)raw + page - 1) & ~(page - 1);
+		uintptr_t end = ((uintptr_t)raw + size) & ~(page - 1);
+
+		if (end > start)
+			madvise((void *)start, end - start, MADV_DONTNEED);
+	}
+	return 0;
+}
+
 int dwarfsym_lookup(struct dwarfsym *d, uint64_t addr, struct sym_frame *out, int max)
 {
 	struct symview v;
 	struct cu *cu = find_cu(d, addr);
 
-	if (cu && !cu->built && build_cu(d, cu) != 0)
-		log_msg(LOG_WARN, "CU at 0x%llx: could not be read", (unsigned long long)cu->off);
+	if (cu && !cu->built) {
+		if (build_cu(d, cu) != 0)
+			log_msg(LOG_WARN, "CU at 0x%llx: could not be read",
+				(unsigned long long)cu->off);
+		if (++d->nbuilt % RELEASE_EVERY == 0 && release_caches(d) != 0)
+			log_msg(LOG_WARN, "could not reopen the DWARF after releasing caches");
+	}
 	global_view(d, &v);
 	if (cu) {
 		v.ranges = cu->ranges, v.nranges = cu->nranges;
@@ -1196,38 +1235,6 @@ static int merge_segment(struct dwarfsym *d, const struct cu *cu, uint32_t s, ui
 	return err;
 }
 
-/*
- * Reading every CU, libdw keeps each one's line table, file table and abbreviations until
- * dwarf_end(), and every page of the mmap'd file we touched stays resident: on libjvm that is
- * most of the peak. Nothing of ours points into either (strings are interned copies, DIEs are
- * kept as offsets), so every RELEASE_EVERY CUs we end the Dwarf handle and open it again (cheap:
- * libelf keeps decompressed sections) and tell the kernel it may drop the file's clean pages.
- */
-#define RELEASE_EVERY 128
-
-static int release_caches(struct dwarfsym *d)
-{
-	size_t size;
-	char *raw;
-
-	dwarf_end(d->dw);
-	d->dw = dwarf_begin_elf(d->elf, DWARF_C_READ, NULL);
-	if (!d->dw)
-		return -ERR_BADDWARF;
-	if (d->alt_dw)
-		dwarf_setalt(d->dw, d->alt_dw);
-	raw = elf_rawfile(d->elf, &size);
-	if (raw && size) {
-		uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-		uintptr_t start = ((uintptr_t)raw + page - 1) & ~(page - 1);
-		uintptr_t end = ((uintptr_t)raw + size) & ~(page - 1);
-
-		if (end > start)
-			madvise((void *)start, end - start, MADV_DONTNEED);
-	}
-	return 0;
-}
-
 int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)
 {
 	size_t rcap = 0, lcap = 0;
@@ -1237,11 +1244,11 @@ int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)
 		*out = &d->all;
 		return 0;
 	}
-	for (size_t i = 0, n = 0; i < d->ncus && !err; i++) {
+	for (size_t i = 0; i < d->ncus && !err; i++) {
 		if (d->cus[i].built)
 			continue;
 		err = build_cu(d, &d->cus[i]);
-		if (!err && ++n % RELEASE_EVERY == 0)
+		if (!err && ++d->nbuilt % RELEASE_EVERY == 0)
 			err = release_caches(d);
 	}
 	global_view(d, &d->all);
