@@ -2,9 +2,9 @@
  * symindex - lookup over the symbol tables, in their plain form (struct symview, built in
  * memory by the DWARF reader) or their packed form (an index file, mmap'd).
  *
- * Packed tables: ranges, nodes and lines are cut into blocks of 16 entries; a block header
+ * Packed tables: ranges, nodes and lines are cut into blocks of 8, 4 and 8 entries; a block header
  * holds the first entry's address and the byte offset of the block's varint encoding, so a
- * lookup binary-searches the headers and decodes at most 16 entries. This keeps an index at
+ * lookup binary-searches the headers and decodes a few entries. This keeps an index at
  * about a fifth of the plain arrays' size (libjvm: 19 % of its debug file) for ~100 ns more per
  * lookup. Functions, symbols and strings are stored as they are.
  *
@@ -32,7 +32,11 @@
 #include <unistd.h>
 
 #define SYMIDX_MAGIC "FSYMIDX"
-#define BLOCK 16
+/* Entries per block: ranges and lines are found by address within a block, a node by its id;
+ * smaller blocks decode less per lookup and cost 8 bytes of header each. */
+#define RBLOCK 8
+#define NBLOCK 4
+#define LBLOCK 8
 
 enum { S_RBLOCKS, S_RDATA, S_NBLOCKS, S_NDATA, S_LBLOCKS, S_LDATA, S_FUNCS, S_SYMS, S_STRS, S_N };
 
@@ -214,7 +218,7 @@ static uint32_t t_range(const struct tables *t, uint32_t a)
 	r = block_reader(p->rb, p->nrb, (size_t)bi, p->rd, p->rd_size);
 	addr = p->rb[bi].addr;
 	last = (uint32_t)get_u(&r);
-	for (int k = 0; k < BLOCK && r.p < r.end && !r.bad; k++) {
+	for (int k = 0; k < RBLOCK && r.p < r.end && !r.bad; k++) {
 		uint64_t x = get_u(&r);
 
 		addr += (uint32_t)(x >> 1);
@@ -250,7 +254,7 @@ static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 		return 0;
 	r = block_reader(p->lb, p->nlb, (size_t)bi, p->ld, p->ld_size);
 	row.addr = p->lb[bi].addr;
-	for (int k = 0; k < BLOCK && r.p < r.end; k++) {
+	for (int k = 0; k < LBLOCK && r.p < r.end; k++) {
 		struct symidx_line next = row;
 		uint64_t x;
 
@@ -284,10 +288,10 @@ static int t_node(const struct tables *t, uint32_t id, struct symidx_node *out)
 		*out = t->v->nodes[id];
 		return 1;
 	}
-	if (id >= p->nnodes || id / BLOCK >= p->nnb)
+	if (id >= p->nnodes || id / NBLOCK >= p->nnb)
 		return 0;
-	r = block_reader(p->nb, p->nnb, id / BLOCK, p->nd, p->nd_size);
-	first = id - id % BLOCK;
+	r = block_reader(p->nb, p->nnb, id / NBLOCK, p->nd, p->nd_size);
+	first = id - id % NBLOCK;
 	for (uint32_t k = first; k <= id && !r.bad; k++) {
 		uint64_t up;
 
@@ -471,7 +475,7 @@ static int pack_ranges(const struct symview *v, struct packed_out *o)
 		const struct symidx_range *r = &v->ranges[i];
 		int gap = r->node == SYMIDX_NONE;
 
-		if (i % BLOCK == 0) {
+		if (i % RBLOCK == 0) {
 			start_block(o, r->addr);
 			put_u(&o->data, last);
 			prev_addr = r->addr;
@@ -495,7 +499,7 @@ static int pack_lines(const struct symview *v, struct packed_out *o)
 		int64_t dl;
 		int file_changed;
 
-		if (i % BLOCK == 0) {
+		if (i % LBLOCK == 0) {
 			start_block(o, l->addr);
 			prev = (struct symidx_line){ l->addr, SYMIDX_NONE - 1, 0, 0 };
 		} else {
@@ -519,7 +523,7 @@ static int pack_nodes(const struct symview *v, struct packed_out *o)
 		const struct symidx_node *n = &v->nodes[i];
 		int inlined = (n->flags & SYMIDX_NODE_INLINED) && n->parent < i;
 
-		if (i % BLOCK == 0)
+		if (i % NBLOCK == 0)
 			start_block(o, 0);
 		put_u(&o->data, n->func);
 		put_u(&o->data, inlined ? i - n->parent : 0);
@@ -676,7 +680,7 @@ static int check_header(const struct symidx_header *h, size_t size, const char *
 	    h->sect[S_LBLOCKS].size % sizeof(struct block) ||
 	    h->sect[S_FUNCS].size % sizeof(struct symidx_func) ||
 	    h->sect[S_SYMS].size % sizeof(struct symidx_sym) ||
-	    h->sect[S_NBLOCKS].size / sizeof(struct block) < (h->nnodes + BLOCK - 1) / BLOCK)
+	    h->sect[S_NBLOCKS].size / sizeof(struct block) < (h->nnodes + NBLOCK - 1) / NBLOCK)
 		return -ERR_BADINDEX;
 	if (h->sect[S_STRS].size && ((const char *)h)[h->sect[S_STRS].off + h->sect[S_STRS].size - 1])
 		return -ERR_BADINDEX;

@@ -7,7 +7,7 @@
  * the nodes themselves (function, parent node, call site), the functions (raw and demangled
  * names), a sorted line table, a sorted symbol table for code without DWARF, and one string
  * table. The DWARF reader fills exactly these arrays; the index file stores the same tables
- * (ranges, nodes and lines packed into blocks of 16 varint-coded entries, the rest as they are)
+ * (ranges, nodes and lines packed into small blocks of varint-coded entries, the rest as they are)
  * behind a checked header, and one lookup routine serves both forms, so a warm lookup is a few
  * binary searches in an mmap that never touch libdw, and cold and warm answers cannot differ.
  *
@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define SYMIDX_NONE UINT32_MAX
-#define SYMIDX_VERSION 1
+#define SYMIDX_VERSION 2
 
 /* One entry of the flattened range table: [addr, next entry's addr) belongs to NODE
  * (SYMIDX_NONE: no DWARF function there). Sorted by addr, unique. */
