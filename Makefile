@@ -91,7 +91,10 @@ check: all
 	@$(MAKE) --no-print-directory unit integration SAN=$(SAN)
 
 bench: all
+	bash .ci/deps.sh --bench
 	bash bench/symbolize.sh
+	bash bench/service.sh
+	bash bench/upload.sh
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c)
@@ -148,3 +151,25 @@ AGENT_UNIT_OBJS := $(call obj,agent/smap.c agent/elfid.c agent/procmaps.c agent/
 $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# --- web UI ---
+# symbolizer/webui/ (the page, its scripts, style and icon) -> $(GEN)/webui_assets.c (byte
+# arrays and build-time ETags, written by the generator symbolizer/webui/embed.c) -> part of
+# libfleetsym.a; symbolizer/httpd_ui.c serves them at / and /ui/*.
+WEBUI_FILES := $(notdir $(wildcard $(addprefix symbolizer/webui/*.,html js css svg)))
+WEBUI_EMBED := $(BUILD)/tools/webui-embed
+WEBUI_OBJ := $(BUILD)/obj/gen/webui_assets.o
+
+$(WEBUI_EMBED): symbolizer/webui/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(GEN)/webui_assets.c: $(WEBUI_EMBED) $(addprefix symbolizer/webui/,$(WEBUI_FILES))
+	@mkdir -p $(dir $@)
+	$(WEBUI_EMBED) $@.tmp symbolizer/webui $(WEBUI_FILES) && mv $@.tmp $@
+
+$(WEBUI_OBJ): $(GEN)/webui_assets.c symbolizer/httpd_ui.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(OPT) -I. $(SANFLAGS) -c -o $@ $<
+
+$(LIBFLEETSYM): $(WEBUI_OBJ)
