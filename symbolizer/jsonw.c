@@ -160,8 +160,8 @@ int jsonw_finish(struct jsonw *w, char **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
-	if (!w->err)
-		reserve(w, 0);
+	if (!w->err && reserve(w, 0) == 0)
+		w->buf[w->len] = '\0'; /* nothing was appended yet */
 	if (w->err) {
 		int err = w->err;
 
