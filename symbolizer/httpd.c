@@ -10,6 +10,7 @@
  */
 #include "httpd.h"
 
+#include "httpd_ui.h"
 #include "jsonw.h"
 
 #include "../lib/err.h"
@@ -61,6 +62,7 @@ enum route {
 	R_BUILDID_EXECUTABLE,
 	R_SYMBOLIZE,
 	R_METRICS,
+	R_UI, /* the web UI (httpd_ui.c) */
 };
 
 struct req {
@@ -254,6 +256,10 @@ static int route(struct req *r, const char *url)
 	if (!strcmp(url, "/api/v1/symbolize")) {
 		r->route = R_SYMBOLIZE;
 		r->ep = EP_SYMBOLIZE;
+		return 0;
+	}
+	if (httpd_ui_route(url)) {
+		r->route = R_UI;
 		return 0;
 	}
 	if (!strcmp(url, "/metrics")) {
@@ -1095,6 +1101,7 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 	case R_BUILDID_EXECUTABLE: return buildid_file(r, conn);
 	case R_SYMBOLIZE: return symbolize(r, conn);
 	case R_METRICS: return metrics_page(r, conn);
+	case R_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
 	default: return respond_error(r, conn, 404, "no such endpoint");
 	}
 }
