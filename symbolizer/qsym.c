@@ -484,6 +484,7 @@ static int emit(void *ctx, size_t k, uint64_t addr, const struct sym_frame *f, i
 			return err;
 	}
 	ql->nframes = (uint32_t)n;
+	ql->unknown = 0;
 	return 0;
 }
 
