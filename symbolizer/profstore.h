@@ -30,6 +30,39 @@ struct pstore_opts {
 	const char *data_dir;      /* required */
 	int64_t retention_s;       /* profiles older than this are deleted; 0 = 7 days */
 	size_t max_ingest_size;    /* bytes of (decompressed) pprof per request; 0 = 64 MiB */
+	/* Additions (store side): */
+	int retain_interval_s;     /* run pstore_retain() in a background thread this often
+				    * (and once at open); 0 = never (callers run it) */
+};
+
+/* Caps on one ingested profile (-ERR_TOOBIG or -ERR_BADINPUT beyond, with a message).
+ * Strings longer than PSTORE_MAX_STRING (function and file names, label values) are cut at
+ * a UTF-8 character boundary; stacks deeper than PSTORE_MAX_DEPTH keep their innermost
+ * PSTORE_MAX_DEPTH - 1 frames and get the named root frame "[truncated]". */
+#define PSTORE_MAX_SAMPLE_TYPES	  16
+#define PSTORE_MAX_SAMPLES	  2000000
+#define PSTORE_MAX_LOCATIONS	  2000000
+#define PSTORE_MAX_FUNCTIONS	  2000000
+#define PSTORE_MAX_MAPPINGS	  65536
+#define PSTORE_MAX_DEPTH	  1024
+#define PSTORE_MAX_INLINE	  64 /* Lines (inline frames) kept per location */
+#define PSTORE_MAX_SAMPLE_LABELS 64 /* per sample; more are dropped */
+#define PSTORE_MAX_SERIES_LABELS 64
+#define PSTORE_MAX_LABEL_NAME	  128
+#define PSTORE_MAX_LABEL_VALUE	  1024
+#define PSTORE_MAX_STRING	  4096
+
+/* Counters for /metrics (monotonic since open). */
+struct pstore_stats {
+	uint64_t ingests;	  /* profiles ingested (requests that stored something) */
+	uint64_t ingest_rejected; /* ingests refused as bad input or over a cap */
+	uint64_t ingest_failed;	  /* ingests that failed inside the store (I/O, memory) */
+	uint64_t profile_rows;	  /* profile rows written: one per sample type */
+	uint64_t samples;	  /* pprof samples read from ingested profiles */
+	uint64_t decoded_bytes;	  /* bytes of (decompressed) pprof decoded */
+	uint64_t truncated_stacks;
+	uint64_t retain_runs;
+	uint64_t retained_profiles; /* profile rows deleted by retention */
 };
 
 int pstore_open(const struct pstore_opts *opts, struct pstore **out)
@@ -56,6 +89,22 @@ int pstore_ingest(struct pstore *s, const struct pstore_label *series, size_t ns
 		  const void *body, size_t len, char *errbuf, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* What one ingest stored (additions). */
+struct pstore_ingest_info {
+	size_t profiles;  /* profile rows stored: one per sample type */
+	size_t samples;	  /* samples of the pprof */
+	int64_t time_ns;  /* the profile's time (the ingest time when it had none) */
+	size_t truncated; /* stacks cut at PSTORE_MAX_DEPTH */
+};
+
+/* pstore_ingest() that also says what was stored (INFO may be NULL). Additions. */
+int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t nseries,
+		     const void *body, size_t len, struct pstore_ingest_info *info, char *errbuf,
+		     size_t errlen) __attribute__((warn_unused_result));
+
+/* A snapshot of the counters. Addition. */
+void pstore_stats(struct pstore *s, struct pstore_stats *out);
+
 /* A frame stored by name (pre-symbolized producers, kernel frames). */
 struct pstore_named_frame {
 	const char *function;
@@ -69,7 +118,9 @@ struct pstore_loc {
 	char build_id[BUILDID_HEX_MAX]; /* "" for named locations */
 	uint64_t file_off;              /* raw locations: offset in the ELF file */
 	const char *mapping_file;       /* the file name the agent saw, for unknown frames */
-	const struct pstore_named_frame *frames; /* innermost first; NULL for raw locations */
+	const struct pstore_named_frame *frames; /* innermost first; NULL for raw locations
+						  * (a raw location whose producer also sent
+						  * function names has them here: a fallback) */
 	size_t nframes;
 	int kernel;
 };

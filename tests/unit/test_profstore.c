@@ -1,0 +1,878 @@
+/*
+ * test_profstore - the profile store: ingest of hand-built pprof (lib/pprof_builder), raw,
+ * named and unknown locations, merging by stack, time windows, types, series and sample-label
+ * selectors, listings, the timeline, garbage/truncated/oversized input (refused, nothing
+ * stored), deep stacks, retention with orphans, and reopening.
+ */
+#include "../t.h"
+
+#include "../../lib/err.h"
+#include "../../lib/pprof_builder.h"
+#include "../../symbolizer/profstore.h"
+#include "../../symbolizer/selector.h"
+#include "profile.pb-c.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define BID  "aabbccddeeff00112233445566778899aabbccdd"
+#define SEC  1000000000LL
+#define HOUR (3600 * SEC)
+#define DAY  (24 * HOUR)
+
+static char dir[256];
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static struct pstore *open_store(void)
+{
+	struct pstore_opts o = {.data_dir = dir};
+	struct pstore *s = NULL;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_profstore.XXXXXX");
+	if (!mkdtemp(dir))
+		return NULL;
+	return pstore_open(&o, &s) ? NULL : s;
+}
+
+static struct pstore *reopen(struct pstore *s, int64_t retention_s)
+{
+	struct pstore_opts o = {.data_dir = dir, .retention_s = retention_s};
+
+	pstore_close(s);
+	s = NULL;
+	return pstore_open(&o, &s) ? NULL : s;
+}
+
+static void cleanup(struct pstore *s)
+{
+	char cmd[300];
+
+	pstore_close(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  cleanup of %s failed\n", dir);
+}
+
+static int64_t count(const char *table)
+{
+	char path[300], sql[128];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	snprintf(path, sizeof(path), "%s/profiles.db", dir);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* ---- a small profile: agent-like (raw frames with a build ID, kernel frames by name) ---- */
+
+struct prof {
+	struct pprofb *b;
+	uint64_t map_app, map_kernel, map_anon;
+};
+
+static void prof_new(struct prof *p, int64_t time, int two_types)
+{
+	struct pprofb_mapping app = {.memory_start = 0x400000,
+				     .memory_limit = 0x500000,
+				     .file_offset = 0x1000,
+				     .filename = "/usr/bin/app",
+				     .build_id = BID};
+	struct pprofb_mapping k = {.filename = "[kernel.kallsyms]"};
+	struct pprofb_mapping anon = {.memory_start = 0x7f0000, .memory_limit = 0x800000,
+				      .filename = "[anon]"};
+
+	memset(p, 0, sizeof(*p));
+	if (pprofb_new(NULL, &p->b) || pprofb_add_sample_type(p->b, "cpu", "nanoseconds") ||
+	    (two_types && pprofb_add_sample_type(p->b, "alloc_space", "bytes")) ||
+	    pprofb_set_period(p->b, "cpu", "nanoseconds", 52631578) ||
+	    pprofb_add_mapping(p->b, &app, &p->map_app) ||
+	    pprofb_add_mapping(p->b, &k, &p->map_kernel) ||
+	    pprofb_add_mapping(p->b, &anon, &p->map_anon))
+		abort();
+	pprofb_set_time(p->b, time, 10 * SEC);
+}
+
+/* A user frame at address A of the app. */
+static uint64_t loc_app(struct prof *p, uint64_t a)
+{
+	uint64_t id;
+
+	if (pprofb_location(p->b, p->map_app, a, NULL, 0, &id))
+		abort();
+	return id;
+}
+
+static uint64_t loc_kernel(struct prof *p, const char *fn)
+{
+	struct pprofb_line line = {0};
+	uint64_t id;
+
+	if (pprofb_function(p->b, fn, fn, "", 0, &line.function_id) ||
+	    pprofb_location(p->b, p->map_kernel, 0, &line, 1, &id))
+		abort();
+	return id;
+}
+
+static void sample(struct prof *p, const uint64_t *locs, size_t n, int64_t v, int64_t v2,
+		   int64_t pid, const char *comm)
+{
+	struct pprofb_label lab[2] = {{.key = "pid", .num = pid}, {.key = "comm", .str = comm}};
+	int64_t vals[2] = {v, v2};
+
+	if (pprofb_add_sample(p->b, locs, n, vals, lab, comm ? 2 : 0))
+		abort();
+}
+
+static int prof_ingest(struct pstore *s, struct prof *p, const char *service, const char *host,
+		       int gz)
+{
+	struct pstore_label lab[2] = {{"service", service}, {"host", host}};
+	uint8_t *buf = NULL, *z = NULL;
+	size_t len = 0, zlen = 0;
+	char err[256];
+	int rc;
+
+	if (pprofb_encode(p->b, &buf, &len))
+		abort();
+	pprofb_free(p->b);
+	p->b = NULL;
+	if (gz) {
+		if (pprofb_gzip(buf, len, len + 1024, &z, &zlen))
+			abort();
+		free(buf);
+		buf = z;
+		len = zlen;
+	}
+	rc = pstore_ingest(s, lab, 2, buf, len, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "  ingest: %s\n", err);
+	free(buf);
+	return rc;
+}
+
+static struct selector *sel(const char *text)
+{
+	struct selector *x = NULL;
+	char err[256];
+
+	if (selector_parse(text, &x, err, sizeof(err))) {
+		fprintf(stderr, "  %s\n", err);
+		abort();
+	}
+	return x;
+}
+
+/* The value of the stack whose locations are (as file offsets or kernel names) LEAF..ROOT. */
+static int64_t stack_value(const struct pstore_result *r, const char *want)
+{
+	for (size_t i = 0; i < r->nstacks; i++) {
+		char buf[1024] = "";
+		size_t off = 0;
+
+		for (size_t k = 0; k < r->stacks[i].nlocs; k++) {
+			const struct pstore_loc *l = &r->locs[r->stacks[i].locs[k]];
+
+			if (l->build_id[0])
+				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s0x%llx",
+							k ? ";" : "",
+							(unsigned long long)l->file_off);
+			else if (l->frames)
+				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+							k ? ";" : "", l->frames[0].function);
+			else
+				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s+0x%llx",
+							k ? ";" : "", l->mapping_file,
+							(unsigned long long)l->file_off);
+		}
+		if (!strcmp(buf, want))
+			return r->stacks[i].value;
+	}
+	return -1;
+}
+
+TEST(ingest_and_query)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct prof p;
+	int64_t t = now_ns() - HOUR;
+	uint64_t st1[3], st2[2];
+
+	CHECK(s);
+	prof_new(&p, t, 0);
+	st1[0] = loc_kernel(&p, "do_syscall_64");
+	st1[1] = loc_app(&p, 0x401234);
+	st1[2] = loc_app(&p, 0x400100);
+	st2[0] = loc_app(&p, 0x7f0010 - 0x7f0000 + 0x401000); /* app again, other address */
+	st2[1] = loc_app(&p, 0x400100);
+	sample(&p, st1, 3, 10, 0, 42, "app");
+	sample(&p, st2, 2, 5, 0, 42, "app");
+	sample(&p, st2, 2, 7, 0, 43, "worker");
+	CHECK_INT(prof_ingest(s, &p, "checkout", "web-1", 1), 0);
+
+	CHECK_INT(pstore_query(s, NULL, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_STR(r->sample_type, "cpu");
+	CHECK_STR(r->sample_unit, "nanoseconds");
+	CHECK_INT(r->period, 52631578);
+	CHECK_INT(r->nprofiles, 1);
+	CHECK_INT(r->total, 22);
+	CHECK_INT(r->nstacks, 2); /* the two label sets of st2 merged */
+	CHECK_INT(r->nlocs, 4);
+	/* file_off = address - memory_start + file_offset */
+	CHECK_INT(stack_value(r, "do_syscall_64;0x2234;0x1100"), 10);
+	CHECK_INT(stack_value(r, "0x2010;0x1100"), 12);
+	for (size_t i = 0; i < r->nlocs; i++) {
+		const struct pstore_loc *l = &r->locs[i];
+
+		if (l->kernel) {
+			CHECK_STR(l->build_id, "");
+			CHECK_INT(l->nframes, 1);
+			CHECK_STR(l->frames[0].function, "do_syscall_64");
+			CHECK_STR(l->mapping_file, "[kernel.kallsyms]");
+		} else {
+			CHECK_STR(l->build_id, BID);
+			CHECK(l->frames == NULL);
+			CHECK_STR(l->mapping_file, "/usr/bin/app");
+		}
+	}
+	pstore_result_free(r);
+	cleanup(s);
+}
+
+TEST(merge_window_type)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct prof p;
+	int64_t t0 = now_ns() - 2 * HOUR;
+	uint64_t a[2], b[2];
+
+	CHECK(s);
+	for (int i = 0; i < 3; i++) {
+		prof_new(&p, t0 + i * 10 * SEC, 1);
+		a[0] = loc_app(&p, 0x401000);
+		a[1] = loc_app(&p, 0x400100);
+		b[0] = loc_app(&p, 0x402000);
+		b[1] = loc_app(&p, 0x400100);
+		sample(&p, a, 2, 100 + i, 1000, 1, "x");
+		if (i != 1)
+			sample(&p, b, 2, 10, 0, 1, "x"); /* alloc 0: absent from that type */
+		CHECK_INT(prof_ingest(s, &p, "checkout", "web-1", i & 1), 0);
+	}
+	CHECK_INT(count("profiles"), 6); /* 3 pprofs x 2 sample types */
+	CHECK_INT(count("stacks"), 2);
+	CHECK_INT(count("locations"), 3);
+
+	/* all three: overlapping stacks summed */
+	CHECK_INT(pstore_query(s, NULL, t0, t0 + 30 * SEC, "cpu", 0, &r), 0);
+	CHECK_INT(r->nprofiles, 3);
+	CHECK_INT(stack_value(r, "0x2000;0x1100"), 303);
+	CHECK_INT(stack_value(r, "0x3000;0x1100"), 20);
+	CHECK_INT(r->total, 323);
+	pstore_result_free(r);
+
+	/* [t0 + 10 s, t0 + 20 s): only the second */
+	CHECK_INT(pstore_query(s, NULL, t0 + 10 * SEC, t0 + 20 * SEC, "cpu", 0, &r), 0);
+	CHECK_INT(r->nprofiles, 1);
+	CHECK_INT(r->total, 101);
+	CHECK_INT(r->nstacks, 1);
+	pstore_result_free(r);
+
+	/* the other type, never summed with cpu */
+	CHECK_INT(pstore_query(s, NULL, t0, t0 + 30 * SEC, "alloc_space", 0, &r), 0);
+	CHECK_STR(r->sample_unit, "bytes");
+	CHECK_INT(r->total, 3000);
+	CHECK_INT(r->nstacks, 1);
+	CHECK_INT(r->period, 0); /* the period is of cpu */
+	pstore_result_free(r);
+	CHECK_INT(pstore_query(s, NULL, t0, t0 + 30 * SEC, "alloc_space:bytes", 0, &r), 0);
+	CHECK_INT(r->total, 3000);
+	pstore_result_free(r);
+
+	/* an unknown type: empty, not an error */
+	CHECK_INT(pstore_query(s, NULL, t0, t0 + 30 * SEC, "inuse_space", 0, &r), 0);
+	CHECK_INT(r->nstacks, 0);
+	CHECK_INT(r->nprofiles, 0);
+	pstore_result_free(r);
+
+	/* max_stacks */
+	CHECK_INT(pstore_query(s, NULL, t0, t0 + 30 * SEC, "cpu", 1, &r), -E2BIG);
+	CHECK(r == NULL);
+	cleanup(s);
+}
+
+TEST(selectors_series_and_sample_labels)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct selector *x;
+	struct prof p;
+	int64_t t = now_ns() - HOUR;
+	uint64_t a[1], b[1];
+	char *json = NULL;
+
+	CHECK(s);
+	for (int i = 0; i < 3; i++) {
+		static const char *const svc[] = {"checkout", "checkout", "search"};
+		static const char *const host[] = {"web-1", "web-2", "web-1"};
+
+		prof_new(&p, t + i * SEC, 0);
+		a[0] = loc_app(&p, 0x401000);
+		b[0] = loc_app(&p, 0x402000);
+		sample(&p, a, 1, 1 + i, 0, 100, "app");
+		sample(&p, b, 1, 10 * (1 + i), 0, 200, "gc");
+		CHECK_INT(prof_ingest(s, &p, svc[i], host[i], 0), 0);
+	}
+	x = sel("{service=\"checkout\"}");
+	CHECK_INT(pstore_query(s, x, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->nprofiles, 2);
+	CHECK_INT(r->total, 33);
+	pstore_result_free(r);
+	selector_free(x);
+
+	x = sel("{service=~\"check.*\",host!=\"web-2\"}");
+	CHECK_INT(pstore_query(s, x, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->nprofiles, 1);
+	CHECK_INT(r->total, 11);
+	pstore_result_free(r);
+	selector_free(x);
+
+	/* sample labels: pid, comm */
+	x = sel("{pid=\"200\"}");
+	CHECK_INT(pstore_query(s, x, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->total, 60);
+	CHECK_INT(r->nstacks, 1);
+	CHECK_INT(stack_value(r, "0x3000"), 60);
+	pstore_result_free(r);
+	selector_free(x);
+
+	x = sel("{service=\"search\",comm!~\"g.*\"}");
+	CHECK_INT(pstore_query(s, x, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->total, 3);
+	pstore_result_free(r);
+	selector_free(x);
+
+	/* a sample-label matcher that only the absent value passes */
+	x = sel("{span_id=\"\"}");
+	CHECK_INT(pstore_query(s, x, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->total, 66);
+	pstore_result_free(r);
+	selector_free(x);
+
+	x = sel("{nope=\"1\"}");
+	CHECK_INT(pstore_query(s, x, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->total, 0);
+	CHECK_INT(r->nstacks, 0);
+	pstore_result_free(r);
+	CHECK_INT(pstore_series(s, x, t - HOUR, t + HOUR, &json), 0);
+	CHECK_STR(json, "[]");
+	free(json);
+	selector_free(x);
+
+	/* listings */
+	CHECK_INT(pstore_labels(s, &json), 0);
+	CHECK_STR(json, "[\"comm\",\"host\",\"pid\",\"service\"]");
+	free(json);
+	CHECK_INT(pstore_label_values(s, "host", &json), 0);
+	CHECK_STR(json, "[\"web-1\",\"web-2\"]");
+	free(json);
+	CHECK_INT(pstore_label_values(s, "comm", &json), 0);
+	CHECK_STR(json, "[\"app\",\"gc\"]");
+	free(json);
+	CHECK_INT(pstore_label_values(s, "nope", &json), 0);
+	CHECK_STR(json, "[]");
+	free(json);
+	CHECK_INT(pstore_types(s, &json), 0);
+	CHECK_STR(json, "[{\"name\":\"cpu\",\"unit\":\"nanoseconds\"}]");
+	free(json);
+	x = sel("{host=\"web-1\"}");
+	CHECK_INT(pstore_series(s, x, t - HOUR, t + HOUR, &json), 0);
+	CHECK(strstr(json, "{\"host\":\"web-1\",\"service\":\"checkout\"}"));
+	CHECK(strstr(json, "{\"host\":\"web-1\",\"service\":\"search\"}"));
+	CHECK(!strstr(json, "web-2"));
+	free(json);
+	/* outside the window: nothing */
+	CHECK_INT(pstore_series(s, x, t + HOUR, t + 2 * HOUR, &json), 0);
+	CHECK_STR(json, "[]");
+	free(json);
+	selector_free(x);
+	/* series by a sample label: only those with such samples */
+	x = sel("{comm=\"gc\",host=\"web-2\"}");
+	CHECK_INT(pstore_series(s, x, t - HOUR, t + HOUR, &json), 0);
+	CHECK(strstr(json, "web-2") && !strstr(json, "web-1"));
+	free(json);
+	selector_free(x);
+	cleanup(s);
+}
+
+TEST(timeline)
+{
+	struct pstore *s = open_store();
+	struct selector *x;
+	struct prof p;
+	int64_t t0 = (now_ns() / SEC - 3600) / 60 * 60 * SEC; /* a whole minute */
+	uint64_t a[1];
+	char *json = NULL, want[512];
+
+	CHECK(s);
+	for (int i = 0; i < 4; i++) {
+		prof_new(&p, t0 + i * 20 * SEC, 0);
+		a[0] = loc_app(&p, 0x401000);
+		sample(&p, a, 1, 5, 0, 1, "a");
+		sample(&p, a, 1, 1, 0, 2, "b");
+		CHECK_INT(prof_ingest(s, &p, "checkout", "web-1", 0), 0);
+	}
+	/* 30 s steps: profiles at 0, 20 | 40 | 60 */
+	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + 90 * SEC, 30 * SEC, NULL, &json), 0);
+	snprintf(want, sizeof(want), "[[%lld,12],[%lld,6],[%lld,6]]", t0 / SEC, t0 / SEC + 30,
+		 t0 / SEC + 60);
+	CHECK_STR(json, want);
+	free(json);
+	/* by a sample label: the blobs are read */
+	x = sel("{comm=\"b\"}");
+	CHECK_INT(pstore_timeline(s, x, t0, t0 + 90 * SEC, 30 * SEC, "cpu", &json), 0);
+	snprintf(want, sizeof(want), "[[%lld,2],[%lld,1],[%lld,1]]", t0 / SEC, t0 / SEC + 30,
+		 t0 / SEC + 60);
+	CHECK_STR(json, want);
+	free(json);
+	selector_free(x);
+	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + 90 * SEC, 0, NULL, &json), -EINVAL);
+	CHECK_INT(pstore_timeline(s, NULL, t0 + SEC, t0, SEC, NULL, &json), -EINVAL);
+	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + DAY, 1000000, NULL, &json), -E2BIG);
+	cleanup(s);
+}
+
+/* A Go-like symbolized profile: no build ID, functions with files and lines, inline frames. */
+TEST(named_locations)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct pprofb *b = NULL;
+	struct pprofb_mapping m = {.memory_start = 0x400000, .memory_limit = 0x600000,
+				   .filename = "/tmp/burn", .has_functions = true};
+	struct pprofb_line lines[2] = {{0}};
+	struct pstore_label lab[1] = {{"service", "go"}};
+	uint64_t mid, l[3];
+	int64_t v[2] = {3, 30000000};
+	uint8_t *buf;
+	size_t len;
+	char err[256];
+
+	CHECK(s);
+	CHECK_INT(pprofb_new(NULL, &b), 0);
+	CHECK_INT(pprofb_add_sample_type(b, "samples", "count"), 0);
+	CHECK_INT(pprofb_add_sample_type(b, "cpu", "nanoseconds"), 0);
+	CHECK_INT(pprofb_set_period(b, "cpu", "nanoseconds", 10000000), 0);
+	CHECK_INT(pprofb_add_mapping(b, &m, &mid), 0);
+	CHECK_INT(pprofb_function(b, "main.mix", "main.mix", "/src/burn.go", 10, &lines[0].function_id), 0);
+	CHECK_INT(pprofb_function(b, "main.burn", "main.burn", "/src/burn.go", 20, &lines[1].function_id), 0);
+	lines[0].line = 12;
+	lines[1].line = 25;
+	CHECK_INT(pprofb_location(b, mid, 0x401000, lines, 2, &l[0]), 0); /* mix inlined in burn */
+	CHECK_INT(pprofb_function(b, "main.main", "", "/src/burn.go", 30, &lines[0].function_id), 0);
+	lines[0].line = 33;
+	CHECK_INT(pprofb_location(b, mid, 0x402000, lines, 1, &l[1]), 0);
+	CHECK_INT(pprofb_location(b, mid, 0x403000, NULL, 0, &l[2]), 0); /* no name: file+off */
+	CHECK_INT(pprofb_add_sample(b, l, 3, v, NULL, 0), 0);
+	pprofb_set_time(b, now_ns() - HOUR, 1);
+	CHECK_INT(pprofb_encode(b, &buf, &len), 0);
+	pprofb_free(b);
+	CHECK_INT(pstore_ingest(s, lab, 1, buf, len, err, sizeof(err)), 0);
+	free(buf);
+	CHECK_INT(count("profiles"), 2);
+	CHECK_INT(pstore_query(s, NULL, now_ns() - 2 * HOUR, now_ns(), NULL, 0, &r), 0);
+	CHECK_STR(r->sample_type, "cpu"); /* cpu preferred over samples */
+	CHECK_INT(r->total, 30000000);
+	CHECK_INT(r->period, 10000000);
+	CHECK_INT(r->nstacks, 1);
+	CHECK_INT(r->stacks[0].nlocs, 3);
+	{
+		const struct pstore_loc *a = &r->locs[r->stacks[0].locs[0]];
+		const struct pstore_loc *c = &r->locs[r->stacks[0].locs[2]];
+
+		CHECK_INT(a->nframes, 2);
+		CHECK_STR(a->frames[0].function, "main.mix");
+		CHECK_STR(a->frames[0].file, "/src/burn.go");
+		CHECK_INT(a->frames[0].line, 12);
+		CHECK_STR(a->frames[1].function, "main.burn");
+		CHECK_INT(a->frames[1].line, 25);
+		CHECK_STR(a->build_id, "");
+		CHECK(c->frames == NULL);
+		CHECK_STR(c->mapping_file, "/tmp/burn");
+		CHECK_INT(c->file_off, 0x3000);
+	}
+	pstore_result_free(r);
+	CHECK_INT(pstore_query(s, NULL, now_ns() - 2 * HOUR, now_ns(), "samples", 0, &r), 0);
+	CHECK_INT(r->total, 3);
+	CHECK_INT(r->period, 0);
+	pstore_result_free(r);
+	cleanup(s);
+}
+
+TEST(deep_stack_truncated)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct pstore_ingest_info info;
+	struct pstore_label lab[1] = {{"service", "deep"}};
+	struct prof p;
+	uint64_t *locs = calloc(PSTORE_MAX_DEPTH + 100, sizeof(*locs));
+	uint8_t *buf;
+	size_t len;
+	char err[256];
+	int64_t t = now_ns() - HOUR;
+
+	CHECK(s && locs);
+	prof_new(&p, t, 0);
+	for (int i = 0; i < PSTORE_MAX_DEPTH + 100; i++)
+		locs[i] = loc_app(&p, 0x401000 + (uint64_t)i * 4);
+	sample(&p, locs, PSTORE_MAX_DEPTH + 100, 1, 0, 1, NULL);
+	CHECK_INT(pprofb_encode(p.b, &buf, &len), 0);
+	pprofb_free(p.b);
+	CHECK_INT(pstore_ingest_ex(s, lab, 1, buf, len, &info, err, sizeof(err)), 0);
+	free(buf);
+	free(locs);
+	CHECK_INT(info.truncated, 1);
+	CHECK_INT(info.profiles, 1);
+	CHECK_INT(info.samples, 1);
+	CHECK_INT(pstore_query(s, NULL, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->nstacks, 1);
+	CHECK_INT(r->stacks[0].nlocs, PSTORE_MAX_DEPTH);
+	CHECK_STR(r->locs[r->stacks[0].locs[PSTORE_MAX_DEPTH - 1]].frames[0].function,
+		  "[truncated]");
+	CHECK_INT(r->locs[r->stacks[0].locs[0]].file_off, 0x2000);
+	pstore_result_free(r);
+	cleanup(s);
+}
+
+/* ---- bad input: refused with a message, nothing stored ---- */
+
+static void refused(struct pstore *s, const void *body, size_t len, int want, const char *msg)
+{
+	struct pstore_label lab[1] = {{"service", "x"}};
+	char err[256] = "";
+	int rc = pstore_ingest(s, lab, 1, body, len, err, sizeof(err));
+
+	if (rc != want || !strstr(err, msg)) {
+		fprintf(stderr, "  rc %d (%s), want %d and '%s'\n", rc, err, want, msg);
+		T_FAIL_("bad input not refused as expected");
+	}
+	CHECK_INT(count("profiles"), 0);
+	CHECK_INT(count("series"), 0);
+	CHECK_INT(count("stacks"), 0);
+	CHECK_INT(count("locations"), 0);
+}
+
+static uint8_t *gz(const void *in, size_t n, size_t *out)
+{
+	uint8_t *z = NULL;
+
+	if (pprofb_gzip(in, n, n + 4096, &z, out))
+		abort();
+	return z;
+}
+
+static uint8_t *packed(Perftools__Profiles__Profile *pr, size_t *len)
+{
+	uint8_t *b;
+
+	*len = perftools__profiles__profile__get_packed_size(pr);
+	b = malloc(*len + 1);
+	perftools__profiles__profile__pack(pr, b);
+	return b;
+}
+
+TEST(garbage)
+{
+	struct pstore_opts o = {.data_dir = NULL, .max_ingest_size = 1 << 20};
+	struct pstore *s = open_store();
+	struct prof p;
+	uint8_t junk[512], *buf, *z, *bomb;
+	size_t len, zlen;
+	uint64_t a[1];
+
+	CHECK(s);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 7 + 3);
+	refused(s, junk, sizeof(junk), -ERR_BADINPUT, "not a pprof profile");
+	refused(s, "", 0, -ERR_BADINPUT, "empty body");
+	refused(s, "\x1f\x8b", 2, -ERR_BADINPUT, "gzip");
+
+	prof_new(&p, now_ns(), 0);
+	a[0] = loc_app(&p, 0x401000);
+	sample(&p, a, 1, 1, 0, 1, "x");
+	CHECK_INT(pprofb_encode(p.b, &buf, &len), 0);
+	pprofb_free(p.b);
+	/* truncated pprof, truncated gzip, gzip with garbage after it */
+	refused(s, buf, len - 3, -ERR_BADINPUT, "not a pprof profile");
+	z = gz(buf, len, &zlen);
+	refused(s, z, zlen - 5, -ERR_BADINPUT, "truncated gzip");
+	z[20] ^= 0xff;
+	refused(s, z, zlen, -ERR_BADINPUT, "gzip");
+	free(z);
+	z = gz(buf, len, &zlen);
+	z = realloc(z, zlen + 3);
+	memcpy(z + zlen, "abc", 3);
+	refused(s, z, zlen + 3, -ERR_BADINPUT, "garbage after the gzip data");
+	free(z);
+
+	/* a gzip bomb over the cap: 1 MiB cap, 2 MiB of zeros in a few KiB */
+	s = reopen(s, 0);
+	pstore_close(s);
+	o.data_dir = dir;
+	CHECK_INT(pstore_open(&o, &s), 0);
+	bomb = calloc(1, 2 << 20);
+	z = gz(bomb, 2 << 20, &zlen);
+	CHECK(zlen < 8192);
+	refused(s, z, zlen, -ERR_TOOBIG, "decompresses to more than 1048576 bytes");
+	free(z);
+	refused(s, bomb, (1 << 20) + 1, -ERR_TOOBIG, "at most 1048576");
+	free(bomb);
+	free(buf);
+	cleanup(s);
+}
+
+/* Hand-packed profiles with references out of range. */
+TEST(bad_references)
+{
+	struct pstore *s = open_store();
+	char *strings[] = {"", "cpu", "nanoseconds", "f", "/bin/x"};
+	Perftools__Profiles__ValueType vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT, *vts[1] = {&vt};
+	Perftools__Profiles__Function fn = PERFTOOLS__PROFILES__FUNCTION__INIT, *fns[1] = {&fn};
+	Perftools__Profiles__Line line = PERFTOOLS__PROFILES__LINE__INIT, *lines[1] = {&line};
+	Perftools__Profiles__Location loc = PERFTOOLS__PROFILES__LOCATION__INIT, *locs[1] = {&loc};
+	Perftools__Profiles__Mapping map = PERFTOOLS__PROFILES__MAPPING__INIT, *maps[1] = {&map};
+	Perftools__Profiles__Sample smp = PERFTOOLS__PROFILES__SAMPLE__INIT, *smps[1] = {&smp};
+	Perftools__Profiles__Label lab = PERFTOOLS__PROFILES__LABEL__INIT, *labs[1] = {&lab};
+	Perftools__Profiles__Profile pr = PERFTOOLS__PROFILES__PROFILE__INIT;
+	uint64_t locid[1] = {1};
+	int64_t val[1] = {5};
+	uint8_t *b;
+	size_t len;
+
+	CHECK(s);
+	vt.type = 1, vt.unit = 2;
+	fn.id = 1, fn.name = 3;
+	line.function_id = 1;
+	loc.id = 1, loc.mapping_id = 1, loc.address = 0x10, loc.n_line = 1, loc.line = lines;
+	map.id = 1, map.filename = 4;
+	smp.n_location_id = 1, smp.location_id = locid, smp.n_value = 1, smp.value = val;
+	lab.key = 3, lab.str = 4;
+	smp.n_label = 1, smp.label = labs;
+	pr.n_sample_type = 1, pr.sample_type = vts;
+	pr.n_function = 1, pr.function = fns;
+	pr.n_location = 1, pr.location = locs;
+	pr.n_mapping = 1, pr.mapping = maps;
+	pr.n_sample = 1, pr.sample = smps;
+	pr.n_string_table = 5, pr.string_table = strings;
+	pr.time_nanos = now_ns();
+
+#define TRY(mutate, undo, want, msg)               \
+	do {                                       \
+		mutate;                            \
+		b = packed(&pr, &len);             \
+		refused(s, b, len, want, msg);     \
+		free(b);                           \
+		undo;                              \
+	} while (0)
+
+	TRY(vt.type = 99, vt.type = 1, -ERR_BADINPUT, "sample_type[0] has a string index");
+	TRY(fn.name = -1, fn.name = 3, -ERR_BADINPUT, "function[0] has a string index");
+	TRY(map.filename = 5, map.filename = 4, -ERR_BADINPUT, "mapping[0] has a string index");
+	TRY(line.function_id = 7, line.function_id = 1, -ERR_BADINPUT, "function id 7");
+	TRY(loc.mapping_id = 3, loc.mapping_id = 1, -ERR_BADINPUT, "mapping id 3");
+	TRY(locid[0] = 2, locid[0] = 1, -ERR_BADINPUT, "location id 2");
+	TRY(lab.str = 50, lab.str = 4, -ERR_BADINPUT, "label with a string index");
+	TRY(smp.n_value = 0, smp.n_value = 1, -ERR_BADINPUT, "0 values for 1 sample types");
+	TRY(pr.n_sample_type = 0, pr.n_sample_type = 1, -ERR_BADINPUT, "no sample_type");
+	TRY(fn.id = 0, fn.id = 1, -ERR_BADINPUT, "id is 0 or used twice");
+	TRY(pr.time_nanos = now_ns() + 3 * DAY, pr.time_nanos = now_ns(), -ERR_BADINPUT,
+	    "in the future");
+#undef TRY
+	/* and the untouched one is fine */
+	b = packed(&pr, &len);
+	{
+		struct pstore_label sl[2] = {{"service", "x"}, {"1bad", "y"}};
+		char err[256];
+
+		CHECK_INT(pstore_ingest(s, sl, 2, b, len, err, sizeof(err)), -ERR_BADINPUT);
+		CHECK(strstr(err, "series label name '1bad'"));
+		sl[1].name = "service";
+		CHECK_INT(pstore_ingest(s, sl, 2, b, len, err, sizeof(err)), -ERR_BADINPUT);
+		CHECK(strstr(err, "given twice"));
+		CHECK_INT(count("profiles"), 0);
+		CHECK_INT(pstore_ingest(s, sl, 1, b, len, err, sizeof(err)), 0);
+		CHECK_INT(count("profiles"), 1);
+	}
+	free(b);
+	cleanup(s);
+}
+
+/* Random mutations of a valid profile: refused or stored, never a crash (ASan runs this). */
+TEST(mutations)
+{
+	struct pstore *s = open_store();
+	struct pstore_label lab[1] = {{"service", "m"}};
+	struct prof p;
+	uint64_t a[3];
+	uint8_t *buf, *m;
+	size_t len;
+	unsigned x = 7;
+	int stored = 0, refusedn = 0;
+
+	CHECK(s);
+	prof_new(&p, now_ns() - HOUR, 1);
+	a[0] = loc_kernel(&p, "schedule");
+	a[1] = loc_app(&p, 0x401000);
+	a[2] = loc_app(&p, 0x400100);
+	sample(&p, a, 3, 1, 2, 1, "x");
+	sample(&p, a + 1, 2, 3, 4, 2, "y");
+	CHECK_INT(pprofb_encode(p.b, &buf, &len), 0);
+	pprofb_free(p.b);
+	m = malloc(len);
+	for (int i = 0; i < 3000; i++) {
+		char err[256];
+		int rc;
+
+		memcpy(m, buf, len);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			x = x * 1103515245 + 12345;
+			m[(x >> 8) % len] = (uint8_t)(x >> 24);
+		}
+		rc = pstore_ingest(s, lab, 1, m, len - (i % 7 == 0 ? (x >> 4) % len : 0), err,
+				   sizeof(err));
+		CHECK(rc == 0 || rc == -ERR_BADINPUT || rc == -ERR_TOOBIG);
+		if (rc)
+			CHECK(err[0]);
+		stored += rc == 0;
+		refusedn += rc != 0;
+	}
+	fprintf(stderr, "  mutations: %d stored, %d refused\n", stored, refusedn);
+	CHECK(refusedn > 0);
+	free(m);
+	free(buf);
+	cleanup(s);
+}
+
+TEST(retention_and_orphans)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct prof p;
+	int64_t now = now_ns();
+	uint64_t a[2], b[2];
+	char *json = NULL;
+
+	CHECK(s);
+	/* an old profile (9 days) of its own series, with a stack only it uses */
+	prof_new(&p, now - 9 * DAY, 0);
+	a[0] = loc_app(&p, 0x401000);
+	a[1] = loc_app(&p, 0x400100);
+	b[0] = loc_app(&p, 0x40f000);
+	b[1] = loc_kernel(&p, "old_kernel_fn");
+	sample(&p, a, 2, 1, 0, 1, "shared");
+	sample(&p, b, 2, 1, 0, 99, "old-only");
+	CHECK_INT(prof_ingest(s, &p, "old", "h", 0), 0);
+	/* a recent one sharing one stack */
+	prof_new(&p, now - HOUR, 0);
+	a[0] = loc_app(&p, 0x401000);
+	a[1] = loc_app(&p, 0x400100);
+	sample(&p, a, 2, 1, 0, 1, "shared");
+	CHECK_INT(prof_ingest(s, &p, "new", "h", 0), 0);
+	CHECK_INT(count("profiles"), 2);
+	CHECK_INT(count("series"), 2);
+	CHECK_INT(count("stacks"), 2);
+	CHECK_INT(count("locations"), 4);
+	CHECK_INT(count("labelsets"), 2);
+
+	s = reopen(s, 7 * 86400);
+	CHECK(s);
+	CHECK_INT(pstore_retain(s), 0);
+	CHECK_INT(count("profiles"), 1);
+	CHECK_INT(count("series"), 1);
+	CHECK_INT(count("stacks"), 1);
+	CHECK_INT(count("locations"), 2);
+	CHECK_INT(count("labelsets"), 1);
+	CHECK_INT(pstore_label_values(s, "comm", &json), 0);
+	CHECK_STR(json, "[\"shared\"]");
+	free(json);
+	CHECK_INT(pstore_label_values(s, "service", &json), 0);
+	CHECK_STR(json, "[\"new\"]");
+	free(json);
+	CHECK_INT(pstore_query(s, NULL, 0, now, NULL, 0, &r), 0);
+	CHECK_INT(r->nprofiles, 1);
+	CHECK_INT(r->total, 1);
+	CHECK_INT(stack_value(r, "0x2000;0x1100"), 1);
+	pstore_result_free(r);
+
+	/* the same stack comes back after its rows were deleted: new rows, same answers */
+	prof_new(&p, now - 60 * SEC, 0);
+	b[0] = loc_app(&p, 0x40f000);
+	b[1] = loc_kernel(&p, "old_kernel_fn");
+	sample(&p, b, 2, 4, 0, 99, "old-only");
+	CHECK_INT(prof_ingest(s, &p, "old", "h", 0), 0);
+	CHECK_INT(pstore_query(s, NULL, 0, now, NULL, 0, &r), 0);
+	CHECK_INT(r->total, 5);
+	CHECK_INT(stack_value(r, "0x10000;old_kernel_fn"), 4);
+	pstore_result_free(r);
+	{
+		struct pstore_stats st;
+
+		pstore_stats(s, &st);
+		CHECK_INT(st.retain_runs, 1);
+		CHECK_INT(st.retained_profiles, 1);
+		CHECK_INT(st.ingests, 1);
+	}
+	cleanup(s);
+}
+
+TEST(reopen_keeps_everything)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct prof p;
+	int64_t t = now_ns() - HOUR;
+	uint64_t a[2];
+
+	CHECK(s);
+	prof_new(&p, t, 0);
+	a[0] = loc_app(&p, 0x401000);
+	a[1] = loc_app(&p, 0x400100);
+	sample(&p, a, 2, 7, 0, 1, "x");
+	CHECK_INT(prof_ingest(s, &p, "svc", "h", 0), 0);
+	s = reopen(s, 0);
+	CHECK(s);
+	/* the same stack again after a restart: found in the DB (cache empty), not duplicated */
+	prof_new(&p, t + SEC, 0);
+	a[0] = loc_app(&p, 0x401000);
+	a[1] = loc_app(&p, 0x400100);
+	sample(&p, a, 2, 3, 0, 1, "x");
+	CHECK_INT(prof_ingest(s, &p, "svc", "h", 0), 0);
+	CHECK_INT(count("stacks"), 1);
+	CHECK_INT(count("locations"), 2);
+	CHECK_INT(count("series"), 1);
+	CHECK_INT(count("labelsets"), 1);
+	CHECK_INT(pstore_query(s, NULL, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->total, 10);
+	CHECK_INT(r->nprofiles, 2);
+	pstore_result_free(r);
+	cleanup(s);
+}
