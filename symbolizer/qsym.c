@@ -347,14 +347,14 @@ static int prepare(struct build *b)
 
 	for (size_t i = 0; i < r->nlocs; i++) {
 		res->locs[i].bid = -1;
-		if (r->locs[i].frames) {
+		if (r->locs[i].build_id[0]) {
+			b->order[b->nraw++] = (uint32_t)i; /* names, if any, are a fallback */
+		} else if (r->locs[i].frames) {
 			err = named_loc(b, i);
 			if (err)
 				return err;
-		} else if (!r->locs[i].build_id[0]) {
-			res->locs[i].unknown = 1;
 		} else {
-			b->order[b->nraw++] = (uint32_t)i;
+			res->locs[i].unknown = 1;
 		}
 	}
 	qsort_r(b->order, b->nraw, sizeof(*b->order), by_bid_off, (void *)r);
@@ -388,6 +388,8 @@ struct group {
 	uint64_t *vaddr; /* their addresses, for those that translate */
 	uint32_t *mloc;	 /* batch position → location */
 	size_t nmiss, nv;
+	uint32_t *dup; /* pairs (location, the earlier location of the same offset) */
+	size_t ndup;
 };
 
 /* Copy table T's entry ENT into the result as location I's frames. */
@@ -545,9 +547,13 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 		return err;
 	pthread_mutex_lock(&t->lock);
 	for (size_t k = 0; k < g->n && !err; k++) {
+		uint64_t off = b->r->locs[g->locs[k]].file_off;
 		uint32_t ei;
 
-		if (u64map_get(&t->ix, b->r->locs[g->locs[k]].file_off, &ei)) {
+		if (k && off == b->r->locs[g->locs[k - 1]].file_off) {
+			g->dup[2 * g->ndup] = g->locs[k];
+			g->dup[2 * g->ndup++ + 1] = g->locs[k - 1];
+		} else if (u64map_get(&t->ix, off, &ei)) {
 			err = copy_entry(g, t, &t->ents[ei], g->locs[k]);
 			hits++;
 		} else {
@@ -585,6 +591,13 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 				err_str(err));
 			err = 0;
 		}
+	}
+	for (size_t k = 0; k < g->ndup; k++) {
+		uint32_t d = g->dup[2 * k], from = g->dup[2 * k + 1];
+
+		b->res->locs[d].unknown = b->res->locs[from].unknown;
+		b->res->locs[d].nframes = b->res->locs[from].nframes;
+		b->first[d] = b->first[from];
 	}
 	if (added)
 		tab_added(b->q, t, added);
@@ -626,7 +639,8 @@ static int run_groups(struct build *b)
 	g.miss = calloc(b->nraw + 1, sizeof(*g.miss));
 	g.mloc = calloc(b->nraw + 1, sizeof(*g.mloc));
 	g.vaddr = calloc(b->nraw + 1, sizeof(*g.vaddr));
-	if (!g.miss || !g.mloc || !g.vaddr)
+	g.dup = calloc(2 * b->nraw + 1, sizeof(*g.dup));
+	if (!g.miss || !g.mloc || !g.vaddr || !g.dup)
 		err = -ENOMEM;
 	for (size_t j = 0; j < res->nbids && !err; j++) {
 		struct qsym_bid *qb = &res->bids[j];
@@ -638,7 +652,7 @@ static int run_groups(struct build *b)
 		g.qb = qb;
 		g.locs = &b->order[k];
 		g.n = qb->nlocs;
-		g.nmiss = g.nv = 0;
+		g.nmiss = g.nv = g.ndup = 0;
 		k += qb->nlocs;
 		st = resolver_resolve(rv, qb->build_id, wait, &e, &reason);
 		if (st == RESOLVER_FOUND) {
@@ -662,13 +676,24 @@ static int run_groups(struct build *b)
 	free(g.miss);
 	free(g.mloc);
 	free(g.vaddr);
+	free(g.dup);
 	return err;
 }
 
-/* Turn offset frames into the public ones, now that the pool stops growing. */
+/* Turn offset frames into the public ones, now that the pool stops growing. A raw location
+ * left unknown falls back to the names its producer sent, if any. */
 static int finish(struct build *b)
 {
 	struct qsym_result *res = b->res;
+	int err;
+
+	for (size_t i = 0; i < res->nlocs; i++) {
+		if (!res->locs[i].unknown || !b->r->locs[i].frames || !b->r->locs[i].build_id[0])
+			continue;
+		err = named_loc(b, i);
+		if (err)
+			return err;
+	}
 
 	res->frames = calloc(b->nof + 1, sizeof(*res->frames));
 	if (!res->frames)

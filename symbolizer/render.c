@@ -900,7 +900,7 @@ static int pp_location(struct pp *p, size_t i, struct pprofb_line *lines)
 	const struct pstore_loc *l = &p->in->r->locs[i];
 	const struct side *sd = &p->m->sides[0];
 	uint64_t mapping = 0;
-	int err = 0;
+	int err = 0, raw = l->build_id[0] || !l->frames;
 
 	for (uint32_t k = 0; k < sd->n[i] && !err; k++) {
 		const struct mframe *f = &p->m->fr[sd->first[i] + k];
@@ -908,10 +908,10 @@ static int pp_location(struct pp *p, size_t i, struct pprofb_line *lines)
 		lines[k] = (struct pprofb_line){.line = f->line};
 		err = pp_function(p, f->fid, &lines[k].function_id);
 	}
-	if (!err && !l->frames)
+	if (!err && raw)
 		err = pp_mapping(p, i, &mapping);
 	if (!err)
-		err = pprofb_location(p->b, mapping, l->frames ? 0 : l->file_off, lines, sd->n[i],
+		err = pprofb_location(p->b, mapping, raw ? l->file_off : 0, lines, sd->n[i],
 				      &p->loc_id[i]);
 	return err;
 }

@@ -242,8 +242,9 @@ static void make_reference(void)
 	symfile_close(sf);
 }
 
-/* NADDR raw locations of fx, one out-of-segment offset, one named, one without a build ID. */
-#define NLOCS (NADDR + 3)
+/* NADDR raw locations of fx, one out-of-segment offset, one named, one without a build ID,
+ * and a raw one whose producer also sent a name (the fallback while fx is unknown). */
+#define NLOCS (NADDR + 4)
 static struct pstore_loc locs[NLOCS];
 static const struct pstore_named_frame named[] = {{"inl", "a.c", 3}, {"outer", "a.c", 9}};
 
@@ -261,6 +262,9 @@ static struct pstore_result input(void)
 	locs[NADDR].mapping_file = "/opt/fx";
 	locs[NADDR + 1] = (struct pstore_loc){.frames = named, .nframes = 2};
 	locs[NADDR + 2] = (struct pstore_loc){.file_off = 0x10, .mapping_file = "[vdso]"};
+	locs[NADDR + 3] = locs[0];
+	locs[NADDR + 3].frames = named + 1;
+	locs[NADDR + 3].nframes = 1;
 	return r;
 }
 
@@ -291,6 +295,8 @@ static void check_answers(const struct qsym_result *res)
 	CHECK_INT(res->locs[NADDR + 1].frames[1].line, 9);
 	CHECK(res->locs[NADDR + 2].unknown);
 	CHECK_INT(res->locs[NADDR + 2].bid, -1);
+	CHECK(!res->locs[NADDR + 3].named && !res->locs[NADDR + 3].unknown);
+	CHECK_STR(res->locs[NADDR + 3].frames[0].function, res->locs[0].frames[0].function);
 }
 
 TEST(missing_then_uploaded_then_cached_then_replaced)
@@ -312,11 +318,14 @@ TEST(missing_then_uploaded_then_cached_then_replaced)
 	CHECK_STR(res->bids[0].build_id, fx_bid);
 	CHECK_INT(res->bids[0].status, QSYM_MISSING);
 	CHECK(res->bids[0].reason);
-	CHECK_INT(res->bids[0].nlocs, NADDR + 1);
+	CHECK_INT(res->bids[0].nlocs, NADDR + 2);
 	CHECK_INT(res->bids[0].nunknown, NADDR + 1);
 	CHECK(!res->partial);
 	for (size_t i = 0; i < NADDR; i++)
 		CHECK(res->locs[i].unknown);
+	/* the producer's name stands in while the debug info is missing */
+	CHECK(res->locs[NADDR + 3].named && !res->locs[NADDR + 3].unknown);
+	CHECK_STR(res->locs[NADDR + 3].frames[0].function, "outer");
 	qsym_result_free(res);
 	qsym_stats(s.q, &st);
 	CHECK_INT(st.cached, 0);
@@ -334,12 +343,12 @@ TEST(missing_then_uploaded_then_cached_then_replaced)
 	/* again: all from the results cache, same answers */
 	CHECK_INT(qsym_run(s.q, &r, &res), 0);
 	CHECK_INT(res->symbolized, 0);
-	CHECK_INT(res->cache_hits, NADDR + 1);
+	CHECK_INT(res->cache_hits, NADDR + 1); /* offs[0] twice: one lookup */
 	CHECK_INT(res->bids[0].map, LOADREBUILD_REBUILT);
 	check_answers(res);
 	qsym_result_free(res);
 	qsym_stats(s.q, &st);
-	CHECK_INT(st.cached, NADDR + 1);
+	CHECK_INT(st.cached, NADDR + 1); /* offs[0] twice: cached once */
 	CHECK_INT(st.build_ids, 1);
 
 	/* the executable replaces it: a new file, looked up afresh, through its own headers */
