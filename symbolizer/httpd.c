@@ -10,6 +10,7 @@
  */
 #include "httpd.h"
 
+#include "httpd_query.h"
 #include "httpd_ui.h"
 #include "jsonw.h"
 
@@ -53,6 +54,7 @@ struct httpd {
 	pthread_cond_t idle;
 	int waiters; /* parked requests, under lock */
 	int stopping;
+	struct httpd_query *query; /* /api/v1/query, /diff, /missing (httpd_query.c) */
 };
 
 enum route {
@@ -62,7 +64,8 @@ enum route {
 	R_BUILDID_EXECUTABLE,
 	R_SYMBOLIZE,
 	R_METRICS,
-	R_UI, /* the web UI (httpd_ui.c) */
+	R_UI,	 /* the web UI (httpd_ui.c) */
+	R_QUERY, /* profile queries (httpd_query.c) */
 };
 
 struct req {
@@ -260,6 +263,10 @@ static int route(struct req *r, const char *url)
 	}
 	if (httpd_ui_route(url)) {
 		r->route = R_UI;
+		return 0;
+	}
+	if (httpd_query_route(url)) {
+		r->route = R_QUERY;
 		return 0;
 	}
 	if (!strcmp(url, "/metrics")) {
@@ -1021,6 +1028,7 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	resolver_stats(o->resolver, &rs);
 	symcache_stats(o->symcache, &ss);
 	metrics_render(o->metrics, &ds, &rs, &ss, &w);
+	httpd_query_metrics(r->h->query, &w);
 	if (jsonw_finish(&w, &buf, &len))
 		return respond_error(r, conn, 500, "rendering metrics failed");
 	return respond_buf(r, conn, 200, buf, len, "text/plain; version=0.0.4");
@@ -1102,6 +1110,9 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 	case R_SYMBOLIZE: return symbolize(r, conn);
 	case R_METRICS: return metrics_page(r, conn);
 	case R_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
+	case R_QUERY:
+		return httpd_query_serve(r->h->query, conn, r->path, &r->status, &r->bytes_out,
+					 &r->result, r->note, sizeof(r->note));
 	default: return respond_error(r, conn, 404, "no such endpoint");
 	}
 }
@@ -1248,6 +1259,18 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		h->o.max_addresses = DEFAULT_MAX_ADDRESSES;
 	if (!h->o.max_body)
 		h->o.max_body = DEFAULT_MAX_BODY;
+	{
+		struct httpd_query_opts qo = {.pstore = opts->pstore,
+					      .resolver = opts->resolver,
+					      .symcache = opts->symcache,
+					      .request_timeout_ms = h->o.request_timeout_ms};
+
+		err = httpd_query_new(&qo, &h->query);
+		if (err) {
+			free(h);
+			return err;
+		}
+	}
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->idle, NULL);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
@@ -1261,6 +1284,7 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!h->mhd) {
+		httpd_query_free(h->query);
 		pthread_cond_destroy(&h->idle);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
@@ -1289,6 +1313,7 @@ void httpd_stop(struct httpd *h)
 		pthread_cond_wait(&h->idle, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->mhd);
+	httpd_query_free(h->query);
 	pthread_cond_destroy(&h->idle);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

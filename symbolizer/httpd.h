@@ -18,6 +18,7 @@
 #include "../cache/debugstore.h"
 #include "../cache/resolver.h"
 #include "metrics.h"
+#include "profstore.h"
 #include "symcache.h"
 
 struct httpd;
@@ -35,6 +36,7 @@ struct httpd_opts {
 	struct resolver *resolver;
 	struct symcache *symcache;
 	struct metrics *metrics;
+	struct pstore *pstore; /* profile store; NULL: the profile routes answer 503 */
 };
 
 /* Bind and start serving. Sets *OUT (stop with httpd_stop()). -EADDRINUSE, -EINVAL (bad
