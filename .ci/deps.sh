@@ -14,7 +14,12 @@ PKGS=(
 	libcurl4-openssl-dev zlib1g-dev libclang-rt-14-dev
 	# tests: references and real debug info
 	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg
+	# the web UI test in a real browser (tests/run-webui.sh, playwright-core from npm); the demo
+	chromium nodejs curl
 )
+# npm: Debian's package, unless a Node.js that bundles its own npm (NodeSource) is installed,
+# which conflicts with it.
+command -v npm >/dev/null || PKGS+=(npm)
 BENCH_PKGS=(openjdk-17-dbg hyperfine time)
 export DEBIAN_FRONTEND=noninteractive
 want=("${PKGS[@]}")

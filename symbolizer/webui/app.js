@@ -81,6 +81,11 @@
 		return Number.isNaN(d.getTime()) ? null : iso(d.getTime() / 1000);
 	}
 
+	/* Unix nanoseconds as local "YYYY-MM-DD HH:MM:SS". */
+	function nsTime(ns) {
+		return toLocalInput(ns / 1e9).replace('T', ' ');
+	}
+
 	/* The base window of the diff: "prev" is the window of the same length just before. */
 	function baseWindow() {
 		if (S.bfrom !== 'prev') return { from: S.bfrom, to: S.bto || 'now' };
@@ -159,6 +164,9 @@
 		return body;
 	}
 
+	/* Flame graphs keep the heaviest frames: more boxes than this add nothing readable. */
+	const MAX_NODES = 6000;
+
 	function queryParams(extra) {
 		return Object.assign({ query: normSelector(S.q), from: S.from, to: S.to, type: S.type }, extra);
 	}
@@ -226,7 +234,7 @@
 	}
 
 	async function loadFlame() {
-		const obj = await api('api/v1/query', queryParams({ format: 'json' }));
+		const obj = await api('api/v1/query', queryParams({ format: 'json', max_nodes: MAX_NODES }));
 		const { tree, meta } = unwrapTree(obj);
 		meta.unit = unitOf(meta);
 		cache.flame = { tree, meta };
@@ -382,7 +390,7 @@
 	async function loadDiff() {
 		const bw = baseWindow();
 		const bq = normSelector(S.bq || S.q);
-		const params = queryParams({ base: bq, base_from: bw.from, base_to: bw.to, format: 'json' });
+		const params = queryParams({ base: bq, base_from: bw.from, base_to: bw.to, format: 'json', max_nodes: MAX_NODES });
 		let obj;
 		try {
 			obj = await api('api/v1/diff', params);
@@ -401,7 +409,7 @@
 			total: Number(meta.total ?? meta.compare_total ?? meta.right_total ?? 0),
 			baseTotal: Number(meta.base_total ?? meta.left_total ?? 0),
 		});
-		cache.diff = { bw, bq, unit, root };
+		cache.diff = { bw, bq, unit, root, meta };
 		diffFlame.render();
 		legend();
 	}
@@ -415,12 +423,17 @@
 		}
 		const T = diffFlame.meta.total || d.root.total, B = diffFlame.meta.baseTotal || d.root.baseTotal;
 		const m = (diffFlame.maxDelta * 100).toFixed(2);
+		const M = d.meta || {};
+		const when = (f, t) => (typeof f === 'number' && typeof t === 'number' ? `${nsTime(f)} → ${nsTime(t)}` : `${f} → ${t}`);
+		const bsel = M.base_query ?? d.bq, csel = M.query ?? normSelector(S.q);
+		const bwin = M.base_from !== undefined ? when(M.base_from, M.base_to) : when(d.bw.from, d.bw.to);
+		const cwin = M.from !== undefined ? when(M.from, M.to) : when(S.from, S.to);
 		el.innerHTML =
 			`<span class="sw down"></span> shrank &nbsp; <span class="grad"></span> <span class="sw up"></span> grew` +
 			` <span class="mut">(share of each side's total; full colour = ±${m} pp; width = compare)</span>` +
 			`<span class="grow"></span>` +
-			`<span>base <b>${esc(fmtValue(B, d.unit))}</b> <span class="mut">${esc(d.bq)} ${esc(d.bw.from)} → ${esc(d.bw.to)}</span></span>` +
-			`<span>compare <b>${esc(fmtValue(T, d.unit))}</b> <span class="mut">${esc(normSelector(S.q))} ${esc(S.from)} → ${esc(S.to)}</span></span>`;
+			`<span>base <b>${esc(fmtValue(B, d.unit))}</b> <span class="mut">${esc(bsel)} ${esc(bwin)}</span></span>` +
+			`<span>compare <b>${esc(fmtValue(T, d.unit))}</b> <span class="mut">${esc(csel)} ${esc(cwin)}</span></span>`;
 	}
 
 	/* ---- missing debug info ---- */
@@ -801,8 +814,13 @@
 		if (m.to) S.to = m.to;
 		for (const el of document.querySelectorAll('#queryform input, #queryform select, #queryform button'))
 			el.disabled = true;
-		document.querySelector('#tabs [data-view="diff"]').hidden = true;
-		if (S.view === 'diff') S.view = 'flame';
+		if (STATIC.diff) {
+			if (m.bq) S.bq = m.bq;
+			for (const id of ['bq', 'bpreset', 'bfrom', 'bto', 'rundiff']) $(id).disabled = true;
+		} else {
+			document.querySelector('#tabs [data-view="diff"]').hidden = true;
+			if (S.view === 'diff') S.view = 'flame';
+		}
 		$('q').value = S.q;
 		renderChips();
 		if (m.title) document.title = m.title;

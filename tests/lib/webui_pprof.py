@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Writes an unsymbolized pprof of demo/workload.c in the agent's layout, for the web UI test.
+
+  webui_pprof.py --app APP --lib LIB --sym FLEETSYM-SYMBOLIZE --variant v1|v2 --time UNIX OUT
+
+APP and LIB are the unstripped builds (their symbols pick the addresses; the profile itself
+carries only build IDs and file offsets, as fleetsym-agent's does): one mapping per build ID
+with memory_start = file_offset = 0, so each location's address is the file offset
+(ARCHITECTURE.md "Addresses"); non-leaf frames point inside their call, like return
+addresses minus one. The leaf of the hot stack is an address of hash_block() that lies in the
+inlined mix(), found with fleetsym-symbolize. "v2" doubles hash_block's samples, as the
+workload's v2 does.
+"""
+import argparse
+import gzip
+import os
+import re
+import subprocess
+
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field(num, wt, payload):
+    return varint(num << 3 | wt) + payload
+
+
+def f_int(num, v):
+    return field(num, 0, varint(v)) if v else b""
+
+
+def f_bytes(num, b):
+    return field(num, 2, varint(len(b)) + b)
+
+
+def f_packed(num, vals):
+    return f_bytes(num, b"".join(varint(v) for v in vals)) if vals else b""
+
+
+class Strings:
+    def __init__(self):
+        self.t, self.ix = [""], {"": 0}
+
+    def __call__(self, s):
+        if s not in self.ix:
+            self.ix[s] = len(self.t)
+            self.t.append(s)
+        return self.ix[s]
+
+
+def elf_info(path):
+    """Build ID, PT_LOAD (vaddr, offset, filesz) list, and {function: (vaddr, size)}."""
+    notes = subprocess.run(["readelf", "-nW", path], capture_output=True, text=True).stdout
+    bid = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
+    loads = []
+    for line in subprocess.run(["readelf", "-lW", path], capture_output=True,
+                               text=True).stdout.splitlines():
+        p = line.split()
+        if p and p[0] == "LOAD":
+            loads.append((int(p[2], 16), int(p[1], 16), int(p[4], 16)))
+    syms = {}
+    for line in subprocess.run(["readelf", "-sW", path], capture_output=True,
+                               text=True).stdout.splitlines():
+        p = line.split()
+        if len(p) >= 8 and p[3] == "FUNC" and p[2].isdigit() and int(p[2]) > 0:
+            syms[p[7].split("@")[0]] = (int(p[1], 16), int(p[2]))
+    return bid, loads, syms
+
+
+def file_off(loads, vaddr):
+    for va, off, size in loads:
+        if va <= vaddr < va + size:
+            return vaddr - va + off
+    raise ValueError("address 0x%x in no PT_LOAD" % vaddr)
+
+
+def inlined_addr(sym, app, func, inner):
+    """An address of FUNC whose inline chain starts with INNER."""
+    va, size = func
+    addrs = ["0x%x" % a for a in range(va, va + size)]
+    out = subprocess.run([sym, "-e", app, "-f", "-i", "-a"], input="\n".join(addrs) + "\n",
+                         capture_output=True, text=True).stdout.splitlines()
+    cur, first = None, None
+    for line in out:
+        if line.startswith("0x"):
+            cur, first = int(line, 16), None
+        elif first is None and cur is not None and not line.startswith(("/", "?")) and \
+                ":" not in line:
+            first = line.strip()
+            if first == inner:
+                return cur
+    raise ValueError("no address of the function is in the inlined %s" % inner)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--app", required=True)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--sym", required=True)
+    ap.add_argument("--variant", default="v1")
+    ap.add_argument("--time", type=int, required=True)
+    ap.add_argument("--app-name", default="/opt/demo/demo-workload")
+    ap.add_argument("--lib-name", default="/opt/demo/libdemocodec.so")
+    ap.add_argument("out")
+    a = ap.parse_args()
+
+    app_bid, app_loads, app_syms = elf_info(a.app)
+    lib_bid, lib_loads, lib_syms = elf_info(a.lib)
+    period = 10_101_010  # 99 Hz
+
+    def mid(syms, name):
+        va, size = syms[name]
+        return va + size // 2
+
+    hot = inlined_addr(a.sym, a.app, app_syms["hash_block"], "mix")
+    A = lambda va: (1, file_off(app_loads, va))
+    L = lambda va: (2, file_off(lib_loads, va))
+    caller = [A(mid(app_syms, "handle_request")), A(mid(app_syms, "main"))]
+    stacks = [
+        (1000 if a.variant == "v2" else 500, [A(hot)] + caller),
+        (350, [A(mid(app_syms, "parse_request"))] + caller),
+        (140, [L(mid(lib_syms, "codec_compress")), A(mid(app_syms, "compress_reply"))] + caller),
+        (10, [A(mid(app_syms, "log_line"))] + caller),
+    ]
+
+    s = Strings()
+    prof = b""
+    prof += f_bytes(1, f_int(1, s("cpu")) + f_int(2, s("nanoseconds")))
+    locs = {}
+    for count, frames in stacks:
+        ids = []
+        for m, off in frames:
+            ids.append(locs.setdefault((m, off), len(locs) + 1))
+        labels = f_bytes(3, f_int(1, s("pid")) + f_int(3, 4242)) + \
+            f_bytes(3, f_int(1, s("comm")) + f_int(2, s("demo-workload")))
+        prof += f_bytes(2, f_packed(1, ids) + f_packed(2, [count * period]) + labels)
+    for mid_, (bid, name) in ((1, (app_bid, a.app_name)), (2, (lib_bid, a.lib_name))):
+        prof += f_bytes(3, f_int(1, mid_) + f_int(3, 1 << 40) + f_int(5, s(name)) +
+                        f_int(6, s(bid)))
+    for (m, off), lid in sorted(locs.items(), key=lambda kv: kv[1]):
+        prof += f_bytes(4, f_int(1, lid) + f_int(2, m) + f_int(3, off))
+    tail = f_int(9, a.time * 1_000_000_000) + f_int(10, 10_000_000_000) + \
+        f_bytes(11, f_int(1, s("cpu")) + f_int(2, s("nanoseconds"))) + f_int(12, period)
+    strings = b"".join(f_bytes(6, x.encode()) for x in s.t)
+    with open(a.out, "wb") as f:
+        f.write(gzip.compress(prof + strings + tail, mtime=0))
+    print("%s: %s %s (build ID %s), %s (build ID %s), hot 0x%x" % (
+        a.out, a.variant, os.path.basename(a.app), app_bid, os.path.basename(a.lib), lib_bid, hot))
+
+
+if __name__ == "__main__":
+    main()
