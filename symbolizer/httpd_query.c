@@ -297,9 +297,8 @@ static int side_run(struct qreq *r, struct side *sd, const char *type)
 		return err;
 	sd->in = (struct render_input){
 	    .r = sd->r, .s = sd->s, .from_ns = sd->from, .to_ns = sd->to, .query = sd->query};
-	note(r,
-	     " profiles=%zu stacks=%zu locations=%zu symbolized=%zu cache_hits=%zu unknown=%zu%s",
-	     sd->r->nprofiles, sd->r->nstacks, sd->r->nlocs, sd->s->symbolized,
+	note(r, "%sprofiles=%zu stacks=%zu locations=%zu symbolized=%zu cache_hits=%zu unknown=%zu%s",
+	     r->noteoff ? " " : "", sd->r->nprofiles, sd->r->nstacks, sd->r->nlocs, sd->s->symbolized,
 	     sd->s->cache_hits, sd->s->unknown, sd->s->partial ? " partial=1" : "");
 	return 0;
 }
@@ -532,7 +531,8 @@ int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, const 
 	add(&q->lat_usec[r.ep], (uint64_t)(secs * 1e6));
 	for (int s = 0; s < STEP_COUNT_; s++)
 		add(&q->step_usec[s], (uint64_t)(r.step[s] * 1e6));
-	note(&r, " ms_store=%.1f ms_symbolize=%.1f ms_render=%.1f", r.step[STEP_STORE] * 1e3,
+	note(&r, "%sms_store=%.1f ms_symbolize=%.1f ms_render=%.1f", r.noteoff ? " " : "",
+	     r.step[STEP_STORE] * 1e3,
 	     r.step[STEP_SYMBOLIZE] * 1e3, r.step[STEP_RENDER] * 1e3);
 	*status = r.status;
 	*bytes_out = r.bytes_out;

@@ -175,8 +175,11 @@ static const char *ffile(const struct model *m, uint32_t fid)
 struct node {
 	uint32_t fid;
 	uint32_t parent;
-	uint32_t line;
+	uint32_t line;	     /* the first line seen, then the one with the most value */
 	uint8_t inlined;
+	uint8_t has_line;
+	uint8_t multi;	     /* more than one line seen: their values are in t->lix */
+	int64_t line_val;    /* value of LINE while !multi */
 	uint32_t kid0, nkids; /* into t->kids, after tree_index() */
 	int64_t self[NSIDES], total[NSIDES];
 };
@@ -193,6 +196,7 @@ struct tree {
 	uint32_t *lnode, *lline;
 	size_t nl, lval_cap, lnode_cap, lline_cap;
 	int64_t side_total[NSIDES];
+	double *wt; /* per node: weight(), after tree_index() */
 };
 
 static void tree_free(struct tree *t)
@@ -204,6 +208,7 @@ static void tree_free(struct tree *t)
 	free(t->lval);
 	free(t->lnode);
 	free(t->lline);
+	free(t->wt);
 }
 
 static int child(struct tree *t, uint32_t parent, const struct mframe *f, uint32_t *out)
@@ -221,6 +226,31 @@ static int child(struct tree *t, uint32_t parent, const struct mframe *f, uint32
 		err = u64map_put(&t->ix, key, (uint32_t)(t->nn - 1));
 	*out = (uint32_t)(t->nn - 1);
 	return err;
+}
+
+static int line_add(struct tree *t, uint32_t node, uint32_t line, int64_t v);
+
+/* Most nodes see one line only; the (node, line) map is for the others. */
+static int node_line(struct tree *t, uint32_t node, uint32_t line, int64_t v)
+{
+	struct node *nd = &t->n[node];
+	int err;
+
+	if (nd->multi)
+		return line_add(t, node, line, v);
+	if (!nd->has_line) {
+		nd->has_line = 1;
+		nd->line = line;
+		nd->line_val = v;
+		return 0;
+	}
+	if (nd->line == line) {
+		nd->line_val += v;
+		return 0;
+	}
+	nd->multi = 1;
+	err = line_add(t, node, nd->line, nd->line_val);
+	return err ? err : line_add(t, node, line, v);
 }
 
 static int line_add(struct tree *t, uint32_t node, uint32_t line, int64_t v)
@@ -264,7 +294,7 @@ static int tree_add_stack(struct tree *t, int s, const struct pstore_stack *st)
 
 			err = child(t, cur, f, &cur);
 			if (!err)
-				err = line_add(t, cur, f->line, st->value);
+				err = node_line(t, cur, f->line, st->value);
 			if (err)
 				return err;
 			t->n[cur].total[s] += st->value;
@@ -299,16 +329,38 @@ static int tree_index(struct tree *t)
 
 		t->kids[t->n[p].kid0 + fill[p]++] = (uint32_t)i;
 	}
+	memset(fill, 0, (t->nn + 1) * sizeof(*fill));
 	for (size_t i = 0; i < t->nl; i++) {
 		uint32_t nd = t->lnode[i];
 
-		if (t->lval[i] > best[nd] || (t->lval[i] == best[nd] && !t->n[nd].line)) {
+		if (!fill[nd] || t->lval[i] > best[nd]) {
+			fill[nd] = UINT32_MAX; /* reused as "seen" */
 			best[nd] = t->lval[i];
 			t->n[nd].line = t->lline[i];
 		}
 	}
 	free(fill);
 	free(best);
+	return 0;
+}
+
+/* The rank of a node for pruning and JSON order: its largest share of a side's total. */
+static int tree_weigh(struct tree *t)
+{
+	t->wt = calloc(t->nn + 1, sizeof(*t->wt));
+	if (!t->wt)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nn; i++)
+		for (int s = 0; s < t->m->nsides; s++) {
+			double v = t->side_total[s] ? (double)t->n[i].total[s] /
+							  (double)t->side_total[s]
+						    : 0;
+
+			if (v < 0)
+				v = -v;
+			if (v > t->wt[i])
+				t->wt[i] = v;
+		}
 	return 0;
 }
 
@@ -326,31 +378,16 @@ static int tree_build(struct tree *t, struct model *m)
 			err = tree_add_stack(t, s, &r->stacks[i]);
 		t->side_total[s] = t->n[0].total[s];
 	}
-	return err ? err : tree_index(t);
-}
-
-/* The rank of a node for pruning and JSON order: its largest share of a side's total. */
-static double weight(const struct tree *t, uint32_t i)
-{
-	double w = 0;
-
-	for (int s = 0; s < t->m->nsides; s++) {
-		double v = t->side_total[s] ? (double)t->n[i].total[s] / (double)t->side_total[s]
-					    : 0;
-
-		if (v < 0)
-			v = -v;
-		if (v > w)
-			w = v;
-	}
-	return w;
+	if (!err)
+		err = tree_index(t);
+	return err ? err : tree_weigh(t);
 }
 
 static int by_weight(const void *a, const void *b, void *ctx)
 {
 	const struct tree *t = ctx;
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	double wx = weight(t, x), wy = weight(t, y);
+	double wx = t->wt[x], wy = t->wt[y];
 
 	if (wx != wy)
 		return wx > wy ? -1 : 1;
@@ -407,11 +444,27 @@ static void write_share(struct jsonw *w, const char *key, int64_t v, int64_t tot
 	jsonw_printf(w, "%.6g", total ? (double)v / (double)total : 0.0);
 }
 
+/* KEY (already JSON, with its punctuation) and V: the tree's hot path, so no printf. */
+static void put_i64(struct jsonw *w, const char *key, int64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	jsonw_lit(w, key);
+	jsonw_raw(w, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 static void write_values(struct jsonw *w, const struct tree *t, const int64_t *self,
 			 const int64_t *total)
 {
 	if (t->m->nsides == 1) {
-		jsonw_printf(w, ",\"self\":%" PRId64 ",\"total\":%" PRId64, self[0], total[0]);
+		put_i64(w, ",\"self\":", self[0]);
+		put_i64(w, ",\"total\":", total[0]);
 		return;
 	}
 	jsonw_printf(w,
@@ -426,22 +479,56 @@ static void write_values(struct jsonw *w, const struct tree *t, const int64_t *s
 			 (t->side_total[0] ? (double)total[0] / (double)t->side_total[0] : 0.0));
 }
 
-static void write_node_head(struct jsonw *w, const struct tree *t, uint32_t i)
+/* Each function's name and file as JSON strings, escaped once: nodes repeat them. */
+struct esc {
+	struct jsonw text;
+	size_t *at; /* per function: name at at[2f], file at at[2f+1]; lengths follow */
+};
+
+static int esc_build(struct esc *e, const struct model *m)
+{
+	e->at = calloc(4 * m->nfuncs + 1, sizeof(*e->at));
+	if (!e->at)
+		return -ENOMEM;
+	for (size_t f = 0; f < m->nfuncs; f++) {
+		size_t *a = &e->at[4 * f];
+
+		a[0] = e->text.len;
+		jsonw_str(&e->text, fname(m, (uint32_t)f));
+		a[1] = e->text.len - a[0];
+		a[2] = e->text.len;
+		jsonw_str(&e->text, ffile(m, (uint32_t)f));
+		a[3] = e->text.len - a[2];
+	}
+	return e->text.err;
+}
+
+static void esc_free(struct esc *e)
+{
+	jsonw_free(&e->text);
+	free(e->at);
+}
+
+static void write_node_head(struct jsonw *w, const struct tree *t, const struct esc *e,
+			    uint32_t i)
 {
 	const struct node *nd = &t->n[i];
 	const struct func *f = &t->m->funcs[nd->fid];
+	const size_t *a = &e->at[4 * nd->fid];
 
-	jsonw_lit(w, "{\"name\":");
-	jsonw_str(w, i ? fname(t->m, nd->fid) : "root");
-	write_values(w, t, nd->self, nd->total);
 	if (!i) {
+		jsonw_lit(w, "{\"name\":\"root\"");
+		write_values(w, t, nd->self, nd->total);
 		jsonw_lit(w, ",\"children\":[");
 		return;
 	}
+	jsonw_lit(w, "{\"name\":");
+	jsonw_raw(w, e->text.buf + a[0], a[1]);
+	write_values(w, t, nd->self, nd->total);
 	jsonw_lit(w, ",\"file\":");
-	jsonw_str(w, ffile(t->m, nd->fid));
-	jsonw_printf(w, ",\"line\":%" PRIu32 ",\"inlined\":%s", nd->line,
-		     nd->inlined ? "true" : "false");
+	jsonw_raw(w, e->text.buf + a[2], a[3]);
+	put_i64(w, ",\"line\":", nd->line);
+	jsonw_lit(w, nd->inlined ? ",\"inlined\":true" : ",\"inlined\":false");
 	if (f->unknown) {
 		jsonw_lit(w, ",\"unresolved\":true,\"build_id\":");
 		jsonw_str(w, strpool_str(&t->m->pool, f->bid));
@@ -484,14 +571,19 @@ struct walk {
 
 static int write_tree(struct jsonw *w, const struct tree *t, const uint8_t *keep)
 {
+	struct esc e = {.text = {.max = w->max}};
 	struct walk *st = NULL;
 	size_t n = 0, cap = 0;
 	int err;
 
-	err = VEC_PUSH(st, n, cap, ((struct walk){0}));
-	if (err)
+	err = esc_build(&e, t->m);
+	if (!err)
+		err = VEC_PUSH(st, n, cap, ((struct walk){0}));
+	if (err) {
+		esc_free(&e);
 		return err;
-	write_node_head(w, t, 0);
+	}
+	write_node_head(w, t, &e, 0);
 	while (n && !w->err) {
 		struct walk *top = &st[n - 1];
 		const struct node *nd = &t->n[top->node];
@@ -508,12 +600,13 @@ static int write_tree(struct jsonw *w, const struct tree *t, const uint8_t *keep
 		next.node = t->kids[nd->kid0 + top->next++];
 		if (top->written++)
 			jsonw_lit(w, ",");
-		write_node_head(w, t, next.node);
+		write_node_head(w, t, &e, next.node);
 		err = VEC_PUSH(st, n, cap, next);
 		if (err)
 			break;
 	}
 	free(st);
+	esc_free(&e);
 	return err ? err : w->err;
 }
 
