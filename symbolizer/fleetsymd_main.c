@@ -8,6 +8,8 @@
  */
 #include "httpd.h"
 #include "metrics.h"
+#include "profstore.h"
+#include "selector.h"
 #include "symcache.h"
 
 #include "../cache/debugstore.h"
@@ -39,6 +41,8 @@ struct config {
 	int fetch_timeout_s;
 	int max_fetches;
 	uint64_t max_upload;
+	int64_t retention_s;
+	uint64_t max_ingest;
 	const char *token_file;
 	const char *port_file;
 	int threads;
@@ -66,6 +70,8 @@ static void usage(FILE *f)
 	    "  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
 	    "  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
 	    "  --max-upload-size SIZE   largest upload (default 1G)\n"
+	    "  --retention DURATION     keep ingested profiles this long (default 7d; s, m, h, d, w)\n"
+	    "  --max-ingest-size SIZE   largest ingested profile, compressed or not (default 64M)\n"
 	    "  --token-file FILE        uploads need 'Authorization: Bearer <contents of FILE>'\n"
 	    "  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
 	    "  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
@@ -157,6 +163,8 @@ enum {
 	OPT_INDEX_THREADS,
 	OPT_PORT_FILE,
 	OPT_LOG_LEVEL,
+	OPT_RETENTION,
+	OPT_MAX_INGEST,
 	OPT_HELP,
 };
 
@@ -175,6 +183,16 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	case OPT_URLS: c->debuginfod_urls = arg; return 0;
 	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size);
 	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload);
+	case OPT_MAX_INGEST:
+		if (parse_size(arg, &c->max_ingest) || c->max_ingest < 1024 ||
+		    c->max_ingest > ((uint64_t)1 << 30))
+			return -EINVAL;
+		return 0;
+	case OPT_RETENTION:
+		if (duration_parse(arg, &ms) || ms < 60LL * 1000000000)
+			return -EINVAL;
+		c->retention_s = ms / 1000000000;
+		return 0;
 	case OPT_NEG_TTL:
 		if (parse_duration_ms(arg, &ms) || ms < 1000)
 			return -EINVAL;
@@ -231,6 +249,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
 	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"retention", required_argument, NULL, OPT_RETENTION},
+	    {"max-ingest-size", required_argument, NULL, OPT_MAX_INGEST},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -319,7 +339,13 @@ static int serve(struct config *c, const char *token)
 				.threads = c->threads,
 				.max_upload = c->max_upload,
 				.request_timeout_ms = c->request_timeout_ms,
-				.token = token};
+				.token = token,
+				.max_ingest = c->max_ingest};
+	struct pstore_opts po = {.data_dir = c->data_dir,
+				 .retention_s = c->retention_s,
+				 .max_ingest_size = (size_t)c->max_ingest,
+				 .retain_interval_s = 600};
+	struct pstore *ps = NULL;
 	struct dstore *store = NULL;
 	struct resolver *res = NULL;
 	struct symcache *sc = NULL;
@@ -348,6 +374,13 @@ static int serve(struct config *c, const char *token)
 		fprintf(stderr, "fleetsymd: %s\n", err_str(err));
 		goto out;
 	}
+	err = pstore_open(&po, &ps);
+	if (err) {
+		fprintf(stderr, "fleetsymd: profile store %s/profiles.db: %s\n", c->data_dir,
+			err_str(err));
+		goto out;
+	}
+	ho.pstore = ps;
 	ho.store = store;
 	ho.resolver = res;
 	ho.symcache = sc;
@@ -371,6 +404,7 @@ static int serve(struct config *c, const char *token)
 	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
 out:
 	httpd_stop(h);
+	pstore_close(ps);
 	symcache_free(sc);
 	resolver_free(res);
 	dstore_close(store);
@@ -381,7 +415,11 @@ out:
 int main(int argc, char **argv)
 {
 	struct config c = {
-	    .listen = "127.0.0.1:7070", .cache_size = (uint64_t)10 << 30, .level = LOG_INFO};
+	    .listen = "127.0.0.1:7070",
+	    .cache_size = (uint64_t)10 << 30,
+	    .retention_s = 7 * 86400,
+	    .max_ingest = (uint64_t)64 << 20,
+	    .level = LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;
 	int err;

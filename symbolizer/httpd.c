@@ -10,6 +10,7 @@
  */
 #include "httpd.h"
 
+#include "httpd_ingest.h"
 #include "httpd_query.h"
 #include "httpd_ui.h"
 #include "jsonw.h"
@@ -55,6 +56,7 @@ struct httpd {
 	int waiters; /* parked requests, under lock */
 	int stopping;
 	struct httpd_query *query; /* /api/v1/query, /diff, /missing (httpd_query.c) */
+	struct httpd_ingest *ingest; /* ingest, labels, series, types, timeline */
 };
 
 enum route {
@@ -66,6 +68,7 @@ enum route {
 	R_METRICS,
 	R_UI,	 /* the web UI (httpd_ui.c) */
 	R_QUERY, /* profile queries (httpd_query.c) */
+	R_STORE, /* ingest and listings (httpd_ingest.c) */
 };
 
 struct req {
@@ -90,6 +93,10 @@ struct req {
 	unsigned late_status; /* refused mid-body: answer this at the end (refuse_late()) */
 	uint64_t late_limit;
 	char late_msg[256];
+
+	/* ingest and listings */
+	int store_route;
+	struct httpd_ingest_req *ix;
 
 	/* symbolize */
 	char *body;
@@ -123,6 +130,7 @@ static enum MHD_Result respond_buf(struct req *r, struct MHD_Connection *conn, u
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 					r->route == R_DEBUGINFO	  ? "GET, HEAD, PUT"
 					: r->route == R_SYMBOLIZE ? "POST"
+					: r->route == R_STORE	  ? httpd_ingest_allow(r->store_route)
 								  : "GET, HEAD");
 	ok = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
@@ -265,6 +273,11 @@ static int route(struct req *r, const char *url)
 		r->route = R_UI;
 		return 0;
 	}
+	if ((r->store_route = httpd_ingest_route(url)) > 0) {
+		r->route = R_STORE;
+		r->ep = httpd_ingest_endpoint(r->store_route);
+		return 0;
+	}
 	if (httpd_query_route(url)) {
 		r->route = R_QUERY;
 		return 0;
@@ -306,6 +319,7 @@ static int method_ok(const struct req *r)
 	switch (r->route) {
 	case R_DEBUGINFO: return get || !strcmp(r->method, "PUT");
 	case R_SYMBOLIZE: return !strcmp(r->method, "POST");
+	case R_STORE: return httpd_ingest_method_ok(r->store_route, r->method);
 	default: return get;
 	}
 }
@@ -1029,9 +1043,23 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	symcache_stats(o->symcache, &ss);
 	metrics_render(o->metrics, &ds, &rs, &ss, &w);
 	httpd_query_metrics(r->h->query, &w);
+	httpd_ingest_metrics(r->h->ingest, &w);
 	if (jsonw_finish(&w, &buf, &len))
 		return respond_error(r, conn, 500, "rendering metrics failed");
 	return respond_buf(r, conn, 200, buf, len, "text/plain; version=0.0.4");
+}
+
+/* ---- ingest and listings (httpd_ingest.c answers; the log line and metrics are ours) ---- */
+
+static enum MHD_Result store_sync(struct req *r, int ok)
+{
+	if (r->ix) {
+		r->status = r->ix->status;
+		r->bytes_out = r->ix->bytes_out;
+		r->result = r->ix->result;
+		snprintf(r->note, sizeof(r->note), "%s", r->ix->note);
+	}
+	return ok ? MHD_YES : MHD_NO;
 }
 
 /* ---- MHD glue ---- */
@@ -1052,6 +1080,8 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 				     r->path);
 	if (r->route == R_DEBUGINFO && !strcmp(r->method, "PUT"))
 		return upload_begin(r, conn);
+	if (r->route == R_STORE)
+		return store_sync(r, httpd_ingest_begin(r->h->ingest, conn, r->store_route, &r->ix));
 	if (r->route == R_SYMBOLIZE && content_length(conn, &len) == 0 && len > o->max_body)
 		return respond_error(r, conn, 413,
 				     "the request body is %" PRIu64
@@ -1068,6 +1098,10 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 
 	if (r->route == R_DEBUGINFO && r->ep == EP_DEBUGINFO_PUT)
 		return upload_chunk(r, conn, data, len);
+	if (r->route == R_STORE) {
+		r->bytes_in += len;
+		return httpd_ingest_body(r->h->ingest, r->ix, data, len) ? MHD_YES : MHD_NO;
+	}
 	if (r->route != R_SYMBOLIZE) {
 		r->bytes_in += len; /* bodies of GETs are ignored */
 		return MHD_YES;
@@ -1110,6 +1144,8 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 	case R_SYMBOLIZE: return symbolize(r, conn);
 	case R_METRICS: return metrics_page(r, conn);
 	case R_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
+	case R_STORE:
+		return store_sync(r, httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix));
 	case R_QUERY:
 		return httpd_query_serve(r->h->query, conn, r->path, &r->status, &r->bytes_out,
 					 &r->result, r->note, sizeof(r->note));
@@ -1175,6 +1211,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		: toe < sizeof(toes) / sizeof(toes[0])	   ? toes[toe]
 							   : "aborted");
+	httpd_ingest_req_free(r->ix);
 	free(r->body);
 	free(r);
 }
@@ -1265,8 +1302,15 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 					      .symcache = opts->symcache,
 					      .request_timeout_ms = h->o.request_timeout_ms};
 
+		struct httpd_ingest_opts io = {.pstore = opts->pstore,
+					       .token = opts->token,
+					       .max_ingest = opts->max_ingest};
+
 		err = httpd_query_new(&qo, &h->query);
+		if (!err)
+			err = httpd_ingest_new(&io, &h->ingest);
 		if (err) {
+			httpd_query_free(h->query);
 			free(h);
 			return err;
 		}
@@ -1285,6 +1329,7 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!h->mhd) {
 		httpd_query_free(h->query);
+		httpd_ingest_free(h->ingest);
 		pthread_cond_destroy(&h->idle);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
@@ -1314,6 +1359,7 @@ void httpd_stop(struct httpd *h)
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->mhd);
 	httpd_query_free(h->query);
+	httpd_ingest_free(h->ingest);
 	pthread_cond_destroy(&h->idle);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

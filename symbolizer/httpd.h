@@ -37,6 +37,7 @@ struct httpd_opts {
 	struct symcache *symcache;
 	struct metrics *metrics;
 	struct pstore *pstore; /* profile store; NULL: the profile routes answer 503 */
+	uint64_t max_ingest;   /* bytes of one POST /api/v1/ingest body; 0 = 64 MiB */
 };
 
 /* Bind and start serving. Sets *OUT (stop with httpd_stop()). -EADDRINUSE, -EINVAL (bad

@@ -17,7 +17,8 @@ static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 
 static const char *const ep_names[EP_COUNT_] = {
     "debuginfo_put", "debuginfo_get", "buildid_debuginfo", "buildid_executable", "symbolize",
-    "metrics",	     "other",
+    "metrics",	     "ingest",	      "labels",		   "series",		 "types",
+    "timeline",	     "other",
 };
 
 struct metrics {

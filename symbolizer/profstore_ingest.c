@@ -243,6 +243,7 @@ struct ing {
 	int64_t time, duration;
 	struct idmap maps, funcs, locs;
 	int64_t *loc_store; /* per pprof location: store id, 0 until needed */
+	char (*bids)[BUILDID_HEX_MAX]; /* per mapping: its build ID if usable, else "" */
 	int64_t *sample_stack, *sample_ls;
 	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
 	size_t truncated;
@@ -350,6 +351,20 @@ static int validate_tables(struct ing *g)
 		return bad(g, "a mapping, function or location id is 0 or used twice");
 	if (err)
 		return err;
+	g->bids = calloc(p->n_mapping + 1, sizeof(*g->bids));
+	if (!g->bids)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_mapping; i++) {
+		const char *b = str(g, p->mapping[i]->build_id);
+		char *bid = g->bids[i];
+		size_t k;
+
+		for (k = 0; b[k] && k + 1 < BUILDID_HEX_MAX; k++)
+			bid[k] = (char)tolower((unsigned char)b[k]);
+		bid[k] = '\0';
+		if (b[k] || !buildid_valid(bid))
+			bid[0] = '\0';
+	}
 	for (size_t i = 0; i < p->n_location; i++) {
 		const Perftools__Profiles__Location *l = p->location[i];
 
@@ -589,14 +604,7 @@ static int location(struct ing *g, long i, int64_t *id)
 	if (l->mapping_id)
 		m = g->p->mapping[idmap_get(&g->maps, l->mapping_id)];
 	if (m) {
-		const char *b = str(g, m->build_id);
-		size_t k;
-
-		for (k = 0; b[k] && k + 1 < sizeof(bid); k++)
-			bid[k] = (char)tolower((unsigned char)b[k]);
-		bid[k] = '\0';
-		if (b[k] || !buildid_valid(bid))
-			bid[0] = '\0';
+		memcpy(bid, g->bids[idmap_get(&g->maps, l->mapping_id)], sizeof(bid));
 		c.mapping_file = str(g, m->filename);
 		c.kernel = is_kernel_file(c.mapping_file);
 		c.file_off = l->address >= m->memory_start
@@ -692,8 +700,10 @@ static int stack(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *
 	if (cut)
 		n = PSTORE_MAX_DEPTH - 1;
 	for (size_t k = 0; k < n; k++) {
-		err = location(g, idmap_get(&g->locs, sm->location_id[k]), &lid);
-		if (err)
+		long li = idmap_get(&g->locs, sm->location_id[k]);
+
+		lid = g->loc_store[li]; /* seen in this profile already: the common case */
+		if (!lid && (err = location(g, li, &lid)))
 			return err;
 		klen += pv_put(g->key + klen, (uint64_t)lid);
 	}
@@ -1164,6 +1174,7 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	free(g.funcs.pairs);
 	free(g.locs.pairs);
 	free(g.loc_store);
+	free(g.bids);
 	free(g.sample_stack);
 	free(g.sample_ls);
 	free(g.buf);
