@@ -398,14 +398,48 @@ def bench(url, elf, debug, nprof=100, nsamp=1000, nstacks=4000, service="bench")
     return j
 
 
+def pending(url, p, timeout_s):
+    """Against a fleetsymd whose debuginfod never answers: the query waits --request-timeout
+    once for the fetch, then answers partial, fx frames unknown; so does the next one."""
+    now = int(time.time()) * 10**9
+    prof, counts = profiles(p, now - 600 * 10**9, {"consume": 1}, n=1, per=50)
+    ingest(url, prof[0], {"service": "pending"})
+    w = {"query": '{service="pending"}', "from": "now-1h", "to": "now"}
+    for attempt in (1, 2):
+        t = time.monotonic()
+        h, b = q(url, "/api/v1/query", format="json", **w)
+        secs = time.monotonic() - t
+        j = json.loads(b)
+        st = {x["build_id"]: x for x in j["build_ids"]}.get(p["bid"], {})
+        if not j["partial"] or h.get("X-Fleetsym-Partial") != "1" or st.get("status") != "pending":
+            return fail("not partial: %s %s" % (h.get("X-Fleetsym-Partial"), j["build_ids"]))
+        if not timeout_s * 0.9 < secs < timeout_s + 1.5:
+            return fail("a pending query took %.2f s with --request-timeout %g s" % (secs, timeout_s))
+        names = [n["name"] for _, n in walk(j["root"]) if n.get("unresolved")]
+        if not names or not all(x.startswith("fx+0x") for x in names):
+            return fail("pending frames: %s" % names)
+        ok("pending debuginfod, query %d: answered in %.2f s (--request-timeout %g s), partial, "
+           "fx frames unknown (%s), reason '%s'" % (attempt, secs, timeout_s, names[0], st["reason"]))
+    _, b = q(url, "/api/v1/missing", **{k: w[k] for k in ("from", "to")})
+    m = json.loads(b)["missing"]
+    if not m or m[0]["status"] != "pending" or m[0]["build_id"] != p["bid"]:
+        return fail("/missing with a pending build ID: %s" % m)
+    ok("/missing lists it as pending")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--sym", required=True)
     ap.add_argument("--no-bench", action="store_true")
+    ap.add_argument("--pending", type=float, metavar="TIMEOUT_S",
+                    help="only the pending check, against a server with a stuck debuginfod")
     a = ap.parse_args()
     p = plan(a.dir, a.sym)
+    if a.pending:
+        pending(a.url, p, a.pending)
+        return 1 if failed else 0
     now = int(time.time()) * 10**9
     ta, tb = now - 3 * 3600 * 10**9, now - 2 * 3600 * 10**9
     pa, ca = profiles(p, ta, {"consume": 60, "digest": 20, "classify": 10, "other": 10})
