@@ -55,7 +55,7 @@ struct httpd {
 	pthread_cond_t idle;
 	int waiters; /* parked requests, under lock */
 	int stopping;
-	struct httpd_query *query; /* /api/v1/query, /diff, /missing (httpd_query.c) */
+	struct httpd_query *query;   /* /api/v1/query, /diff, /missing (httpd_query.c) */
 	struct httpd_ingest *ingest; /* ingest, labels, series, types, timeline */
 };
 
@@ -280,6 +280,9 @@ static int route(struct req *r, const char *url)
 	}
 	if (httpd_query_route(url)) {
 		r->route = R_QUERY;
+		r->ep = !strcmp(url, "/api/v1/query")  ? EP_QUERY
+			: !strcmp(url, "/api/v1/diff") ? EP_DIFF
+						       : EP_MISSING;
 		return 0;
 	}
 	if (!strcmp(url, "/metrics")) {

@@ -145,8 +145,8 @@ static void note(struct qreq *r, const char *fmt, ...)
 	n = vsnprintf(r->note + r->noteoff, r->notelen - r->noteoff, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		r->noteoff = r->noteoff + (size_t)n < r->notelen ? r->noteoff + (size_t)n
-								 : r->notelen - 1;
+		r->noteoff =
+		    r->noteoff + (size_t)n < r->notelen ? r->noteoff + (size_t)n : r->notelen - 1;
 }
 
 static const char *arg(const struct qreq *r, const char *name)
@@ -297,9 +297,11 @@ static int side_run(struct qreq *r, struct side *sd, const char *type)
 		return err;
 	sd->in = (struct render_input){
 	    .r = sd->r, .s = sd->s, .from_ns = sd->from, .to_ns = sd->to, .query = sd->query};
-	note(r, "%sprofiles=%zu stacks=%zu locations=%zu symbolized=%zu cache_hits=%zu unknown=%zu%s",
-	     r->noteoff ? " " : "", sd->r->nprofiles, sd->r->nstacks, sd->r->nlocs, sd->s->symbolized,
-	     sd->s->cache_hits, sd->s->unknown, sd->s->partial ? " partial=1" : "");
+	note(r,
+	     "%sprofiles=%zu stacks=%zu locations=%zu symbolized=%zu cache_hits=%zu unknown=%zu%s",
+	     r->noteoff ? " " : "", sd->r->nprofiles, sd->r->nstacks, sd->r->nlocs,
+	     sd->s->symbolized, sd->s->cache_hits, sd->s->unknown,
+	     sd->s->partial ? " partial=1" : "");
 	return 0;
 }
 
@@ -365,8 +367,13 @@ static int query(struct qreq *r)
 	}
 	snprintf(total, sizeof(total), "%" PRId64, sd.r->total);
 	{
-		const char *hdr[] = {"X-Fleetsym-Total", total, "X-Fleetsym-Partial",
-				     sd.s->partial ? "1" : "0", NULL, NULL, NULL};
+		const char *hdr[] = {"X-Fleetsym-Total",
+				     total,
+				     "X-Fleetsym-Partial",
+				     sd.s->partial ? "1" : "0",
+				     NULL,
+				     NULL,
+				     NULL};
 		uint8_t *pb = NULL;
 		size_t len = 0;
 
@@ -387,9 +394,8 @@ static int query(struct qreq *r)
 			hdr[5] = "attachment; filename=\"profile.pb.gz\"";
 			ok = respond(r, 200, (char *)pb, len, "application/octet-stream", hdr);
 		} else {
-			ok = send_text(r, &w,
-				       f == 0 ? "application/json" : "text/plain; charset=utf-8",
-				       hdr);
+			ok = send_text(
+			    r, &w, f == 0 ? "application/json" : "text/plain; charset=utf-8", hdr);
 		}
 	}
 	if (sd.s->partial)
@@ -509,8 +515,8 @@ int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, const 
 		      unsigned *status, uint64_t *bytes_out, const char **result, char *notebuf,
 		      size_t notelen)
 {
-	struct qreq r = {.q = q, .conn = conn, .ep = route_of(url), .note = notebuf,
-			 .notelen = notelen};
+	struct qreq r = {
+	    .q = q, .conn = conn, .ep = route_of(url), .note = notebuf, .notelen = notelen};
 	double t0 = now_s(), secs;
 	int ok;
 
@@ -532,8 +538,7 @@ int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, const 
 	for (int s = 0; s < STEP_COUNT_; s++)
 		add(&q->step_usec[s], (uint64_t)(r.step[s] * 1e6));
 	note(&r, "%sms_store=%.1f ms_symbolize=%.1f ms_render=%.1f", r.noteoff ? " " : "",
-	     r.step[STEP_STORE] * 1e3,
-	     r.step[STEP_SYMBOLIZE] * 1e3, r.step[STEP_RENDER] * 1e3);
+	     r.step[STEP_STORE] * 1e3, r.step[STEP_SYMBOLIZE] * 1e3, r.step[STEP_RENDER] * 1e3);
 	*status = r.status;
 	*bytes_out = r.bytes_out;
 	*result = r.result;
@@ -568,15 +573,17 @@ void httpd_query_metrics(struct httpd_query *q, struct jsonw *w)
 		for (size_t b = 0; b < NLAT; b++) {
 			cum += get(&q->lat[ep][b]);
 			if (b + 1 < NLAT)
-				jsonw_printf(w,
-					     "fleetsymd_query_duration_seconds_bucket{endpoint=\"%s\","
-					     "le=\"%g\"} %llu\n",
-					     qep_names[ep], lat_bounds[b], (unsigned long long)cum);
+				jsonw_printf(
+				    w,
+				    "fleetsymd_query_duration_seconds_bucket{endpoint=\"%s\","
+				    "le=\"%g\"} %llu\n",
+				    qep_names[ep], lat_bounds[b], (unsigned long long)cum);
 			else
-				jsonw_printf(w,
-					     "fleetsymd_query_duration_seconds_bucket{endpoint=\"%s\","
-					     "le=\"+Inf\"} %llu\n",
-					     qep_names[ep], (unsigned long long)cum);
+				jsonw_printf(
+				    w,
+				    "fleetsymd_query_duration_seconds_bucket{endpoint=\"%s\","
+				    "le=\"+Inf\"} %llu\n",
+				    qep_names[ep], (unsigned long long)cum);
 		}
 		jsonw_printf(w, "fleetsymd_query_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
 			     qep_names[ep], get(&q->lat_usec[ep]) / 1e6);

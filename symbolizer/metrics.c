@@ -16,9 +16,21 @@ static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 #define NLAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]) + 1) /* + Inf */
 
 static const char *const ep_names[EP_COUNT_] = {
-    "debuginfo_put", "debuginfo_get", "buildid_debuginfo", "buildid_executable", "symbolize",
-    "metrics",	     "ingest",	      "labels",		   "series",		 "types",
-    "timeline",	     "other",
+    "debuginfo_put",
+    "debuginfo_get",
+    "buildid_debuginfo",
+    "buildid_executable",
+    "symbolize",
+    "metrics",
+    "ingest",
+    "labels",
+    "series",
+    "types",
+    "timeline",
+    "query",
+    "diff",
+    "missing",
+    "other",
 };
 
 struct metrics {

@@ -28,6 +28,9 @@ enum metrics_endpoint {
 	EP_SERIES,
 	EP_TYPES,
 	EP_TIMELINE,
+	EP_QUERY,
+	EP_DIFF,
+	EP_MISSING,
 	EP_OTHER,
 	EP_COUNT_
 };

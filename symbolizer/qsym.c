@@ -433,9 +433,8 @@ static int copy_entry(struct group *g, const struct btab *t, const struct tentry
 static int cache_entry(struct btab *t, const struct build *b, size_t i)
 {
 	const struct qsym_loc *ql = &b->res->locs[i];
-	struct tentry ent = {.first = (uint32_t)t->nframes,
-			     .n = (uint16_t)ql->nframes,
-			     .unknown = ql->unknown};
+	struct tentry ent = {
+	    .first = (uint32_t)t->nframes, .n = (uint16_t)ql->nframes, .unknown = ql->unknown};
 	int err;
 
 	for (size_t k = 0; k < ql->nframes; k++) {
@@ -473,7 +472,9 @@ static int emit(void *ctx, size_t k, uint64_t addr, const struct sym_frame *f, i
 	if (n > MAX_LOC_FRAMES)
 		n = MAX_LOC_FRAMES;
 	for (int j = 0; j < n; j++) {
-		const char *name = f[j].function ? f[j].function : f[j].linkage ? f[j].linkage : "??";
+		const char *name = f[j].function  ? f[j].function
+				   : f[j].linkage ? f[j].linkage
+						  : "??";
 		uint32_t fn, file;
 
 		err = strpool_intern(&b->res->pool, name, &fn);
@@ -587,8 +588,8 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 		}
 		pthread_mutex_unlock(&t->lock);
 		if (err) {
-			log_msg(LOG_WARN, "results cache of %s: %s; answers not cached", t->build_id,
-				err_str(err));
+			log_msg(LOG_WARN, "results cache of %s: %s; answers not cached",
+				t->build_id, err_str(err));
 			err = 0;
 		}
 	}
@@ -633,8 +634,8 @@ static int run_groups(struct build *b)
 		int st = resolver_resolve(rv, res->bids[j].build_id, 0, NULL, &reason);
 
 		res->bids[j].status = st == RESOLVER_PENDING || st == -EAGAIN ? QSYM_PENDING
-				      : st == RESOLVER_FOUND			? QSYM_FOUND
-										: QSYM_MISSING;
+				      : st == RESOLVER_FOUND		      ? QSYM_FOUND
+									      : QSYM_MISSING;
 	}
 	g.miss = calloc(b->nraw + 1, sizeof(*g.miss));
 	g.mloc = calloc(b->nraw + 1, sizeof(*g.mloc));

@@ -89,10 +89,10 @@ struct qsym_result {
 	size_t nlocs;
 	struct qsym_bid *bids; /* every build ID of the result, in build ID order */
 	size_t nbids;
-	int partial;	       /* a build ID was still pending when the wait ran out */
-	size_t symbolized;     /* raw locations looked up in debug info by this query */
-	size_t cache_hits;     /* raw locations answered from the results cache */
-	size_t unknown;	       /* locations left unknown */
+	int partial;	   /* a build ID was still pending when the wait ran out */
+	size_t symbolized; /* raw locations looked up in debug info by this query */
+	size_t cache_hits; /* raw locations answered from the results cache */
+	size_t unknown;	   /* locations left unknown */
 	/* private */
 	struct qsym_frame *frames;
 	size_t nframes, frames_cap;
@@ -112,9 +112,9 @@ struct qsym_stats {
 	uint64_t locations;  /* raw locations asked for */
 	uint64_t symbolized; /* looked up in debug info */
 	uint64_t cache_hits;
-	uint64_t cached;     /* answers held now */
-	uint64_t build_ids;  /* build IDs with a table now */
-	uint64_t dropped;    /* tables dropped: file changed, or evicted */
+	uint64_t cached;    /* answers held now */
+	uint64_t build_ids; /* build IDs with a table now */
+	uint64_t dropped;   /* tables dropped: file changed, or evicted */
 };
 void qsym_stats(struct qsym *q, struct qsym_stats *st);
 

@@ -175,11 +175,11 @@ static const char *ffile(const struct model *m, uint32_t fid)
 struct node {
 	uint32_t fid;
 	uint32_t parent;
-	uint32_t line;	     /* the first line seen, then the one with the most value */
+	uint32_t line; /* the first line seen, then the one with the most value */
 	uint8_t inlined;
 	uint8_t has_line;
-	uint8_t multi;	     /* more than one line seen: their values are in t->lix */
-	int64_t line_val;    /* value of LINE while !multi */
+	uint8_t multi;	      /* more than one line seen: their values are in t->lix */
+	int64_t line_val;     /* value of LINE while !multi */
 	uint32_t kid0, nkids; /* into t->kids, after tree_index() */
 	int64_t self[NSIDES], total[NSIDES];
 };
@@ -352,9 +352,9 @@ static int tree_weigh(struct tree *t)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->nn; i++)
 		for (int s = 0; s < t->m->nsides; s++) {
-			double v = t->side_total[s] ? (double)t->n[i].total[s] /
-							  (double)t->side_total[s]
-						    : 0;
+			double v = t->side_total[s]
+				       ? (double)t->n[i].total[s] / (double)t->side_total[s]
+				       : 0;
 
 			if (v < 0)
 				v = -v;
@@ -509,8 +509,7 @@ static void esc_free(struct esc *e)
 	free(e->at);
 }
 
-static void write_node_head(struct jsonw *w, const struct tree *t, const struct esc *e,
-			    uint32_t i)
+static void write_node_head(struct jsonw *w, const struct tree *t, const struct esc *e, uint32_t i)
 {
 	const struct node *nd = &t->n[i];
 	const struct func *f = &t->m->funcs[nd->fid];
@@ -558,8 +557,9 @@ static void write_other(struct jsonw *w, const struct tree *t, uint32_t i, const
 		return;
 	jsonw_lit(w, first ? "{\"name\":\"" OTHER_NAME "\"" : ",{\"name\":\"" OTHER_NAME "\"");
 	write_values(w, t, sum, sum);
-	jsonw_printf(w, ",\"file\":null,\"line\":0,\"inlined\":false,\"other\":true,"
-			"\"pruned\":%zu,\"children\":[]}",
+	jsonw_printf(w,
+		     ",\"file\":null,\"line\":0,\"inlined\":false,\"other\":true,"
+		     "\"pruned\":%zu,\"children\":[]}",
 		     cut);
 }
 
@@ -740,8 +740,7 @@ static void folded_line(struct jsonw *w, const struct tree *t, const char *path,
 
 		jsonw_printf(w, " %" PRId64 " %" PRId64 "\n", (int64_t)(x < 0 ? x - 0.5 : x + 0.5),
 			     self[1]);
-	}
-	else
+	} else
 		jsonw_printf(w, " %" PRId64 " %" PRId64 "\n", self[0], self[1]);
 }
 
@@ -1089,8 +1088,8 @@ int render_pprof(const struct render_input *in, const struct render_opts *o, uin
 	if (!err)
 		err = pprofb_encode(p.b, &raw, &rawlen);
 	if (!err)
-		err = pprofb_gzip(raw, rawlen, o->max_bytes ? o->max_bytes : PPROFB_DEFAULT_MAX_BYTES,
-				  out, len);
+		err = pprofb_gzip(raw, rawlen,
+				  o->max_bytes ? o->max_bytes : PPROFB_DEFAULT_MAX_BYTES, out, len);
 out:
 	free(raw);
 	free(p.fn_id);

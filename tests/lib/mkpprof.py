@@ -20,7 +20,12 @@ import json
 import sys
 
 
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
 def varint(v):
+    if 0 <= v < 128:
+        return _SMALL[v]
     v &= (1 << 64) - 1
     out = bytearray()
     while True:

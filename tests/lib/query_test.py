@@ -365,7 +365,11 @@ def bench(url, elf, debug, nprof=100, nsamp=1000, nstacks=4000, service="bench")
     t0 = int(time.time() * 1e9) - 1800 * 10**9
     t = time.monotonic()
     for i in range(nprof):
-        samples = [{"frames": s, "value": PERIOD} for s in rnd.choices(stacks, weights, k=nsamp)]
+        # aggregated per stack, as the agent ships them: NSAMP samples, fewer sample rows
+        picked = {}
+        for k in rnd.choices(range(len(stacks)), weights, k=nsamp):
+            picked[k] = picked.get(k, 0) + 1
+        samples = [{"frames": stacks[k], "value": c * PERIOD} for k, c in picked.items()]
         ingest(url, {"type": ["cpu", "nanoseconds"], "period": PERIOD,
                      "time_ns": t0 + i * 10**10, "duration_ns": 10**10,
                      "mappings": [{"build_id": bid, "filename": elf}],

@@ -49,13 +49,14 @@ static const char *setup(void)
 		T_FAIL_("realpath: %s", strerror(errno));
 	snprintf(tdir, sizeof(tdir), "/tmp/test_qsym.XXXXXX");
 	CHECK(mkdtemp(tdir));
-	if (snprintf(cmd, sizeof(cmd),
-		     "cd %s && mkdir -p data debugdir && "
-		     "gcc -O2 -g -no-pie -o fx %s/tests/data/src/inline_c.c && "
-		     "gcc -O2 -g -o fxpie %s/tests/data/src/inline_c.c && "
-		     "gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %s/tests/data/src/inline_c.c && "
-		     "for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done",
-		     tdir, top, top, top) >= (int)sizeof(cmd))
+	if (snprintf(
+		cmd, sizeof(cmd),
+		"cd %s && mkdir -p data debugdir && "
+		"gcc -O2 -g -no-pie -o fx %s/tests/data/src/inline_c.c && "
+		"gcc -O2 -g -o fxpie %s/tests/data/src/inline_c.c && "
+		"gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %s/tests/data/src/inline_c.c && "
+		"for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done",
+		tdir, top, top, top) >= (int)sizeof(cmd))
 		T_FAIL_("path too long");
 	if (system(cmd) != 0)
 		T_FAIL_("building the fixtures failed: %s", cmd);
@@ -234,7 +235,9 @@ static void make_reference(void)
 		ref[i][0] = '\0';
 		for (int k = 0; k < n; k++)
 			flat(ref[i], sizeof(ref[i]),
-			     f[k].function ? f[k].function : f[k].linkage ? f[k].linkage : "??",
+			     f[k].function  ? f[k].function
+			     : f[k].linkage ? f[k].linkage
+					    : "??",
 			     f[k].file, f[k].file ? (long)f[k].line : 0, f[k].inlined, &off);
 		if (f[0].source == SYM_SRC_NONE)
 			ref[i][0] = '\0';
@@ -253,9 +256,8 @@ static struct pstore_result input(void)
 	struct pstore_result r = {.locs = locs, .nlocs = NLOCS};
 
 	for (size_t i = 0; i < NADDR; i++)
-		locs[i] = (struct pstore_loc){.id = (int64_t)i + 1,
-					      .file_off = offs[i],
-					      .mapping_file = "/opt/fx"};
+		locs[i] = (struct pstore_loc){
+		    .id = (int64_t)i + 1, .file_off = offs[i], .mapping_file = "/opt/fx"};
 	for (size_t i = 0; i <= NADDR; i++)
 		snprintf(locs[i].build_id, sizeof(locs[i].build_id), "%s", fx_bid);
 	locs[NADDR].file_off = 0x7fffffff;
@@ -418,8 +420,8 @@ static void *conc_main(void *arg)
 			const struct qsym_loc *l = &res->locs[i];
 
 			if (l->unknown != (ref[i][0] == '\0') ||
-			    (l->nframes && strncmp(ref[i], l->frames[0].function,
-						   strlen(l->frames[0].function))))
+			    (l->nframes &&
+			     strncmp(ref[i], l->frames[0].function, strlen(l->frames[0].function))))
 				c->bad++;
 		}
 		qsym_result_free(res);

@@ -47,11 +47,8 @@ static struct pstore_loc locs[5] = {
 static const struct pstore_named_frame nf_sys[] = {{"do_syscall", NULL, 0}};
 
 static struct qsym_loc qlocs[5] = {
-    {f_main, 1, 0, 0, 2},
-    {f_work, 2, 0, 0, 2},
-    {NULL, 0, 1, 0, 0},
-    {f_sys, 1, 0, 1, -1},
-    {NULL, 0, 1, 0, 1},
+    {f_main, 1, 0, 0, 2}, {f_work, 2, 0, 0, 2}, {NULL, 0, 1, 0, 0},
+    {f_sys, 1, 0, 1, -1}, {NULL, 0, 1, 0, 1},
 };
 static struct qsym_bid bids[3] = {
     {.build_id = "aaaa", .status = QSYM_MISSING, .reason = "not found", .nlocs = 1, .nunknown = 1},
@@ -65,7 +62,8 @@ static struct pstore_result result(struct pstore_stack *st, const int64_t *v, si
 {
 	static const uint32_t *const sl[] = {s0, s1, s2, s3, s4};
 	static const size_t sn[] = {2, 2, 1, 3, 2};
-	struct pstore_result r = {.locs = locs, .nlocs = 5, .stacks = st, .nstacks = n, .period = 1};
+	struct pstore_result r = {
+	    .locs = locs, .nlocs = 5, .stacks = st, .nstacks = n, .period = 1};
 
 	locs[3].frames = nf_sys;
 	locs[3].nframes = 1;
@@ -162,8 +160,9 @@ static json_t *child_named(json_t *n, const char *name)
 	json_t *c;
 	size_t i;
 
-	json_array_foreach(json_object_get(n, "children"), i, c) if (
-	    !strcmp(json_string_value(json_object_get(c, "name")), name)) return c;
+	json_array_foreach(
+	    json_object_get(n, "children"), i,
+	    c) if (!strcmp(json_string_value(json_object_get(c, "name")), name)) return c;
 	return NULL;
 }
 
@@ -223,8 +222,8 @@ TEST(json_tree_fields_and_unknown_frames)
 	CHECK_STR(json_string_value(json_object_get(libz, "build_id")), "bbbb");
 	CHECK_STR(json_string_value(json_object_get(fx, "mapping")), "/usr/bin/fx");
 	/* children by total, largest first */
-	CHECK_STR(json_string_value(
-		      json_object_get(json_array_get(json_object_get(main_, "children"), 0), "name")),
+	CHECK_STR(json_string_value(json_object_get(
+		      json_array_get(json_object_get(main_, "children"), 0), "name")),
 		  "work");
 	json_decref(j);
 }
@@ -280,7 +279,7 @@ TEST(top_flat_and_cumulative_sorted)
 	static const struct {
 		const char *name;
 		long flat, cum;
-	} want[] = {{"mix", 10, 12},	{"fx+0x1234", 5, 5},	{"main", 3, 21},
+	} want[] = {{"mix", 10, 12},	  {"fx+0x1234", 5, 5},	    {"main", 3, 21},
 		    {"do_syscall", 2, 2}, {"libz.so+0x1234", 1, 1}, {"work", 0, 12}};
 
 	CHECK_INT(render_top(&in, &o, &w), 0);
@@ -451,8 +450,8 @@ TEST(diff_shift_shows_delta_and_folded_normalizes)
 	main_ = child_named(json_object_get(j, "root"), "main");
 	CHECK(fabs(json_number_value(json_object_get(child_named(main_, "fx+0x1234"), "delta")) -
 		   0.25) < 1e-5);
-	CHECK(fabs(json_number_value(json_object_get(child_named(main_, "work"), "delta")) +
-		   0.25) < 1e-5);
+	CHECK(fabs(json_number_value(json_object_get(child_named(main_, "work"), "delta")) + 0.25) <
+	      1e-5);
 	json_decref(j);
 	free(out);
 
