@@ -85,8 +85,9 @@ __attribute__((noinline)) unsigned parse_request(const char *req, size_t n)
 __attribute__((noinline)) size_t compress_reply(const uint8_t *p, size_t n)
 {
 	static uint8_t out[8192];
+	size_t len = codec_compress(p, n, out, sizeof(out));
 
-	return codec_compress(p, n, out, sizeof(out));
+	return len + out[0]; /* not a tail call: this frame stays on the stack */
 }
 
 __attribute__((noinline)) int log_line(char *buf, size_t cap, unsigned id, uint64_t h)

@@ -85,21 +85,29 @@ def file_off(loads, vaddr):
 
 
 def inlined_addr(sym, app, func, inner):
-    """An address of FUNC whose inline chain starts with INNER."""
+    """An address of FUNC whose innermost frame is the inlined INNER (fleetsym-symbolize -f -i
+    prints, per address, the address and then function and file:line lines, innermost first)."""
     va, size = func
     addrs = ["0x%x" % a for a in range(va, va + size)]
     out = subprocess.run([sym, "-e", app, "-f", "-i", "-a"], input="\n".join(addrs) + "\n",
                          capture_output=True, text=True).stdout.splitlines()
-    cur, first = None, None
-    for line in out:
-        if line.startswith("0x"):
-            cur, first = int(line, 16), None
-        elif first is None and cur is not None and not line.startswith(("/", "?")) and \
-                ":" not in line:
-            first = line.strip()
-            if first == inner:
-                return cur
+    for i, line in enumerate(out):
+        if line.startswith("0x") and i + 1 < len(out) and out[i + 1].split()[0] == inner:
+            return int(line, 16)
     raise ValueError("no address of the function is in the inlined %s" % inner)
+
+
+def call_site(app, caller, callee):
+    """An address inside the call of CALLEE in CALLER (objdump -d): what a return address
+    minus one points to."""
+    va, size = caller
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "--start-address=%#x" % va,
+                          "--stop-address=%#x" % (va + size), app],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <%s(@plt)?>" % re.escape(callee), dis, re.M)
+    if not m:
+        raise ValueError("no call of %s in the caller" % callee)
+    return int(m.group(1), 16) + 1
 
 
 def main():
@@ -125,12 +133,15 @@ def main():
     hot = inlined_addr(a.sym, a.app, app_syms["hash_block"], "mix")
     A = lambda va: (1, file_off(app_loads, va))
     L = lambda va: (2, file_off(lib_loads, va))
-    caller = [A(mid(app_syms, "handle_request")), A(mid(app_syms, "main"))]
+    site = lambda caller, callee: A(call_site(a.app, app_syms[caller], callee))
+    main_ = site("main", "handle_request")
+    caller = lambda callee: [A(call_site(a.app, app_syms["handle_request"], callee)), main_]
     stacks = [
-        (1000 if a.variant == "v2" else 500, [A(hot)] + caller),
-        (350, [A(mid(app_syms, "parse_request"))] + caller),
-        (140, [L(mid(lib_syms, "codec_compress")), A(mid(app_syms, "compress_reply"))] + caller),
-        (10, [A(mid(app_syms, "log_line"))] + caller),
+        (1000 if a.variant == "v2" else 500, [A(hot)] + caller("hash_block")),
+        (350, [A(mid(app_syms, "parse_request"))] + caller("parse_request")),
+        (140, [L(mid(lib_syms, "codec_compress")), site("compress_reply", "codec_compress")] +
+         caller("compress_reply")),
+        (10, [A(mid(app_syms, "log_line"))] + caller("log_line")),
     ]
 
     s = Strings()

@@ -137,7 +137,7 @@ async function main() {
 		const p2 = await ctx.newPage();
 		watch(p2, 'reload');
 		await p2.goto(url + '/' + h);
-		await p2.locator('#flame .fr.hit').first().waitFor({ timeout: 15000 });
+		await p2.locator(`#flame .fr[data-name="${E.hot}"]`).waitFor({ timeout: 15000 });
 		const s = await p2.inputValue('#search');
 		const w = await widthShare(p2, E.hot);
 		await p2.close();
