@@ -248,7 +248,7 @@ struct sv_cursor {
 	size_t cap;
 	const uint8_t *p, *end;
 	const struct idset *allow;
-	int64_t stack, ls, value, rowid;
+	int64_t stack, ls, value, rowid, scale;
 	int eof;
 };
 
@@ -338,7 +338,7 @@ static int sv_next(sqlite3_vtab_cursor *cur)
 		}
 		c->stack += (int64_t)d;
 		c->ls = (int64_t)ls;
-		c->value = pv_unzig(v);
+		c->value = pv_unzig(v) * c->scale;
 		c->rowid++;
 		if (!c->allow || idset_has(c->allow, c->ls))
 			return SQLITE_OK;
@@ -353,6 +353,7 @@ static int sv_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int 
 	int64_t grp = 0;
 	int j = 0, n = 0;
 	const void *b = NULL;
+	uint64_t scale;
 
 	if (idx & 1) {
 		b = sqlite3_value_blob(argv[j]);
@@ -378,6 +379,11 @@ static int sv_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int 
 	c->end = c->buf + n;
 	c->stack = c->rowid = 0;
 	c->eof = 0;
+	if (n && pv_get(&c->p, c->end, &scale)) {
+		c->eof = 1;
+		return SQLITE_CORRUPT;
+	}
+	c->scale = n ? (int64_t)scale : 1;
 	return sv_next(cur);
 }
 

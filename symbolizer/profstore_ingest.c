@@ -960,7 +960,7 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 	const Perftools__Profiles__Profile *p = g->p;
 	struct pstore *s = g->s;
 	size_t n = 0, m = 0, off = 0;
-	int64_t tid, total = 0, prev = 0, period = p->period;
+	int64_t tid, total = 0, prev = 0, period = p->period, scale;
 	sqlite3_stmt *st;
 	int err;
 
@@ -978,19 +978,25 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 		else
 			ents[m++] = ents[i];
 	}
-	err = reserve(g, m * 30 + 1);
-	if (err)
-		return err;
-	for (size_t i = 0; i < m; i++) {
-		off += pv_put(g->buf + off, (uint64_t)(ents[i].stack - prev));
-		off += pv_put(g->buf + off, (uint64_t)ents[i].ls);
-		off += pv_put(g->buf + off, pv_zig(ents[i].value));
-		prev = ents[i].stack;
-		total += ents[i].value;
-	}
 	/* a period in another unit than this type says nothing about it */
 	if (p->period_type && strcmp(str(g, p->period_type->type), str(g, p->sample_type[k]->type)))
 		period = 0;
+	/* CPU values are counts times the period: store the counts (1 byte, not 5) */
+	scale = period > 1 ? period : 1;
+	for (size_t i = 0; i < m && scale > 1; i++)
+		if (ents[i].value % scale)
+			scale = 1;
+	err = reserve(g, m * 30 + 11);
+	if (err)
+		return err;
+	off += pv_put(g->buf, (uint64_t)scale);
+	for (size_t i = 0; i < m; i++) {
+		off += pv_put(g->buf + off, (uint64_t)(ents[i].stack - prev));
+		off += pv_put(g->buf + off, (uint64_t)ents[i].ls);
+		off += pv_put(g->buf + off, pv_zig(ents[i].value / scale));
+		prev = ents[i].stack;
+		total += ents[i].value;
+	}
 	st = s->wst[W_PROFILE_INS];
 	sqlite3_bind_int64(st, 1, sid);
 	sqlite3_bind_int64(st, 2, tid);

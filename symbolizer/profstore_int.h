@@ -3,10 +3,12 @@
  * profstore_ingest.c (pprof decoding and the write path) share: the store object, the
  * varint and hash helpers, the key-to-id caches of the writer, and the sample blob format.
  *
- * Sample blob (profiles.samples): one entry per distinct (stack, label set) of the profile,
- * sorted by stack id then label-set id:
- *     varint(stack_id - previous stack_id)  varint(labelset_id)  varint(zigzag(value))
- * About 4 bytes per sample where a row per sample costs 15-25, and one row per profile keeps
+ * Sample blob (profiles.samples): varint(scale), then one entry per distinct (stack, label
+ * set) of the profile, sorted by stack id then label-set id:
+ *     varint(stack_id - previous stack_id)  varint(labelset_id)  varint(zigzag(value / scale))
+ * scale is the period when every value is a multiple of it (CPU profiles: counts, one byte
+ * each), else 1. About 3-4 bytes per sample where a row per sample costs 15-25, and one row
+ * per profile keeps
  * the profiles index the only index touched per ingest. The SQL table-valued function
  * pstore_samples(blob, filter, group) turns a blob back into rows, so merging stays a GROUP BY.
  */
