@@ -618,6 +618,14 @@ static double now_ms(void)
 
 static const char *pending_reason = "debug info is still being fetched; query again shortly";
 
+static int all_named(const struct pstore_result *r, const uint32_t *locs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!r->locs[locs[i]].frames)
+			return 0;
+	return 1;
+}
+
 /* Resolve every build ID: a first pass starts the fetches without waiting, the second waits
  * for the pending ones, all within one deadline; then each group is symbolized. */
 static int run_groups(struct build *b)
@@ -655,6 +663,8 @@ static int run_groups(struct build *b)
 		g.n = qb->nlocs;
 		g.nmiss = g.nv = g.ndup = 0;
 		k += qb->nlocs;
+		if (wait && all_named(b->r, g.locs, g.n))
+			wait = 0; /* its producer's names stand in meanwhile (Go, SDKs) */
 		st = resolver_resolve(rv, qb->build_id, wait, &e, &reason);
 		if (st == RESOLVER_FOUND) {
 			err = group_found(&g, &e);

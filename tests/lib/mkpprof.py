@@ -7,13 +7,14 @@ bench/query.sh.
 SPEC:
   {"type": ["cpu", "nanoseconds"], "period": 10101010, "time_ns": T, "duration_ns": D,
    "mappings": [{"build_id": "ab12...", "filename": "/opt/fx"}, ...],
-   "samples": [{"frames": [[MAPPING_INDEX, FILE_OFFSET], ...],   # leaf first
+   "samples": [{"frames": [[MAPPING_INDEX, FILE_OFFSET], ...],   # leaf first; a third
+                                                                # element names the frame
                 "value": 3, "labels": {"comm": "fx"}}, ...]}
 
 Like the agent's frames that the kernel resolved to (build ID, file offset): one Mapping per
 build ID with memory_start = 0 and file_offset = 0, so each Location's address is the offset
-in the file (ARCHITECTURE.md, "Addresses"). Locations carry no Lines. Also importable: write()
-takes the same dict.
+in the file (ARCHITECTURE.md, "Addresses"). Locations carry no Lines unless a frame is named
+(as Go's runtime/pprof names its own). Also importable: write() takes the same dict.
 """
 import gzip
 import json
@@ -71,15 +72,23 @@ def encode(spec):
     typ, unit = spec.get("type", ["cpu", "nanoseconds"])
     out = [f_bytes(1, f_int(1, st(typ)) + f_int(2, st(unit)))]
     locs = {}  # (mapping index, offset) -> location id
-    loc_msgs = []
+    loc_msgs, fn_msgs, fns = [], [], {}
     limits = [0] * len(spec["mappings"])
     for s in spec["samples"]:
         ids = []
-        for m, off in s["frames"]:
+        for fr in s["frames"]:
+            m, off = fr[0], fr[1]
             k = (m, off)
             if k not in locs:
                 locs[k] = len(locs) + 1
-                loc_msgs.append(f_bytes(4, f_int(1, locs[k]) + f_int(2, m + 1) + f_int(3, off)))
+                line = b""
+                if len(fr) > 2:
+                    if fr[2] not in fns:
+                        fns[fr[2]] = len(fns) + 1
+                        fn_msgs.append(f_bytes(5, f_int(1, fns[fr[2]]) + f_int(2, st(fr[2]))))
+                    line = f_bytes(4, f_int(1, fns[fr[2]]))
+                loc_msgs.append(f_bytes(4, f_int(1, locs[k]) + f_int(2, m + 1) + f_int(3, off) +
+                                        line))
                 limits[m] = max(limits[m], off + 1)
             ids.append(locs[k])
         body = f_packed(1, ids) + f_packed(2, [s["value"]])
@@ -93,6 +102,7 @@ def encode(spec):
         out.append(f_bytes(3, f_int(1, i + 1) + f_int(3, max(limits[i], 1)) +
                            f_int(5, st(m.get("filename", ""))) + f_int(6, st(m["build_id"]))))
     out.extend(loc_msgs)
+    out.extend(fn_msgs)
     tail = f_int(9, spec.get("time_ns", 0)) + f_int(10, spec.get("duration_ns", 0))
     tail += f_bytes(11, f_int(1, st(typ)) + f_int(2, st(unit)))
     tail += f_int(12, spec.get("period", 0))

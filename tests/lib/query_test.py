@@ -429,6 +429,20 @@ def pending(url, p, timeout_s):
     if not m or m[0]["status"] != "pending" or m[0]["build_id"] != p["bid"]:
         return fail("/missing with a pending build ID: %s" % m)
     ok("/missing lists it as pending")
+    # frames the producer named (Go's runtime/pprof does): no wait, the names stand in
+    prof = {"type": ["cpu", "nanoseconds"], "period": PERIOD, "time_ns": now - 300 * 10**9,
+            "mappings": [{"build_id": p["other_bid"], "filename": "/opt/app/gosvc"}],
+            "samples": [{"frames": [[0, 0x1100, "main.hot"], [0, 0x1200, "main.main"]],
+                         "value": 7 * PERIOD}]}
+    ingest(url, prof, {"service": "named"})
+    t = time.monotonic()
+    h, b = q(url, "/api/v1/query", query='{service="named"}', format="folded", **{
+        k: w[k] for k in ("from", "to")})
+    secs = time.monotonic() - t
+    if b.decode() != "main.main;main.hot %d\n" % (7 * PERIOD) or secs > timeout_s * 0.8:
+        return fail("named frames of a pending build ID: %.2f s, %r" % (secs, b[:200]))
+    ok("frames the producer named, build ID pending: no wait (%.2f s), names stand in (%s)"
+       % (secs, b.decode().strip()))
 
 
 def main():
