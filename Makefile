@@ -95,6 +95,7 @@ bench: all
 	bash bench/symbolize.sh
 	bash bench/service.sh
 	bash bench/upload.sh
+	bash bench/query.sh
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c)

@@ -74,11 +74,16 @@ def to_off(segs, va):
 
 
 def funcs(path):
+    """name -> (address, size) of the functions in the symbol table (the dynamic one when the
+    file is stripped)."""
     out = {}
-    for line in run("nm", "-S", path).splitlines():
-        f = line.split()
-        if len(f) == 4 and f[2] in "tT":
-            out[f[3]] = (int(f[0], 16), int(f[1], 16))
+    for args in (["-S"], ["-D", "-S"]):
+        for line in run("nm", *args, path).splitlines():
+            f = line.split()
+            if len(f) == 4 and f[2] in "tTiW" and int(f[1], 16):
+                out.setdefault(f[3], (int(f[0], 16), int(f[1], 16)))
+        if out:
+            return out
     return out
 
 
