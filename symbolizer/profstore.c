@@ -424,9 +424,133 @@ static sqlite3_module sv_module = {
     .xRowid = sv_rowid,
 };
 
+/* ---- pstore_merge(blob, filter, group): sum by stack over many blobs, in a hash table ---- */
+
+#define MERGE_MAX_STACKS (64u << 20) /* distinct stacks in one merge */
+
+struct merge_acc {
+	int64_t *ids, *vals; /* open addressing; id 0 is empty (stack ids start at 1) */
+	size_t cap, n;
+	int err;
+};
+
+static int merge_add(struct merge_acc *a, int64_t id, int64_t v)
+{
+	size_t j;
+
+	if ((a->n + 1) * 2 > a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 4096;
+		int64_t *ni, *nv;
+
+		if (ncap > 2 * (size_t)MERGE_MAX_STACKS)
+			return -E2BIG;
+		ni = calloc(ncap, sizeof(*ni));
+		nv = calloc(ncap, sizeof(*nv));
+		if (!ni || !nv) {
+			free(ni);
+			free(nv);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < a->cap; i++) {
+			if (!a->ids[i])
+				continue;
+			for (j = (uint64_t)a->ids[i] * 0x9e3779b97f4a7c15ULL >> 17 & (ncap - 1); ni[j];
+			     j = (j + 1) & (ncap - 1))
+				;
+			ni[j] = a->ids[i];
+			nv[j] = a->vals[i];
+		}
+		free(a->ids);
+		free(a->vals);
+		a->ids = ni;
+		a->vals = nv;
+		a->cap = ncap;
+	}
+	for (j = (uint64_t)id * 0x9e3779b97f4a7c15ULL >> 17 & (a->cap - 1); a->ids[j];
+	     j = (j + 1) & (a->cap - 1))
+		if (a->ids[j] == id) {
+			a->vals[j] += v;
+			return 0;
+		}
+	a->ids[j] = id;
+	a->vals[j] = v;
+	a->n++;
+	return 0;
+}
+
+static void merge_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct merge_acc *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+	const uint8_t *p = sqlite3_value_blob(argv[0]), *end;
+	const struct lsfilter *f = sqlite3_value_pointer(argv[1], LSFILTER_PTR_TYPE);
+	int64_t grp = sqlite3_value_int64(argv[2]), stack = 0;
+	const struct idset *allow;
+	uint64_t scale, d, ls, v;
+
+	if (!a || a->err || !p)
+		return;
+	end = p + sqlite3_value_bytes(argv[0]);
+	allow = f && grp > 0 && (size_t)grp <= f->ngroups ? &f->groups[grp - 1] : NULL;
+	if (pv_get(&p, end, &scale)) {
+		a->err = -EIO;
+		return;
+	}
+	while (p < end && !a->err) {
+		if (pv_get(&p, end, &d) || pv_get(&p, end, &ls) || pv_get(&p, end, &v)) {
+			a->err = -EIO;
+			break;
+		}
+		stack += (int64_t)d;
+		if (!allow || idset_has(allow, (int64_t)ls))
+			a->err = merge_add(a, stack, pv_unzig(v) * (int64_t)scale);
+	}
+}
+
+/* The merged (stack, value) pairs as varint(stack) varint(zigzag(value)), unordered. */
+static void merge_final(sqlite3_context *ctx)
+{
+	struct merge_acc *a = sqlite3_aggregate_context(ctx, 0);
+	uint8_t *buf;
+	size_t n = 0;
+
+	if (!a || !a->n) {
+		if (a && a->err)
+			sqlite3_result_error_code(ctx, a->err == -ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG);
+		else
+			sqlite3_result_null(ctx);
+		goto out;
+	}
+	if (a->err) {
+		sqlite3_result_error_code(ctx, a->err == -ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG);
+		goto out;
+	}
+	buf = malloc(a->n * 20 + 1);
+	if (!buf) {
+		sqlite3_result_error_nomem(ctx);
+		goto out;
+	}
+	for (size_t i = 0; i < a->cap; i++)
+		if (a->ids[i]) {
+			n += pv_put(buf + n, (uint64_t)a->ids[i]);
+			n += pv_put(buf + n, pv_zig(a->vals[i]));
+		}
+	sqlite3_result_blob64(ctx, buf, n, free);
+out:
+	if (a) {
+		free(a->ids);
+		free(a->vals);
+		memset(a, 0, sizeof(*a));
+	}
+}
+
 int pstore_vtab_register(sqlite3 *db)
 {
-	return sqlite3_create_module(db, "pstore_samples", &sv_module, NULL);
+	int rc = sqlite3_create_module(db, "pstore_samples", &sv_module, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(db, "pstore_merge", 3, SQLITE_UTF8, NULL, NULL,
+					     merge_step, merge_final);
+	return rc;
 }
 
 /* ---- connections and schema ---- */
@@ -1036,30 +1160,60 @@ static int locmap_get(struct locmap *m, struct pstore_result *r, size_t *loccap,
 static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_t from,
 			int64_t to, const struct selection *sl, size_t max_stacks)
 {
+	/* The merge is one aggregate over the selected profiles: pstore_merge() sums by stack in
+	 * a hash table. The same query as "SELECT d.stack, sum(d.value) ... pstore_samples(...) d
+	 * GROUP BY d.stack" gives the same answer, but sqlite groups by sorting every sample row:
+	 * ~1 us per row against ~0.1 us here (profstore_int.h). */
 	static const char sql[] =
-	    "SELECT m.stack, m.v, s.locs FROM (SELECT d.stack AS stack, sum(d.value) AS v "
-	    " FROM temp.q_series q JOIN profiles p ON p.series_id = q.id AND p.time >= ?2 "
-	    " AND p.time < ?3 AND p.type_id = ?1, pstore_samples(p.samples, ?4, q.grp) d "
-	    " GROUP BY d.stack) m JOIN stacks s ON s.id = m.stack WHERE m.v != 0";
+	    "SELECT pstore_merge(p.samples, ?4, q.grp) FROM temp.q_series q JOIN profiles p "
+	    " ON p.series_id = q.id AND p.time >= ?2 AND p.time < ?3 AND p.type_id = ?1";
 	struct pstore_result *r = &rp->r;
 	struct locmap lm = {0};
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *ls = NULL;
 	size_t scap = 0, loccap = 0, nidx = 0, icap = 0;
 	size_t *offs = NULL;
+	const uint8_t *mp = NULL, *mend = NULL;
 	int rc, err;
 
 	err = prep(db, sql, &st);
+	if (!err)
+		err = prep(db, "SELECT locs FROM stacks WHERE id = ?1", &ls);
 	if (err)
-		return err;
+		goto out;
 	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	sqlite3_bind_pointer(st, 4, sl->f.ngroups ? (void *)&sl->f : NULL, LSFILTER_PTR_TYPE, NULL);
-	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *p = sqlite3_column_blob(st, 2),
-			      *end = p + sqlite3_column_bytes(st, 2);
-		uint64_t lid;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = pstore_sqlite_err(db, rc, "merge");
+		goto out;
+	}
+	mp = sqlite3_column_blob(st, 0);
+	mend = mp + sqlite3_column_bytes(st, 0);
+	while (!err && mp && mp < mend) {
+		const uint8_t *p, *end;
+		uint64_t sid, zv, lid;
+		int64_t v;
 
+		if (pv_get(&mp, mend, &sid) || pv_get(&mp, mend, &zv)) {
+			err = -EIO;
+			break;
+		}
+		v = pv_unzig(zv);
+		if (!v)
+			continue;
+		sqlite3_bind_int64(ls, 1, (int64_t)sid);
+		rc = sqlite3_step(ls);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(ls);
+			if (rc == SQLITE_DONE)
+				continue; /* cannot happen while a profile refers to it */
+			err = pstore_sqlite_err(db, rc, "stacks");
+			break;
+		}
+		p = sqlite3_column_blob(ls, 0);
+		end = p + sqlite3_column_bytes(ls, 0);
 		if (r->nstacks >= max_stacks) {
 			err = -E2BIG;
 			break;
@@ -1080,7 +1234,7 @@ static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_
 			scap = nc;
 		}
 		offs[r->nstacks] = nidx;
-		r->stacks[r->nstacks].value = sqlite3_column_int64(st, 1);
+		r->stacks[r->nstacks].value = v;
 		r->stacks[r->nstacks].nlocs = 0;
 		while (!err && p < end) {
 			uint32_t li;
@@ -1102,15 +1256,16 @@ static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_
 			if (!err)
 				rp->locidx[nidx++] = li;
 		}
+		sqlite3_reset(ls);
 		r->stacks[r->nstacks].nlocs = nidx - offs[r->nstacks];
 		r->total += r->stacks[r->nstacks].value;
 		r->nstacks++;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = pstore_sqlite_err(db, rc, "merge");
 	for (size_t i = 0; !err && i < r->nstacks; i++)
 		r->stacks[i].locs = rp->locidx + offs[i];
+out:
 	sqlite3_finalize(st);
+	sqlite3_finalize(ls);
 	free(offs);
 	free(lm.ids);
 	free(lm.idx);
