@@ -108,12 +108,11 @@ clean:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# The main job (README): for now the symbol engine on Debian's stripped libc + libc6-dbg.
+# The main job (README): demo/demo.sh, as root, installs (.ci/deps.sh), builds, and runs the
+# whole system: fleetsymd, a workload under fleetsym-agent, the top functions, results/demo/.
 .PHONY: demo
 demo:
-	bash .ci/deps.sh
-	$(MAKE) --no-print-directory all
-	bash demo/demo.sh
+	@bash demo/demo.sh
 
 # --- agent: bpf/ + agent/ ---
 # bpf/NAME.bpf.c -> $(BUILD)/NAME.bpf.o (CO-RE, against this kernel's BTF) -> $(BUILD)/NAME.skel.h,

@@ -11,7 +11,7 @@
 #     offline file, and fails on any console error.
 # Screenshots: $BUILD/test-logs/webui/*.png.
 source "$(dirname "$0")/lib/service.sh"
-need node npm cc objdump
+need node npm clang objdump
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || skip "no $CHROMIUM (Debian package chromium; make deps installs it)"
 top=$(cd "$TESTS/.." && pwd)
@@ -33,9 +33,9 @@ ok "playwright-core $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$NODE_DIR/node_mo
 
 # the fixture, as the demo builds it
 mkdir -p "$T/app" "$T/nodebug"
-cc -O2 -g -fno-omit-frame-pointer -fPIC -shared -Wl,--build-id -o "$T/app/libdemocodec.so" \
+clang -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fPIC -shared -Wl,--build-id -o "$T/app/libdemocodec.so" \
 	"$top/demo/codec.c" || exit 1
-cc -O2 -g -fno-omit-frame-pointer -Wl,--build-id -o "$T/app/demo-workload" \
+clang -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id -o "$T/app/demo-workload" \
 	"$top/demo/workload.c" -L"$T/app" -ldemocodec || exit 1
 LIB_BID=$(build_id "$T/app/libdemocodec.so")
 APP_BID=$(build_id "$T/app/demo-workload")

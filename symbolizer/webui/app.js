@@ -485,11 +485,15 @@
 			const share = r.share !== null ? r.share : m.total ? r.samples / m.total : NaN;
 			const file = r.files[0] || '';
 			const cmd = r.fix || `fleetsym-upload --server ${shq(srv)} ${file ? shq(file) : '<unstripped file with build ID ' + r.buildId + '>'}`;
+			/* [vdso] and friends are made by the kernel: there is no file to upload */
+			const fix = file.startsWith('[') ?
+				`<span class="mut">nothing to upload: ${esc(file)} is made by the kernel, not read from a file</span>` :
+				`<code>${esc(cmd)}</code> <button class="copy" data-cmd="${esc(cmd)}" title="copy">copy</button>`;
 			return `<tr data-build-id="${esc(r.buildId)}"><td class="num">${esc(fmtValue(r.samples, m.unit))}</td>` +
 				`<td class="num bar" style="${bar(Math.min(1, share || 0) * 100)}">${pct(share)}</td>` +
 				`<td><code>${esc(r.buildId)}</code>${r.reason ? `<div class="mut small">${esc(r.reason)}</div>` : ''}</td>` +
 				`<td class="file">${r.files.map(esc).join('<br>')}</td>` +
-				`<td class="cmd"><code>${esc(cmd)}</code> <button class="copy" data-cmd="${esc(cmd)}" title="copy">copy</button></td></tr>`;
+				`<td class="cmd">${fix}</td></tr>`;
 		}).join('') || '<tr><td colspan="5" class="empty">Every build ID in this window had debug info.</td></tr>';
 	}
 
