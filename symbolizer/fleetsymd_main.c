@@ -70,7 +70,8 @@ static void usage(FILE *f)
 	    "  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
 	    "  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
 	    "  --max-upload-size SIZE   largest upload (default 1G)\n"
-	    "  --retention DURATION     keep ingested profiles this long (default 7d; s, m, h, d, w)\n"
+	    "  --retention DURATION     keep ingested profiles this long (default 7d; s, m, h, d, "
+	    "w)\n"
 	    "  --max-ingest-size SIZE   largest ingested profile, compressed or not (default 64M)\n"
 	    "  --token-file FILE        uploads need 'Authorization: Bearer <contents of FILE>'\n"
 	    "  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
@@ -414,12 +415,11 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct config c = {
-	    .listen = "127.0.0.1:7070",
-	    .cache_size = (uint64_t)10 << 30,
-	    .retention_s = 7 * 86400,
-	    .max_ingest = (uint64_t)64 << 20,
-	    .level = LOG_INFO};
+	struct config c = {.listen = "127.0.0.1:7070",
+			   .cache_size = (uint64_t)10 << 30,
+			   .retention_s = 7 * 86400,
+			   .max_ingest = (uint64_t)64 << 20,
+			   .level = LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;
 	int err;

@@ -130,8 +130,8 @@ static enum MHD_Result respond_buf(struct req *r, struct MHD_Connection *conn, u
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 					r->route == R_DEBUGINFO	  ? "GET, HEAD, PUT"
 					: r->route == R_SYMBOLIZE ? "POST"
-					: r->route == R_STORE	  ? httpd_ingest_allow(r->store_route)
-								  : "GET, HEAD");
+					: r->route == R_STORE ? httpd_ingest_allow(r->store_route)
+							      : "GET, HEAD");
 	ok = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES) {
@@ -1084,7 +1084,8 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 	if (r->route == R_DEBUGINFO && !strcmp(r->method, "PUT"))
 		return upload_begin(r, conn);
 	if (r->route == R_STORE)
-		return store_sync(r, httpd_ingest_begin(r->h->ingest, conn, r->store_route, &r->ix));
+		return store_sync(r,
+				  httpd_ingest_begin(r->h->ingest, conn, r->store_route, &r->ix));
 	if (r->route == R_SYMBOLIZE && content_length(conn, &len) == 0 && len > o->max_body)
 		return respond_error(r, conn, 413,
 				     "the request body is %" PRIu64
@@ -1147,8 +1148,7 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 	case R_SYMBOLIZE: return symbolize(r, conn);
 	case R_METRICS: return metrics_page(r, conn);
 	case R_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
-	case R_STORE:
-		return store_sync(r, httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix));
+	case R_STORE: return store_sync(r, httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix));
 	case R_QUERY:
 		return httpd_query_serve(r->h->query, conn, r->path, &r->status, &r->bytes_out,
 					 &r->result, r->note, sizeof(r->note));
@@ -1305,9 +1305,8 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 					      .symcache = opts->symcache,
 					      .request_timeout_ms = h->o.request_timeout_ms};
 
-		struct httpd_ingest_opts io = {.pstore = opts->pstore,
-					       .token = opts->token,
-					       .max_ingest = opts->max_ingest};
+		struct httpd_ingest_opts io = {
+		    .pstore = opts->pstore, .token = opts->token, .max_ingest = opts->max_ingest};
 
 		err = httpd_query_new(&qo, &h->query);
 		if (!err)

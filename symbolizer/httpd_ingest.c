@@ -193,8 +193,8 @@ static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsign
 }
 
 /* Wrap the JSON text BODY (owned) as {"KEY":BODY, EXTRA...} and answer 200. */
-static int answer_wrapped(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
-			  const char *key, char *body, const char *extra)
+static int answer_wrapped(struct httpd_ingest_req *rq, struct MHD_Connection *conn, const char *key,
+			  char *body, const char *extra)
 {
 	struct jsonw w = {0};
 
@@ -350,8 +350,7 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
-static int ingest(struct httpd_ingest *x, struct MHD_Connection *conn,
-		  struct httpd_ingest_req *rq)
+static int ingest(struct httpd_ingest *x, struct MHD_Connection *conn, struct httpd_ingest_req *rq)
 {
 	const char *enc =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
@@ -379,10 +378,11 @@ static int ingest(struct httpd_ingest *x, struct MHD_Connection *conn,
 	if (enc && !strcasecmp(enc, "gzip") &&
 	    !(rq->len >= 2 && (uint8_t)rq->body[0] == 0x1f && (uint8_t)rq->body[1] == 0x8b)) {
 		add(&x->refused[RF_BAD_INPUT], 1);
-		return fail(rq, conn, 400, "Content-Encoding is gzip but the body is not gzip data");
+		return fail(rq, conn, 400,
+			    "Content-Encoding is gzip but the body is not gzip data");
 	}
-	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body ? rq->body : "", rq->len, &info,
-			       msg, sizeof(msg));
+	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body ? rq->body : "", rq->len, &info, msg,
+			       sizeof(msg));
 	if (err) {
 		unsigned st = status_of(err);
 
@@ -422,8 +422,8 @@ static const char *arg(struct MHD_Connection *conn, const char *name)
 }
 
 /* query, from, to: defaults {}, now-1h, now. 0, or an answer was queued (*DONE). */
-static int window(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
-		  struct selector **sel, int64_t *from, int64_t *to, int *done)
+static int window(struct httpd_ingest_req *rq, struct MHD_Connection *conn, struct selector **sel,
+		  int64_t *from, int64_t *to, int *done)
 {
 	const char *q = arg(conn, "query"), *f = arg(conn, "from"), *t = arg(conn, "to");
 	int64_t now = now_ns();
@@ -460,8 +460,7 @@ static int store_error(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
 	return fail(rq, conn, status_of(err), "the profile store failed: %s", err_str(err));
 }
 
-static int series(struct httpd_ingest *x, struct MHD_Connection *conn,
-		  struct httpd_ingest_req *rq)
+static int series(struct httpd_ingest *x, struct MHD_Connection *conn, struct httpd_ingest_req *rq)
 {
 	struct selector *sel;
 	int64_t from, to;
@@ -528,7 +527,8 @@ static int listing(struct httpd_ingest *x, struct MHD_Connection *conn, const ch
 	switch (rq->route) {
 	case RT_LABELS:
 		err = pstore_labels(x->o.pstore, &json);
-		return err ? store_error(rq, conn, err) : answer_wrapped(rq, conn, "labels", json, NULL);
+		return err ? store_error(rq, conn, err)
+			   : answer_wrapped(rq, conn, "labels", json, NULL);
 	case RT_LABEL_VALUES:
 		url += sizeof(values_prefix) - 1;
 		n = strcspn(url, "/");
@@ -542,7 +542,8 @@ static int listing(struct httpd_ingest *x, struct MHD_Connection *conn, const ch
 			   : answer_wrapped(rq, conn, "values", json, NULL);
 	case RT_TYPES:
 		err = pstore_types(x->o.pstore, &json);
-		return err ? store_error(rq, conn, err) : answer_wrapped(rq, conn, "types", json, NULL);
+		return err ? store_error(rq, conn, err)
+			   : answer_wrapped(rq, conn, "types", json, NULL);
 	case RT_SERIES: return series(x, conn, rq);
 	case RT_TIMELINE: return timeline(x, conn, rq);
 	}
@@ -585,8 +586,8 @@ void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 		get(&x->ingests));
 	counter(w, "fleetsymd_ingest_profile_rows_total", "counter",
 		"Profile rows stored (one per sample type of an ingested profile).", get(&x->rows));
-	counter(w, "fleetsymd_ingest_samples_total", "counter",
-		"Samples of the ingested profiles.", get(&x->samples));
+	counter(w, "fleetsymd_ingest_samples_total", "counter", "Samples of the ingested profiles.",
+		get(&x->samples));
 	jsonw_printf(w, "# HELP fleetsymd_ingest_errors_total Ingests refused, by reason.\n"
 			"# TYPE fleetsymd_ingest_errors_total counter\n");
 	for (int i = 0; i < RF_COUNT_; i++)

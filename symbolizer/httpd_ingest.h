@@ -56,8 +56,8 @@ struct httpd_ingest_req {
 	/* internal: the body being received */
 	char *body;
 	size_t len, cap;
-	uint64_t seen;	     /* body bytes received */
-	int too_big;	     /* passed the cap: the rest is read and dropped */
+	uint64_t seen; /* body bytes received */
+	int too_big;   /* passed the cap: the rest is read and dropped */
 };
 
 /*

@@ -37,15 +37,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define DEFAULT_RETENTION_S  (7 * 86400)
-#define DEFAULT_MAX_INGEST   ((size_t)64 << 20)
-#define DEFAULT_MAX_STACKS   1000000
-#define RETAIN_BATCH	     5000
-#define MAX_TIMELINE_POINTS  11000
-#define MAX_LISTED	     100000 /* label values, series in one answer */
-#define CACHE_BYTES_STACKS   ((size_t)256 << 20)
-#define CACHE_BYTES_OTHER    ((size_t)64 << 20)
-#define SCHEMA_VERSION	     1
+#define DEFAULT_RETENTION_S (7 * 86400)
+#define DEFAULT_MAX_INGEST  ((size_t)64 << 20)
+#define DEFAULT_MAX_STACKS  1000000
+#define RETAIN_BATCH	    5000
+#define MAX_TIMELINE_POINTS 11000
+#define MAX_LISTED	    100000 /* label values, series in one answer */
+#define CACHE_BYTES_STACKS  ((size_t)256 << 20)
+#define CACHE_BYTES_OTHER   ((size_t)64 << 20)
+#define SCHEMA_VERSION	    1
 
 struct rconn {
 	sqlite3 *db;
@@ -64,8 +64,7 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 {
 	int prim = rc & 0xff;
 
-	log_msg(LOG_ERROR, "profile store: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : "",
-		rc);
+	log_msg(LOG_ERROR, "profile store: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : "", rc);
 	if (prim == SQLITE_FULL)
 		return -ENOSPC;
 	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
@@ -252,8 +251,8 @@ struct sv_cursor {
 	int eof;
 };
 
-static int sv_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-		      sqlite3_vtab **pp, char **err)
+static int sv_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp,
+		      char **err)
 {
 	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(stack INTEGER, labelset INTEGER, "
 					  "value INTEGER, samples HIDDEN, filter HIDDEN, "
@@ -454,8 +453,8 @@ static int merge_add(struct merge_acc *a, int64_t id, int64_t v)
 		for (size_t i = 0; i < a->cap; i++) {
 			if (!a->ids[i])
 				continue;
-			for (j = (uint64_t)a->ids[i] * 0x9e3779b97f4a7c15ULL >> 17 & (ncap - 1); ni[j];
-			     j = (j + 1) & (ncap - 1))
+			for (j = (uint64_t)a->ids[i] * 0x9e3779b97f4a7c15ULL >> 17 & (ncap - 1);
+			     ni[j]; j = (j + 1) & (ncap - 1))
 				;
 			ni[j] = a->ids[i];
 			nv[j] = a->vals[i];
@@ -515,7 +514,8 @@ static void merge_final(sqlite3_context *ctx)
 
 	if (!a || !a->n) {
 		if (a && a->err)
-			sqlite3_result_error_code(ctx, a->err == -ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG);
+			sqlite3_result_error_code(ctx,
+						  a->err == -ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG);
 		else
 			sqlite3_result_null(ctx);
 		goto out;
@@ -902,14 +902,14 @@ static int group_of(struct selection *sl, uint64_t mask)
 static int ls_matches(const struct selector *sel, uint64_t mask, const struct pairs *p)
 {
 	for (size_t i = 0; i < selector_count(sel); i++)
-		if ((mask >> i & 1) && !selector_match_one(sel, i, pair_value(p, selector_name(sel, i))))
+		if ((mask >> i & 1) &&
+		    !selector_match_one(sel, i, pair_value(p, selector_name(sel, i))))
 			return 0;
 	return 1;
 }
 
 /* The label sets each group allows. */
-static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from,
-		       struct selection *sl)
+static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from, struct selection *sl)
 {
 	struct pairs empty = {0};
 	sqlite3_stmt *st = NULL;
@@ -949,9 +949,9 @@ static int select_series(sqlite3 *db, const struct selector *sel, int64_t from, 
 	memset(sl, 0, sizeof(*sl));
 	err = exec_r(db, "DELETE FROM temp.q_series");
 	if (!err)
-		err = prep(db,
-			   "SELECT id, labels FROM series WHERE first_seen < ?2 AND last_seen >= ?1",
-			   &st);
+		err = prep(
+		    db, "SELECT id, labels FROM series WHERE first_seen < ?2 AND last_seen >= ?1",
+		    &st);
 	if (!err)
 		err = prep(db, "INSERT INTO temp.q_series(id, grp) VALUES(?1, ?2)", &ins);
 	if (err)
@@ -1157,8 +1157,8 @@ static int locmap_get(struct locmap *m, struct pstore_result *r, size_t *loccap,
 	return 0;
 }
 
-static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_t from,
-			int64_t to, const struct selection *sl, size_t max_stacks)
+static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_t from, int64_t to,
+			const struct selection *sl, size_t max_stacks)
 {
 	/* The merge is one aggregate over the selected profiles: pstore_merge() sums by stack in
 	 * a hash table. The same query as "SELECT d.stack, sum(d.value) ... pstore_samples(...) d
@@ -1272,8 +1272,7 @@ out:
 	return err;
 }
 
-static int decode_frames(struct result_priv *rp, struct pstore_loc *l, const uint8_t *p,
-			 size_t n)
+static int decode_frames(struct result_priv *rp, struct pstore_loc *l, const uint8_t *p, size_t n)
 {
 	const uint8_t *end = p + n, *q = p;
 	struct pstore_named_frame *f;
@@ -1515,7 +1514,8 @@ int pstore_types(struct pstore *s, char **out)
 			jsonw_lit(&w, "}");
 		}
 		jsonw_lit(&w, "]");
-		err = rc == SQLITE_DONE ? finish_json(&w, out) : pstore_sqlite_err(c->db, rc, "types");
+		err = rc == SQLITE_DONE ? finish_json(&w, out)
+					: pstore_sqlite_err(c->db, rc, "types");
 	}
 	jsonw_free(&w);
 	sqlite3_finalize(st);
@@ -1592,8 +1592,7 @@ int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns,
 		sqlite3_bind_int64(x, 2, from_ns);
 		sqlite3_bind_int64(x, 3, to_ns);
 	}
-	sqlite3_bind_pointer(filt, 5, sl.f.ngroups ? (void *)&sl.f : NULL, LSFILTER_PTR_TYPE,
-			     NULL);
+	sqlite3_bind_pointer(filt, 5, sl.f.ngroups ? (void *)&sl.f : NULL, LSFILTER_PTR_TYPE, NULL);
 	jsonw_lit(&w, "[");
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW && n < MAX_LISTED) {
 		struct jpairs jp = {&w, 0};
@@ -1651,8 +1650,7 @@ static int timeline_sum(sqlite3 *db, int64_t tid, int64_t from, int64_t to, int6
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	sqlite3_bind_int64(st, 4, step);
-	sqlite3_bind_pointer(st, 5, sl->f.ngroups ? (void *)&sl->f : NULL, LSFILTER_PTR_TYPE,
-			     NULL);
+	sqlite3_bind_pointer(st, 5, sl->f.ngroups ? (void *)&sl->f : NULL, LSFILTER_PTR_TYPE, NULL);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t b = sqlite3_column_int64(st, 0);
 

@@ -27,30 +27,30 @@ struct pstore;
 struct selector; /* selector.h: {name="v", name!="v", name=~"re", name!~"re", ...} */
 
 struct pstore_opts {
-	const char *data_dir;      /* required */
-	int64_t retention_s;       /* profiles older than this are deleted; 0 = 7 days */
-	size_t max_ingest_size;    /* bytes of (decompressed) pprof per request; 0 = 64 MiB */
+	const char *data_dir;	/* required */
+	int64_t retention_s;	/* profiles older than this are deleted; 0 = 7 days */
+	size_t max_ingest_size; /* bytes of (decompressed) pprof per request; 0 = 64 MiB */
 	/* Additions (store side): */
-	int retain_interval_s;     /* run pstore_retain() in a background thread this often
-				    * (and once at open); 0 = never (callers run it) */
+	int retain_interval_s; /* run pstore_retain() in a background thread this often
+				* (and once at open); 0 = never (callers run it) */
 };
 
 /* Caps on one ingested profile (-ERR_TOOBIG or -ERR_BADINPUT beyond, with a message).
  * Strings longer than PSTORE_MAX_STRING (function and file names, label values) are cut at
  * a UTF-8 character boundary; stacks deeper than PSTORE_MAX_DEPTH keep their innermost
  * PSTORE_MAX_DEPTH - 1 frames and get the named root frame "[truncated]". */
-#define PSTORE_MAX_SAMPLE_TYPES	  16
-#define PSTORE_MAX_SAMPLES	  2000000
-#define PSTORE_MAX_LOCATIONS	  2000000
-#define PSTORE_MAX_FUNCTIONS	  2000000
-#define PSTORE_MAX_MAPPINGS	  65536
-#define PSTORE_MAX_DEPTH	  1024
-#define PSTORE_MAX_INLINE	  64 /* Lines (inline frames) kept per location */
+#define PSTORE_MAX_SAMPLE_TYPES	 16
+#define PSTORE_MAX_SAMPLES	 2000000
+#define PSTORE_MAX_LOCATIONS	 2000000
+#define PSTORE_MAX_FUNCTIONS	 2000000
+#define PSTORE_MAX_MAPPINGS	 65536
+#define PSTORE_MAX_DEPTH	 1024
+#define PSTORE_MAX_INLINE	 64 /* Lines (inline frames) kept per location */
 #define PSTORE_MAX_SAMPLE_LABELS 64 /* per sample; more are dropped */
 #define PSTORE_MAX_SERIES_LABELS 64
-#define PSTORE_MAX_LABEL_NAME	  128
-#define PSTORE_MAX_LABEL_VALUE	  1024
-#define PSTORE_MAX_STRING	  4096
+#define PSTORE_MAX_LABEL_NAME	 128
+#define PSTORE_MAX_LABEL_VALUE	 1024
+#define PSTORE_MAX_STRING	 4096
 
 /* Counters for /metrics (monotonic since open). */
 struct pstore_stats {
@@ -66,7 +66,7 @@ struct pstore_stats {
 };
 
 int pstore_open(const struct pstore_opts *opts, struct pstore **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void pstore_close(struct pstore *s);
 
 /* One label. */
@@ -87,7 +87,7 @@ struct pstore_label {
  */
 int pstore_ingest(struct pstore *s, const struct pstore_label *series, size_t nseries,
 		  const void *body, size_t len, char *errbuf, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* What one ingest stored (additions). */
 struct pstore_ingest_info {
@@ -116,8 +116,8 @@ struct pstore_named_frame {
 struct pstore_loc {
 	int64_t id;
 	char build_id[BUILDID_HEX_MAX]; /* "" for named locations */
-	uint64_t file_off;              /* raw locations: offset in the ELF file */
-	const char *mapping_file;       /* the file name the agent saw, for unknown frames */
+	uint64_t file_off;		/* raw locations: offset in the ELF file */
+	const char *mapping_file;	/* the file name the agent saw, for unknown frames */
 	const struct pstore_named_frame *frames; /* innermost first; NULL for raw locations
 						  * (a raw location whose producer also sent
 						  * function names has them here: a fallback) */
@@ -137,8 +137,8 @@ struct pstore_result {
 	size_t nlocs;
 	struct pstore_stack *stacks;
 	size_t nstacks;
-	int64_t total;              /* sum of all stack values */
-	size_t nprofiles;           /* profiles merged */
+	int64_t total;	  /* sum of all stack values */
+	size_t nprofiles; /* profiles merged */
 	char sample_type[64], sample_unit[64];
 	int64_t period;
 };
@@ -150,7 +150,7 @@ struct pstore_result {
  */
 int pstore_query(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
 		 const char *type, size_t max_stacks, struct pstore_result **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void pstore_result_free(struct pstore_result *r);
 
 /* Label names, values of one name, series matching SEL, and sample types present: each fills

@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-#define DECODE_FACTOR	 32		      /* unpacked bytes per encoded byte allowed */
-#define DECODE_MAX_BYTES ((size_t)2 << 30)    /* and never more than this */
+#define DECODE_FACTOR	 32			 /* unpacked bytes per encoded byte allowed */
+#define DECODE_MAX_BYTES ((size_t)2 << 30)	 /* and never more than this */
 #define KEY_MAX		 (PSTORE_MAX_DEPTH * 10) /* a stack key: varint location ids */
 
 /* ---- the capped allocator for protobuf-c ---- */
@@ -117,7 +117,8 @@ static int gunzip(const uint8_t *in, size_t len, size_t cap, uint8_t **out, size
 			/* concatenated members, as gzip(1) makes them */
 			if (used + 2 <= len && in[used] == 0x1f && in[used + 1] == 0x8b) {
 				inflateReset(&z);
-				z.avail_in = (uInt)(len - used > UINT32_MAX ? UINT32_MAX : len - used);
+				z.avail_in =
+				    (uInt)(len - used > UINT32_MAX ? UINT32_MAX : len - used);
 				continue;
 			}
 			if (used != len) {
@@ -242,7 +243,7 @@ struct ing {
 	size_t errlen;
 	int64_t time, duration;
 	struct idmap maps, funcs, locs;
-	int64_t *loc_store; /* per pprof location: store id, 0 until needed */
+	int64_t *loc_store;	       /* per pprof location: store id, 0 until needed */
 	char (*bids)[BUILDID_HEX_MAX]; /* per mapping: its build ID if usable, else "" */
 	int64_t *sample_stack, *sample_ls;
 	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
@@ -316,7 +317,8 @@ static int validate_header(struct ing *g)
 		if (!*str(g, vt->type))
 			return bad(g, "sample_type[%zu] has an empty type name", i);
 	}
-	if (p->period_type && (!str_ok(g, p->period_type->type) || !str_ok(g, p->period_type->unit)))
+	if (p->period_type &&
+	    (!str_ok(g, p->period_type->type) || !str_ok(g, p->period_type->unit)))
 		return bad(g, "period_type has a string index out of range");
 	if (p->time_nanos < 0 || p->duration_nanos < 0)
 		return bad(g, "negative time_nanos or duration_nanos");
@@ -395,14 +397,16 @@ static int validate_samples(struct ing *g)
 				   sm->n_value, p->n_sample_type);
 		for (size_t k = 0; k < sm->n_location_id; k++)
 			if (idmap_get(&g->locs, sm->location_id[k]) < 0)
-				return bad(g, "sample %zu refers to location id %llu, which is absent",
+				return bad(g,
+					   "sample %zu refers to location id %llu, which is absent",
 					   i, (unsigned long long)sm->location_id[k]);
 		for (size_t k = 0; k < sm->n_label; k++) {
 			const Perftools__Profiles__Label *l = sm->label[k];
 
 			if (!str_ok(g, l->key) || !str_ok(g, l->str) || !str_ok(g, l->num_unit))
-				return bad(g, "sample %zu has a label with a string index out of "
-					      "range",
+				return bad(g,
+					   "sample %zu has a label with a string index out of "
+					   "range",
 					   i);
 		}
 	}
@@ -632,8 +636,8 @@ static int location(struct ing *g, long i, int64_t *id)
 		memcpy(g->buf + klen, bid, strlen(bid) + 1);
 		klen += strlen(bid) + 1;
 		klen += pv_put(g->buf + klen, c.file_off);
-		return dict_get(g, &d, g->buf, klen, &g->loc_store[i]) ?:
-		       (*id = g->loc_store[i], 0);
+		return dict_get(g, &d, g->buf, klen, &g->loc_store[i])
+			   ?: (*id = g->loc_store[i], 0);
 	}
 	if (flen) {
 		/* named: the frames are the identity; the key is built after them */
@@ -649,8 +653,8 @@ static int location(struct ing *g, long i, int64_t *id)
 			k[klen++] = (uint8_t)c.kernel;
 			memcpy(k + klen, c.frames, flen);
 			klen += flen;
-			return dict_get(g, &d, k, klen, &g->loc_store[i]) ?:
-			       (*id = g->loc_store[i], 0);
+			return dict_get(g, &d, k, klen, &g->loc_store[i])
+				   ?: (*id = g->loc_store[i], 0);
 		}
 	}
 	klen = 0;
@@ -744,8 +748,7 @@ static void sanitize_name(const char *k, char *out)
 	out[n] = '\0';
 }
 
-static int lvalue_seen(struct ing *g, int sample, const char *name, const char *value,
-		       size_t vlen);
+static int lvalue_seen(struct ing *g, int sample, const char *name, const char *value, size_t vlen);
 
 /* Canonical blob of a sorted pair list into g->buf; sets *LEN. */
 static int encode_pairs(struct ing *g, const struct lpair *lp, size_t n, size_t *len)
@@ -817,8 +820,7 @@ static int labelset(struct ing *g, const Perftools__Profiles__Sample *sm, int64_
 }
 
 /* label_values rows (for /labels and /labels/NAME/values), with the same lazy last_seen. */
-static int lvalue_seen(struct ing *g, int sample, const char *name, const char *value,
-		       size_t vlen)
+static int lvalue_seen(struct ing *g, int sample, const char *name, const char *value, size_t vlen)
 {
 	struct pstore *s = g->s;
 	uint8_t key[PSTORE_MAX_LABEL_NAME + PSTORE_MAX_LABEL_VALUE + 8];
@@ -1102,8 +1104,9 @@ static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,
 	if (n == 0)
 		return bad(g, "empty body: expected a pprof profile (gzip'd or not)");
 	__atomic_fetch_add(&g->s->stats.decoded_bytes, n, __ATOMIC_RELAXED);
-	pa->max = n > (DECODE_MAX_BYTES - (4 << 20)) / DECODE_FACTOR ? DECODE_MAX_BYTES
-								       : n * DECODE_FACTOR + (4 << 20);
+	pa->max = n > (DECODE_MAX_BYTES - (4 << 20)) / DECODE_FACTOR
+		      ? DECODE_MAX_BYTES
+		      : n * DECODE_FACTOR + (4 << 20);
 	*out = perftools__profiles__profile__unpack(&alloc, n, body);
 	if (!*out && pa->over) {
 		snprintf(g->err, g->errlen,
@@ -1121,8 +1124,8 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 		     size_t errlen)
 {
 	char dummy[8];
-	struct ing g = {.s = s, .err = errbuf ? errbuf : dummy,
-			.errlen = errbuf ? errlen : sizeof(dummy)};
+	struct ing g = {
+	    .s = s, .err = errbuf ? errbuf : dummy, .errlen = errbuf ? errlen : sizeof(dummy)};
 	struct palloc pa = {0};
 	Perftools__Profiles__Profile *p = NULL;
 	struct lpair *sp = NULL;

@@ -43,7 +43,7 @@ struct scan {
 };
 
 static int fail_at(struct scan *sc, size_t pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct scan *sc, size_t pos, const char *fmt, ...)
 {
@@ -302,7 +302,8 @@ int selector_parse(const char *text, struct selector **out, char *errbuf, size_t
 		errbuf[0] = '\0';
 	if (strnlen(text, SELECTOR_MAX_TEXT + 1) > SELECTOR_MAX_TEXT) {
 		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "selector longer than %d bytes", SELECTOR_MAX_TEXT);
+			snprintf(errbuf, errlen, "selector longer than %d bytes",
+				 SELECTOR_MAX_TEXT);
 		return -E2BIG;
 	}
 	s = calloc(1, sizeof(*s));
@@ -384,12 +385,12 @@ int selector_format(const struct selector *s, char *buf, size_t len)
 	static const char *const ops[] = {"=", "!=", "=~", "!~"};
 	size_t off = 0;
 
-#define PUT(...)                                                              \
-	do {                                                                  \
-		int n_ = snprintf(buf + off, len > off ? len - off : 0, __VA_ARGS__); \
-		if (n_ < 0 || (size_t)n_ >= (len > off ? len - off : 0))      \
-			return -E2BIG;                                        \
-		off += (size_t)n_;                                            \
+#define PUT(...)                                                                                   \
+	do {                                                                                       \
+		int n_ = snprintf(buf + off, len > off ? len - off : 0, __VA_ARGS__);              \
+		if (n_ < 0 || (size_t)n_ >= (len > off ? len - off : 0))                           \
+			return -E2BIG;                                                             \
+		off += (size_t)n_;                                                                 \
 	} while (0)
 
 	PUT("{");
@@ -427,8 +428,8 @@ static int parse_dur(const char *s, int64_t *out, int plain_ok)
 	static const struct {
 		const char *unit;
 		double ns;
-	} units[] = {{"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9},
-		     {"w", 604800e9}};
+	} units[] = {{"ms", 1e6},   {"s", 1e9},	    {"m", 60e9},
+		     {"h", 3600e9}, {"d", 86400e9}, {"w", 604800e9}};
 	char *end;
 	double v;
 

@@ -36,7 +36,7 @@ struct selector;
  * ERRBUF (ERRLEN bytes; may be NULL); -E2BIG over a cap, -ENOMEM.
  */
 int selector_parse(const char *text, struct selector **out, char *errbuf, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void selector_free(struct selector *s);
 
 /* Number of matchers (0 for "{}"); the name and operator of matcher I (borrowed until
@@ -63,7 +63,7 @@ int selector_format(const struct selector *s, char *buf, size_t len);
  * in ERRBUF.
  */
 int time_parse(const char *s, int64_t now_ns, int64_t *out_ns, char *errbuf, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* A duration for steps and retention: "10s", "5m", "1h", "7d", "500ms", "2w" (a plain number
  * is seconds). Sets *OUT_NS; -ERR_BADINPUT. */

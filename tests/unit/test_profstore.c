@@ -74,7 +74,8 @@ static int64_t count(const char *table)
 	snprintf(path, sizeof(path), "%s/profiles.db", dir);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -96,8 +97,8 @@ static void prof_new(struct prof *p, int64_t time, int two_types)
 				     .filename = "/usr/bin/app",
 				     .build_id = BID};
 	struct pprofb_mapping k = {.filename = "[kernel.kallsyms]"};
-	struct pprofb_mapping anon = {.memory_start = 0x7f0000, .memory_limit = 0x800000,
-				      .filename = "[anon]"};
+	struct pprofb_mapping anon = {
+	    .memory_start = 0x7f0000, .memory_limit = 0x800000, .filename = "[anon]"};
 
 	memset(p, 0, sizeof(*p));
 	if (pprofb_new(NULL, &p->b) || pprofb_add_sample_type(p->b, "cpu", "nanoseconds") ||
@@ -191,9 +192,9 @@ static int64_t stack_value(const struct pstore_result *r, const char *want)
 			const struct pstore_loc *l = &r->locs[r->stacks[i].locs[k]];
 
 			if (l->build_id[0])
-				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s0x%llx",
-							k ? ";" : "",
-							(unsigned long long)l->file_off);
+				off +=
+				    (size_t)snprintf(buf + off, sizeof(buf) - off, "%s0x%llx",
+						     k ? ";" : "", (unsigned long long)l->file_off);
 			else if (l->frames)
 				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
 							k ? ";" : "", l->frames[0].function);
@@ -466,8 +467,10 @@ TEST(named_locations)
 	struct pstore *s = open_store();
 	struct pstore_result *r = NULL;
 	struct pprofb *b = NULL;
-	struct pprofb_mapping m = {.memory_start = 0x400000, .memory_limit = 0x600000,
-				   .filename = "/tmp/burn", .has_functions = true};
+	struct pprofb_mapping m = {.memory_start = 0x400000,
+				   .memory_limit = 0x600000,
+				   .filename = "/tmp/burn",
+				   .has_functions = true};
 	struct pprofb_line lines[2] = {{0}};
 	struct pstore_label lab[1] = {{"service", "go"}};
 	uint64_t mid, l[3];
@@ -482,12 +485,17 @@ TEST(named_locations)
 	CHECK_INT(pprofb_add_sample_type(b, "cpu", "nanoseconds"), 0);
 	CHECK_INT(pprofb_set_period(b, "cpu", "nanoseconds", 10000000), 0);
 	CHECK_INT(pprofb_add_mapping(b, &m, &mid), 0);
-	CHECK_INT(pprofb_function(b, "main.mix", "main.mix", "/src/burn.go", 10, &lines[0].function_id), 0);
-	CHECK_INT(pprofb_function(b, "main.burn", "main.burn", "/src/burn.go", 20, &lines[1].function_id), 0);
+	CHECK_INT(
+	    pprofb_function(b, "main.mix", "main.mix", "/src/burn.go", 10, &lines[0].function_id),
+	    0);
+	CHECK_INT(
+	    pprofb_function(b, "main.burn", "main.burn", "/src/burn.go", 20, &lines[1].function_id),
+	    0);
 	lines[0].line = 12;
 	lines[1].line = 25;
 	CHECK_INT(pprofb_location(b, mid, 0x401000, lines, 2, &l[0]), 0); /* mix inlined in burn */
-	CHECK_INT(pprofb_function(b, "main.main", "", "/src/burn.go", 30, &lines[0].function_id), 0);
+	CHECK_INT(pprofb_function(b, "main.main", "", "/src/burn.go", 30, &lines[0].function_id),
+		  0);
 	lines[0].line = 33;
 	CHECK_INT(pprofb_location(b, mid, 0x402000, lines, 1, &l[1]), 0);
 	CHECK_INT(pprofb_location(b, mid, 0x403000, NULL, 0, &l[2]), 0); /* no name: file+off */
@@ -685,13 +693,13 @@ TEST(bad_references)
 	pr.n_string_table = 5, pr.string_table = strings;
 	pr.time_nanos = now_ns();
 
-#define TRY(mutate, undo, want, msg)               \
-	do {                                       \
-		mutate;                            \
-		b = packed(&pr, &len);             \
-		refused(s, b, len, want, msg);     \
-		free(b);                           \
-		undo;                              \
+#define TRY(mutate, undo, want, msg)                                                               \
+	do {                                                                                       \
+		mutate;                                                                            \
+		b = packed(&pr, &len);                                                             \
+		refused(s, b, len, want, msg);                                                     \
+		free(b);                                                                           \
+		undo;                                                                              \
 	} while (0)
 
 	TRY(vt.type = 99, vt.type = 1, -ERR_BADINPUT, "sample_type[0] has a string index");

@@ -39,11 +39,11 @@ TEST(parse_and_match)
 	CHECK_STR(selector_name(s, 1), "version");
 	CHECK_INT(selector_op(s, 1), SEL_RE);
 	CHECK_INT(selector_op(s, 3), SEL_NRE);
-	CHECK(matches(s, NULL, NULL));		    /* host and env absent: "" */
+	CHECK(matches(s, NULL, NULL)); /* host and env absent: "" */
 	CHECK(matches(s, "env", "prod"));
 	CHECK(!matches(s, "env", "dev"));
 	CHECK(!matches(s, "env", "test"));
-	CHECK(matches(s, "env", "devel"));	    /* anchored: "dev|test" is not a prefix test */
+	CHECK(matches(s, "env", "devel")); /* anchored: "dev|test" is not a prefix test */
 	CHECK(!matches(s, "host", "x"));
 	CHECK(matches(s, "host", "xy"));
 	CHECK_INT(selector_format(s, buf, sizeof(buf)), 0);
@@ -219,7 +219,8 @@ TEST(mutations)
 		memcpy(buf, seed, sizeof(seed));
 		for (int k = 0; k < 3; k++) {
 			x = x * 1103515245 + 12345;
-			buf[(x >> 8) % (sizeof(seed) - 1)] = alphabet[(x >> 20) % (sizeof(alphabet) - 1)];
+			buf[(x >> 8) % (sizeof(seed) - 1)] =
+			    alphabet[(x >> 20) % (sizeof(alphabet) - 1)];
 		}
 		err[0] = '\0';
 		rc = selector_parse(buf, &s, err, sizeof(err));
