@@ -121,6 +121,7 @@ api "query?query=$(enc "$q")&$win&format=pprof" "$out/profile.pb.gz"
 api "query?query=$(enc "$q")&$win&format=json" "$out/flamegraph.json"
 api "query?query=$(enc "$q")&$win&format=folded" "$out/folded.txt"
 api "missing?query=$(enc "$q")&$win" "$out/missing.json"
+api "timeline?query=$(enc "$q")&$win&step=1s" "$out/timeline.json"
 qv1='{service="demo",version="v1"}' qv2='{service="demo",version="v2"}'
 api "diff?base=$(enc "$qv1")&base_from=$t0&base_to=$t1&query=$(enc "$qv2")&$win&format=json" \
 	"$out/diff.json"
@@ -161,6 +162,7 @@ PY
 
 python3 "$top/demo/offline_html.py" "$top/symbolizer/webui" "$out/flamegraph.html" \
 	--query "$out/flamegraph.json" --missing "$out/missing.json" --diff "$out/diff.json" \
+	--timeline "$out/timeline.json" \
 	--meta "q=$q" --meta "from=$(date -u -d "@$t0" +%FT%TZ)" --meta "to=$(date -u -d "@$t1" +%FT%TZ)" \
 	--meta "bq=$qv1" --meta "server=$URL" --meta "title=fleetsym demo: $(date -u +%F' '%T' UTC')" \
 	--meta "note=Offline snapshot of make demo ($(date -u +%F' '%T' UTC')): the data is inlined; the diff tab compares v2 against v1."

@@ -3,7 +3,7 @@
 flame graph (results/demo/flamegraph.html), which opens from disk with no server.
 
   offline_html.py WEBUI_DIR OUT.html --query Q.json [--missing M.json] [--diff D.json]
-                  [--meta KEY=VALUE ...]
+                  [--timeline T.json] [--meta KEY=VALUE ...]
 
 The page's stylesheet, scripts and icon are inlined; the answers go into
 window.FLEETSYM_STATIC, which app.js reads instead of fetching (symbolizer/webui/app.js).
@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--query", required=True)
     ap.add_argument("--missing")
     ap.add_argument("--diff")
+    ap.add_argument("--timeline")
     ap.add_argument("--meta", action="append", default=[])
     a = ap.parse_args()
 
@@ -35,6 +36,8 @@ def main():
         data["missing"] = json.load(open(a.missing))
     if a.diff:
         data["diff"] = json.load(open(a.diff))
+    if a.timeline:
+        data["timeline"] = json.load(open(a.timeline))
     data["meta"] = dict(kv.split("=", 1) for kv in a.meta)
 
     read = lambda name: open(os.path.join(a.webui, name), encoding="utf-8").read()

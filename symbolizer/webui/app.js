@@ -20,7 +20,7 @@
 		icicle: '', sort: 'self', bq: '', bfrom: 'prev', bto: '',
 	};
 	const S = Object.assign({}, DEFAULTS);
-	const cache = { flame: null, top: null, missing: null, diff: null };
+	const cache = { flame: null, top: null, missing: null, diff: null, timeline: null };
 	let labelNames = [];
 
 	/* ---- URL state ---- */
@@ -274,6 +274,87 @@
 		} else {
 			el.innerHTML = `<b>${pct(st.share)}</b> of the total in ${st.count} frame${st.count === 1 ? '' : 's'} (${esc(fmtValue(st.value, cache.flame ? cache.flame.meta.unit : ''))})`;
 		}
+	}
+
+	/* ---- timeline: total per step, the line a window is picked from ---- */
+
+	const NICE_STEPS = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+	async function loadTimeline() {
+		const f = toEpoch(S.from), t = toEpoch(S.to);
+		if (!(t > f) || (STATIC && !STATIC.timeline)) {
+			$('timeline').hidden = true;
+			return;
+		}
+		const want = (t - f) / 120;
+		const step = NICE_STEPS.find((x) => x >= want) || Math.ceil(want / 86400) * 86400;
+		const obj = await api('api/v1/timeline', { query: normSelector(S.q), from: S.from, to: S.to, type: S.type, step: step + 's' });
+		const pts = listOf(obj, ['points']).filter((p) => Array.isArray(p) && p.length >= 2);
+		const from = Number(obj && obj.from !== undefined ? obj.from : f);
+		const to = Number(obj && obj.to !== undefined ? obj.to : t);
+		cache.timeline = { pts, from: from > 1e12 ? from / 1e9 : from, to: to > 1e12 ? to / 1e9 : to, step: Number(obj.step) || step };
+		renderTimeline();
+	}
+
+	function renderTimeline() {
+		const tl = cache.timeline;
+		if (!tl || !tl.pts.length || !tl.pts.some((p) => p[1] > 0)) {
+			$('timeline').hidden = true;
+			return;
+		}
+		$('timeline').hidden = false;
+		const span = tl.to - tl.from || 1, max = Math.max(...tl.pts.map((p) => p[1]));
+		const w = Math.max(0.5, (tl.step / span) * 1000 - 0.6);
+		$('tlsvg').innerHTML = tl.pts.map((p, i) => {
+			const h = max ? (p[1] / max) * 44 : 0;
+			return `<rect class="b" data-i="${i}" x="${(((p[0] - tl.from) / span) * 1000).toFixed(2)}" y="${(48 - h).toFixed(2)}" width="${w.toFixed(2)}" height="${h.toFixed(2)}"></rect>`;
+		}).join('') + '<rect class="sel" id="tlsel" x="0" y="0" width="0" height="48" visibility="hidden"></rect>';
+		$('tlfrom').textContent = toLocalInput(tl.from).replace('T', ' ');
+		$('tlto').textContent = toLocalInput(tl.to).replace('T', ' ');
+		$('tlinfo').textContent = '';
+	}
+
+	function wireTimeline() {
+		const svg = $('tlsvg');
+		let x0 = null;
+		const frac = (e) => {
+			const r = svg.getBoundingClientRect();
+			return Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
+		};
+		const sel = (a, b) => {
+			const r = $('tlsel');
+			if (!r) return;
+			r.setAttribute('x', (Math.min(a, b) * 1000).toFixed(2));
+			r.setAttribute('width', (Math.abs(b - a) * 1000).toFixed(2));
+			r.setAttribute('visibility', 'visible');
+		};
+		svg.addEventListener('mousedown', (e) => {
+			if (STATIC) return;
+			x0 = frac(e);
+			e.preventDefault();
+		});
+		svg.addEventListener('mousemove', (e) => {
+			const tl = cache.timeline;
+			if (!tl) return;
+			const x = frac(e);
+			if (x0 !== null) sel(x0, x);
+			const b = e.target.closest('rect.b');
+			$('tlinfo').textContent = b ? `${toLocalInput(tl.pts[+b.dataset.i][0]).replace('T', ' ')}: ${fmtValue(tl.pts[+b.dataset.i][1], cache.flame ? cache.flame.meta.unit : '')}` : '';
+		});
+		window.addEventListener('mouseup', (e) => {
+			if (x0 === null) return;
+			const tl = cache.timeline, x1 = frac(e), a = Math.min(x0, x1), b = Math.max(x0, x1);
+			x0 = null;
+			if (!tl || b - a < 0.005) {
+				renderTimeline();
+				return;
+			}
+			const span = tl.to - tl.from;
+			S.from = iso(tl.from + a * span);
+			S.to = iso(tl.from + b * span);
+			syncControls();
+			run();
+		});
 	}
 
 	/* ---- top functions ---- */
@@ -581,6 +662,7 @@
 		writeHash();
 		const p = refreshView();
 		if (S.view !== 'missing') guarded('missing debug info', loadMissing);
+		guarded('timeline', loadTimeline);
 		return p;
 	}
 
@@ -614,6 +696,7 @@
 	/* ---- wiring ---- */
 
 	function wire() {
+		wireTimeline();
 		$('queryform').addEventListener('submit', (e) => {
 			e.preventDefault();
 			run();
@@ -847,6 +930,7 @@
 		syncControls();
 		showView(S.view);
 		if (S.view !== 'missing') guarded('missing debug info', loadMissing);
+		guarded('timeline', loadTimeline);
 		flame.setIcicle(!!S.icicle);
 		diffFlame.o.icicle = !!S.icicle;
 	}

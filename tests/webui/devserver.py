@@ -148,6 +148,14 @@ class H(BaseHTTPRequestHandler):
             body = dict(meta(b, "base_"), **meta(c))
             body.update(nodes=20, pruned=0, root=diff_tree(b, c, b["total"], c["total"]))
             return self.send(200, body)
+        if p == "/api/v1/timeline":
+            import math, time
+            now = int(time.time())
+            step = int(q.get("step", "60s").rstrip("s"))
+            frm = now - 3600 if q.get("from", "now-1h").startswith("now") else now - 3600
+            pts = [[t, int(1e9 * (3 + math.sin(t / 300.0) + (2 if (t // 600) % 3 == 0 else 0)))]
+                   for t in range(frm - frm % step, now, step)]
+            return self.send(200, {"points": pts, "from": frm, "to": now, "step": float(step)})
         if p == "/api/v1/missing":
             t = tree()
             srv = "http://%s" % self.headers.get("Host")

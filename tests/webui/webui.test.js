@@ -179,6 +179,23 @@ async function main() {
 		return await page.inputValue('#q');
 	});
 
+	await check('dragging on the timeline picks an absolute window', async () => {
+		await page.locator('#timeline').waitFor({ state: 'visible' });
+		const bars = await page.locator('#tlsvg rect.b').count();
+		const box = await page.locator('#tlsvg').boundingBox();
+		await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+		await page.mouse.down();
+		await page.mouse.move(box.x + box.width * 0.995, box.y + box.height / 2, { steps: 5 });
+		await page.mouse.up();
+		await page.waitForFunction(() => /from=\d{4}-/.test(location.hash));
+		await frame(page, E.hot).waitFor({ timeout: 15000 });
+		const h = decodeURIComponent(await page.evaluate(() => location.hash));
+		const preset = await page.inputValue('#preset');
+		await shot(page, '07-timeline.png');
+		if (preset !== 'custom') throw new Error('the time picker shows ' + preset);
+		return `${bars} steps; ${h}`;
+	});
+
 	await check('the diff view renders v2 against v1: legend, both totals, hot function red', async () => {
 		const p3 = await ctx.newPage();
 		watch(p3, 'diff');
@@ -189,7 +206,7 @@ async function main() {
 		const other = await p3.locator('#diffflame .fr[data-name="parse_request"]').evaluate((el) => getComputedStyle(el).backgroundColor);
 		await p3.locator(`#diffflame .fr[data-name="${E.hot}"]`).hover();
 		const tip = await p3.locator('#tooltip').innerText();
-		await shot(p3, '07-diff.png');
+		await shot(p3, '08-diff.png');
 		await p3.close();
 		const rgb = (s) => s.match(/\d+/g).map(Number);
 		const [r, g, b] = rgb(bg), [r2, g2, b2] = rgb(other);
@@ -205,7 +222,7 @@ async function main() {
 		await row.waitFor({ timeout: 15000 });
 		const text = await row.innerText();
 		const badge = await page.locator('#missingcount').innerText();
-		await shot(page, '08-missing.png');
+		await shot(page, '09-missing.png');
 		if (!/fleetsym-upload --server \S+ \S*libdemocodec\.so/.test(text)) throw new Error(text);
 		return `${text.replace(/\s+/g, ' ')} (tab badge ${badge})`;
 	});
@@ -221,7 +238,7 @@ async function main() {
 			await p4.keyboard.press('m');
 			await p4.locator(`#missingtable tr[data-build-id="${E.missing}"]`).waitFor();
 			await p4.keyboard.press('f');
-			await shot(p4, '09-offline.png');
+			await shot(p4, '10-offline.png');
 			await p4.close();
 			if (requests.length) throw new Error('it fetched ' + requests.join(' '));
 			return 'flame graph and missing panel from the inlined data, no request';
