@@ -208,7 +208,7 @@ expect "timeline after kill -9 and restart" 200 GET "/api/v1/timeline?$Q&from=no
 check "both profiles there: 2 x $GO_NS" "sum(v for t, v in d['points']) == 2 * $GO_NS"
 
 # ---- size caps: declared, chunked, gzip bomb ----
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (rc $?; sanitizer report in its log?)"
 start_fleetsymd small --data-dir "$T/data" --max-ingest-size 100k
 P0=$(rows profiles)
 head -c 200000 /dev/zero >big
@@ -231,7 +231,7 @@ done
 grep -q '^fleetsymd_ingest_samples_total [1-9]' metrics.txt && ok "samples counted" || fail "samples not counted"
 
 # ---- throughput: agent-like profiles of ~1,000 samples ----
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (rc $?; sanitizer report in its log?)"
 start_fleetsymd bench --data-dir "$T/bench" --log-level warn
 python3 "$TESTS/lib/ingest_bench.py" "$URL" "$FSD_PID" --profiles 100 --clients 1,4
 [ $? = 0 ] || fail "ingest benchmark"
