@@ -450,6 +450,37 @@ def pending(url, p, timeout_s):
        % (secs, b.decode().strip()))
 
 
+def bad_requests(url):
+    """Every malformed query is a 400 with a JSON message; the server stays up."""
+    cases = [
+        ("/api/v1/query", {"query": '{service="fx"'}, "selector"),
+        ("/api/v1/query", {"query": "{service=~\"(a)\\1\"}"}, "selector"),
+        ("/api/v1/query", {"from": "now", "to": "now-1h"}, "before"),
+        ("/api/v1/query", {"from": "yesterday"}, "from"),
+        ("/api/v1/query", {"format": "svgz"}, "format"),
+        ("/api/v1/query", {"max_nodes": "-3"}, "max_nodes"),
+        ("/api/v1/query", {"max_nodes": "12abc"}, "max_nodes"),
+        ("/api/v1/query", {"query": "x" * 2000}, "longer"),
+        ("/api/v1/diff", {"format": "top"}, "format"),
+        ("/api/v1/diff", {"base_from": "now-1h", "base_to": "now-2h"}, "before"),
+        ("/api/v1/diff", {"base": "{a=}"}, "selector"),
+        ("/api/v1/missing", {"to": "garbage"}, "to"),
+    ]
+    for path, params, word in cases:
+        st, _, b = http(url + path + "?" + urllib.parse.urlencode(params))
+        try:
+            msg = json.loads(b)["error"]
+        except (ValueError, KeyError):
+            msg = None
+        if st != 400 or not msg or word not in msg:
+            return fail("%s %s: %d %r (want 400 mentioning %r)" % (path, params, st, b[:200], word))
+    st, _, _ = http(url + "/api/v1/query", b"x", "POST")
+    if st != 405:
+        return fail("POST /api/v1/query: %d, want 405" % st)
+    ok("%d malformed queries: 400 with a message each (e.g. bad selector, from after to, "
+       "format, max_nodes); POST is 405" % len(cases))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -475,6 +506,7 @@ def main():
     call = {k: ca.get(k, 0) + cb.get(k, 0) for k in set(ca) | set(cb)}
     total = sum(call.values()) * PERIOD
     ok("ingested 20 profiles (2 windows x 10, 100 samples each) before any debug info")
+    bad_requests(a.url)
     before_upload(a.url, p, wall, call, total)
     if failed:
         return 1
