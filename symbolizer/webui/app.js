@@ -904,6 +904,7 @@
 		if (STATIC.diff) {
 			if (m.bq) S.bq = m.bq;
 			for (const id of ['bq', 'bpreset', 'bfrom', 'bto', 'rundiff']) $(id).disabled = true;
+			$('bpreset').hidden = $('rundiff').hidden = true;
 		} else {
 			document.querySelector('#tabs [data-view="diff"]').hidden = true;
 			if (S.view === 'diff') S.view = 'flame';
