@@ -95,7 +95,10 @@ bench: all
 	bash bench/symbolize.sh
 	bash bench/service.sh
 	bash bench/upload.sh
+	bash bench/agent.sh
 	bash bench/query.sh
+	bash bench/ingest.sh
+	bash bench/store.sh
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c)

@@ -13,7 +13,7 @@ PKGS=(
 	libprotobuf-c-dev protobuf-c-compiler libjansson-dev libbpf-dev bpftool
 	libcurl4-openssl-dev zlib1g-dev libclang-rt-14-dev
 	# tests: references and real debug info
-	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg
+	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg linux-perf
 	# the web UI test in a real browser (tests/run-webui.sh, playwright-core from npm); the demo
 	chromium nodejs curl
 )
