@@ -34,6 +34,7 @@ fi
 say "installing what the demo needs (bash .ci/deps.sh)"
 bash "$top/.ci/deps.sh"
 say "building (make all)"
+mkdir -p "$top/build"
 make -C "$top" --no-print-directory -j"$(nproc)" all >"$top/build/demo-make.log" 2>&1 ||
 	{ tail -30 "$top/build/demo-make.log"; die "the build failed (log: build/demo-make.log)"; }
 echo "built: $(cd "$top/build/bin" && echo *)"
