@@ -328,7 +328,7 @@ static int method_ok(const struct req *r)
 }
 
 /* Constant-time in the contents of the expected token (only its length can leak). */
-static int token_ok(const char *expected, const char *auth)
+int httpd_token_ok(const char *expected, const char *auth)
 {
 	static const char scheme[] = "Bearer ";
 	size_t el = strlen(expected), gl;
@@ -377,7 +377,7 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 
 	r->ep = EP_DEBUGINFO_PUT;
 	if (o->token &&
-	    !token_ok(o->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    !httpd_token_ok(o->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							    MHD_HTTP_HEADER_AUTHORIZATION)))
 		return respond_error(r, conn, 401,
 				     "uploads need the header 'Authorization: Bearer TOKEN' with "

@@ -8,6 +8,7 @@
  * or power loss from then on.
  */
 #include "httpd_ingest.h"
+#include "httpd.h"
 
 #include "selector.h"
 
@@ -223,26 +224,6 @@ static unsigned status_of(int err)
 
 /* ---- begin and body ---- */
 
-/* Constant-time in the contents of the expected token (only its length can leak). */
-static int token_ok(const char *expected, const char *auth)
-{
-	static const char scheme[] = "Bearer ";
-	size_t el = strlen(expected), gl;
-	unsigned char diff = 0;
-
-	if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
-		return 0;
-	auth += sizeof(scheme) - 1;
-	while (*auth == ' ')
-		auth++;
-	gl = strlen(auth);
-	while (gl > 0 && (auth[gl - 1] == ' ' || auth[gl - 1] == '\t'))
-		gl--;
-	for (size_t i = 0; i < el; i++)
-		diff |= (unsigned char)expected[i] ^ (unsigned char)(i < gl ? auth[i] : 0);
-	return diff == 0 && gl == el;
-}
-
 int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int route,
 		       struct httpd_ingest_req **out)
 {
@@ -260,7 +241,7 @@ int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int 
 	if (route != RT_INGEST)
 		return MHD_YES;
 	if (x->o.token &&
-	    !token_ok(x->o.token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    !httpd_token_ok(x->o.token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							      MHD_HTTP_HEADER_AUTHORIZATION))) {
 		add(&x->refused[RF_UNAUTHORIZED], 1);
 		return fail(rq, conn, 401,
