@@ -13,6 +13,7 @@
 #include "httpd_ingest.h"
 #include "httpd_query.h"
 #include "httpd_ui.h"
+#include "httpresp.h"
 #include "jsonw.h"
 
 #include "../lib/err.h"
@@ -113,55 +114,38 @@ static double now_s(void)
 
 /* ---- answers ---- */
 
+/* The Allow header of a 405 for R's route (NULL-terminated name, value pairs). */
+static const char *const *allow_header(const struct req *r, unsigned status, const char *hdr[3])
+{
+	if (status != MHD_HTTP_METHOD_NOT_ALLOWED)
+		return NULL;
+	hdr[0] = MHD_HTTP_HEADER_ALLOW;
+	hdr[1] = r->route == R_DEBUGINFO  ? "GET, HEAD, PUT"
+		 : r->route == R_SYMBOLIZE ? "POST"
+		 : r->route == R_STORE	   ? httpd_ingest_allow(r->store_route)
+					   : "GET, HEAD";
+	hdr[2] = NULL;
+	return hdr;
+}
+
 /* Queue BUF (owned, freed by MHD) as the answer. */
 static enum MHD_Result respond_buf(struct req *r, struct MHD_Connection *conn, unsigned status,
 				   char *buf, size_t len, const char *ctype)
 {
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
+	const char *hdr[3];
 
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(buf);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-					r->route == R_DEBUGINFO	  ? "GET, HEAD, PUT"
-					: r->route == R_SYMBOLIZE ? "POST"
-					: r->route == R_STORE ? httpd_ingest_allow(r->store_route)
-							      : "GET, HEAD");
-	ok = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	if (ok == MHD_YES) {
-		r->status = status;
-		r->bytes_out = len;
-	}
-	return ok;
+	return httpresp_queue(conn, status, buf, len, ctype, allow_header(r, status, hdr),
+			      &r->status, &r->bytes_out);
 }
 
 static enum MHD_Result respond_json(struct req *r, struct MHD_Connection *conn, unsigned status,
 				    struct jsonw *w)
 {
-	char *buf;
-	size_t len;
-	int err;
+	const char *hdr[3];
 
-	jsonw_raw(w, "\n", 1);
-	err = jsonw_finish(w, &buf, &len);
-	if (err) {
-		static const char msg[] = "{\"error\":\"the answer is too large; send fewer "
-					  "addresses per request\"}\n";
-
-		log_msg(LOG_WARN, "answer not built: %s", err_str(err));
-		buf = strdup(msg);
-		if (!buf)
-			return MHD_NO;
-		return respond_buf(r, conn, err == -E2BIG ? 413 : 500, buf, strlen(buf),
-				   "application/json");
-	}
-	return respond_buf(r, conn, status, buf, len, "application/json");
+	return httpresp_json(conn, status, w,
+			     "the answer is too large; send fewer addresses per request",
+			     allow_header(r, status, hdr), &r->status, &r->bytes_out);
 }
 
 static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn, unsigned status,

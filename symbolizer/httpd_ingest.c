@@ -9,6 +9,7 @@
  */
 #include "httpd_ingest.h"
 #include "httpd.h"
+#include "httpresp.h"
 
 #include "selector.h"
 
@@ -128,48 +129,14 @@ enum metrics_endpoint httpd_ingest_endpoint(int route)
 
 /* ---- answers ---- */
 
-static int queue(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
-		 char *buf, size_t len)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
-
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(buf);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, httpd_ingest_allow(rq->route));
-	ok = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	if (ok == MHD_YES) {
-		rq->status = status;
-		rq->bytes_out = len;
-	}
-	return ok;
-}
-
 static int answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
 		  struct jsonw *w)
 {
-	char *buf;
-	size_t len;
-	int err;
+	const char *hdr[] = {MHD_HTTP_HEADER_ALLOW, httpd_ingest_allow(rq->route), NULL};
 
-	jsonw_raw(w, "\n", 1);
-	err = jsonw_finish(w, &buf, &len);
-	if (err) {
-		static const char msg[] = "{\"error\":\"the answer is too large; narrow the "
-					  "selection\"}\n";
-
-		buf = strdup(msg);
-		if (!buf)
-			return MHD_NO;
-		return queue(rq, conn, err == -E2BIG ? 413 : 500, buf, strlen(buf));
-	}
-	return queue(rq, conn, status, buf, len);
+	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection",
+			     status == MHD_HTTP_METHOD_NOT_ALLOWED ? hdr : NULL, &rq->status,
+			     &rq->bytes_out);
 }
 
 static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,

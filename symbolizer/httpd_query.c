@@ -8,6 +8,7 @@
  * spent in each step (store, symbolize, render), so a slow query shows where it was slow.
  */
 #include "httpd_query.h"
+#include "httpresp.h"
 
 #include "qsym.h"
 #include "render.h"
@@ -156,29 +157,18 @@ static const char *arg(const struct qreq *r, const char *name)
 	return v && *v ? v : NULL;
 }
 
-/* Queue BUF (owned; freed by MHD) with extra headers (NULL-terminated name, value pairs). */
+/* Queue BUF (owned; freed by MHD) with extra headers (NULL-terminated name, value pairs); query
+ * answers are never cached by clients. */
 static int respond(struct qreq *r, unsigned status, char *buf, size_t len, const char *ctype,
 		   const char *const *headers)
 {
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
+	const char *hdr[16] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-store"};
+	size_t n = 2;
 
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(buf);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	for (; headers && headers[0]; headers += 2)
-		MHD_add_response_header(resp, headers[0], headers[1]);
-	ok = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	if (ok == MHD_YES) {
-		r->status = status;
-		r->bytes_out = len;
-	}
-	return ok;
+	for (; headers && headers[0] && n + 3 <= 16; headers += 2, n += 2)
+		hdr[n] = headers[0], hdr[n + 1] = headers[1];
+	hdr[n] = NULL;
+	return httpresp_queue(r->conn, status, buf, len, ctype, hdr, &r->status, &r->bytes_out);
 }
 
 static int respond_error(struct qreq *r, unsigned status, const char *msg)
