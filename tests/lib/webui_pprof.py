@@ -12,50 +12,13 @@ inlined mix(), found with fleetsym-symbolize. "v2" doubles hash_block's samples,
 workload's v2 does.
 """
 import argparse
-import gzip
 import os
 import re
 import subprocess
+import sys
 
-
-def varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(num, wt, payload):
-    return varint(num << 3 | wt) + payload
-
-
-def f_int(num, v):
-    return field(num, 0, varint(v)) if v else b""
-
-
-def f_bytes(num, b):
-    return field(num, 2, varint(len(b)) + b)
-
-
-def f_packed(num, vals):
-    return f_bytes(num, b"".join(varint(v) for v in vals)) if vals else b""
-
-
-class Strings:
-    def __init__(self):
-        self.t, self.ix = [""], {"": 0}
-
-    def __call__(self, s):
-        if s not in self.ix:
-            self.ix[s] = len(self.t)
-            self.t.append(s)
-        return self.ix[s]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mkpprof  # noqa: E402  (the one pprof writer of the tests)
 
 
 def elf_info(path):
@@ -131,8 +94,8 @@ def main():
         return va + size // 2
 
     hot = inlined_addr(a.sym, a.app, app_syms["hash_block"], "mix")
-    A = lambda va: (1, file_off(app_loads, va))
-    L = lambda va: (2, file_off(lib_loads, va))
+    A = lambda va: (0, file_off(app_loads, va))
+    L = lambda va: (1, file_off(lib_loads, va))
     site = lambda caller, callee: A(call_site(a.app, app_syms[caller], callee))
     main_ = site("main", "handle_request")
     caller = lambda callee: [A(call_site(a.app, app_syms["handle_request"], callee)), main_]
@@ -144,27 +107,15 @@ def main():
         (10, [A(mid(app_syms, "log_line"))] + caller("log_line")),
     ]
 
-    s = Strings()
-    prof = b""
-    prof += f_bytes(1, f_int(1, s("cpu")) + f_int(2, s("nanoseconds")))
-    locs = {}
-    for count, frames in stacks:
-        ids = []
-        for m, off in frames:
-            ids.append(locs.setdefault((m, off), len(locs) + 1))
-        labels = f_bytes(3, f_int(1, s("pid")) + f_int(3, 4242)) + \
-            f_bytes(3, f_int(1, s("comm")) + f_int(2, s("demo-workload")))
-        prof += f_bytes(2, f_packed(1, ids) + f_packed(2, [count * period]) + labels)
-    for mid_, (bid, name) in ((1, (app_bid, a.app_name)), (2, (lib_bid, a.lib_name))):
-        prof += f_bytes(3, f_int(1, mid_) + f_int(3, 1 << 40) + f_int(5, s(name)) +
-                        f_int(6, s(bid)))
-    for (m, off), lid in sorted(locs.items(), key=lambda kv: kv[1]):
-        prof += f_bytes(4, f_int(1, lid) + f_int(2, m) + f_int(3, off))
-    tail = f_int(9, a.time * 1_000_000_000) + f_int(10, 10_000_000_000) + \
-        f_bytes(11, f_int(1, s("cpu")) + f_int(2, s("nanoseconds"))) + f_int(12, period)
-    strings = b"".join(f_bytes(6, x.encode()) for x in s.t)
-    with open(a.out, "wb") as f:
-        f.write(gzip.compress(prof + strings + tail, mtime=0))
+    mkpprof.write({
+        "type": ["cpu", "nanoseconds"], "period": period,
+        "time_ns": a.time * 1_000_000_000, "duration_ns": 10_000_000_000,
+        "mappings": [{"build_id": app_bid, "filename": a.app_name},
+                     {"build_id": lib_bid, "filename": a.lib_name}],
+        "samples": [{"frames": [list(f) for f in frames], "value": count * period,
+                     "labels": {"pid": 4242, "comm": "demo-workload"}}
+                    for count, frames in stacks],
+    }, a.out)
     print("%s: %s %s (build ID %s), %s (build ID %s), hot 0x%x" % (
         a.out, a.variant, os.path.basename(a.app), app_bid, os.path.basename(a.lib), lib_bid, hot))
 
