@@ -5,6 +5,7 @@
  * persistence across a reopen, no temp files left, and concurrent puts.
  */
 #include "../t.h"
+#include "fixture.h"
 
 #include "../../cache/debugstore.h"
 #include "../../lib/err.h"
@@ -191,28 +192,6 @@ static void touch_file(const char *dir, const char *bid, const char *suffix)
 	CHECK(fd >= 0);
 	CHECK(write(fd, "index", 5) == 5);
 	close(fd);
-}
-
-/* Sections with SHF_COMPRESSED, as libelf sees them. */
-static int compressed_sections(const char *path)
-{
-	int fd = open(path, O_RDONLY), n = 0;
-	Elf_Scn *scn = NULL;
-	Elf *elf;
-
-	if (fd < 0)
-		return -1;
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	while (elf && (scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-
-		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED))
-			n++;
-	}
-	elf_end(elf);
-	close(fd);
-	return n;
 }
 
 /* Sections whose flags in `eu-readelf -S` contain C (compressed); -1 if it failed. */
@@ -545,10 +524,10 @@ TEST(decompressed_debug_file_reads_the_same)
 
 	fixtures();
 	store_open(&t, 0);
-	CHECK(compressed_sections(fxp("p0.debug.z")) > 0);
+	CHECK(fixture_compressed_sections(fxp("p0.debug.z")) > 0);
 	CHECK(readelf_c_flags(fxp("p0.debug.z")) > 0); /* the parser does see C flags */
 	CHECK_INT(put(&t, "p0.debug.z", bids[0], DSTORE_SRC_DEBUGINFOD, 0, &res, &e), 0);
-	CHECK_INT(compressed_sections(e.path), 0);
+	CHECK_INT(fixture_compressed_sections(e.path), 0);
 	CHECK_INT(readelf_c_flags(e.path), 0);
 	CHECK(e.size > e.orig_size);
 	CHECK_INT(e.quality, DSTORE_Q_SYMTAB | DSTORE_Q_DWARF | DSTORE_Q_LINES);
@@ -582,9 +561,9 @@ TEST(decompressed_executable_still_runs)
 
 	fixtures();
 	store_open(&t, 0);
-	CHECK(compressed_sections(fxp("p0.z")) > 0);
+	CHECK(fixture_compressed_sections(fxp("p0.z")) > 0);
 	CHECK_INT(put(&t, "p0.z", bids[0], DSTORE_SRC_UPLOAD, 0, &res, &e), 0);
-	CHECK_INT(compressed_sections(e.path), 0);
+	CHECK_INT(fixture_compressed_sections(e.path), 0);
 	CHECK_INT(readelf_c_flags(e.path), 0);
 	CHECK(e.quality & DSTORE_Q_EXEC);
 	want = run_out("'%s'", fxp("p0"));

@@ -11,6 +11,7 @@
  * - concurrent runs give identical answers.
  */
 #include "../t.h"
+#include "fixture.h"
 
 #include "../../cache/debugstore.h"
 #include "../../cache/resolver.h"
@@ -35,48 +36,19 @@ __attribute__((constructor)) static void quiet(void)
 	log_set_level(LOG_ERROR);
 }
 
-static char tdir[64];
-
 static const char *setup(void)
 {
-	char cmd[4096], top[PATH_MAX];
-
-	if (tdir[0])
-		return tdir;
-	if (system("command -v gcc >/dev/null && command -v objcopy >/dev/null") != 0)
-		return NULL;
-	if (!realpath(getenv("FLEETSYM_TOP") ? getenv("FLEETSYM_TOP") : ".", top))
-		T_FAIL_("realpath: %s", strerror(errno));
-	snprintf(tdir, sizeof(tdir), "/tmp/test_qsym.XXXXXX");
-	CHECK(mkdtemp(tdir));
-	if (snprintf(
-		cmd, sizeof(cmd),
-		"cd %s && mkdir -p data debugdir && "
-		"gcc -O2 -g -no-pie -o fx %s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -o fxpie %s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %s/tests/data/src/inline_c.c && "
-		"for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done",
-		tdir, top, top, top) >= (int)sizeof(cmd))
-		T_FAIL_("path too long");
-	if (system(cmd) != 0)
-		T_FAIL_("building the fixtures failed: %s", cmd);
-	return tdir;
-}
-
-__attribute__((destructor)) static void teardown(void)
-{
-	char cmd[128];
-
-	if (tdir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tdir);
-	}
+	return fixture_setup("test_qsym",
+		"cd %1$s && mkdir -p data debugdir && "
+		"gcc -O2 -g -no-pie -o fx %2$s/tests/data/src/inline_c.c && "
+		"gcc -O2 -g -o fxpie %2$s/tests/data/src/inline_c.c && "
+		"gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %2$s/tests/data/src/inline_c.c && "
+		"for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done");
 }
 
 static void path_of(char *buf, size_t len, const char *file)
 {
-	snprintf(buf, len, "%s/%s", tdir, file);
+	snprintf(buf, len, "%s/%s", fixture_dir, file);
 }
 
 static void same_maps(const char *exe, const char *debug)
@@ -126,7 +98,7 @@ TEST(rebuilt_headers_equal_the_executables)
 		same_maps(libc, dbg);
 }
 
-/* The service's pieces over a store in tdir/data. */
+/* The service's pieces over a store in fixture_dir/data. */
 struct svc {
 	struct dstore *store;
 	struct resolver *res;
@@ -144,10 +116,10 @@ static void svc_open(struct svc *s)
 	struct qsym_opts qo = {0};
 	char cmd[256];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s/data && mkdir -p %s/data", tdir, tdir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/data && mkdir -p %s/data", fixture_dir, fixture_dir);
 	CHECK_INT(system(cmd), 0);
-	snprintf(ddir, sizeof(ddir), "%s/data", tdir);
-	snprintf(debugdir, sizeof(debugdir), "%s/debugdir", tdir);
+	snprintf(ddir, sizeof(ddir), "%s/data", fixture_dir);
+	snprintf(debugdir, sizeof(debugdir), "%s/debugdir", fixture_dir);
 	dirs[0] = debugdir;
 	so.data_dir = ddir;
 	CHECK_INT(dstore_open(&so, &s->store), 0);
@@ -179,7 +151,7 @@ static void upload(struct svc *s, const char *file, const char *bid, int force)
 	enum dstore_put_result pr;
 
 	snprintf(tmp, sizeof(tmp), "%s/up-%d", dstore_tmp_dir(s->store), rand());
-	snprintf(cmd, sizeof(cmd), "cp %s/%s %s", tdir, file, tmp);
+	snprintf(cmd, sizeof(cmd), "cp %s/%s %s", fixture_dir, file, tmp);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(dstore_put(s->store, bid, tmp, DSTORE_SRC_UPLOAD, force, &pr, NULL), 0);
 	resolver_forget_negative(s->res, bid);

@@ -9,6 +9,7 @@
  * Servers are started with PR_SET_PDEATHSIG and killed at exit, so none outlives the test.
  */
 #include "../t.h"
+#include "fixture.h"
 
 #include "../../cache/debugstore.h"
 #include "../../cache/resolver.h"
@@ -335,27 +336,6 @@ static void place_local(const char *dir, const char *bid, const char *name)
 		  0);
 }
 
-static int compressed_sections(const char *path)
-{
-	int fd = open(path, O_RDONLY), n = 0;
-	Elf_Scn *scn = NULL;
-	Elf *elf;
-
-	if (fd < 0)
-		return -1;
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	while (elf && (scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-
-		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED))
-			n++;
-	}
-	elf_end(elf);
-	close(fd);
-	return n;
-}
-
 static int count_tmp(struct tres *t)
 {
 	char cmd[512];
@@ -410,7 +390,7 @@ TEST(fetch_from_debuginfod)
 	       (unsigned long long)e.size);
 	CHECK_STR(e.build_id, bids[0]);
 	CHECK_INT(e.source, DSTORE_SRC_DEBUGINFOD);
-	CHECK_INT(compressed_sections(e.path), 0); /* decompressed on the way in */
+	CHECK_INT(fixture_compressed_sections(e.path), 0); /* decompressed on the way in */
 	CHECK(e.size > e.orig_size);
 	/* moved out of libdebuginfod's cache, not copied */
 	snprintf(path, sizeof(path), "%s/debuginfod-client/%s/debuginfo", t.dir, bids[0]);

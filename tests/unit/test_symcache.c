@@ -6,6 +6,7 @@
  * Fixtures are compiled at test time from tests/data/src/inline_c.c (skip without gcc).
  */
 #include "../t.h"
+#include "fixture.h"
 
 #include "../../lib/log.h"
 #include "../../symbolizer/jsonw.h"
@@ -31,44 +32,15 @@ __attribute__((constructor)) static void quiet(void)
 	log_set_level(LOG_ERROR);
 }
 
-static char tdir[64];
-
 /* A temp dir with index/, tmp/ and the fixture binaries fx0 and fx1 (two build IDs), compiled
  * from the source tree ($FLEETSYM_TOP, default the current dir, as under make). NULL when the
  * tools are missing; a failed compile fails the test. */
 static const char *setup(void)
 {
-	char cmd[4096], top[PATH_MAX];
-
-	if (tdir[0])
-		return tdir;
-	if (system("command -v gcc >/dev/null && command -v objcopy >/dev/null") != 0)
-		return NULL;
-	if (!realpath(getenv("FLEETSYM_TOP") ? getenv("FLEETSYM_TOP") : ".", top))
-		T_FAIL_("realpath: %s", strerror(errno));
-	snprintf(tdir, sizeof(tdir), "/tmp/test_symcache.XXXXXX");
-	CHECK(mkdtemp(tdir));
-	if (snprintf(
-		cmd, sizeof(cmd),
-		"cd %s && mkdir -p index tmp && gcc -O2 -g -o fx0 %s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -DVARIANT=1 -o fx1 %s/tests/data/src/inline_c.c && "
-		"objcopy --only-keep-debug fx0 fx0.debug",
-		tdir, top, top) >= (int)sizeof(cmd))
-		T_FAIL_("path too long");
-	if (system(cmd) != 0)
-		T_FAIL_("building the fixtures failed: %s", cmd);
-	return tdir;
-}
-
-__attribute__((destructor)) static void teardown(void)
-{
-	char cmd[128];
-
-	if (tdir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tdir);
-	}
+	return fixture_setup("test_symcache",
+		"cd %1$s && mkdir -p index tmp && gcc -O2 -g -o fx0 %2$s/tests/data/src/inline_c.c && "
+		"gcc -O2 -g -DVARIANT=1 -o fx1 %2$s/tests/data/src/inline_c.c && "
+		"objcopy --only-keep-debug fx0 fx0.debug");
 }
 
 static void entry_for(const char *file, struct dstore_entry *e)
@@ -77,7 +49,7 @@ static void entry_for(const char *file, struct dstore_entry *e)
 	struct stat st;
 
 	memset(e, 0, sizeof(*e));
-	snprintf(e->path, sizeof(e->path), "%s/%s", tdir, file);
+	snprintf(e->path, sizeof(e->path), "%s/%s", fixture_dir, file);
 	CHECK_INT(stat(e->path, &st), 0);
 	CHECK_INT(symfile_open(e->path, NULL, &sf), 0);
 	snprintf(e->build_id, sizeof(e->build_id), "%s", symfile_build_id(sf));
@@ -172,8 +144,8 @@ static struct symcache *new_cache(size_t max_entries)
 	struct symcache_opts o = {0};
 	struct symcache *c;
 
-	snprintf(idx, sizeof(idx), "%s/index", tdir);
-	snprintf(tmp, sizeof(tmp), "%s/tmp", tdir);
+	snprintf(idx, sizeof(idx), "%s/index", fixture_dir);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", fixture_dir);
 	memcpy(sidx, idx, sizeof(idx));
 	memcpy(stmp, tmp, sizeof(tmp));
 	o.index_dir = sidx;
@@ -187,7 +159,7 @@ static void clear_index(void)
 {
 	char cmd[160];
 
-	snprintf(cmd, sizeof(cmd), "rm -f %s/index/*", tdir);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/index/*", fixture_dir);
 	CHECK_INT(system(cmd), 0);
 }
 
@@ -213,9 +185,9 @@ TEST(cold_then_warm_same_answers)
 	CHECK_INT(symcache_wait_indexed(c, f, 30000), 1);
 	CHECK_INT(symcache_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
 	CHECK_INT(a.mismatches, 0);
-	snprintf(dir, sizeof(dir), "%s/index", tdir);
+	snprintf(dir, sizeof(dir), "%s/index", fixture_dir);
 	CHECK_INT(count_files(dir, ".symidx"), 1);
-	snprintf(dir, sizeof(dir), "%s/tmp", tdir);
+	snprintf(dir, sizeof(dir), "%s/tmp", fixture_dir);
 	CHECK_INT(count_files(dir, NULL), 0); /* the private build dir is gone */
 	symcache_put(c, f);
 	symcache_stats(c, &st);
@@ -305,7 +277,7 @@ TEST(drop_removes_published_index)
 	CHECK_INT(symcache_get(c, &e, &f), 0);
 	CHECK_INT(symcache_lookup_batch(c, f, addrs, 1, collect, &a), 0);
 	CHECK_INT(symcache_wait_indexed(c, f, 30000), 1);
-	snprintf(path, sizeof(path), "%s/index/%s.symidx", tdir, e.build_id);
+	snprintf(path, sizeof(path), "%s/index/%s.symidx", fixture_dir, e.build_id);
 	CHECK_INT(access(path, F_OK), 0);
 	symcache_drop(c, e.build_id);
 	CHECK(access(path, F_OK) != 0);
@@ -389,7 +361,7 @@ TEST(bad_files_are_errors)
 	if (!setup())
 		SKIP("gcc or objcopy missing");
 	entry_for("fx0", &e);
-	snprintf(path, sizeof(path), "%s/notelf", tdir);
+	snprintf(path, sizeof(path), "%s/notelf", fixture_dir);
 	fp = fopen(path, "w");
 	CHECK(fp);
 	fputs("hello\n", fp);
@@ -409,7 +381,7 @@ static int map_of(const char *file, struct loadmap *m)
 	FILE *fp;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", tdir, file);
+	snprintf(path, sizeof(path), "%s/%s", fixture_dir, file);
 	fp = fopen(path, "r");
 	if (!fp)
 		return -errno;
