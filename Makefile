@@ -84,7 +84,8 @@ deps:
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-integration: $(BINS)
+# every program the integration tests run, the agent included
+integration: $(BINS) $(BUILD)/bin/fleetsym-agent
 	@BUILD=$(BUILD) bash tests/run-all.sh $(INTEGRATION)
 
 check: all

@@ -30,54 +30,54 @@ static struct t_case *t_head, **t_tail = &t_head;
 static jmp_buf t_jmp;
 static int t_skipped_flag, t_in_cleanup;
 
-#define TEST(name)                                                                 \
-	static void t_##name(void);                                                \
-	static struct t_case t_case_##name = { #name, t_##name, NULL };            \
-	__attribute__((constructor)) static void t_reg_##name(void)                \
-	{                                                                          \
-		*t_tail = &t_case_##name;                                          \
-		t_tail = &t_case_##name.next;                                      \
-	}                                                                          \
+#define TEST(name)                                                                                 \
+	static void t_##name(void);                                                                \
+	static struct t_case t_case_##name = {#name, t_##name, NULL};                              \
+	__attribute__((constructor)) static void t_reg_##name(void)                                \
+	{                                                                                          \
+		*t_tail = &t_case_##name;                                                          \
+		t_tail = &t_case_##name.next;                                                      \
+	}                                                                                          \
 	static void t_##name(void)
 
-#define T_FAIL_(...)                                                                  \
-	do {                                                                          \
-		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                     \
-		fprintf(stderr, __VA_ARGS__);                                         \
-		fputc('\n', stderr);                                                  \
-		if (t_in_cleanup) {                                                   \
-			fprintf(stderr, "  a cleanup failed a CHECK: giving up\n");   \
-			abort();                                                      \
-		}                                                                     \
-		longjmp(t_jmp, 1);                                                    \
+#define T_FAIL_(...)                                                                               \
+	do {                                                                                       \
+		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                  \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		if (t_in_cleanup) {                                                                \
+			fprintf(stderr, "  a cleanup failed a CHECK: giving up\n");                \
+			abort();                                                                   \
+		}                                                                                  \
+		longjmp(t_jmp, 1);                                                                 \
 	} while (0)
 
-#define CHECK(cond)                                 \
-	do {                                        \
-		if (!(cond))                        \
-			T_FAIL_("CHECK(%s)", #cond); \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			T_FAIL_("CHECK(%s)", #cond);                                               \
 	} while (0)
 
-#define CHECK_INT(a, b)                                                                  \
-	do {                                                                             \
-		long long t_a_ = (long long)(a), t_b_ = (long long)(b);                  \
-		if (t_a_ != t_b_)                                                        \
-			T_FAIL_("%s == %lld, expected %s == %lld", #a, t_a_, #b, t_b_); \
+#define CHECK_INT(a, b)                                                                            \
+	do {                                                                                       \
+		long long t_a_ = (long long)(a), t_b_ = (long long)(b);                            \
+		if (t_a_ != t_b_)                                                                  \
+			T_FAIL_("%s == %lld, expected %s == %lld", #a, t_a_, #b, t_b_);            \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                      \
-	do {                                                                                 \
-		const char *t_a_ = (a), *t_b_ = (b);                                         \
-		if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_) != 0)                               \
-			T_FAIL_("%s == \"%s\", expected \"%s\"", #a, t_a_ ? t_a_ : "(null)", \
-				t_b_ ? t_b_ : "(null)");                                     \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *t_a_ = (a), *t_b_ = (b);                                               \
+		if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_) != 0)                                     \
+			T_FAIL_("%s == \"%s\", expected \"%s\"", #a, t_a_ ? t_a_ : "(null)",       \
+				t_b_ ? t_b_ : "(null)");                                           \
 	} while (0)
 
-#define SKIP(why)                                       \
-	do {                                            \
-		fprintf(stderr, "  skipped: %s\n", why); \
-		t_skipped_flag = 1;                     \
-		longjmp(t_jmp, 1);                      \
+#define SKIP(why)                                                                                  \
+	do {                                                                                       \
+		fprintf(stderr, "  skipped: %s\n", why);                                           \
+		t_skipped_flag = 1;                                                                \
+		longjmp(t_jmp, 1);                                                                 \
 	} while (0)
 
 /* ---- cleanups ---- */
@@ -100,7 +100,7 @@ static __attribute__((unused)) void t_defer(void (*fn)(void *), void *arg)
 		fn(arg);
 		T_FAIL_("t_defer: out of memory");
 	}
-	*c = (struct t_cleanup){ fn, arg, t_cleanups };
+	*c = (struct t_cleanup){fn, arg, t_cleanups};
 	t_cleanups = c;
 }
 

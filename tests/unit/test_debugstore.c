@@ -127,6 +127,26 @@ struct tstore {
 	struct dstore *s;
 };
 
+/* Close T's store; T can be opened again over the same dir. */
+static void store_close(struct tstore *t)
+{
+	dstore_close(t->s);
+	t->s = NULL;
+}
+
+/* Deferred by the first store_open(): the store closed and its dir removed. */
+static void store_cleanup(void *arg)
+{
+	struct tstore *t = arg;
+
+	store_close(t);
+	if (t->dir[0] && sh("rm -rf '%s'", t->dir))
+		fprintf(stderr, "  could not remove %s\n", t->dir);
+	t->dir[0] = '\0';
+}
+
+/* Open T's store, in a new dir under the fixtures on the first call, with a cache cap CAP.
+ * T must outlive the test (static): the harness cleans it up when the test ends. */
 static void store_open(struct tstore *t, uint64_t cap)
 {
 	struct dstore_opts o = {.data_dir = t->dir, .cache_size = cap};
@@ -134,6 +154,7 @@ static void store_open(struct tstore *t, uint64_t cap)
 	if (!t->dir[0]) {
 		snprintf(t->dir, sizeof(t->dir), "%s/store.XXXXXX", fx);
 		CHECK(mkdtemp(t->dir) != NULL);
+		t_defer(store_cleanup, t);
 	}
 	CHECK_INT(dstore_open(&o, &t->s), 0);
 }
@@ -313,7 +334,7 @@ TEST(quality_of_fixtures)
 
 TEST(put_get_and_metadata)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e, g;
 	struct dstore_stats st;
@@ -356,12 +377,11 @@ TEST(put_get_and_metadata)
 	CHECK_INT(st.bytes, e.size);
 	CHECK_INT(st.cached_bytes, e.size);
 	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
-	dstore_close(t.s);
 }
 
 TEST(identical_worse_better_force)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 
@@ -394,12 +414,11 @@ TEST(identical_worse_better_force)
 	CHECK_INT(e.source, DSTORE_SRC_UPLOAD);
 	CHECK(!exists(dstore_index_dir(t.s), bids[0], ".symidx"));
 	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
-	dstore_close(t.s);
 }
 
 TEST(upload_outranks_cache)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 	struct dstore_stats st;
@@ -424,12 +443,11 @@ TEST(upload_outranks_cache)
 	dstore_stats(t.s, &st);
 	CHECK_INT(st.cached_bytes, 0);
 	CHECK_INT(st.entries, 2);
-	dstore_close(t.s);
 }
 
 TEST(bad_inputs_refused_and_consumed)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_stats st;
 	char tmp[4096];
@@ -454,7 +472,6 @@ TEST(bad_inputs_refused_and_consumed)
 	dstore_stats(t.s, &st);
 	CHECK_INT(st.entries, 0);
 	CHECK_INT(count_files(dstore_index_dir(t.s)), 0);
-	dstore_close(t.s);
 }
 
 /* Offset of the Elf64_Chdr of .debug_info in a compressed fixture. */
@@ -485,7 +502,7 @@ static long chdr_offset(const char *path)
 
 TEST(damaged_compressed_sections)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	long off;
 	uint64_t huge = (uint64_t)5 << 30;
@@ -510,12 +527,11 @@ TEST(damaged_compressed_sections)
 	CHECK_INT(put(&t, "bad2", bids[0], DSTORE_SRC_UPLOAD, 0, &res, NULL), -ERR_TOOBIG);
 	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
 	CHECK_INT(count_files(dstore_index_dir(t.s)), 0);
-	dstore_close(t.s);
 }
 
 TEST(decompressed_debug_file_reads_the_same)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 	int cus0, cus1;
@@ -549,12 +565,11 @@ TEST(decompressed_debug_file_reads_the_same)
 	free(addrs);
 	CHECK(a0 && a1 && strstr(a0, "p.c:"));
 	CHECK_STR(a1, a0);
-	dstore_close(t.s);
 }
 
 TEST(decompressed_executable_still_runs)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 	char *want, *got;
@@ -572,12 +587,11 @@ TEST(decompressed_executable_still_runs)
 	got = run_out("%s/run.bin", fx);
 	CHECK(got != NULL);
 	CHECK_STR(got, want);
-	dstore_close(t.s);
 }
 
 TEST(lru_eviction_under_tiny_cap_keeps_uploads)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 	struct dstore_stats st;
@@ -624,19 +638,17 @@ TEST(lru_eviction_under_tiny_cap_keeps_uploads)
 	dstore_stats(t.s, &st);
 	CHECK_INT(st.evictions, 2);
 	CHECK_INT(st.entries, 2 + 1 + NVARIANTS - 4);
-	dstore_close(t.s);
+	store_close(&t);
 	/* a smaller cap at the next open evicts at once */
-	t.s = NULL;
 	store_open(&t, 1);
 	dstore_stats(t.s, &st);
 	CHECK_INT(st.cached_bytes, 0);
 	CHECK_INT(st.entries, 1 + NVARIANTS - 4);
-	dstore_close(t.s);
 }
 
 TEST(survives_restart_and_cleans_up)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e0, e1, g;
 	struct dstore_stats st0, st;
@@ -663,9 +675,8 @@ TEST(survives_restart_and_cleans_up)
 	/* a sidecar that no longer describes its file (crash between the two renames) */
 	snprintf(path, sizeof(path), "%s/%s.debug", dstore_index_dir(t.s), bids[2]);
 	CHECK_INT(utimes(path, tv), 0);
-	dstore_close(t.s);
+	store_close(&t);
 
-	t.s = NULL;
 	store_open(&t, 0);
 	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
 	CHECK(!exists(dstore_index_dir(t.s), bids[1], ".symidx.tmp.12345"));
@@ -696,9 +707,8 @@ TEST(survives_restart_and_cleans_up)
 	CHECK_INT(sh("echo '{broken' > '%s'", path), 0);
 	snprintf(path, sizeof(path), "%s/%s.meta.json", dstore_index_dir(t.s), bids[2]);
 	CHECK_INT(unlink(path), 0);
-	dstore_close(t.s);
+	store_close(&t);
 
-	t.s = NULL;
 	store_open(&t, 0);
 	CHECK_INT(dstore_get(t.s, bids[1], &g), 0);
 	CHECK_INT(g.size, e1.size);
@@ -707,7 +717,6 @@ TEST(survives_restart_and_cleans_up)
 	CHECK(exists(dstore_index_dir(t.s), bids[2], ".meta.json"));
 	dstore_stats(t.s, &st);
 	CHECK_INT(st.entries, 3);
-	dstore_close(t.s);
 }
 
 struct racer {
@@ -744,7 +753,8 @@ static void race(struct tstore *t, int same)
 		stage(t, name, rc[i].tmp);
 	}
 	for (int i = 0; i < 8; i++)
-		CHECK_INT(pthread_create(&th[i], NULL, racer_main, &rc[i]), 0);
+		if (pthread_create(&th[i], NULL, racer_main, &rc[i]))
+			abort(); /* the others wait at the barrier for ever: no cleanup can help */
 	for (int i = 0; i < 8; i++)
 		pthread_join(th[i], NULL);
 	pthread_barrier_destroy(&go);
@@ -758,7 +768,7 @@ static void race(struct tstore *t, int same)
 
 TEST(concurrent_puts)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	struct dstore_stats st;
 
 	fixtures();
@@ -772,12 +782,11 @@ TEST(concurrent_puts)
 	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
 	/* one .debug and one .meta.json per entry, nothing else */
 	CHECK_INT(count_files(dstore_index_dir(t.s)), 18);
-	dstore_close(t.s);
 }
 
 TEST(damaged_entry_removed_at_open)
 {
-	struct tstore t = {0};
+	static struct tstore t;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 	struct dstore_stats st;
@@ -787,10 +796,9 @@ TEST(damaged_entry_removed_at_open)
 	CHECK_INT(put(&t, "p0.debug", bids[0], DSTORE_SRC_UPLOAD, 0, &res, &e), 0);
 	CHECK_INT(put(&t, "p1.debug", bids[1], DSTORE_SRC_UPLOAD, 0, &res, NULL), 0);
 	touch_file(dstore_index_dir(t.s), bids[0], ".symidx");
-	dstore_close(t.s);
+	store_close(&t);
 	/* the disk lost half of one file */
 	CHECK_INT(truncate(e.path, 2000), 0);
-	t.s = NULL;
 	store_open(&t, 0);
 	CHECK_INT(dstore_get(t.s, bids[0], &e), -ENOENT);
 	CHECK(!exists(dstore_index_dir(t.s), bids[0], ".debug"));
@@ -799,5 +807,4 @@ TEST(damaged_entry_removed_at_open)
 	CHECK_INT(dstore_get(t.s, bids[1], &e), 0);
 	dstore_stats(t.s, &st);
 	CHECK_INT(st.entries, 1);
-	dstore_close(t.s);
 }

@@ -34,34 +34,47 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
 }
 
+static struct pstore *store; /* the test's store: closed, and DIR removed, when the test ends */
+
+static void store_cleanup(void *unused)
+{
+	char cmd[300];
+
+	pstore_close(store);
+	store = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  cleanup of %s failed\n", dir);
+}
+
 static struct pstore *open_store(void)
 {
 	struct pstore_opts o = {.data_dir = dir};
-	struct pstore *s = NULL;
 
 	snprintf(dir, sizeof(dir), "/tmp/test_profstore.XXXXXX");
 	if (!mkdtemp(dir))
 		return NULL;
-	return pstore_open(&o, &s) ? NULL : s;
+	t_defer(store_cleanup, NULL);
+	if (pstore_open(&o, &store))
+		store = NULL;
+	return store;
+}
+
+/* Close the test's store and open it again over the same dir with O. */
+static struct pstore *reopen_opts(struct pstore_opts o)
+{
+	pstore_close(store);
+	store = NULL;
+	o.data_dir = dir;
+	if (pstore_open(&o, &store))
+		store = NULL;
+	return store;
 }
 
 static struct pstore *reopen(struct pstore *s, int64_t retention_s)
 {
-	struct pstore_opts o = {.data_dir = dir, .retention_s = retention_s};
-
-	pstore_close(s);
-	s = NULL;
-	return pstore_open(&o, &s) ? NULL : s;
-}
-
-static void cleanup(struct pstore *s)
-{
-	char cmd[300];
-
-	pstore_close(s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "  cleanup of %s failed\n", dir);
+	(void)s;
+	return reopen_opts((struct pstore_opts){.retention_s = retention_s});
 }
 
 static int64_t count(const char *table)
@@ -255,7 +268,6 @@ TEST(ingest_and_query)
 		}
 	}
 	pstore_result_free(r);
-	cleanup(s);
 }
 
 TEST(merge_window_type)
@@ -317,7 +329,6 @@ TEST(merge_window_type)
 	/* max_stacks */
 	CHECK_INT(pstore_query(s, NULL, t0, t0 + 30 * SEC, "cpu", 1, &r), -E2BIG);
 	CHECK(r == NULL);
-	cleanup(s);
 }
 
 TEST(selectors_series_and_sample_labels)
@@ -421,7 +432,6 @@ TEST(selectors_series_and_sample_labels)
 	CHECK(strstr(json, "web-2") && !strstr(json, "web-1"));
 	free(json);
 	selector_free(x);
-	cleanup(s);
 }
 
 TEST(timeline)
@@ -458,7 +468,6 @@ TEST(timeline)
 	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + 90 * SEC, 0, NULL, &json), -EINVAL);
 	CHECK_INT(pstore_timeline(s, NULL, t0 + SEC, t0, SEC, NULL, &json), -EINVAL);
 	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + DAY, 1000000, NULL, &json), -E2BIG);
-	cleanup(s);
 }
 
 /* A Go-like symbolized profile: no build ID, functions with files and lines, inline frames. */
@@ -532,7 +541,6 @@ TEST(named_locations)
 	CHECK_INT(r->total, 3);
 	CHECK_INT(r->period, 0);
 	pstore_result_free(r);
-	cleanup(s);
 }
 
 TEST(deep_stack_truncated)
@@ -568,7 +576,6 @@ TEST(deep_stack_truncated)
 		  "[truncated]");
 	CHECK_INT(r->locs[r->stacks[0].locs[0]].file_off, 0x2000);
 	pstore_result_free(r);
-	cleanup(s);
 }
 
 /* ---- bad input: refused with a message, nothing stored ---- */
@@ -610,7 +617,7 @@ static uint8_t *packed(Perftools__Profiles__Profile *pr, size_t *len)
 
 TEST(garbage)
 {
-	struct pstore_opts o = {.data_dir = NULL, .max_ingest_size = 1 << 20};
+	struct pstore_opts o = {.max_ingest_size = 1 << 20};
 	struct pstore *s = open_store();
 	struct prof p;
 	uint8_t junk[512], *buf, *z, *bomb;
@@ -643,10 +650,8 @@ TEST(garbage)
 	free(z);
 
 	/* a gzip bomb over the cap: 1 MiB cap, 2 MiB of zeros in a few KiB */
-	s = reopen(s, 0);
-	pstore_close(s);
-	o.data_dir = dir;
-	CHECK_INT(pstore_open(&o, &s), 0);
+	s = reopen_opts(o);
+	CHECK(s);
 	bomb = calloc(1, 2 << 20);
 	z = gz(bomb, 2 << 20, &zlen);
 	CHECK(zlen < 8192);
@@ -655,7 +660,6 @@ TEST(garbage)
 	refused(s, bomb, (1 << 20) + 1, -ERR_TOOBIG, "at most 1048576");
 	free(bomb);
 	free(buf);
-	cleanup(s);
 }
 
 /* Hand-packed profiles with references out of range. */
@@ -731,7 +735,6 @@ TEST(bad_references)
 		CHECK_INT(count("profiles"), 1);
 	}
 	free(b);
-	cleanup(s);
 }
 
 /* Random mutations of a valid profile: refused or stored, never a crash (ASan runs this). */
@@ -777,7 +780,6 @@ TEST(mutations)
 	CHECK(refusedn > 0);
 	free(m);
 	free(buf);
-	cleanup(s);
 }
 
 TEST(retention_and_orphans)
@@ -849,7 +851,6 @@ TEST(retention_and_orphans)
 		CHECK_INT(st.retained_profiles, 1);
 		CHECK_INT(st.ingests, 1);
 	}
-	cleanup(s);
 }
 
 TEST(reopen_keeps_everything)
@@ -882,5 +883,4 @@ TEST(reopen_keeps_everything)
 	CHECK_INT(r->total, 10);
 	CHECK_INT(r->nprofiles, 2);
 	pstore_result_free(r);
-	cleanup(s);
 }

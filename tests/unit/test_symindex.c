@@ -42,6 +42,8 @@ static uint32_t rnd(uint32_t n)
 	return (rnd_state >> 8) % n;
 }
 
+static void free_fixture(void *arg);
+
 /* Random but well-formed tables: NR range entries (some gaps), NN nodes with inline parents,
  * NL line rows (some gaps), a few symbols, over about NR * 24 bytes of address space. */
 static void make_fixture(struct fixture *f, size_t nr, size_t nn, size_t nl)
@@ -53,9 +55,9 @@ static void make_fixture(struct fixture *f, size_t nr, size_t nn, size_t nl)
 	f->strs = malloc(sizeof(strtab));
 	memcpy(f->strs, strtab, sizeof(strtab));
 	f->funcs = calloc(3, sizeof(*f->funcs));
-	f->funcs[0] = (struct symidx_func){ 16, 16 }; /* foo */
-	f->funcs[1] = (struct symidx_func){ 20, 28 }; /* _Z3barv / bar() */
-	f->funcs[2] = (struct symidx_func){ 34, 34 }; /* baz */
+	f->funcs[0] = (struct symidx_func){16, 16}; /* foo */
+	f->funcs[1] = (struct symidx_func){20, 28}; /* _Z3barv / bar() */
+	f->funcs[2] = (struct symidx_func){34, 34}; /* baz */
 	f->nodes = calloc(nn, sizeof(*f->nodes));
 	for (size_t i = 0; i < nn; i++) {
 		struct symidx_node *n = &f->nodes[i];
@@ -83,31 +85,40 @@ static void make_fixture(struct fixture *f, size_t nr, size_t nn, size_t nl)
 	addr = 0;
 	for (size_t i = 0; i < nl; i++) {
 		addr += 1 + rnd(30);
-		f->lines[i] = (struct symidx_line){ addr, rnd(6) ? (rnd(2) ? 1 : 8) : SYMIDX_NONE,
-						    rnd(70000), rnd(90) };
+		f->lines[i] = (struct symidx_line){addr, rnd(6) ? (rnd(2) ? 1 : 8) : SYMIDX_NONE,
+						   rnd(70000), rnd(90)};
 		if (f->lines[i].file == SYMIDX_NONE)
 			f->lines[i].line = f->lines[i].col = 0;
 	}
 	f->syms = calloc(2, sizeof(*f->syms));
-	f->syms[0] = (struct symidx_sym){ 5, 100, 2, 3 };
-	f->syms[1] = (struct symidx_sym){ 200, 0, 0, 1 };
-	f->v = (struct symview){ 0x400000, f->ranges, nr, f->nodes, nn, f->funcs, 3,
-				 f->lines,  nl,	       f->syms,	 2,  f->strs,  sizeof(strtab) };
+	f->syms[0] = (struct symidx_sym){5, 100, 2, 3};
+	f->syms[1] = (struct symidx_sym){200, 0, 0, 1};
+	f->v = (struct symview){0x400000, f->ranges, nr,      f->nodes, nn,	 f->funcs,	3,
+				f->lines, nl,	     f->syms, 2,	f->strs, sizeof(strtab)};
+	t_defer(free_fixture, f);
 	strcpy(f->dir, "/tmp/test_symindex.XXXXXX");
 	CHECK(mkdtemp(f->dir) != NULL);
 	snprintf(f->path, sizeof(f->path), "%s/" BID ".symidx", f->dir);
 }
 
-static void free_fixture(struct fixture *f)
+/* Deferred by make_fixture(): runs when the test ends, however it ends. */
+static void free_fixture(void *arg)
 {
-	unlink(f->path);
-	rmdir(f->dir);
+	struct fixture *f = arg;
+	char cmd[300];
+
+	if (f->dir[0]) { /* if mkdtemp failed, its template names nothing: harmless */
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "  could not remove %s\n", f->dir);
+	}
 	free(f->ranges);
 	free(f->nodes);
 	free(f->funcs);
 	free(f->lines);
 	free(f->syms);
 	free(f->strs);
+	memset(f, 0, sizeof(*f));
 }
 
 static int same_str(const char *a, const char *b)
@@ -127,18 +138,20 @@ static void check_same_answers(struct fixture *f, struct symindex *idx)
 
 		CHECK_INT(nx, ny);
 		for (int i = 0; i < nx; i++) {
-			if (!same_str(x[i].function, y[i].function) || !same_str(x[i].file, y[i].file) ||
+			if (!same_str(x[i].function, y[i].function) ||
+			    !same_str(x[i].file, y[i].file) ||
 			    !same_str(x[i].linkage, y[i].linkage) || x[i].line != y[i].line ||
 			    x[i].column != y[i].column || x[i].inlined != y[i].inlined ||
 			    x[i].source != y[i].source)
-				T_FAIL_("address 0x%llx frame %d differs", (unsigned long long)a, i);
+				T_FAIL_("address 0x%llx frame %d differs", (unsigned long long)a,
+					i);
 		}
 	}
 }
 
 TEST(round_trip_small)
 {
-	struct fixture f;
+	static struct fixture f;
 	struct symindex *idx;
 
 	make_fixture(&f, 40, 10, 50);
@@ -146,12 +159,11 @@ TEST(round_trip_small)
 	CHECK_INT(symindex_open(f.path, BID, &idx), 0);
 	check_same_answers(&f, idx);
 	symindex_close(idx);
-	free_fixture(&f);
 }
 
 TEST(round_trip_many_blocks)
 {
-	struct fixture f;
+	static struct fixture f;
 	struct symindex *idx;
 	size_t nr, nn, nl;
 
@@ -164,18 +176,17 @@ TEST(round_trip_many_blocks)
 	CHECK_INT(nl, 30000);
 	check_same_answers(&f, idx);
 	symindex_close(idx);
-	free_fixture(&f);
 }
 
 TEST(lookup_semantics)
 {
-	struct fixture f;
+	static struct fixture f;
 	struct sym_frame fr[4];
 
 	make_fixture(&f, 1, 1, 1);
-	f.ranges[0] = (struct symidx_range){ 10, 0 };
-	f.nodes[0] = (struct symidx_node){ 1, SYMIDX_NONE, SYMIDX_NONE, 0, 0, 0 };
-	f.lines[0] = (struct symidx_line){ 8, 1, 42, 7 };
+	f.ranges[0] = (struct symidx_range){10, 0};
+	f.nodes[0] = (struct symidx_node){1, SYMIDX_NONE, SYMIDX_NONE, 0, 0, 0};
+	f.lines[0] = (struct symidx_line){8, 1, 42, 7};
 	/* inside the function: DWARF name, file:line:col from the line table */
 	CHECK_INT(symview_lookup(&f.v, 0x400000 + 12, fr, 4), 1);
 	CHECK_INT(fr[0].source, SYM_SRC_DWARF);
@@ -193,7 +204,6 @@ TEST(lookup_semantics)
 	CHECK_INT(symview_lookup(&f.v, 0x1000, fr, 4), 1);
 	CHECK_INT(fr[0].source, SYM_SRC_NONE);
 	CHECK(fr[0].function == NULL);
-	free_fixture(&f);
 }
 
 static void write_bytes(const char *path, long off, const void *buf, size_t len)
@@ -215,7 +225,7 @@ static off_t file_size(const char *path)
 
 TEST(refuses_damaged_files)
 {
-	struct fixture f;
+	static struct fixture f;
 	struct symindex *idx = NULL;
 	uint32_t other_version = SYMIDX_VERSION + 1;
 	off_t size;
@@ -265,12 +275,11 @@ TEST(refuses_damaged_files)
 	/* and garbage */
 	write_bytes(f.path, 0, "not an index at all, just text", 30);
 	CHECK_INT(symindex_open(f.path, BID, &idx), -ERR_BADINDEX);
-	free_fixture(&f);
 }
 
 TEST(write_is_atomic)
 {
-	struct fixture f;
+	static struct fixture f;
 	char tmp[160];
 
 	make_fixture(&f, 100, 10, 100);
@@ -279,5 +288,4 @@ TEST(write_is_atomic)
 	CHECK(access(tmp, F_OK) != 0); /* no temp file left behind */
 	/* a directory that does not exist: an error, nothing half-written */
 	CHECK(symindex_write(&f.v, BID, "/nonexistent-dir/x.symidx") < 0);
-	free_fixture(&f);
 }
