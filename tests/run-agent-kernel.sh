@@ -14,5 +14,5 @@ timeout 30 "$AGENT" --output "$T/sys.pb.gz" --frequency 99 --duration 3 --pid "$
 rc=$?
 cat agent.err
 [ "$rc" = 0 ] || { echo "FAIL: agent exited with $rc"; exit 1; }
-python3 "$CHECK" kernel sys.pb.gz --comm agent_work --min-samples 50 \
+python3 "$CHECK" kernel sys.pb.gz --comm agent_work --min-samples 30 \
 	--entry-file libc.so

@@ -19,7 +19,7 @@ cat agent.err
 [ "$rc" = 0 ] || { echo "FAIL: agent exited with $rc"; exit 1; }
 [ -s burn.pb.gz ] || { echo "FAIL: no profile written"; exit 1; }
 python3 "$CHECK" hot burn.pb.gz --pid "$work" --comm agent_work --exe agent_work.full \
-	--func burn_hot --caller drive --sym "$SYM" --only-pid --min-samples 100 || fail=1
+	--func burn_hot --caller drive --sym "$SYM" --only-pid --min-samples 40 || fail=1
 for k in ringbuf_full user_stack_err user_truncated bad_records profile_full; do
 	[ "$(stat_field agent.err "$k")" = 0 ] || { echo "FAIL: $k=$(stat_field agent.err "$k")"; fail=1; }
 done

@@ -114,8 +114,11 @@ t2=$(timed_symbolize "$HOLE" "$BID2" 0x1200)
 grep -q '"status":"found"' "$T/body" || fail "fx2 behind a stuck fetch: $(cat "$T/body")"
 for j in "${hpids[@]}"; do wait "$j" || fail "a parked request failed"; done
 [ "$(grep -l '"pending":true' "$T"/h*.json | wc -l)" = 12 ] || fail "not all 12 parked requests answered pending"
-python3 -c "import sys; sys.exit(0 if 0.9 < $t1 < 2 and $t2 < 0.5 else 1)" ||
-	fail "pending took ${t1}s (want ~1 s), another build ID took ${t2}s"
+# The promises, not this host's speed: "pending" only after --request-timeout (1 s) and long
+# before the stuck fetch could end (never); fx2 "found" (checked above) says it did not wait
+# behind the stuck fetch, which would have made it "pending" too.
+python3 -c "import sys; sys.exit(0 if 0.9 < $t1 < 10 else 1)" ||
+	fail "pending took ${t1}s (want --request-timeout, 1 s)"
 ok "stuck debuginfod: pending answer in ${t1}s (--request-timeout 1s); with 12 requests parked on it (4 HTTP threads), an uploaded build ID answered in ${t2}s"
 
 echo "== debuginfod stopped"
@@ -131,7 +134,8 @@ assert a["status"] in ("missing", "pending"), a
 assert r["frames"][0]["unknown"].endswith("+0x1200"), r
 assert a["reason"], a
 print("unseen:", a["status"], "-", a["reason"])' || fail "unseen build ID after stop: $ans"
-python3 -c "import sys; sys.exit(0 if $t3 < 10.5 else 1)" || fail "unseen build ID took ${t3}s"
+# within --request-timeout (10 s), with room for a loaded machine
+python3 -c "import sys; sys.exit(0 if $t3 < 15 else 1)" || fail "unseen build ID took ${t3}s"
 ok "debuginfod down: cached fx0 answers; unseen build ID unknown in ${t3}s"
 
 stop_pid "$MAIN_PID" || fail "fleetsymd did not exit 0 on SIGTERM"
