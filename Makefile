@@ -126,7 +126,7 @@ LLVM_STRIP ?= llvm-strip
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 AGENT_SRC := $(wildcard agent/*.c)
 AGENT_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(wildcard bpf/*.bpf.c))
-AGENT_LIBS := -Wl,--as-needed -lbpf -lelf -lz -lcurl -lprotobuf-c -lpthread
+AGENT_LIBS := -Wl,--as-needed -lbpf -ldw -lelf -lz -lcurl -lprotobuf-c -lpthread
 
 $(BUILD)/vmlinux.h:
 	@mkdir -p $(dir $@)
