@@ -154,7 +154,7 @@ static __always_inline void emit(struct prof_sample *s, struct prof_counters *cn
 	__u64 size;
 
 	if (klen < 0 || klen > PROF_MAX_DEPTH * PROF_KFRAME_SIZE || ulen < 0 ||
-	    ulen > PROF_MAX_DEPTH * PROF_UFRAME_SIZE)
+	    ulen > PROF_MAX_UDEPTH * PROF_UFRAME_SIZE)
 		return;
 	size = sizeof(s->h) + klen + (ulen & ~(long)(PROF_UFRAME_SIZE - 1));
 	if (size > sizeof(*s))
@@ -317,7 +317,7 @@ static __always_inline void request_table(struct unw_vma *vi, struct prof_counte
 	nd->vm_start = vi->start;
 	nd->vm_end = vi->end;
 	nd->pgoff = vi->pgoff;
-	bpf_ringbuf_submit(nd, 0);
+	bpf_ringbuf_submit(nd, BPF_RB_FORCE_WAKEUP); /* a table is waited for */
 }
 
 struct row_search {
@@ -439,7 +439,7 @@ static __always_inline int walk_one(struct unw_state *st, struct prof_sample *s,
 	__u64 off, lpc, fo;
 	int res;
 
-	if (st->n >= PROF_MAX_DEPTH) {
+	if (st->n >= PROF_MAX_UDEPTH) {
 		count(cnt, PROF_CNT_UNW_TRUNC);
 		s->h.flags |= PROF_F_USER_TRUNC;
 		return 1;
@@ -542,7 +542,7 @@ int unw_walk(struct bpf_perf_event_data *ctx)
 	count(cnt, PROF_CNT_UNW_TRUNC); /* out of tail calls */
 	s->h.flags |= PROF_F_USER_TRUNC;
 done:
-	if (st->klen > PROF_MAX_DEPTH * PROF_KFRAME_SIZE || st->n > PROF_MAX_DEPTH)
+	if (st->klen > PROF_MAX_DEPTH * PROF_KFRAME_SIZE || st->n > PROF_MAX_UDEPTH)
 		return 0;
 	s->h.kern_len = st->klen / PROF_KFRAME_SIZE;
 	s->h.user_len = st->n;

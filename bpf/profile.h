@@ -18,7 +18,9 @@
 #define PROF_COMM_LEN	 16
 #define PROF_KFRAME_SIZE 8
 #define PROF_UFRAME_SIZE 32 /* sizeof(struct bpf_stack_build_id) */
-#define PROF_DATA_MAX	 (PROF_MAX_DEPTH * PROF_KFRAME_SIZE + PROF_MAX_DEPTH * PROF_UFRAME_SIZE)
+/* User frames of the table unwinder: 33 tail calls of UNW_FRAMES_PER_CALL frames reach it. */
+#define PROF_MAX_UDEPTH	 256
+#define PROF_DATA_MAX	 (PROF_MAX_DEPTH * PROF_KFRAME_SIZE + PROF_MAX_UDEPTH * PROF_UFRAME_SIZE)
 
 enum prof_rec_type {
 	PROF_REC_SAMPLE = 1, /* a struct prof_sample */
