@@ -287,13 +287,15 @@ static int load(struct bpfprof *p, const struct bpfprof_opts *o, bool unwind)
 	if (!err && unwind)
 		err = bpf_map__set_max_entries(p->skel->maps.unw_rows, o->unwind_rows);
 	if (!err && !unwind)
-		err = bpf_program__set_autoload(p->skel->progs.unw_walk, false);
+		err = bpf_program__set_autoload(p->skel->progs.unw_walk, false) ?:
+		      bpf_program__set_autoload(p->skel->progs.unw_on_exec, false);
+
 	if (err)
 		return err;
 	err = profile_bpf__load(p->skel);
 	if (err) {
 		err = err < 0 ? err : -EINVAL;
-		log_msg(unwind ? LOG_WARN : LOG_ERROR, "loading the BPF program: %s",
+		log_msg(unwind ? LOG_INFO : LOG_ERROR, "loading the BPF program: %s",
 			strerror(-err));
 		if (!unwind && !diagnose())
 			log_msg(LOG_ERROR, "privileges, BTF and kernel version look fine; the "
@@ -335,7 +337,7 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 	err = load(p, o, o->unwind_rows > 0);
 	if (err && o->unwind_rows > 0) {
 		log_msg(LOG_WARN, "the table unwinder did not load (it needs Linux 5.17+ for "
-				  "bpf_find_vma): user stacks through frame pointers only");
+				  "bpf_find_vma and bpf_loop): user stacks through frame pointers only");
 		err = load(p, o, false);
 	}
 	if (err)
@@ -367,6 +369,13 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 		if (!p->skel->links.on_exec || !p->skel->links.on_exit)
 			log_msg(LOG_WARN, "exec/exit tracepoints not attached: maps of processes "
 					  "that exec are re-read on misses only");
+	}
+	if (p->unwind) {
+		/* without it the executable's mapping is learned from a sample: later, not
+		 * wrong */
+		p->skel->links.unw_on_exec = bpf_program__attach(p->skel->progs.unw_on_exec);
+		if (!p->skel->links.unw_on_exec)
+			log_msg(LOG_WARN, "the unwinder's exec tracepoint is not attached");
 	}
 	err = attach_cpus(p, freq);
 	if (err)

@@ -37,6 +37,7 @@
 #define UNW_SEARCH_STEPS    24 /* tables of up to 16M rows */
 
 #define EFAULT 14
+#define VM_EXEC 0x4
 
 char LICENSE[] SEC("license") = "GPL"; /* bpf_get_stack & co are GPL-only helpers */
 
@@ -281,6 +282,7 @@ static long vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *d
 	vi->start = BPF_CORE_READ(vma, vm_start);
 	vi->end = BPF_CORE_READ(vma, vm_end);
 	vi->pgoff = BPF_CORE_READ(vma, vm_pgoff) << 12;
+	vi->exec = (BPF_CORE_READ(vma, vm_flags) & VM_EXEC) != 0;
 	if (f) {
 		vi->key.ino = BPF_CORE_READ(f, f_inode, i_ino);
 		vi->key.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
@@ -393,6 +395,42 @@ static long vma_step(__u64 i, void *data)
 	return 0;
 }
 
+/* Remember VI in VM (unless it is there already). */
+static __always_inline void vmas_add(struct unw_vmas *vm, struct unw_vma *vi)
+{
+	struct vma_search vs = {.vm = vm, .pc = vi->start, .found = -1};
+	__u32 i;
+
+	bpf_loop(UNW_MAX_VMAS, vma_step, &vs, 0);
+	if (vs.found >= 0)
+		return;
+	if (vm->n < UNW_MAX_VMAS) {
+		i = vm->n;
+		vm->n = i + 1;
+	} else {
+		i = vm->next % UNW_MAX_VMAS;
+		vm->next = i + 1;
+	}
+	asm volatile("" : "+r"(i)); /* keep the bound check below from being folded away */
+	if (i < UNW_MAX_VMAS)
+		vm->v[i] = *vi;
+}
+
+/* TGID's learned mappings, created empty if needed. */
+static __always_inline struct unw_vmas *vmas_of(__u32 tgid)
+{
+	struct unw_vmas *vm, *init;
+	__u32 zero = 0;
+
+	vm = bpf_map_lookup_elem(&unw_vmas, &tgid);
+	if (vm)
+		return vm;
+	init = bpf_map_lookup_elem(&unw_vmas_zero, &zero);
+	if (init)
+		bpf_map_update_elem(&unw_vmas, &tgid, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&unw_vmas, &tgid);
+}
+
 /* The mapping of PC in VM, else through bpf_find_vma once per sample (then learned in VM). */
 static __always_inline int find_vma(struct unw_state *st, struct unw_vmas *vm,
 				    struct task_struct *task, __u64 pc, struct unw_vma *vi)
@@ -412,17 +450,24 @@ static __always_inline int find_vma(struct unw_state *st, struct unw_vmas *vm,
 	vi->start = vi->end = 0;
 	if (bpf_find_vma(task, pc, vma_cb, vi, 0) || vi->end <= pc)
 		return -1;
-	if (vm->n < UNW_MAX_VMAS) {
-		i = vm->n;
-		vm->n = i + 1;
-	} else {
-		i = vm->next % UNW_MAX_VMAS;
-		vm->next = i + 1;
-	}
-	asm volatile("" : "+r"(i)); /* keep the bound check below from being folded away */
-	if (i < UNW_MAX_VMAS)
-		vm->v[i] = *vi;
+	vmas_add(vm, vi);
 	return 0;
+}
+
+/* Learn the executable mapping at ADDR of the current process (process context: no limit). */
+static __always_inline void learn_vma(__u64 addr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct unw_vma vi = {};
+	struct unw_vmas *vm;
+
+	if (!unwind_on || !task)
+		return;
+	if (bpf_find_vma(task, addr, vma_cb, &vi, 0) || !vi.exec || vi.end <= addr)
+		return;
+	vm = vmas_of(bpf_get_current_pid_tgid() >> 32);
+	if (vm)
+		vmas_add(vm, &vi);
 }
 
 /* Write frame ST->n for the PC in ST->r and step to the caller. 0: go on; 1: the walk ended. */
@@ -515,7 +560,7 @@ int unw_walk(struct bpf_perf_event_data *ctx)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct prof_counters *cnt;
 	__u32 zero = 0, tgid = bpf_get_current_pid_tgid() >> 32;
-	struct unw_vmas *vm, *init;
+	struct unw_vmas *vm;
 	struct unw_state *st;
 	struct prof_sample *s;
 
@@ -526,15 +571,9 @@ int unw_walk(struct bpf_perf_event_data *ctx)
 		return 0;
 	if (st->n == 0)
 		count(cnt, PROF_CNT_UNW_STACKS);
-	vm = bpf_map_lookup_elem(&unw_vmas, &tgid);
-	if (!vm) {
-		init = bpf_map_lookup_elem(&unw_vmas_zero, &zero);
-		if (init)
-			bpf_map_update_elem(&unw_vmas, &tgid, init, BPF_NOEXIST);
-		vm = bpf_map_lookup_elem(&unw_vmas, &tgid);
-		if (!vm)
-			goto done;
-	}
+	vm = vmas_of(tgid);
+	if (!vm)
+		goto done;
 	for (int i = 0; i < UNW_FRAMES_PER_CALL; i++)
 		if (walk_one(st, s, cnt, task, vm))
 			goto done;
@@ -559,7 +598,8 @@ static __always_inline int notice(__u32 type)
 
 	if (type == PROF_REC_EXIT && (__u32)id != tgid)
 		return 0; /* only the thread group leader's exit */
-	bpf_map_delete_elem(&unw_vmas, &tgid); /* its mappings are gone */
+	if (type == PROF_REC_EXIT)
+		bpf_map_delete_elem(&unw_vmas, &tgid); /* its mappings are gone */
 	if (!wanted(tgid))
 		return 0;
 	h.type = type;
@@ -581,6 +621,19 @@ SEC("raw_tp/sched_process_exec")
 int on_exec(void *ctx)
 {
 	return notice(PROF_REC_EXEC);
+}
+
+/* The table unwinder's: forget the old image's mappings, learn the new executable's. */
+SEC("raw_tp/sched_process_exec")
+int unw_on_exec(void *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	bpf_map_delete_elem(&unw_vmas, &tgid);
+	if (task && task->mm && wanted(tgid))
+		learn_vma(BPF_CORE_READ(task, mm, start_code));
+	return 0;
 }
 
 SEC("raw_tp/sched_process_exit")

@@ -144,10 +144,10 @@ struct unw_file {
 };
 
 /*
- * The executable mappings of a process as the BPF program learned them (bpf_find_vma works
- * once per sample: it defers the mmap lock's release to an irq_work that stays busy until the
- * sample's interrupt ends). Filled one mapping per sample, replaced round robin when full,
- * dropped at exec and exit.
+ * The executable mappings of a process as the BPF program learned them: the executable's at
+ * exec, and one per sample for anything else (bpf_find_vma works once per sample: in the
+ * sample's interrupt it defers the mmap lock's release to an irq_work that stays busy until
+ * the interrupt ends). Replaced round robin when full, dropped at exec and exit.
  */
 #define UNW_MAX_VMAS 24
 
@@ -155,7 +155,7 @@ struct unw_vma {
 	__u64 start, end, pgoff; /* pgoff in bytes */
 	struct unw_file_key key;
 	__u32 file; /* key is valid: a file or the vDSO (else anonymous memory) */
-	__u32 pad;
+	__u32 exec; /* mapped executable */
 };
 
 struct unw_vmas {
