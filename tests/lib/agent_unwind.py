@@ -14,6 +14,7 @@
 """
 import argparse
 import collections
+import fnmatch
 import os
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def agent_stacks(a):
             elfs[build_id(e)] = (e, pt_loads(e))
         except Exception:  # noqa: BLE001 - a missing optional file
             pass
-    mine = [s for s in p["samples"] if s["labels"].get("comm") == a.comm and
+    mine = [s for s in p["samples"] if (a.comm is None or s["labels"].get("comm") == a.comm) and
             (a.pid is None or s["labels"].get("pid") in a.pid)]
     frames, want = [], collections.defaultdict(set)
     for s in mine:
@@ -75,29 +76,40 @@ def agent_stacks(a):
 
 
 def perf_stacks(path, comm):
-    """[(1, [names leaf first])] from `perf script -F comm,pid,ip,sym` text."""
+    """[(1, [names leaf first])] from `perf script -F comm,pid,ip,sym` text. perf lists an
+    address's inline chain on lines of their own (innermost first): the last line of each
+    address is its physical function, like the agent's names here."""
     out, cur, keep = [], None, False
+
+    def flush():
+        if cur is not None and keep:
+            names, last_ip = [], None
+            for ip, name in cur:
+                if ip == last_ip:
+                    names[-1] = name
+                else:
+                    names.append(name)
+                last_ip = ip
+            out.append((1, names))
+
     for line in open(path, errors="replace"):
         line = line.rstrip("\n")
         if not line.strip():
-            if cur is not None and keep:
-                out.append((1, cur))
+            flush()
             cur = None
             continue
         if cur is None:
-            keep = line.split()[0] == comm if line.split() else False
+            keep = bool(line.split()) and line.split()[0] == comm
             cur = []
             continue
         parts = line.split(None, 1)
         name = parts[1] if len(parts) > 1 else "[unknown]"
-        name = name.split("+0x")[0].strip()
+        name = name.replace(" (inlined)", "").split("+0x")[0].strip()
         if name.startswith("(") or "[unknown]" in name:
             name = "??"
-        cur.append(name)
-    if cur is not None and keep:
-        out.append((1, cur))
-    # perf shows kernel frames first when sampled in the kernel: keep user frames only
-    return [(n, [f for f in st if not f.startswith("[k]")]) for n, st in out]
+        cur.append((parts[0], name))
+    flush()
+    return out
 
 
 def entry_share(stacks):
@@ -107,16 +119,26 @@ def entry_share(stacks):
 
 
 def has_chain(stack, chain):
+    """CHAIN (leaf first, shell patterns) is a subsequence of STACK."""
     i = 0
     for f in stack:
-        if i < len(chain) and f == chain[i]:
+        if i < len(chain) and fnmatch.fnmatchcase(f, chain[i]):
             i += 1
     return i == len(chain)
 
 
+def repeats_ok(stack, repeat):
+    return all(stack.count(f) >= n for f, n in repeat)
+
+
 def norm(stack):
-    """Names only, without the agent's kernel part, leaf first; ?? kept."""
+    """Names only, leaf first; ?? kept."""
     return tuple(stack)
+
+
+def same(s, q):
+    """Frame by frame equal, ?? (no symbol on one side) matching anything."""
+    return len(s) == len(q) and all(x == y or "??" in (x, y) for x, y in zip(s, q))
 
 
 def cmd_stacks(a):
@@ -124,7 +146,8 @@ def cmd_stacks(a):
     ok, tot = entry_share(st)
     rc = 0
     share = ok / tot if tot else 0
-    print("agent: %d samples of %s, %.1f %% reach the entry" % (tot, a.comm, 100 * share))
+    print("agent: %d samples of %s, %.1f %% reach the entry" % (
+        tot, a.comm or "pid %s" % ",".join(map(str, a.pid or [])), 100 * share))
     if tot < a.min_samples:
         print("FAIL: fewer than %d samples" % a.min_samples)
         rc = 1
@@ -132,16 +155,25 @@ def cmd_stacks(a):
         print("FAIL: entry share %.1f %% < %.1f %%" % (100 * share, 100 * a.min_entry))
         rc = 1
     if a.chain:
-        chain = a.chain.split(",")
-        leafs = [(n, s) for n, s in st if s and s[0] == chain[0]]
-        good = sum(n for n, s in leafs if has_chain(s, chain))
+        chains = [c.split(",") for c in a.chain]
+        rep = [(r.split("=")[0], int(r.split("=")[1])) for r in a.repeat]
+
+        def leaf_of(s):
+            return s and any(fnmatch.fnmatchcase(s[0], c[0]) for c in chains)
+
+        def passes(s):
+            return any(has_chain(s, c) for c in chains) and repeats_ok(s, rep)
+
+        leafs = [(n, s) for n, s in st if leaf_of(s)]
+        good = sum(n for n, s in leafs if passes(s))
         lt = sum(n for n, _ in leafs)
         cs = good / lt if lt else 0
-        print("chain %s: %d of %d samples with leaf %s (%.1f %%)" % (
-            " <- ".join(chain), good, lt, chain[0], 100 * cs))
-        bad = collections.Counter(tuple(s) for n, s in leafs if not has_chain(s, chain))
+        print("chain %s%s: %d of %d samples with that leaf (%.1f %%)" % (
+            " | ".join(" <- ".join(c) for c in chains),
+            "".join(" (%s x%d)" % r for r in rep), good, lt, 100 * cs))
+        bad = collections.Counter(tuple(s) for n, s in leafs if not passes(s))
         for s, n in bad.most_common(3):
-            print("  without the chain (%d): %s" % (n, " <- ".join(s)))
+            print("  without the chain (%d): %s" % (n, " <- ".join(s)[:600]))
         if lt == 0 or cs < a.min_chain:
             print("FAIL: chain share %.1f %% < %.1f %%" % (100 * cs, 100 * a.min_chain))
             rc = 1
@@ -161,22 +193,23 @@ def cmd_stacks(a):
         pcnt = collections.Counter()
         for n, s in ps:
             pcnt[norm(s)] += n
-        same = 0
+        nsame = 0
         top = acnt.most_common(a.top)
         for s, n in top:
-            if s in pcnt:
-                same += 1
+            if any(same(s, q) for q in pcnt):
+                nsame += 1
                 continue
-            # nearest perf stack with the same leaf: first differing frame
-            cands = [q for q in pcnt if q and s and q[0] == s[0]]
-            best = max(cands, key=lambda q: pcnt[q], default=())
-            k = next((i for i, (x, y) in enumerate(zip(s, best)) if x != y),
-                     min(len(s), len(best)))
-            print("  differs at frame %d (agent %s / perf %s): %s" % (
-                k, s[k] if k < len(s) else "-", best[k] if k < len(best) else "-",
+            # the perf stack that agrees longest: first differing frame
+            def agree(q):
+                return next((i for i, (x, y) in enumerate(zip(s, q))
+                             if x != y and "??" not in (x, y)), min(len(s), len(q)))
+            best = max(pcnt, key=lambda q: (agree(q), pcnt[q]), default=())
+            k = agree(best)
+            print("  %d samples differ at frame %d (agent %s / perf %s): %s" % (
+                n, k, s[k] if k < len(s) else "-", best[k] if k < len(best) else "-",
                 " <- ".join(s[:k + 2])))
         print("hottest %d agent stacks: %d also among perf's stacks frame by frame"
-              % (len(top), same))
+              % (len(top), nsame))
     return rc
 
 
@@ -185,11 +218,13 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("stacks")
     s.add_argument("profile")
-    s.add_argument("--comm", required=True)
+    s.add_argument("--comm")
     s.add_argument("--pid", type=int, action="append")
     s.add_argument("--elf", action="append", default=[])
     s.add_argument("--sym", required=True)
-    s.add_argument("--chain")
+    s.add_argument("--chain", action="append", default=[],
+                   help="repeatable: a sample passes if one chain with its leaf matches")
+    s.add_argument("--repeat", action="append", default=[], help="F=N: F at least N times")
     s.add_argument("--min-entry", type=float)
     s.add_argument("--min-chain", type=float, default=0.95)
     s.add_argument("--min-samples", type=int, default=1)
