@@ -155,6 +155,12 @@ $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# tests/unit/test_unwind.c: the table builder and bpf/unwind.h's step rules
+$(call obj,tests/unit/test_unwind.c): CFLAGS += -Iagent -Ibpf
+$(BUILD)/tests/test_unwind: $(call obj,tests/unit/test_unwind.c agent/unwtab.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # --- web UI ---
 # symbolizer/webui/ (the page, its scripts, style and icon) -> $(GEN)/webui_assets.c (byte
 # arrays and build-time ETags, written by the generator symbolizer/webui/embed.c) -> part of
