@@ -9,8 +9,11 @@
  *   signal    main -> sig_wait; SIGALRM's handler on_alarm burns inside the handler
  *   dlopen    main -> dl_run -> (after 1.5 s) dlopen(LIB) -> lib_burn -> burn_cb
  *   short     main -> chain_a ... for 50 ms, then exit (run many times)
+ *   churn     dlopen(LIB), call into it, dlclose: code unmapped while sampled, over and over
+ *   jit       burn in anonymous executable memory (a 3-instruction loop): no table there
  */
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +154,41 @@ NOINLINE int dl_run(const char *lib, double until)
 	return 0;
 }
 
+NOINLINE int churn(const char *lib, double until)
+{
+	while (now() < until) {
+		void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+		lib_burn_fn f;
+
+		if (!h || !(f = (lib_burn_fn)dlsym(h, "lib_burn"))) {
+			fprintf(stderr, "unw_work: %s\n", dlerror());
+			return 1;
+		}
+		for (int i = 0; i < 20; i++)
+			sink += f(burn_cb, (unsigned long)i);
+		dlclose(h);
+	}
+	return 0;
+}
+
+NOINLINE int jit(double until)
+{
+	/* dec rdi; jnz .-3; ret */
+	static const unsigned char code[] = {0x48, 0xff, 0xcf, 0x75, 0xfb, 0xc3};
+	void (*fn)(unsigned long);
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return 1;
+	memcpy(p, code, sizeof(code));
+	fn = (void (*)(unsigned long))p;
+	while (now() < until)
+		fn(10000000);
+	munmap(p, 4096);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "chain";
@@ -185,6 +223,10 @@ int main(int argc, char **argv)
 		sig_wait();
 	} else if (!strcmp(mode, "dlopen") && argc > 3) {
 		rc = dl_run(argv[3], until);
+	} else if (!strcmp(mode, "churn") && argc > 3) {
+		rc = churn(argv[3], until);
+	} else if (!strcmp(mode, "jit")) {
+		rc = jit(until);
 	} else {
 		fprintf(stderr, "usage: unw_work MODE [SECONDS] [LIB]\n");
 		return 2;
