@@ -12,6 +12,7 @@
 #include "cgnames.h"
 #include "ship.h"
 #include "unwind.h"
+#include "unwtab.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -81,6 +82,7 @@ static void usage(FILE *f)
 		   "  --unwind-memory MB  room for unwind tables (default 32; they are built\n"
 		   "                      from .eh_frame; least recently used evicted first)\n"
 		   "  --no-unwind         user stacks through frame pointers only\n"
+		   "  --unwind-table ELF  build ELF's unwind table, print its size, exit\n"
 		   "  -v, --verbose       more log (twice: debug)\n"
 		   "Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
 }
@@ -158,6 +160,40 @@ static int add_label(struct opts *o, char *arg)
 	return 0;
 }
 
+/* --unwind-table: what the worker would build for PATH, timed. */
+static int table_info(const char *path)
+{
+	struct unwtab_stats st;
+	struct unwtab *t = NULL;
+	struct timespec a, b;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "fleetsym-agent: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	err = unwtab_build_fd(fd, &t);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	close(fd);
+	if (err) {
+		fprintf(stderr, "fleetsym-agent: %s: no unwind table: %s\n", path, err_str(err));
+		return err;
+	}
+	unwtab_get_stats(t, &st);
+	printf("%s: %llu FDEs, %llu rows (plt %llu, signal %llu, entry %llu, bad %llu, no CFI "
+	       "%llu), %llu bytes, built in %.1f ms%s\n",
+	       path, (unsigned long long)st.fdes, (unsigned long long)st.rows,
+	       (unsigned long long)st.plt, (unsigned long long)st.signal,
+	       (unsigned long long)st.stop, (unsigned long long)st.bad,
+	       (unsigned long long)st.none, (unsigned long long)(st.rows * sizeof(struct unw_row)),
+	       (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6,
+	       st.debug_frame ? " (from .debug_frame)" : "");
+	unwtab_free(t);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -175,6 +211,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"unwind-memory", required_argument, NULL, 'U'},
 	    {"no-unwind", no_argument, NULL, 'N'},
 	    {"verbose", no_argument, NULL, 'v'},
+	    {"unwind-table", required_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -227,6 +264,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'N': o->unwind_mb = 0; break;
 		case 'v': o->verbose++; break;
+		case 'W': exit(table_info(optarg) ? 1 : 0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
