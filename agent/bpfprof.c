@@ -287,8 +287,8 @@ static int load(struct bpfprof *p, const struct bpfprof_opts *o, bool unwind)
 	if (!err && unwind)
 		err = bpf_map__set_max_entries(p->skel->maps.unw_rows, o->unwind_rows);
 	if (!err && !unwind)
-		err = bpf_program__set_autoload(p->skel->progs.unw_walk, false) ?:
-		      bpf_program__set_autoload(p->skel->progs.unw_on_exec, false);
+		err = bpf_program__set_autoload(p->skel->progs.unw_walk, false)
+			  ?: bpf_program__set_autoload(p->skel->progs.unw_on_exec, false);
 
 	if (err)
 		return err;
@@ -336,8 +336,9 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 	p->rb_size = ring_size();
 	err = load(p, o, o->unwind_rows > 0);
 	if (err && o->unwind_rows > 0) {
-		log_msg(LOG_WARN, "the table unwinder did not load (it needs Linux 5.17+ for "
-				  "bpf_find_vma and bpf_loop): user stacks through frame pointers only");
+		log_msg(LOG_WARN,
+			"the table unwinder did not load (it needs Linux 5.17+ for "
+			"bpf_find_vma and bpf_loop): user stacks through frame pointers only");
 		err = load(p, o, false);
 	}
 	if (err)

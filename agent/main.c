@@ -186,8 +186,8 @@ static int table_info(const char *path)
 	       "%llu), %llu bytes, built in %.1f ms%s\n",
 	       path, (unsigned long long)st.fdes, (unsigned long long)st.rows,
 	       (unsigned long long)st.plt, (unsigned long long)st.signal,
-	       (unsigned long long)st.stop, (unsigned long long)st.bad,
-	       (unsigned long long)st.none, (unsigned long long)(st.rows * sizeof(struct unw_row)),
+	       (unsigned long long)st.stop, (unsigned long long)st.bad, (unsigned long long)st.none,
+	       (unsigned long long)(st.rows * sizeof(struct unw_row)),
 	       (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6,
 	       st.debug_frame ? " (from .debug_frame)" : "");
 	unwtab_free(t);

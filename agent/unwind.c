@@ -85,7 +85,8 @@ static int rows_alloc(struct unwind *u, uint32_t n, uint32_t *start)
 		u->free[i].start += n;
 		u->free[i].len -= n;
 		if (!u->free[i].len) {
-			memmove(&u->free[i], &u->free[i + 1], (u->nfree - i - 1) * sizeof(*u->free));
+			memmove(&u->free[i], &u->free[i + 1],
+				(u->nfree - i - 1) * sizeof(*u->free));
 			u->nfree--;
 		}
 		return 0;
@@ -214,8 +215,8 @@ static int open_mapped(uint32_t pid, uint64_t start, uint64_t end)
 	FILE *f;
 	int fd, n;
 
-	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64, pid,
-		 start, end);
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64, pid, start,
+		 end);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		return fd;

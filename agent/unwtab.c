@@ -77,17 +77,11 @@ static int read_enc(const uint8_t **p, const uint8_t *end, uint8_t enc, uint64_t
 	switch (enc & 0x0f) {
 	case DW_EH_PE_absptr:
 	case DW_EH_PE_udata8:
-	case DW_EH_PE_sdata8:
-		n = 8;
-		break;
+	case DW_EH_PE_sdata8: n = 8; break;
 	case DW_EH_PE_udata4:
-	case DW_EH_PE_sdata4:
-		n = 4;
-		break;
+	case DW_EH_PE_sdata4: n = 4; break;
 	case DW_EH_PE_udata2:
-	case DW_EH_PE_sdata2:
-		n = 2;
-		break;
+	case DW_EH_PE_sdata2: n = 2; break;
 	case DW_EH_PE_uleb128:
 	case DW_EH_PE_sleb128:
 		for (;;) {
@@ -101,8 +95,7 @@ static int read_enc(const uint8_t **p, const uint8_t *end, uint8_t enc, uint64_t
 		if ((enc & 0x0f) == DW_EH_PE_sleb128 && shift < 64 && (q[-1] & 0x40))
 			v |= ~0ULL << shift;
 		goto rel;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 	if ((size_t)(end - q) < n)
 		return -EINVAL;
@@ -492,21 +485,11 @@ static int build(Elf *elf, struct unwtab **out)
 	}
 	for (size_t i = 0; i < t->nrows; i++) {
 		switch (t->rows[i].kind) {
-		case UNW_ROW_PLT:
-			t->st.plt++;
-			break;
-		case UNW_ROW_SIGNAL:
-			t->st.signal++;
-			break;
-		case UNW_ROW_STOP:
-			t->st.stop++;
-			break;
-		case UNW_ROW_BAD:
-			t->st.bad++;
-			break;
-		case UNW_ROW_NONE:
-			t->st.none++;
-			break;
+		case UNW_ROW_PLT: t->st.plt++; break;
+		case UNW_ROW_SIGNAL: t->st.signal++; break;
+		case UNW_ROW_STOP: t->st.stop++; break;
+		case UNW_ROW_BAD: t->st.bad++; break;
+		case UNW_ROW_NONE: t->st.none++; break;
 		}
 	}
 	t->st.rows = t->nrows;

@@ -25,11 +25,11 @@
 struct unwtab;
 
 struct unwtab_stats {
-	uint64_t fdes;	       /* FDEs read */
-	uint64_t fde_errors;   /* CFI entries or frame states libdw could not read */
-	uint64_t rows;	       /* rows after merging */
+	uint64_t fdes;	     /* FDEs read */
+	uint64_t fde_errors; /* CFI entries or frame states libdw could not read */
+	uint64_t rows;	     /* rows after merging */
 	uint64_t plt, signal, stop, bad, none; /* rows of these kinds */
-	int debug_frame;       /* 1 if the rows came from .debug_frame */
+	int debug_frame;		       /* 1 if the rows came from .debug_frame */
 };
 
 /* Build the table of the ELF file open at FD (read, not mapped: a file truncated under us

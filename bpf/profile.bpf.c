@@ -29,14 +29,14 @@
 
 #include "profile.h"
 
-#define UNW_INLINE static __always_inline
+#define UNW_INLINE	    static __always_inline
 #define UNW_READ(dst, addr) bpf_probe_read_user((dst), 8, (const void *)(addr))
 #include "unwind.h"
 
 #define UNW_FRAMES_PER_CALL 8
 #define UNW_SEARCH_STEPS    24 /* tables of up to 16M rows */
 
-#define EFAULT 14
+#define EFAULT	14
 #define VM_EXEC 0x4
 
 char LICENSE[] SEC("license") = "GPL"; /* bpf_get_stack & co are GPL-only helpers */
@@ -545,18 +545,10 @@ static __always_inline int walk_one(struct unw_state *st, struct prof_sample *s,
 		if (st->r.pc)
 			return 0;
 		/* fall through: a zero return address ends the chain like an undefined one */
-	case UNW_STEP_ENTRY:
-		count(cnt, PROF_CNT_UNW_STOP_ENTRY);
-		return 1;
-	case UNW_STEP_BAD:
-		count(cnt, PROF_CNT_UNW_STOP_BAD_ROW);
-		return 1;
-	case UNW_STEP_READ:
-		count(cnt, PROF_CNT_UNW_STOP_READ);
-		return 1;
-	default:
-		count(cnt, PROF_CNT_UNW_STOP_NO_TABLE);
-		return 1;
+	case UNW_STEP_ENTRY: count(cnt, PROF_CNT_UNW_STOP_ENTRY); return 1;
+	case UNW_STEP_BAD: count(cnt, PROF_CNT_UNW_STOP_BAD_ROW); return 1;
+	case UNW_STEP_READ: count(cnt, PROF_CNT_UNW_STOP_READ); return 1;
+	default: count(cnt, PROF_CNT_UNW_STOP_NO_TABLE); return 1;
 	}
 }
 

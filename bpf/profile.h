@@ -19,13 +19,13 @@
 #define PROF_KFRAME_SIZE 8
 #define PROF_UFRAME_SIZE 32 /* sizeof(struct bpf_stack_build_id) */
 /* User frames of the table unwinder: 33 tail calls of UNW_FRAMES_PER_CALL frames reach it. */
-#define PROF_MAX_UDEPTH	 256
-#define PROF_DATA_MAX	 (PROF_MAX_DEPTH * PROF_KFRAME_SIZE + PROF_MAX_UDEPTH * PROF_UFRAME_SIZE)
+#define PROF_MAX_UDEPTH 256
+#define PROF_DATA_MAX	(PROF_MAX_DEPTH * PROF_KFRAME_SIZE + PROF_MAX_UDEPTH * PROF_UFRAME_SIZE)
 
 enum prof_rec_type {
-	PROF_REC_SAMPLE = 1, /* a struct prof_sample */
-	PROF_REC_EXEC = 2,   /* a struct prof_hdr only: PID exec'd, its mappings changed */
-	PROF_REC_EXIT = 3,   /* a struct prof_hdr only: PID's thread group leader exited */
+	PROF_REC_SAMPLE = 1,   /* a struct prof_sample */
+	PROF_REC_EXEC = 2,     /* a struct prof_hdr only: PID exec'd, its mappings changed */
+	PROF_REC_EXIT = 3,     /* a struct prof_hdr only: PID's thread group leader exited */
 	PROF_REC_UNW_NEED = 4, /* a struct unw_need: a mapped file has no unwind table yet */
 };
 
@@ -67,19 +67,19 @@ enum prof_counter {
 	PROF_CNT_KERN_TRUNC,	 /* kernel stack likewise */
 	PROF_CNT_EVENTS_LOST,	 /* exec/exit notices lost to a full ring buffer */
 	/* table unwinding (bpf/unwind.h), counted per frame or per stack */
-	PROF_CNT_UNW_STACKS,	  /* user stacks walked by the table unwinder */
-	PROF_CNT_UNW_FRAMES_TABLE, /* steps taken through an unwind table row */
-	PROF_CNT_UNW_FRAMES_FP,	  /* steps through frame pointers: no table for the PC */
+	PROF_CNT_UNW_STACKS,	     /* user stacks walked by the table unwinder */
+	PROF_CNT_UNW_FRAMES_TABLE,   /* steps taken through an unwind table row */
+	PROF_CNT_UNW_FRAMES_FP,	     /* steps through frame pointers: no table for the PC */
 	PROF_CNT_UNW_FRAMES_FP_ANON, /* ... of which in anonymous (JIT) code */
-	PROF_CNT_UNW_PENDING,	  /* ... of which the file's table was not built yet */
-	PROF_CNT_UNW_STOP_ENTRY,  /* walks that reached the process or thread entry */
-	PROF_CNT_UNW_STOP_NO_TABLE, /* walks ended in code without a table (fp chain broke) */
-	PROF_CNT_UNW_STOP_BAD_ROW,  /* walks ended on a row that is not register + offset */
-	PROF_CNT_UNW_STOP_UNMAPPED, /* walks ended at a PC outside every mapping */
-	PROF_CNT_UNW_STOP_READ,	  /* walks ended on an unreadable stack slot */
-	PROF_CNT_UNW_TRUNC,	  /* walks cut at PROF_MAX_DEPTH frames */
-	PROF_CNT_UNW_NEED_LOST,	  /* table requests lost to a full ring buffer */
-	PROF_CNT_UNW_STOP_VMA,	  /* walks ended at a PC in a mapping not learned yet */
+	PROF_CNT_UNW_PENDING,	     /* ... of which the file's table was not built yet */
+	PROF_CNT_UNW_STOP_ENTRY,     /* walks that reached the process or thread entry */
+	PROF_CNT_UNW_STOP_NO_TABLE,  /* walks ended in code without a table (fp chain broke) */
+	PROF_CNT_UNW_STOP_BAD_ROW,   /* walks ended on a row that is not register + offset */
+	PROF_CNT_UNW_STOP_UNMAPPED,  /* walks ended at a PC outside every mapping */
+	PROF_CNT_UNW_STOP_READ,	     /* walks ended on an unreadable stack slot */
+	PROF_CNT_UNW_TRUNC,	     /* walks cut at PROF_MAX_UDEPTH frames */
+	PROF_CNT_UNW_NEED_LOST,	     /* table requests lost to a full ring buffer */
+	PROF_CNT_UNW_STOP_VMA,	     /* walks ended at a PC in a mapping not learned yet */
 	PROF_CNT_MAX,
 };
 

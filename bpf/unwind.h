@@ -61,10 +61,8 @@ UNW_INLINE int unw_step_row(__u32 kind, __s32 cfa_off, __s32 rbp_off, struct unw
 	__u64 cfa, ra = 0, bp = 0;
 
 	switch (kind) {
-	case UNW_ROW_NONE:
-		return unw_step_fp(r);
-	case UNW_ROW_STOP:
-		return UNW_STEP_ENTRY;
+	case UNW_ROW_NONE: return unw_step_fp(r);
+	case UNW_ROW_STOP: return UNW_STEP_ENTRY;
 	case UNW_ROW_SIGNAL:
 		if (UNW_READ(&ra, r->sp + UNW_UC_RIP) || UNW_READ(&bp, r->sp + UNW_UC_RBP) ||
 		    UNW_READ(&cfa, r->sp + UNW_UC_RSP))
@@ -74,18 +72,13 @@ UNW_INLINE int unw_step_row(__u32 kind, __s32 cfa_off, __s32 rbp_off, struct unw
 		r->sp = cfa;
 		r->exact = 1;
 		return UNW_STEP_OK;
-	case UNW_ROW_CFA_RSP:
-		cfa = r->sp + (__s64)cfa_off;
-		break;
-	case UNW_ROW_CFA_RBP:
-		cfa = r->bp + (__s64)cfa_off;
-		break;
+	case UNW_ROW_CFA_RSP: cfa = r->sp + (__s64)cfa_off; break;
+	case UNW_ROW_CFA_RBP: cfa = r->bp + (__s64)cfa_off; break;
 	case UNW_ROW_PLT:
 		cfa = r->sp + (__s64)cfa_off + ((r->pc & 15) >= (__u64)rbp_off ? 8 : 0);
 		rbp_off = 0;
 		break;
-	default:
-		return UNW_STEP_BAD;
+	default: return UNW_STEP_BAD;
 	}
 	if (UNW_READ(&ra, cfa - 8))
 		return UNW_STEP_READ;

@@ -63,7 +63,8 @@ static void compare_readelf(const char *path, int *rows_checked, int *mismatches
 		char *tok[32], *save = NULL, *p;
 		int n = 0;
 
-		for (p = strtok_r(line, " \t\n", &save); p && n < 32; p = strtok_r(NULL, " \t\n", &save))
+		for (p = strtok_r(line, " \t\n", &save); p && n < 32;
+		     p = strtok_r(NULL, " \t\n", &save))
 			if (p[0] != '(') /* "r10 (r10)": the name of a register rule's register */
 				tok[n++] = p;
 		if (n >= 2 && !strcmp(tok[0], "LOC") && !strcmp(tok[1], "CFA")) {
@@ -90,7 +91,8 @@ static void compare_readelf(const char *path, int *rows_checked, int *mismatches
 		} else if (!strcmp(tok[ra_col], "u")) {
 			want_kind = UNW_ROW_STOP;
 		} else if (strcmp(tok[ra_col], "c-8")) {
-			want_kind = UNW_ROW_BAD; /* return address in a register: explicit, counted */
+			want_kind =
+			    UNW_ROW_BAD; /* return address in a register: explicit, counted */
 		} else if (!strncmp(tok[1], "rsp+", 4) || !strncmp(tok[1], "rbp+", 4)) {
 			want_kind = tok[1][1] == 's' ? UNW_ROW_CFA_RSP : UNW_ROW_CFA_RBP;
 			want_cfa = atoi(tok[1] + 4);
@@ -100,13 +102,15 @@ static void compare_readelf(const char *path, int *rows_checked, int *mismatches
 			want_kind = UNW_ROW_BAD;
 		}
 		(*rows_checked)++;
-		if (!r || (want_kind >= 0 && (r->kind != want_kind ||
-					      (want_kind != UNW_ROW_STOP && want_kind != UNW_ROW_BAD &&
-					       (r->cfa_off != want_cfa || r->rbp_off != want_rbp)))) ||
+		if (!r ||
+		    (want_kind >= 0 && (r->kind != want_kind ||
+					(want_kind != UNW_ROW_STOP && want_kind != UNW_ROW_BAD &&
+					 (r->cfa_off != want_cfa || r->rbp_off != want_rbp)))) ||
 		    (want_kind < 0 && r->kind != UNW_ROW_PLT && r->kind != UNW_ROW_SIGNAL &&
 		     r->kind != UNW_ROW_BAD)) {
 			if (*mismatches < 5)
-				fprintf(stderr, "  %s %llx: readelf %s ra %s, row kind %d cfa %d rbp %d\n",
+				fprintf(stderr,
+					"  %s %llx: readelf %s ra %s, row kind %d cfa %d rbp %d\n",
 					path, (unsigned long long)loc, tok[1], tok[ra_col],
 					r ? r->kind : -1, r ? r->cfa_off : 0, r ? r->rbp_off : 0);
 			(*mismatches)++;
@@ -145,9 +149,9 @@ TEST(rows_match_readelf_libc)
 	CHECK(t);
 	unwtab_get_stats(t, &st);
 	printf("  libc: %llu FDEs, %llu rows (plt %llu, signal %llu, entry %llu, bad %llu)\n",
-	       (unsigned long long)st.fdes, (unsigned long long)st.rows,
-	       (unsigned long long)st.plt, (unsigned long long)st.signal,
-	       (unsigned long long)st.stop, (unsigned long long)st.bad);
+	       (unsigned long long)st.fdes, (unsigned long long)st.rows, (unsigned long long)st.plt,
+	       (unsigned long long)st.signal, (unsigned long long)st.stop,
+	       (unsigned long long)st.bad);
 	CHECK(st.signal >= 1); /* __restore_rt */
 	CHECK(st.plt >= 1);
 	CHECK(st.stop >= 1); /* clone/clone3: the thread entry */
@@ -236,7 +240,9 @@ TEST(garbage_eh_frame_never_crashes)
 	snprintf(path, sizeof(path), "%s/bad", fixtures());
 	for (unsigned seed = 1; seed <= 60; seed++) {
 		/* a whole garbage section, its second half, or a few bytes somewhere */
-		size_t start = seed % 3 == 0 ? 0 : seed % 3 == 1 ? 50 : seed % 97,
+		size_t start = seed % 3 == 0   ? 0
+			       : seed % 3 == 1 ? 50
+					       : seed % 97,
 		       len = seed % 3 == 2 ? 1 : 100 - start;
 
 		damaged_copy(path, start, len, seed, 0);
@@ -246,7 +252,8 @@ TEST(garbage_eh_frame_never_crashes)
 			size_t n = unwtab_rows(t, &rows);
 
 			for (size_t i = 1; i < n; i++)
-				CHECK(rows[i].pc > rows[i - 1].pc); /* sorted: the BPF side bisects */
+				CHECK(rows[i].pc >
+				      rows[i - 1].pc); /* sorted: the BPF side bisects */
 			built++;
 		} else {
 			CHECK(err < 0);
@@ -291,8 +298,8 @@ TEST(step_rules)
 	struct unw_regs r = {.pc = 0x1000, .sp = 8 * 4, .bp = 8 * 20, .exact = 1};
 
 	/* CFA = rsp + 24, RA at CFA - 8, rbp saved at CFA - 16 */
-	fake_stack[4 + 2] = 0x2000;	/* RA */
-	fake_stack[4 + 1] = 8 * 30;	/* saved rbp */
+	fake_stack[4 + 2] = 0x2000; /* RA */
+	fake_stack[4 + 1] = 8 * 30; /* saved rbp */
 	CHECK_INT(unw_step_row(UNW_ROW_CFA_RSP, 24, -16, &r), UNW_STEP_OK);
 	CHECK_INT(r.pc, 0x2000);
 	CHECK_INT(r.sp, 8 * 7);
