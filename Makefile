@@ -155,9 +155,10 @@ $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# tests/unit/test_unwind.c: the table builder and bpf/unwind.h's step rules
+# tests/unit/test_unwind.c: the table builder, the replay of recorded stacks, bpf/unwind.h's steps
 $(call obj,tests/unit/test_unwind.c): CFLAGS += -Iagent -Ibpf
-$(BUILD)/tests/test_unwind: $(call obj,tests/unit/test_unwind.c agent/unwtab.c) $(LIBFLEETSYM)
+$(BUILD)/tests/test_unwind: $(call obj,tests/unit/test_unwind.c agent/unwtab.c agent/unwreplay.c) \
+			     $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -12,6 +12,7 @@
 #include "cgnames.h"
 #include "ship.h"
 #include "unwind.h"
+#include "unwreplay.h"
 #include "unwtab.h"
 
 #include "../lib/err.h"
@@ -64,27 +65,30 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fleetsym-agent (--server URL | --output FILE) [options]\n"
-		   "Samples on-CPU stacks of every process with eBPF; ships unsymbolized pprof\n"
-		   "(build IDs + file offsets) to fleetsymd, or writes it to FILE.\n"
-		   "  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest\n"
-		   "  --token-file F      bearer token for the server (first line of F)\n"
-		   "  --output FILE       write one gzip'd pprof covering the whole run instead\n"
-		   "  --frequency HZ      samples per second per CPU (default 19)\n"
-		   "  --interval D        profile length, jittered +-10%% (default 10s)\n"
-		   "  --label K=V         series label (repeatable); host=HOSTNAME is automatic\n"
-		   "  --pid PID           only this process (stops when it exits)\n"
-		   "  --cgroup PATH       only tasks in this cgroup v2 directory or below\n"
-		   "  --duration D        stop after D (default: run until SIGINT/SIGTERM)\n"
-		   "  --queue-size N      profiles held while the server is away (default 16);\n"
-		   "                      the oldest is dropped first\n"
-		   "  --no-kernel         no kernel stacks\n"
-		   "  --unwind-memory MB  room for unwind tables (default 32; they are built\n"
-		   "                      from .eh_frame; least recently used evicted first)\n"
-		   "  --no-unwind         user stacks through frame pointers only\n"
-		   "  --unwind-table ELF  build ELF's unwind table, print its size, exit\n"
-		   "  -v, --verbose       more log (twice: debug)\n"
-		   "Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
+	fprintf(f,
+		"usage: fleetsym-agent (--server URL | --output FILE) [options]\n"
+		"Samples on-CPU stacks of every process with eBPF; ships unsymbolized pprof\n"
+		"(build IDs + file offsets) to fleetsymd, or writes it to FILE.\n"
+		"  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest\n"
+		"  --token-file F      bearer token for the server (first line of F)\n"
+		"  --output FILE       write one gzip'd pprof covering the whole run instead\n"
+		"  --frequency HZ      samples per second per CPU (default 19)\n"
+		"  --interval D        profile length, jittered +-10%% (default 10s)\n"
+		"  --label K=V         series label (repeatable); host=HOSTNAME is automatic\n"
+		"  --pid PID           only this process (stops when it exits)\n"
+		"  --cgroup PATH       only tasks in this cgroup v2 directory or below\n"
+		"  --duration D        stop after D (default: run until SIGINT/SIGTERM)\n"
+		"  --queue-size N      profiles held while the server is away (default 16);\n"
+		"                      the oldest is dropped first\n"
+		"  --no-kernel         no kernel stacks\n"
+		"  --unwind-memory MB  room for unwind tables (default 32; they are built\n"
+		"                      from .eh_frame; least recently used evicted first)\n"
+		"  --no-unwind         user stacks through frame pointers only\n"
+		"  --unwind-table ELF  build ELF's unwind table, print its size, exit\n"
+		"  --replay FILE       walk recorded stack snapshots (tests/data/src/unw_snap.c)\n"
+		"                      with the tables, compare with their reference, exit\n"
+		"  -v, --verbose       more log (twice: debug)\n"
+		"Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
 }
 
 static int parse_duration(const char *s, double *out)
@@ -194,6 +198,22 @@ static int table_info(const char *path)
 	return 0;
 }
 
+/* --replay: the unwinder on recorded snapshots, against their reference walks. */
+static int replay(const char *path)
+{
+	struct unwreplay_result r;
+	int err = unwreplay_file(path, stdout, &r);
+
+	if (err) {
+		fprintf(stderr, "fleetsym-agent: %s: %s\n", path, err_str(err));
+		return err;
+	}
+	printf("replay: %d snapshots, %d agree with the reference frame by frame; %d of %d "
+	       "reference frames matched\n",
+	       r.snapshots, r.agree, r.frames_same, r.frames);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -212,6 +232,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"no-unwind", no_argument, NULL, 'N'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"unwind-table", required_argument, NULL, 'W'},
+	    {"replay", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -265,6 +286,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'N': o->unwind_mb = 0; break;
 		case 'v': o->verbose++; break;
 		case 'W': exit(table_info(optarg) ? 1 : 0);
+		case 'R': exit(replay(optarg) ? 1 : 0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}

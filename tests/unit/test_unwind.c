@@ -1,13 +1,15 @@
 /*
  * test_unwind - agent/unwtab.c: the rows built from .eh_frame against binutils' own reading of
  * the same CFI (readelf --debug-dump=frames-interp), on a fixture built here without frame
- * pointers and on Debian's libc; bad input (garbage or truncated .eh_frame, a truncated file,
- * no CFI at all) gives an error or a table, never a crash or a hang; and the step rules of
- * bpf/unwind.h on a hand-made stack.
+ * pointers and on Debian's libc; 200 recorded stack snapshots replayed through the tables and
+ * the step rules, frame by frame against glibc's backtrace() at the same moment; bad input (garbage
+ * or truncated .eh_frame, a truncated file, no CFI at all) gives an error or a table, never a crash
+ * or a hang; and the step rules of bpf/unwind.h on a hand-made stack.
  */
 #include "../t.h"
 #include "fixture.h"
 
+#include "unwreplay.h"
 #include "unwtab.h"
 
 #include <errno.h>
@@ -25,7 +27,9 @@ static const char *fixtures(void)
 	    "gcc -O2 -fno-asynchronous-unwind-tables -fno-unwind-tables -nostartfiles -static "
 	    "-Wl,--no-ld-generated-unwind-info -o nocfi -x c - <<'EOF'\n"
 	    "void _start(void) { for (;;) ; }\nEOF\n"
-	    "objcopy --remove-section .eh_frame --remove-section .eh_frame_hdr nocfi");
+	    "objcopy --remove-section .eh_frame --remove-section .eh_frame_hdr nocfi && "
+	    "gcc -O2 -g -fomit-frame-pointer -o snap %2$s/tests/data/src/unw_snap.c && "
+	    "./snap snaps.txt 200");
 
 	if (!d)
 		SKIP("gcc or objcopy missing");
@@ -277,6 +281,20 @@ TEST(truncated_file)
 		CHECK(t || err < 0);
 		unwtab_free(t);
 	}
+}
+
+TEST(replay_matches_backtrace)
+{
+	struct unwreplay_result r;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/snaps.txt", fixtures());
+	CHECK_INT(unwreplay_file(path, stderr, &r), 0);
+	printf("  replay: %d snapshots, %d agree frame by frame; %d of %d reference frames\n",
+	       r.snapshots, r.agree, r.frames_same, r.frames);
+	CHECK_INT(r.snapshots, 200);
+	CHECK_INT(r.agree, r.snapshots);
+	CHECK(r.frames >= 8 * r.snapshots); /* chains through libc's qsort to _start */
 }
 
 /* bpf/unwind.h on a fake stack: reads come from this array, addresses are indexes * 8. */
