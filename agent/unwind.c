@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -300,6 +301,8 @@ static void serve(struct unwind *u, const struct unw_need *nd)
 out:
 	unwtab_free(t);
 	close(fd);
+	if (t)
+		malloc_trim(0); /* the file's copy and libdw's state: back to the system */
 }
 
 static void *worker(void *arg)

@@ -107,7 +107,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 4096); /* processes on CPU recently: 4.7 MB preallocated */
 	__type(key, __u32);
 	__type(value, struct unw_vmas);
 } unw_vmas SEC(".maps");
