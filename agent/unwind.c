@@ -40,7 +40,7 @@ struct table {
 	char id[BUILDID_HEX_MAX + 8]; /* build ID hex, or "dev:ino" */
 	uint32_t row_start, row_count;
 	struct unw_file file; /* segments and build ID, READY */
-	uint64_t last_used;
+	uint64_t last_used;   /* CLOCK_MONOTONIC ns of the last request */
 	struct unw_file_key keys[KEYS_MAX];
 	int nkeys;
 };
@@ -57,7 +57,6 @@ struct unwind {
 	size_t nfree;
 	struct table *tables;
 	size_t ntables;
-	uint64_t tick;
 
 	pthread_t thread;
 	bool started, stopping;
@@ -125,16 +124,34 @@ static void unhook(struct unwind *u, struct table *t)
 	t->nkeys = 0;
 }
 
+/* When T was last walked through (the BPF side stamps its files' entries), else when it was
+ * last asked for, on the same clock (CLOCK_MONOTONIC is bpf_ktime_get_ns()'s). */
+static uint64_t last_use(struct unwind *u, const struct table *t)
+{
+	uint64_t last = t->last_used;
+	struct unw_file f;
+
+	for (int i = 0; i < t->nkeys; i++)
+		if (!bpf_map_lookup_elem(u->files_fd, &t->keys[i], &f) && f.last_use_ns > last)
+			last = f.last_use_ns;
+	return last;
+}
+
 /* Evict the least recently used table. -ENOENT if there is none. */
 static int evict_one(struct unwind *u)
 {
+	uint64_t best = UINT64_MAX, t;
 	size_t lru = 0;
 
 	if (!u->ntables)
 		return -ENOENT;
-	for (size_t i = 1; i < u->ntables; i++)
-		if (u->tables[i].last_used < u->tables[lru].last_used)
+	for (size_t i = 0; i < u->ntables; i++) {
+		t = last_use(u, &u->tables[i]);
+		if (t < best) {
+			best = t;
 			lru = i;
+		}
+	}
 	unhook(u, &u->tables[lru]);
 	rows_release(u, u->tables[lru].row_start, u->tables[lru].row_count);
 	u->st.rows_used -= u->tables[lru].row_count;
@@ -294,7 +311,7 @@ static void serve(struct unwind *u, const struct unw_need *nd)
 		}
 		u->st.tables++;
 	}
-	e->last_used = ++u->tick;
+	e->last_used = mono_us() * 1000;
 	if (e->nkeys < KEYS_MAX)
 		e->keys[e->nkeys++] = nd->key;
 	set_file(u, &nd->key, &e->file);

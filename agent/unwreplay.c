@@ -103,7 +103,8 @@ static int walk(const struct snap *s, struct rmap *maps, int nmaps, uint64_t *pc
 		if (!m)
 			break;
 		row_of(m, unw_lookup_pc(&r), &row);
-		if (unw_step_row(row.kind, row.cfa_off, row.rbp_off, &r) != UNW_STEP_OK)
+		if (unw_step_row(row.kind, row.cfa_off8 * 8, unw_row_rbp(row.kind, row.rbp_off8),
+				 &r) != UNW_STEP_OK)
 			break;
 	}
 	return n;

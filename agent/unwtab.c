@@ -233,11 +233,11 @@ static bool plt_expr(const Dwarf_Op *o, size_t n, struct unw_row *r)
 	    o[2].atom < DW_OP_lit0 || o[2].atom > DW_OP_lit31 || o[3].atom != DW_OP_and ||
 	    o[4].atom < DW_OP_lit0 || o[4].atom > DW_OP_lit31 || o[5].atom != DW_OP_ge ||
 	    o[6].atom != DW_OP_lit3 || o[7].atom != DW_OP_shl || o[8].atom != DW_OP_plus ||
-	    o[2].atom != DW_OP_lit15)
+	    o[2].atom != DW_OP_lit15 || (int64_t)o[0].number % 8)
 		return false;
 	r->kind = UNW_ROW_PLT;
-	r->cfa_off = (int32_t)o[0].number;
-	r->rbp_off = o[4].atom - DW_OP_lit0;
+	r->cfa_off8 = (int16_t)((int64_t)o[0].number / 8);
+	r->rbp_off8 = (int8_t)(o[4].atom - DW_OP_lit0);
 	return true;
 }
 
@@ -278,15 +278,17 @@ static void frame_row(Dwarf_Frame *f, bool signal, struct unw_row *r)
 	} else {
 		return;
 	}
-	if ((reg != REG_RSP && reg != REG_RBP) || off < INT32_MIN || off > INT32_MAX)
-		return;
-	r->cfa_off = (int32_t)off;
+	if ((reg != REG_RSP && reg != REG_RBP) || off % 8 || off / 8 < INT16_MIN ||
+	    off / 8 > INT16_MAX)
+		return; /* odd offsets, frames over 256 KiB: rare enough to be a counted stop */
+	r->cfa_off8 = (int16_t)(off / 8);
 	if (dwarf_frame_register(f, REG_RBP, mem, &ops, &nops))
 		return;
 	if (nops == 0) {
-		r->rbp_off = 0; /* same value, or undefined: leave rbp as it is */
-	} else if (cfa_plus(ops, nops, &off) && off != 0 && off >= INT32_MIN && off <= INT32_MAX) {
-		r->rbp_off = (int32_t)off;
+		r->rbp_off8 = 0; /* same value, or undefined: leave rbp as it is */
+	} else if (cfa_plus(ops, nops, &off) && off != 0 && off % 8 == 0 && off / 8 >= INT8_MIN &&
+		   off / 8 <= INT8_MAX) {
+		r->rbp_off8 = (int8_t)(off / 8);
 	} else {
 		return;
 	}
@@ -310,14 +312,14 @@ static int add_row(struct unwtab *t, uint64_t pc, struct unw_row r)
 		if (t->nrows >= 2) {
 			struct unw_row *prev = &t->rows[t->nrows - 2];
 
-			if (prev->kind == r.kind && prev->cfa_off == r.cfa_off &&
-			    prev->rbp_off == r.rbp_off)
+			if (prev->kind == r.kind && prev->cfa_off8 == r.cfa_off8 &&
+			    prev->rbp_off8 == r.rbp_off8)
 				t->nrows--;
 		}
 		return 0;
 	}
-	if (last && last->kind == r.kind && last->cfa_off == r.cfa_off &&
-	    last->rbp_off == r.rbp_off)
+	if (last && last->kind == r.kind && last->cfa_off8 == r.cfa_off8 &&
+	    last->rbp_off8 == r.rbp_off8)
 		return 0;
 	err = push((void **)&t->rows, &t->nrows, &t->cap, sizeof(*t->rows), UNWTAB_MAX_ROWS);
 	if (err)

@@ -531,11 +531,15 @@ static __always_inline int walk_one(struct unw_state *st, struct prof_sample *s,
 	} else if (f->state == UNW_FILE_PENDING) {
 		count(cnt, PROF_CNT_UNW_PENDING);
 	} else if (f->state == UNW_FILE_READY) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (now - f->last_use_ns > 1000000000ULL)
+			f->last_use_ns = now; /* a write per file and second, for the agent's LRU */
 		row = find_row(f, lpc - vi.start + vi.pgoff);
 		if (row) {
 			kind = row->kind;
-			cfa_off = row->cfa_off;
-			rbp_off = row->rbp_off;
+			cfa_off = (__s32)row->cfa_off8 * 8;
+			rbp_off = unw_row_rbp(kind, row->rbp_off8);
 		}
 	}
 	count(cnt, kind == UNW_ROW_NONE ? PROF_CNT_UNW_FRAMES_FP : PROF_CNT_UNW_FRAMES_TABLE);

@@ -94,23 +94,23 @@ struct prof_counters {
  * the BPF program sees them in the VMA) to its rows, the file-offset ranges of its executable
  * segments with the value that turns a file offset into a row pc, and its build ID.
  */
+/* Row kinds; offsets are in units of 8 bytes (cfa_off8, rbp_off8 in struct unw_row). */
 enum unw_kind {
 	UNW_ROW_NONE = 0,    /* no CFI covers this pc: step through frame pointers */
-	UNW_ROW_CFA_RSP = 1, /* CFA = rsp + cfa_off; RA at CFA - 8; rbp at CFA + rbp_off if != 0 */
-	UNW_ROW_CFA_RBP = 2, /* CFA = rbp + cfa_off; likewise */
-	UNW_ROW_PLT = 3,     /* PLT entry: CFA = rsp + cfa_off + ((pc & 15) >= rbp_off ? 8 : 0) */
+	UNW_ROW_CFA_RSP = 1, /* CFA = rsp + cfa; RA at CFA - 8; rbp at CFA + rbp (if saved) */
+	UNW_ROW_CFA_RBP = 2, /* CFA = rbp + cfa; likewise */
+	UNW_ROW_PLT = 3,     /* PLT entry: CFA = rsp + cfa + ((pc & 15) >= rbp_off8 ? 8 : 0) */
 	UNW_ROW_SIGNAL = 4,  /* signal trampoline: rsp points at the ucontext */
 	UNW_ROW_STOP = 5,    /* return address undefined: the entry point (_start, clone) */
 	UNW_ROW_BAD = 6,     /* a rule we cannot express: DWARF expression, odd register */
 };
 
-/* 16 bytes: array maps store values at 8-byte strides, which user space sees through mmap. */
+/* 8 bytes (array map values sit at 8-byte strides, which user space sees through mmap). */
 struct unw_row {
-	__u32 pc;  /* ELF virtual address minus the table's base */
-	__u8 kind; /* enum unw_kind */
-	__u8 pad[3];
-	__s32 cfa_off;
-	__s32 rbp_off;
+	__u32 pc;	/* ELF virtual address minus the table's base */
+	__u8 kind;	/* enum unw_kind */
+	__s8 rbp_off8;	/* rbp saved at CFA + 8 * rbp_off8 (0: unchanged); PLT: the threshold */
+	__s16 cfa_off8; /* CFA = rsp or rbp + 8 * cfa_off8 (CFA offsets are multiples of 8) */
 };
 
 #define UNW_MAX_SEGS 4
@@ -135,7 +135,8 @@ struct unw_seg {
 };
 
 struct unw_file {
-	__u32 state; /* enum unw_file_state */
+	__u64 last_use_ns; /* bpf_ktime_get_ns() of a walk through it, to the second: for LRU */
+	__u32 state;	   /* enum unw_file_state */
 	__u32 row_start, row_count;
 	__u32 nsegs;
 	struct unw_seg seg[UNW_MAX_SEGS];

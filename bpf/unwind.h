@@ -33,6 +33,12 @@ enum unw_step_res {
 #define UNW_UC_RSP 160
 #define UNW_UC_RIP 168
 
+/* The rbp_off argument of unw_step_row() for a row's rbp_off8. */
+UNW_INLINE __s32 unw_row_rbp(__u32 kind, __s8 rbp_off8)
+{
+	return kind == UNW_ROW_PLT ? rbp_off8 : (__s32)rbp_off8 * 8;
+}
+
 /* The pc to look up: a return address points after the call, so look at the call itself. */
 UNW_INLINE __u64 unw_lookup_pc(const struct unw_regs *r)
 {

@@ -102,21 +102,26 @@ static void compare_readelf(const char *path, int *rows_checked, int *mismatches
 			want_cfa = atoi(tok[1] + 4);
 			if (rbp_col >= 0 && rbp_col < n && tok[rbp_col][0] == 'c')
 				want_rbp = atoi(tok[rbp_col] + 1);
+			if (want_cfa % 8 || want_cfa / 8 > INT16_MAX || want_rbp % 8 ||
+			    want_rbp / 8 < INT8_MIN)
+				want_kind = UNW_ROW_BAD; /* beyond a row's fields: a counted stop */
 		} else {
 			want_kind = UNW_ROW_BAD;
 		}
 		(*rows_checked)++;
 		if (!r ||
-		    (want_kind >= 0 && (r->kind != want_kind ||
-					(want_kind != UNW_ROW_STOP && want_kind != UNW_ROW_BAD &&
-					 (r->cfa_off != want_cfa || r->rbp_off != want_rbp)))) ||
+		    (want_kind >= 0 &&
+		     (r->kind != want_kind ||
+		      (want_kind != UNW_ROW_STOP && want_kind != UNW_ROW_BAD &&
+		       (r->cfa_off8 * 8 != want_cfa || r->rbp_off8 * 8 != want_rbp)))) ||
 		    (want_kind < 0 && r->kind != UNW_ROW_PLT && r->kind != UNW_ROW_SIGNAL &&
 		     r->kind != UNW_ROW_BAD)) {
 			if (*mismatches < 5)
 				fprintf(stderr,
 					"  %s %llx: readelf %s ra %s, row kind %d cfa %d rbp %d\n",
 					path, (unsigned long long)loc, tok[1], tok[ra_col],
-					r ? r->kind : -1, r ? r->cfa_off : 0, r ? r->rbp_off : 0);
+					r ? r->kind : -1, r ? r->cfa_off8 * 8 : 0,
+					r ? r->rbp_off8 * 8 : 0);
 			(*mismatches)++;
 		}
 	}
