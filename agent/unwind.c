@@ -51,7 +51,6 @@ struct range {
 
 struct unwind {
 	int rows_fd, files_fd;
-	struct unw_row *rows; /* mmap of the row array */
 	uint32_t max_rows;
 	struct range *free; /* free row ranges, sorted by start */
 	size_t nfree;
@@ -168,6 +167,25 @@ static struct table *find_table(struct unwind *u, const char *id)
 	return NULL;
 }
 
+/* Copy N rows to [START, START + N) of the row array through a mapping of just those pages:
+ * a mapping of the whole array would put all of it in the agent's RSS (the kernel maps every
+ * page of an mmap'ed array map at once). */
+static int write_rows(struct unwind *u, uint32_t start, const struct unw_row *rows, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), off = (size_t)start * sizeof(*rows);
+	size_t base = off & ~(page - 1), len = off + n * sizeof(*rows) - base;
+	char *p;
+
+	if (!n)
+		return 0;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, u->rows_fd, (off_t)base);
+	if (p == MAP_FAILED)
+		return -errno;
+	memcpy(p + (off - base), rows, n * sizeof(*rows));
+	munmap(p, len);
+	return 0;
+}
+
 /* Copy T's rows into the row array and cache it under ID. */
 static int add_table(struct unwind *u, const char *id, const struct unwtab *t,
 		     const unsigned char *bid, bool has_bid, struct table **out)
@@ -191,7 +209,11 @@ static int add_table(struct unwind *u, const char *id, const struct unwtab *t,
 		u->st.tables_refused++;
 		return err;
 	}
-	memcpy(&u->rows[start], rows, n * sizeof(*rows));
+	err = write_rows(u, start, rows, n);
+	if (err) {
+		rows_release(u, start, (uint32_t)n);
+		return err;
+	}
 	e = &u->tables[u->ntables++];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->id, sizeof(e->id), "%s", id);
@@ -388,13 +410,6 @@ int unwind_new(int rows_fd, int files_fd, uint32_t max_rows, struct unwind **out
 	u->st.rows_max = max_rows;
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
-	u->rows = mmap(NULL, (size_t)max_rows * sizeof(struct unw_row), PROT_READ | PROT_WRITE,
-		       MAP_SHARED, rows_fd, 0);
-	if (u->rows == MAP_FAILED) {
-		u->rows = NULL;
-		err = -errno;
-		goto out;
-	}
 	u->tables = calloc(TABLES_MAX, sizeof(*u->tables));
 	u->free = calloc(TABLES_MAX + 2, sizeof(*u->free));
 	if (!u->tables || !u->free) {
@@ -426,8 +441,6 @@ void unwind_free(struct unwind *u)
 		pthread_mutex_unlock(&u->lock);
 		pthread_join(u->thread, NULL);
 	}
-	if (u->rows)
-		munmap(u->rows, (size_t)u->max_rows * sizeof(struct unw_row));
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	free(u->tables);

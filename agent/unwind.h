@@ -5,10 +5,10 @@
  * For a requested file (device, inode as the kernel sees the VMA) it opens the file through
  * /proc/PID/map_files/ (else /proc/PID/root + path), reads its build ID, and looks the table up
  * in a cache keyed by build ID, so that each binary's table is built once (unwtab) and shared
- * by every process and container that maps it. The rows go into the BPF row array (mmap'ed)
- * through a first-fit allocator of row ranges; when the array is full the least recently used
- * tables are evicted (the BPF program stamps a file's entry when it walks through it; evicted
- * tables' entries are deleted, so a later sample asks again).
+ * by every process and container that maps it. The rows go into the BPF row array (through a
+ * mapping of the table's pages only) by a first-fit allocator of row ranges; when the array is
+ * full the least recently used tables are evicted (the BPF program stamps a file's entry when
+ * it walks through it; an evicted table's entries are deleted, so a later sample asks again).
  * Then the file's entry in unw_files becomes READY. Files without usable CFI become NO_TABLE
  * (frame pointers). The vDSO's table is built at start from the agent's own vDSO.
  */

@@ -32,9 +32,9 @@ struct unwtab_stats {
 	int debug_frame;		       /* 1 if the rows came from .debug_frame */
 };
 
-/* Build the table of the ELF file open at FD (read, not mapped: a file truncated under us
- * cannot fault). Sets *OUT (free with unwtab_free()). -ENOENT: no CFI at all; -ERR_NOTELF,
- * -ERR_BADELF; -E2BIG: too many rows; -ENOMEM. */
+/* Build the table of the ELF file open at FD (mapped read-only, see unwtab.c). Sets *OUT (free with
+ * unwtab_free()). -ENOENT: no CFI at all; -ERR_NOTELF, -ERR_BADELF; -E2BIG: too many rows; -ENOMEM.
+ */
 int unwtab_build_fd(int fd, struct unwtab **out) __attribute__((warn_unused_result));
 
 /* The same for an ELF image in memory (the vDSO). P must stay valid during the call. */
