@@ -127,7 +127,7 @@ LLVM_STRIP ?= llvm-strip
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 AGENT_SRC := $(wildcard agent/*.c)
 AGENT_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(wildcard bpf/*.bpf.c))
-AGENT_LIBS := -Wl,--as-needed -lbpf -lelf -lz -lcurl -lprotobuf-c -lpthread
+AGENT_LIBS := -Wl,--as-needed -lbpf -ldw -lelf -lz -lcurl -lprotobuf-c -lpthread
 
 $(BUILD)/vmlinux.h:
 	@mkdir -p $(dir $@)
@@ -153,6 +153,13 @@ all: $(BUILD)/bin/fleetsym-agent
 # tests/unit/test_agent.c: the agent modules that need no BPF, linked directly like the agent
 AGENT_UNIT_OBJS := $(call obj,agent/smap.c agent/elfid.c agent/procmaps.c agent/ksyms.c agent/cgnames.c)
 $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# tests/unit/test_unwind.c: the table builder, the replay of recorded stacks, bpf/unwind.h's steps
+$(call obj,tests/unit/test_unwind.c): CFLAGS += -Iagent -Ibpf
+$(BUILD)/tests/test_unwind: $(call obj,tests/unit/test_unwind.c agent/unwtab.c agent/unwreplay.c) \
+			     $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

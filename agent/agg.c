@@ -254,7 +254,7 @@ static int user_location(struct agg *a, const struct bpf_stack_build_id *f, bool
 static int add_sample(struct agg *a, const struct prof_hdr *h, const unsigned char *data,
 		      uint64_t now_ns)
 {
-	uint64_t locs[2 * PROF_MAX_DEPTH];
+	uint64_t locs[PROF_MAX_DEPTH + PROF_MAX_UDEPTH];
 	const uint64_t *kips = (const uint64_t *)data;
 	const struct bpf_stack_build_id *uf =
 	    (const struct bpf_stack_build_id *)(data + h->kern_len * PROF_KFRAME_SIZE);
@@ -308,7 +308,7 @@ int agg_record(struct agg *a, const void *data, size_t size, uint64_t now_ns)
 	}
 	switch (h->type) {
 	case PROF_REC_SAMPLE:
-		if (h->kern_len > PROF_MAX_DEPTH || h->user_len > PROF_MAX_DEPTH ||
+		if (h->kern_len > PROF_MAX_DEPTH || h->user_len > PROF_MAX_UDEPTH ||
 		    size < sizeof(*h) + (size_t)h->kern_len * PROF_KFRAME_SIZE +
 			       (size_t)h->user_len * PROF_UFRAME_SIZE) {
 			a->st.bad_records++;

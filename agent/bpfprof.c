@@ -45,6 +45,7 @@ struct bpfprof {
 	int nposs;
 	bpfprof_record_fn fn;
 	void *ctx;
+	bool unwind; /* the table unwinder is loaded */
 };
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -64,6 +65,19 @@ static const char *const counter_names[PROF_CNT_MAX] = {
     [PROF_CNT_USER_TRUNC] = "user_truncated",
     [PROF_CNT_KERN_TRUNC] = "kern_truncated",
     [PROF_CNT_EVENTS_LOST] = "notices_lost",
+    [PROF_CNT_UNW_STACKS] = "unw_stacks",
+    [PROF_CNT_UNW_FRAMES_TABLE] = "unw_frames_table",
+    [PROF_CNT_UNW_FRAMES_FP] = "unw_frames_fp",
+    [PROF_CNT_UNW_FRAMES_FP_ANON] = "unw_frames_fp_anon",
+    [PROF_CNT_UNW_PENDING] = "unw_pending",
+    [PROF_CNT_UNW_STOP_ENTRY] = "unw_stop_entry",
+    [PROF_CNT_UNW_STOP_NO_TABLE] = "unw_stop_no_table",
+    [PROF_CNT_UNW_STOP_BAD_ROW] = "unw_stop_bad_row",
+    [PROF_CNT_UNW_STOP_UNMAPPED] = "unw_stop_unmapped",
+    [PROF_CNT_UNW_STOP_READ] = "unw_stop_read",
+    [PROF_CNT_UNW_TRUNC] = "unw_truncated",
+    [PROF_CNT_UNW_NEED_LOST] = "unw_requests_lost",
+    [PROF_CNT_UNW_STOP_VMA] = "unw_stop_vma_unknown",
 };
 
 const char *bpfprof_counter_name(int i)
@@ -251,6 +265,57 @@ static size_t ring_size(void)
 	return size;
 }
 
+/* Open and load the skeleton, with the table unwinder or without. */
+static int load(struct bpfprof *p, const struct bpfprof_opts *o, bool unwind)
+{
+	__u32 zero = 0;
+	int err, fd;
+
+	profile_bpf__destroy(p->skel);
+	p->skel = profile_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		log_msg(LOG_ERROR, "opening the BPF object: %s", strerror(-err));
+		return err;
+	}
+	p->skel->rodata->targ_tgid = o->pid;
+	p->skel->rodata->targ_cgroup = o->cgroup_fd > 0;
+	p->skel->rodata->no_kernel = o->no_kernel;
+	p->skel->rodata->wakeup_bytes = p->rb_size / 4;
+	p->skel->rodata->unwind_on = unwind;
+	err = bpf_map__set_max_entries(p->skel->maps.events, (__u32)p->rb_size);
+	if (!err && unwind)
+		err = bpf_map__set_max_entries(p->skel->maps.unw_rows, o->unwind_rows);
+	if (!err && !unwind)
+		err = bpf_program__set_autoload(p->skel->progs.unw_walk, false)
+			  ?: bpf_program__set_autoload(p->skel->progs.unw_on_exec, false);
+
+	if (err)
+		return err;
+	err = profile_bpf__load(p->skel);
+	if (err) {
+		err = err < 0 ? err : -EINVAL;
+		log_msg(unwind ? LOG_INFO : LOG_ERROR, "loading the BPF program: %s",
+			strerror(-err));
+		if (!unwind && !diagnose())
+			log_msg(LOG_ERROR, "privileges, BTF and kernel version look fine; the "
+					   "verifier's log above says why");
+		return err;
+	}
+	if (unwind) {
+		fd = bpf_program__fd(p->skel->progs.unw_walk);
+		err = bpf_map__update_elem(p->skel->maps.unw_progs, &zero, sizeof(zero), &fd,
+					   sizeof(fd), BPF_ANY);
+		if (err) {
+			log_msg(LOG_WARN, "installing the unwinder's tail call: %s",
+				strerror(-err));
+			return err;
+		}
+	}
+	p->unwind = unwind;
+	return 0;
+}
+
 int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 		 struct bpfprof **out)
 {
@@ -268,29 +333,16 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 		err = p->nposs ? p->nposs : -ENODEV;
 		goto out;
 	}
-	p->skel = profile_bpf__open();
-	if (!p->skel) {
-		err = -errno;
-		log_msg(LOG_ERROR, "opening the BPF object: %s", strerror(-err));
-		goto out;
-	}
 	p->rb_size = ring_size();
-	p->skel->rodata->targ_tgid = o->pid;
-	p->skel->rodata->targ_cgroup = o->cgroup_fd > 0;
-	p->skel->rodata->no_kernel = o->no_kernel;
-	p->skel->rodata->wakeup_bytes = p->rb_size / 4;
-	err = bpf_map__set_max_entries(p->skel->maps.events, (__u32)p->rb_size);
+	err = load(p, o, o->unwind_rows > 0);
+	if (err && o->unwind_rows > 0) {
+		log_msg(LOG_WARN,
+			"the table unwinder did not load (it needs Linux 5.17+ for "
+			"bpf_find_vma and bpf_loop): user stacks through frame pointers only");
+		err = load(p, o, false);
+	}
 	if (err)
 		goto out;
-	err = profile_bpf__load(p->skel);
-	if (err) {
-		err = err < 0 ? err : -EINVAL;
-		log_msg(LOG_ERROR, "loading the BPF program: %s", strerror(-err));
-		if (!diagnose())
-			log_msg(LOG_ERROR, "privileges, BTF and kernel version look fine; the "
-					   "verifier's log above says why");
-		goto out;
-	}
 	if (o->cgroup_fd > 0) {
 		__u32 fdv = (__u32)o->cgroup_fd;
 
@@ -318,6 +370,13 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 		if (!p->skel->links.on_exec || !p->skel->links.on_exit)
 			log_msg(LOG_WARN, "exec/exit tracepoints not attached: maps of processes "
 					  "that exec are re-read on misses only");
+	}
+	if (p->unwind) {
+		/* without it the executable's mapping is learned from a sample: later, not
+		 * wrong */
+		p->skel->links.unw_on_exec = bpf_program__attach(p->skel->progs.unw_on_exec);
+		if (!p->skel->links.unw_on_exec)
+			log_msg(LOG_WARN, "the unwinder's exec tracepoint is not attached");
 	}
 	err = attach_cpus(p, freq);
 	if (err)
@@ -386,4 +445,13 @@ int bpfprof_ncpus(const struct bpfprof *p)
 size_t bpfprof_ring_size(const struct bpfprof *p)
 {
 	return p->rb_size;
+}
+
+int bpfprof_unwind_maps(const struct bpfprof *p, int *rows_fd, int *files_fd)
+{
+	if (!p->unwind)
+		return -ENOTSUP;
+	*rows_fd = bpf_map__fd(p->skel->maps.unw_rows);
+	*files_fd = bpf_map__fd(p->skel->maps.unw_files);
+	return 0;
 }

@@ -28,6 +28,8 @@ struct bpfprof_opts {
 	int cgroup_fd;		/* > 0: only tasks in this cgroup v2 directory or below */
 	bool no_kernel;		/* skip kernel stacks */
 	bool no_notices;	/* skip the exec/exit tracepoints */
+	uint32_t unwind_rows;	/* > 0: load the table unwinder with room for this many rows;
+				 * falls back to frame pointers if the kernel refuses it */
 };
 
 /* Load, attach and start sampling. Sets *OUT (stop and free with bpfprof_close()). */
@@ -45,6 +47,10 @@ int bpfprof_counters(struct bpfprof *p, uint64_t out[PROF_CNT_MAX]);
 /* CPUs sampled, and the ring buffer's size in bytes. */
 int bpfprof_ncpus(const struct bpfprof *p);
 size_t bpfprof_ring_size(const struct bpfprof *p);
+
+/* The unwinder's maps (bpf/profile.h: unw_rows, an mmap-able array of struct unw_row, and
+ * unw_files). Borrowed until bpfprof_close(). -ENOTSUP when the unwinder is not loaded. */
+int bpfprof_unwind_maps(const struct bpfprof *p, int *rows_fd, int *files_fd);
 
 /* Name of counter I ("ringbuf_full", ...). */
 const char *bpfprof_counter_name(int i);

@@ -11,6 +11,9 @@
 #include "bpfprof.h"
 #include "cgnames.h"
 #include "ship.h"
+#include "unwind.h"
+#include "unwreplay.h"
+#include "unwtab.h"
 
 #include "../lib/err.h"
 #include "../lib/log.h"
@@ -46,6 +49,7 @@ struct opts {
 	uint32_t pid;
 	size_t queue_size;
 	bool no_kernel;
+	size_t unwind_mb; /* 0: --no-unwind */
 	int verbose;
 	struct label labels[MAX_LABELS + 1];
 	int nlabels;
@@ -61,23 +65,30 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fleetsym-agent (--server URL | --output FILE) [options]\n"
-		   "Samples on-CPU stacks of every process with eBPF; ships unsymbolized pprof\n"
-		   "(build IDs + file offsets) to fleetsymd, or writes it to FILE.\n"
-		   "  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest\n"
-		   "  --token-file F      bearer token for the server (first line of F)\n"
-		   "  --output FILE       write one gzip'd pprof covering the whole run instead\n"
-		   "  --frequency HZ      samples per second per CPU (default 19)\n"
-		   "  --interval D        profile length, jittered +-10%% (default 10s)\n"
-		   "  --label K=V         series label (repeatable); host=HOSTNAME is automatic\n"
-		   "  --pid PID           only this process (stops when it exits)\n"
-		   "  --cgroup PATH       only tasks in this cgroup v2 directory or below\n"
-		   "  --duration D        stop after D (default: run until SIGINT/SIGTERM)\n"
-		   "  --queue-size N      profiles held while the server is away (default 16);\n"
-		   "                      the oldest is dropped first\n"
-		   "  --no-kernel         no kernel stacks\n"
-		   "  -v, --verbose       more log (twice: debug)\n"
-		   "Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
+	fprintf(f,
+		"usage: fleetsym-agent (--server URL | --output FILE) [options]\n"
+		"Samples on-CPU stacks of every process with eBPF; ships unsymbolized pprof\n"
+		"(build IDs + file offsets) to fleetsymd, or writes it to FILE.\n"
+		"  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest\n"
+		"  --token-file F      bearer token for the server (first line of F)\n"
+		"  --output FILE       write one gzip'd pprof covering the whole run instead\n"
+		"  --frequency HZ      samples per second per CPU (default 19)\n"
+		"  --interval D        profile length, jittered +-10%% (default 10s)\n"
+		"  --label K=V         series label (repeatable); host=HOSTNAME is automatic\n"
+		"  --pid PID           only this process (stops when it exits)\n"
+		"  --cgroup PATH       only tasks in this cgroup v2 directory or below\n"
+		"  --duration D        stop after D (default: run until SIGINT/SIGTERM)\n"
+		"  --queue-size N      profiles held while the server is away (default 16);\n"
+		"                      the oldest is dropped first\n"
+		"  --no-kernel         no kernel stacks\n"
+		"  --unwind-memory MB  room for unwind tables (default 32; they are built\n"
+		"                      from .eh_frame; least recently used evicted first)\n"
+		"  --no-unwind         user stacks through frame pointers only\n"
+		"  --unwind-table ELF  build ELF's unwind table, print its size, exit\n"
+		"  --replay FILE       walk recorded stack snapshots (tests/data/src/unw_snap.c)\n"
+		"                      with the tables, compare with their reference, exit\n"
+		"  -v, --verbose       more log (twice: debug)\n"
+		"Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
 }
 
 static int parse_duration(const char *s, double *out)
@@ -153,6 +164,56 @@ static int add_label(struct opts *o, char *arg)
 	return 0;
 }
 
+/* --unwind-table: what the worker would build for PATH, timed. */
+static int table_info(const char *path)
+{
+	struct unwtab_stats st;
+	struct unwtab *t = NULL;
+	struct timespec a, b;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "fleetsym-agent: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	err = unwtab_build_fd(fd, &t);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	close(fd);
+	if (err) {
+		fprintf(stderr, "fleetsym-agent: %s: no unwind table: %s\n", path, err_str(err));
+		return err;
+	}
+	unwtab_get_stats(t, &st);
+	printf("%s: %llu FDEs, %llu rows (plt %llu, signal %llu, entry %llu, bad %llu, no CFI "
+	       "%llu), %llu bytes, built in %.1f ms%s\n",
+	       path, (unsigned long long)st.fdes, (unsigned long long)st.rows,
+	       (unsigned long long)st.plt, (unsigned long long)st.signal,
+	       (unsigned long long)st.stop, (unsigned long long)st.bad, (unsigned long long)st.none,
+	       (unsigned long long)(st.rows * sizeof(struct unw_row)),
+	       (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6,
+	       st.debug_frame ? " (from .debug_frame)" : "");
+	unwtab_free(t);
+	return 0;
+}
+
+/* --replay: the unwinder on recorded snapshots, against their reference walks. */
+static int replay(const char *path)
+{
+	struct unwreplay_result r;
+	int err = unwreplay_file(path, stdout, &r);
+
+	if (err) {
+		fprintf(stderr, "fleetsym-agent: %s: %s\n", path, err_str(err));
+		return err;
+	}
+	printf("replay: %d snapshots, %d agree with the reference frame by frame; %d of %d "
+	       "reference frames matched\n",
+	       r.snapshots, r.agree, r.frames_same, r.frames);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -167,7 +228,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"duration", required_argument, NULL, 'd'},
 	    {"queue-size", required_argument, NULL, 'Q'},
 	    {"no-kernel", no_argument, NULL, 'K'},
+	    {"unwind-memory", required_argument, NULL, 'U'},
+	    {"no-unwind", no_argument, NULL, 'N'},
 	    {"verbose", no_argument, NULL, 'v'},
+	    {"unwind-table", required_argument, NULL, 'W'},
+	    {"replay", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -177,6 +242,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->frequency = 19;
 	o->interval_s = 10;
 	o->queue_size = 16;
+	o->unwind_mb = 32;
 	while ((c = getopt_long(argc, argv, "vh", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'S': o->server = optarg; break;
@@ -212,7 +278,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->queue_size = v;
 			break;
 		case 'K': o->no_kernel = true; break;
+		case 'U':
+			if (parse_uint(optarg, 4096, &v) || !v)
+				goto bad;
+			o->unwind_mb = v;
+			break;
+		case 'N': o->unwind_mb = 0; break;
 		case 'v': o->verbose++; break;
+		case 'W': exit(table_info(optarg) ? 1 : 0);
+		case 'R': exit(replay(optarg) ? 1 : 0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
@@ -337,6 +411,8 @@ struct run {
 	struct agg *agg;
 	struct bpfprof *bpf;
 	struct ship *ship;
+	struct unwind *unw;
+	struct unwind_stats us; /* read before the unwinder stops */
 	int64_t start_real;
 	uint64_t profiles, empty_profiles;
 	uint64_t counters[PROF_CNT_MAX]; /* the BPF side's, read before it is unloaded */
@@ -345,7 +421,13 @@ struct run {
 static int on_record(void *ctx, const void *data, size_t size)
 {
 	struct run *r = ctx;
+	const struct prof_hdr *h = data;
 
+	if (size >= sizeof(*h) && h->type == PROF_REC_UNW_NEED) {
+		if (r->unw)
+			unwind_need(r->unw, data, size);
+		return 0;
+	}
 	return agg_record(r->agg, data, size, mono_ns());
 }
 
@@ -435,6 +517,7 @@ static int run_loop(struct run *r)
 static void print_stats(struct run *r, const struct ship_stats *ss)
 {
 	struct procmaps_stats ps;
+	const struct unwind_stats us = r->us;
 	struct agg_stats as;
 	struct rusage ru;
 	char line[2048];
@@ -460,6 +543,17 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 	    {"maps_read_errors", ps.read_errors},
 	    {"buildid_reads", ps.buildid_reads},
 	    {"buildid_errors", ps.buildid_errors},
+	    {"unw_tables", us.tables},
+	    {"unw_tables_shared", us.tables_shared},
+	    {"unw_tables_failed", us.tables_failed},
+	    {"unw_tables_evicted", us.tables_evicted},
+	    {"unw_tables_refused", us.tables_refused},
+	    {"unw_open_errors", us.open_errors},
+	    {"unw_requests", us.requests},
+	    {"unw_requests_dropped", us.requests_dropped},
+	    {"unw_build_ms", us.build_us / 1000},
+	    {"unw_rows_used", us.rows_used},
+	    {"unw_rows_max", us.rows_max},
 	    {"ksyms", as.ksyms},
 	    {"ksyms_reloads", as.ksyms_reloads},
 	    {"profiles", r->profiles},
@@ -579,11 +673,21 @@ int main(int argc, char **argv)
 	bo.pid = o.pid;
 	bo.cgroup_fd = cgfd;
 	bo.no_kernel = o.no_kernel;
+	bo.unwind_rows = (uint32_t)(o.unwind_mb * 1024 * 1024 / sizeof(struct unw_row));
 	r.start_real = real_ns();
 	err = bpfprof_open(&bo, on_record, &r, &r.bpf);
 	if (err) {
 		fprintf(stderr, "fleetsym-agent: cannot start sampling: %s\n", err_str(err));
 		goto out;
+	}
+	if (o.unwind_mb) {
+		int rows_fd, files_fd;
+
+		err = bpfprof_unwind_maps(r.bpf, &rows_fd, &files_fd);
+		if (!err)
+			err = unwind_new(rows_fd, files_fd, bo.unwind_rows, &r.unw);
+		if (err && err != -ENOTSUP)
+			log_msg(LOG_WARN, "table unwinding off: %s", err_str(err));
 	}
 	log_msg(LOG_INFO, "sampling %d CPUs at %u Hz, ring buffer %zu KiB, %s %s",
 		bpfprof_ncpus(r.bpf), o.frequency, bpfprof_ring_size(r.bpf) >> 10,
@@ -592,6 +696,10 @@ int main(int argc, char **argv)
 out:
 	if (r.bpf && bpfprof_counters(r.bpf, r.counters))
 		log_msg(LOG_WARN, "reading the BPF counters failed");
+	if (r.unw)
+		unwind_get_stats(r.unw, &r.us);
+	unwind_free(r.unw); /* before the maps it writes go away */
+	r.unw = NULL;
 	bpfprof_close(r.bpf); /* stop sampling before draining the queue */
 	r.bpf = NULL;
 	ship_close(r.ship, DRAIN_MS, &ss);

@@ -4,12 +4,15 @@
 #   sudo bench/agent.sh            (env: RUNS=7 ROUNDS=6)
 #
 # A fixed amount of CPU-bound work (tests/data/src/agent_shares.c `rounds ROUNDS 1`: one
-# thread, ~0.5 s of CPU per round, stripped as on a host) runs RUNS times in each of four
-# configurations, alternated run by run (the order rotates every repetition):
+# thread, ~0.5 s of CPU per round, built -O2 with default flags, i.e. without frame pointers,
+# and stripped, as on a host) runs RUNS times in each of four configurations, alternated run by
+# run (the order rotates every repetition):
 #   none      nothing sampling
-#   agent19   fleetsym-agent --frequency 19, whole host (as deployed), --output
+#   agent19   fleetsym-agent --frequency 19, whole host (as deployed), --output; user stacks
+#             unwound in BPF from .eh_frame tables
 #   agent99   the same at 99 Hz
-#   perf99    perf record -F 99 -g -e cpu-clock on the workload (perf starts it)
+#   perf99    perf record -F 99 --call-graph dwarf -e cpu-clock on the workload (perf starts
+#             it): what it takes perf to get the same stacks
 # The workload reports its own CPU time (CLOCK_PROCESS_CPUTIME_ID: the kernel charges the
 # sampling interrupt and the BPF program to the task they interrupt - this kernel has no
 # IRQ_TIME_ACCOUNTING - and not steal time) and its wall time. The slowdown is the median of
@@ -20,9 +23,12 @@
 # cpu_ms and peak RSS (maxrss_kb) from its exit stats line; perf's CPU and peak RSS (GNU time,
 # minus the workload's own CPU); and, in one extra run per frequency with
 # kernel.bpf_stats_enabled=1 (restored at exit), the BPF program's cost per run
-# (run_time_ns / run_cnt of do_sample in bpftool), i.e. the direct cost per sample, and what
-# it implies at that frequency. Targets: <= 0.3 % slowdown at 19 Hz, <= 1 % at 99 Hz, agent
-# RSS <= 20 MB. Output also in build/bench/agent-<date>.txt.
+# (run_time_ns / run_cnt of do_sample in bpftool; the tail-called unwinder runs inside it), i.e.
+# the direct cost per sample, per unwound frame, and what it implies at that frequency; the
+# agent's BPF map memory (bytes_memlock of its maps) beside its RSS, and the distinct binaries
+# it built tables for; the table build time and size for libc, python3.11 and the largest
+# libjvm.so installed. Targets: <= 0.3 % slowdown at 19 Hz, <= 1 % at 99 Hz, agent RSS + BPF
+# map memory <= 100 MB. Output also in build/bench/agent-<date>.txt.
 set -uo pipefail
 export LC_ALL=C
 unset DEBUGINFOD_URLS
@@ -60,7 +66,7 @@ OUT="$BUILD/bench/agent-$(date +%Y%m%d-%H%M%S).txt"
 log() { echo "$*" | tee -a "$OUT"; }
 
 cd "$T" || exit 1
-"${CC:-gcc}" -O2 -g -fno-omit-frame-pointer -pthread -Wl,--build-id \
+"${CC:-gcc}" -O2 -g -pthread -Wl,--build-id \
 	"$ROOT/tests/data/src/agent_shares.c" -o agent_shares.full || die "fixture build"
 strip -o agent_shares agent_shares.full
 # perf's build-ID cache (~/.debug) stays in $T
@@ -73,8 +79,9 @@ GNU_TIME=()
 log "bench/agent.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname): $(nproc) CPUs" \
 	"($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
-log "workload: agent_shares rounds $ROUNDS 1 (stripped, one thread), $RUNS runs per configuration," \
-	"alternated; agent whole host, --output; perf record -F 99 -g -e cpu-clock on the workload"
+log "workload: agent_shares rounds $ROUNDS 1 (-O2, no frame pointers, stripped, one thread)," \
+	"$RUNS runs per configuration, alternated; agent whole host, --output, table unwinding;" \
+	"perf record -F 99 --call-graph dwarf -e cpu-clock on the workload"
 
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'; }
 stat_field() { tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
@@ -129,7 +136,7 @@ one_run() {
 		# perf starts the workload, which waits for ./go: perf's CPU is read (schedstat) from
 		# then until the workload exits, i.e. without perf's start-up and post-processing
 		rm -f go
-		"${GNU_TIME[@]}" perf record -F 99 -g -e cpu-clock -o perf.data -- \
+		"${GNU_TIME[@]}" perf record -F 99 --call-graph dwarf -e cpu-clock -o perf.data -- \
 			./agent_shares rounds "$ROUNDS" 1 go >w.out 2>perf.err &
 		local top=$! ppid="" wpid=""
 		PIDS+=("$top")
@@ -174,15 +181,25 @@ for hz in 19 99; do
 	work >/dev/null
 	for f in /proc/"$APID"/fdinfo/*; do awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null; done |
 		sort -u >prog_ids
+	for f in /proc/"$APID"/fdinfo/*; do awk '/^map_id:/ {print $2}' "$f" 2>/dev/null; done |
+		sort -u >map_ids
 	bpftool prog show -j >progs.json
+	bpftool map show -j >maps.json
 	stop_agent
 	sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_OLD"
-	python3 - "$hz" "$(stat_field agent.stats samples)" >>bpf.tsv <<'PY'
+	frames=$(($(stat_field agent.stats unw_frames_table) + $(stat_field agent.stats unw_frames_fp)))
+	python3 - "$hz" "$(stat_field agent.stats samples)" "$frames" \
+		"$(stat_field agent.stats unw_stacks)" "$(stat_field agent.stats maxrss_kb)" \
+		"$(stat_field agent.stats unw_tables)" >>bpf.tsv <<'PY'
 import json, sys
 ids = set(int(x) for x in open("prog_ids").read().split())
+mids = set(int(x) for x in open("map_ids").read().split())
 progs = [p for p in json.load(open("progs.json")) if p.get("name") == "do_sample" and p["id"] in ids]
-print("%s\t%d\t%d\t%s" % (sys.argv[1], sum(p.get("run_cnt", 0) for p in progs),
-                          sum(p.get("run_time_ns", 0) for p in progs), sys.argv[2]))
+maps = sum(m.get("bytes_memlock", 0) for m in json.load(open("maps.json")) if m["id"] in mids)
+print("%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s" % (
+    sys.argv[1], sum(p.get("run_cnt", 0) for p in progs),
+    sum(p.get("run_time_ns", 0) for p in progs), sys.argv[2], sys.argv[3], sys.argv[4],
+    sys.argv[5], maps, sys.argv[6]))
 PY
 done
 
@@ -201,8 +218,10 @@ for line in open(sys.argv[1]):
     rounds.setdefault(cfg, []).append([int(x) / 1e9 for x in rcpu.split(",") if x])
 bpf = {}
 for line in open(sys.argv[2]):
-    hz, cnt, ns, samples = line.split()
-    bpf[int(hz)] = (int(cnt), int(ns), int(samples) if samples.isdigit() else 0)
+    hz, cnt, ns, samples, frames, stacks, rss, maps, tables = line.split()
+    num = lambda x: int(x) if x.isdigit() else 0  # noqa: E731
+    bpf[int(hz)] = (int(cnt), int(ns), num(samples), num(frames), num(stacks), num(rss),
+                    num(maps), num(tables))
 
 base = rows["none"]
 rnd = random.Random(1)
@@ -312,13 +331,22 @@ if rs:
              "-"))
 
 print()
-print("BPF program do_sample (kernel.bpf_stats_enabled=1, one extra run per frequency)")
+print("BPF program do_sample with the tail-called unwinder (kernel.bpf_stats_enabled=1, one "
+      "extra run per frequency)")
 implied = {}
-for hz, (cnt, ns, samples) in sorted(bpf.items()):
+mem_total = 0
+for hz, (cnt, ns, samples, frames, stacks, rss, maps, tables) in sorted(bpf.items()):
     per = ns / cnt if cnt else float("nan")
     implied[hz] = 100.0 * per * hz / 1e9
-    print("%3d Hz: %d runs, %.0f ns per run (%d samples kept by the agent); at %d Hz that is "
-          "%.3f%% of each sampled CPU's time" % (hz, cnt, per, samples, hz, implied[hz]))
+    fps = frames / stacks if stacks else float("nan")
+    print("%3d Hz: %d runs, %.0f ns per run (%d samples kept by the agent; %.1f user frames "
+          "unwound per stack: %.0f ns per frame, fixed costs included); at %d Hz that is "
+          "%.3f%% of each sampled CPU's time" % (hz, cnt, per, samples, fps,
+                                                 per / fps if fps == fps and fps else float("nan"),
+                                                 hz, implied[hz]))
+    mem_total = max(mem_total, rss * 1024 + maps)
+    print("        agent peak RSS %.1f MB + BPF maps %.1f MB = %.1f MB; tables for %d distinct "
+          "binaries" % (rss / 1024.0, maps / 1048576.0, (rss * 1024 + maps) / 1048576.0, tables))
 
 print()
 print("Targets, on the CPU-time slowdown of the run medians (then per round: median, 10th "
@@ -343,7 +371,14 @@ for cfg, hz, target in (("agent19", 19, 0.3), ("agent99", 99, 1.0)):
           % (verdict(lo, hi, target), verdict(rlo, rhi, target), verdict(qlo, qhi, target), hz,
              target, med, lo, hi, paired, rmed, rlo, rhi, qmed, qlo, qhi, spread("none", "cpu"),
              implied.get(hz, float("nan"))))
-good = 0 < agent_rss <= 20 * 1024
-print("%s agent peak RSS <= 20 MB: %.1f MB" % ("ok" if good else "MISS", agent_rss / 1024.0))
+good = 0 < mem_total <= 100 << 20
+print("%s agent peak RSS + BPF map memory <= 100 MB: %.1f MB" % (
+    "ok" if good else "MISS", mem_total / 1048576.0))
 PY
+log ""
+log "Unwind tables (fleetsym-agent --unwind-table: what the worker builds once per build ID)"
+for f in /lib/x86_64-linux-gnu/libc.so.6 /usr/bin/python3.11 \
+	$(ls -S /usr/lib/jvm/*/lib/server/libjvm.so 2>/dev/null | head -1); do
+	[ -r "$f" ] && log "$("$AGENT" --unwind-table "$f" 2>&1)"
+done
 echo "results: $OUT"

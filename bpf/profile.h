@@ -18,12 +18,15 @@
 #define PROF_COMM_LEN	 16
 #define PROF_KFRAME_SIZE 8
 #define PROF_UFRAME_SIZE 32 /* sizeof(struct bpf_stack_build_id) */
-#define PROF_DATA_MAX	 (PROF_MAX_DEPTH * PROF_KFRAME_SIZE + PROF_MAX_DEPTH * PROF_UFRAME_SIZE)
+/* User frames of the table unwinder: 33 tail calls of UNW_FRAMES_PER_CALL frames reach it. */
+#define PROF_MAX_UDEPTH 256
+#define PROF_DATA_MAX	(PROF_MAX_DEPTH * PROF_KFRAME_SIZE + PROF_MAX_UDEPTH * PROF_UFRAME_SIZE)
 
 enum prof_rec_type {
-	PROF_REC_SAMPLE = 1, /* a struct prof_sample */
-	PROF_REC_EXEC = 2,   /* a struct prof_hdr only: PID exec'd, its mappings changed */
-	PROF_REC_EXIT = 3,   /* a struct prof_hdr only: PID's thread group leader exited */
+	PROF_REC_SAMPLE = 1,   /* a struct prof_sample */
+	PROF_REC_EXEC = 2,     /* a struct prof_hdr only: PID exec'd, its mappings changed */
+	PROF_REC_EXIT = 3,     /* a struct prof_hdr only: PID's thread group leader exited */
+	PROF_REC_UNW_NEED = 4, /* a struct unw_need: a mapped file has no unwind table yet */
 };
 
 /* Flags of a sample: what was cut short or failed, also counted in the counters. */
@@ -63,11 +66,109 @@ enum prof_counter {
 	PROF_CNT_USER_TRUNC,	 /* user stack as deep as the buffer: may be cut at the root */
 	PROF_CNT_KERN_TRUNC,	 /* kernel stack likewise */
 	PROF_CNT_EVENTS_LOST,	 /* exec/exit notices lost to a full ring buffer */
+	/* table unwinding (bpf/unwind.h), counted per frame or per stack */
+	PROF_CNT_UNW_STACKS,	     /* user stacks walked by the table unwinder */
+	PROF_CNT_UNW_FRAMES_TABLE,   /* steps taken through an unwind table row */
+	PROF_CNT_UNW_FRAMES_FP,	     /* steps through frame pointers: no table for the PC */
+	PROF_CNT_UNW_FRAMES_FP_ANON, /* ... of which in anonymous (JIT) code */
+	PROF_CNT_UNW_PENDING,	     /* ... of which the file's table was not built yet */
+	PROF_CNT_UNW_STOP_ENTRY,     /* walks that reached the process or thread entry */
+	PROF_CNT_UNW_STOP_NO_TABLE,  /* walks ended in code without a table (fp chain broke) */
+	PROF_CNT_UNW_STOP_BAD_ROW,   /* walks ended on a row that is not register + offset */
+	PROF_CNT_UNW_STOP_UNMAPPED,  /* walks ended at a PC outside every mapping */
+	PROF_CNT_UNW_STOP_READ,	     /* walks ended on an unreadable stack slot */
+	PROF_CNT_UNW_TRUNC,	     /* walks cut at PROF_MAX_UDEPTH frames */
+	PROF_CNT_UNW_NEED_LOST,	     /* table requests lost to a full ring buffer */
+	PROF_CNT_UNW_STOP_VMA,	     /* walks ended at a PC in a mapping not learned yet */
 	PROF_CNT_MAX,
 };
 
 struct prof_counters {
 	__u64 v[PROF_CNT_MAX];
+};
+
+/*
+ * Unwind tables. The agent builds one table per mapped file from its CFI (agent/unwtab.c):
+ * rows sorted by pc, each valid up to the next row's pc. The rows of every table live in one
+ * big array map (unw_rows); unw_files maps a file (the kernel's device and inode numbers, as
+ * the BPF program sees them in the VMA) to its rows, the file-offset ranges of its executable
+ * segments with the value that turns a file offset into a row pc, and its build ID.
+ */
+/* Row kinds; offsets are in units of 8 bytes (cfa_off8, rbp_off8 in struct unw_row). */
+enum unw_kind {
+	UNW_ROW_NONE = 0,    /* no CFI covers this pc: step through frame pointers */
+	UNW_ROW_CFA_RSP = 1, /* CFA = rsp + cfa; RA at CFA - 8; rbp at CFA + rbp (if saved) */
+	UNW_ROW_CFA_RBP = 2, /* CFA = rbp + cfa; likewise */
+	UNW_ROW_PLT = 3,     /* PLT entry: CFA = rsp + cfa + ((pc & 15) >= rbp_off8 ? 8 : 0) */
+	UNW_ROW_SIGNAL = 4,  /* signal trampoline: rsp points at the ucontext */
+	UNW_ROW_STOP = 5,    /* return address undefined: the entry point (_start, clone) */
+	UNW_ROW_BAD = 6,     /* a rule we cannot express: DWARF expression, odd register */
+};
+
+/* 8 bytes (array map values sit at 8-byte strides, which user space sees through mmap). */
+struct unw_row {
+	__u32 pc;	/* ELF virtual address minus the table's base */
+	__u8 kind;	/* enum unw_kind */
+	__s8 rbp_off8;	/* rbp saved at CFA + 8 * rbp_off8 (0: unchanged); PLT: the threshold */
+	__s16 cfa_off8; /* CFA = rsp or rbp + 8 * cfa_off8 (CFA offsets are multiples of 8) */
+};
+
+#define UNW_MAX_SEGS 4
+#define UNW_BUILD_ID 20
+
+struct unw_file_key {
+	__u64 ino;
+	__u64 dev; /* kernel dev_t of the inode's super block; UNW_DEV_VDSO for the vDSO */
+};
+
+#define UNW_DEV_VDSO (~0ULL)
+
+enum unw_file_state {
+	UNW_FILE_PENDING = 0, /* requested; the agent is building its table */
+	UNW_FILE_READY = 1,
+	UNW_FILE_NO_TABLE = 2, /* no usable CFI, or no room: frame pointers only */
+};
+
+struct unw_seg {
+	__u64 lo, hi; /* file offsets [lo, hi) of an executable segment */
+	__s64 delta;  /* row pc = file offset + delta */
+};
+
+struct unw_file {
+	__u64 last_use_ns; /* bpf_ktime_get_ns() of a walk through it, to the second: for LRU */
+	__u32 state;	   /* enum unw_file_state */
+	__u32 row_start, row_count;
+	__u32 nsegs;
+	struct unw_seg seg[UNW_MAX_SEGS];
+	__u32 has_build_id;
+	unsigned char build_id[UNW_BUILD_ID]; /* zero-padded like struct bpf_stack_build_id's */
+};
+
+/*
+ * The executable mappings of a process as the BPF program learned them: the executable's at
+ * exec, and one per sample for anything else (bpf_find_vma works once per sample: in the
+ * sample's interrupt it defers the mmap lock's release to an irq_work that stays busy until
+ * the interrupt ends). Replaced round robin when full, dropped at exec and exit.
+ */
+#define UNW_MAX_VMAS 24
+
+struct unw_vma {
+	__u64 start, end, pgoff; /* pgoff in bytes */
+	struct unw_file_key key;
+	__u32 file; /* key is valid: a file or the vDSO (else anonymous memory) */
+	__u32 exec; /* mapped executable */
+};
+
+struct unw_vmas {
+	__u32 n, next;
+	struct unw_vma v[UNW_MAX_VMAS];
+};
+
+/* PROF_REC_UNW_NEED: h.pid mapped KEY at [vm_start, vm_end) from file offset pgoff. */
+struct unw_need {
+	struct prof_hdr h;
+	struct unw_file_key key;
+	__u64 vm_start, vm_end, pgoff;
 };
 
 #endif

@@ -3,7 +3,7 @@
 #   1. installs the Debian packages (.ci/deps.sh) and builds everything (make all);
 #   2. starts fleetsymd on 127.0.0.1:7070 with its data under results/demo/data;
 #   3. builds the demo workload (demo/workload.c + libdemocodec.so from demo/codec.c) with clang
-#      -O2 -g, frame pointers (leaf functions too) and a build ID, uploads the program's debug info with
+#      -O2 -g (default flags: no frame pointers) and a build ID, uploads the program's debug info with
 #      fleetsym-upload, strips both (the library's debug info is NOT uploaded, on purpose);
 #   4. runs the workload twice for ~10 s, "v1" then "v2" (a regression in hash_block), each
 #      under fleetsym-agent at 99 Hz shipping unsymbolized profiles to fleetsymd;
@@ -70,11 +70,10 @@ for _ in $(seq 100); do [ -s "$out/port" ] && break; kill -0 "$fsd" 2>/dev/null 
 URL="http://127.0.0.1:$(cat "$out/port")"
 echo "fleetsymd pid $fsd serving $URL"
 
-say "building the demo workload (-O2 -g, frame pointers, build IDs)"
+say "building the demo workload (-O2 -g, default flags: no frame pointers; build IDs)"
 cd "$out/bin"
-# clang: GCC 12 sets up no frame pointer in leaf functions whatever the flags, and their
-# callers would vanish from the agent's frame-pointer stacks.
-cflags=(-O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id)
+# Default flags, as a fleet's programs are built: the agent unwinds them from .eh_frame.
+cflags=(-O2 -g -Wl,--build-id)
 clang "${cflags[@]}" -fPIC -shared -o libdemocodec.so "$top/demo/codec.c"
 clang "${cflags[@]}" -o demo-workload "$top/demo/workload.c" -L. -ldemocodec -Wl,-rpath,'$ORIGIN'
 app_bid=$("$B/fleetsym-upload" buildid demo-workload)

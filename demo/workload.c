@@ -1,9 +1,8 @@
 /*
  * workload - the program `make demo` profiles: a toy request server that burns CPU in a few
- * recognisable places, built with clang -O2 -g -fno-omit-frame-pointer
- * -mno-omit-leaf-frame-pointer (the agent walks user stacks through frame pointers, as perf -g
- * does; GCC 12 sets up no frame in leaf functions such as hash_block() whatever the flags, and
- * their caller would vanish from the stacks), stripped, its debug info uploaded to fleetsymd.
+ * recognisable places, built with clang -O2 -g and otherwise default flags, i.e. without frame
+ * pointers (the agent unwinds user stacks from .eh_frame tables), stripped, its debug info
+ * uploaded to fleetsymd.
  *
  *   demo-workload SECONDS [v1|v2]
  *
