@@ -5,7 +5,7 @@
 # $(BUILD)/gen/version.txt changes only when they do, so that version.o is rebuilt then only.
 in_git := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && echo y)
 ifeq ($(origin FLEETSYM_VERSION),undefined)
-FLEETSYM_VERSION := $(shell { $(if $(in_git),git describe --always --dirty 2>/dev/null ||) \
+FLEETSYM_VERSION := $(shell { $(if $(in_git),git describe --always --dirty 2>/dev/null || git describe --always 2>/dev/null ||) \
 	head -1 VERSION 2>/dev/null || echo unknown; } | tr -cd 'A-Za-z0-9.+~_-')
 endif
 ifeq ($(origin FLEETSYM_COMMIT),undefined)
