@@ -85,11 +85,11 @@ uninstall:
 		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOCS)) agent.md) \
 		$(DESTDIR)$(DOCDIR)/examples/fleetsymd.env \
 		$(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(SBIN_PROGS) $(BIN_PROGS))
-	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)
+	@rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@env=$(DESTDIR)$(SYSCONFDIR)/fleetsym/fleetsymd.env; \
 	if cmp -s $(FLEETSYMD_ENV) $$env; then echo "rm -f $$env"; rm -f $$env; \
 	elif [ -e $$env ]; then echo "uninstall: kept the edited $$env"; fi
-	-rmdir --ignore-fail-on-non-empty $(DESTDIR)$(SYSCONFDIR)/fleetsym
+	@rmdir $(DESTDIR)$(SYSCONFDIR)/fleetsym 2>/dev/null || true
 
 # The packages are built from a copy of the tree in $(BUILD)/deb/src (dpkg-buildpackage cleans
 # its tree and writes to its parent directory): the .debs, .changes and .buildinfo land in
