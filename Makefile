@@ -184,3 +184,6 @@ $(WEBUI_OBJ): $(GEN)/webui_assets.c symbolizer/httpd_ui.h
 	$(CC) -std=gnu11 $(OPT) -I. $(SANFLAGS) -c -o $@ $<
 
 $(LIBFLEETSYM): $(WEBUI_OBJ)
+
+# make install / uninstall / man / deb, and the version figures: mk/install.mk
+include mk/install.mk

@@ -14,6 +14,8 @@ PKGS=(
 	libcurl4-openssl-dev zlib1g-dev libclang-rt-14-dev
 	# tests: references and real debug info
 	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg linux-perf
+	# make install, man pages and make deb (tests/run-install.sh: scdoc, man, systemd-analyze)
+	scdoc man-db systemd debhelper dpkg-dev lintian
 	# the web UI test in a real browser (tests/run-webui.sh, playwright-core from npm); the demo
 	chromium nodejs curl
 )
