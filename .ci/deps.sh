@@ -14,8 +14,8 @@ PKGS=(
 	libcurl4-openssl-dev zlib1g-dev libclang-rt-14-dev
 	# tests: references and real debug info
 	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg linux-perf
-	# make install, man pages and make deb (tests/run-install.sh: scdoc, man, systemd-analyze)
-	scdoc man-db systemd debhelper dpkg-dev lintian
+	# make install and man pages (tests/run-install.sh: scdoc, man, systemd-analyze)
+	scdoc man-db systemd
 	# the web UI test in a real browser (tests/run-webui.sh, playwright-core from npm); the demo
 	chromium nodejs curl
 )
@@ -23,9 +23,11 @@ PKGS=(
 # which conflicts with it.
 command -v npm >/dev/null || PKGS+=(npm)
 BENCH_PKGS=(openjdk-17-dbg hyperfine time)
+DEB_PKGS=(debhelper dpkg-dev lintian) # make deb
 export DEBIAN_FRONTEND=noninteractive
 want=("${PKGS[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PKGS[@]}")
+[ "${1:-}" = "--deb" ] && want+=("${DEB_PKGS[@]}")
 missing=()
 for p in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -97,6 +97,7 @@ uninstall:
 # figures go with it through the environment. lintian, when installed, must find no error.
 DEB_DIR := $(BUILD)/deb
 deb:
+	bash .ci/deps.sh --deb
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/src
 	tar --exclude-vcs --exclude=./build --exclude=./results --exclude=node_modules -cf - . | \
