@@ -1,5 +1,6 @@
 /*
- * unwind - one worker thread and a bounded request queue (the main thread only pushes).
+ * unwind - one worker thread and a bounded request queue (the main thread only pushes; the
+ * worker takes small files first, see take()).
  * Tables are cached per build ID (per device:inode for files without one) in a small array
  * scanned linearly: a host maps a few hundred distinct binaries, and each scan is far cheaper
  * than the build it may save. Each cached table remembers the unw_files keys that point at its
@@ -63,6 +64,7 @@ struct unwind {
 	pthread_cond_t cond;
 	struct unw_need queue[QUEUE_MAX];
 	size_t qhead, qlen;
+	uint64_t picks;
 	struct unwind_stats st;
 };
 
@@ -344,6 +346,30 @@ out:
 		malloc_trim(0); /* the file's copy and libdw's state: back to the system */
 }
 
+/* The next request (under the lock): the smallest mapping first, since a small file's table
+ * is built in a millisecond and a compiler's can take a second, and a program's own binary
+ * should not wait behind every big one on the host; every 4th pick is the oldest instead, so
+ * that big files are never starved. */
+static void take(struct unwind *u, struct unw_need *nd)
+{
+	size_t best = 0;
+
+	if (++u->picks % 4)
+		for (size_t i = 1; i < u->qlen; i++) {
+			const struct unw_need *a = &u->queue[(u->qhead + i) % QUEUE_MAX];
+			const struct unw_need *b = &u->queue[(u->qhead + best) % QUEUE_MAX];
+
+			if (a->vm_end - a->vm_start < b->vm_end - b->vm_start)
+				best = i;
+		}
+	*nd = u->queue[(u->qhead + best) % QUEUE_MAX];
+	/* close the gap: the entries before BEST move up by one */
+	for (size_t i = best; i > 0; i--)
+		u->queue[(u->qhead + i) % QUEUE_MAX] = u->queue[(u->qhead + i - 1) % QUEUE_MAX];
+	u->qhead = (u->qhead + 1) % QUEUE_MAX;
+	u->qlen--;
+}
+
 static void *worker(void *arg)
 {
 	struct unwind *u = arg;
@@ -355,9 +381,7 @@ static void *worker(void *arg)
 			pthread_cond_wait(&u->cond, &u->lock);
 		if (u->stopping)
 			break;
-		nd = u->queue[u->qhead];
-		u->qhead = (u->qhead + 1) % QUEUE_MAX;
-		u->qlen--;
+		take(u, &nd);
 		pthread_mutex_unlock(&u->lock);
 		/* serve() touches only the worker's state; the stats it bumps are read under the
 		 * lock, and a torn read of a counter is harmless on x86-64 */
