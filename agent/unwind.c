@@ -491,6 +491,9 @@ int unwind_new(int rows_fd, int files_fd, uint32_t max_rows, struct unwind **out
 	if (err)
 		goto out;
 	u->nthreads++;
+	/* named, so that their CPU (table building, once per binary) can be told apart */
+	pthread_setname_np(u->threads[0], "unw-build");
+	pthread_setname_np(u->threads[1], "unw-build");
 	*out = u;
 	return 0;
 out:
