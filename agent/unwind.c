@@ -1,5 +1,7 @@
 /*
- * unwind - one worker thread and a bounded request queue (the main thread only pushes).
+ * unwind - two worker threads and a bounded request queue (the main thread only pushes; the
+ * workers take small files first, one of them only small ones, see take()). A table is built
+ * without the lock; the cache, the row allocator and the stats change under it.
  * Tables are cached per build ID (per device:inode for files without one) in a small array
  * scanned linearly: a host maps a few hundred distinct binaries, and each scan is far cheaper
  * than the build it may save. Each cached table remembers the unw_files keys that point at its
@@ -32,9 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_MAX  4096
-#define TABLES_MAX 8192
-#define KEYS_MAX   64 /* unw_files keys remembered per table (more: not unhooked, see evict) */
+#define QUEUE_MAX     4096
+#define TABLES_MAX    8192
+#define KEYS_MAX      64 /* unw_files keys remembered per table (more: not unhooked, see evict) */
+#define SMALL_MAPPING (4u << 20) /* worker_small's limit */
 
 struct table {
 	char id[BUILDID_HEX_MAX + 8]; /* build ID hex, or "dev:ino" */
@@ -57,12 +60,14 @@ struct unwind {
 	struct table *tables;
 	size_t ntables;
 
-	pthread_t thread;
-	bool started, stopping;
+	pthread_t threads[2]; /* worker_any, worker_small */
+	int nthreads;
+	bool stopping;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct unw_need queue[QUEUE_MAX];
 	size_t qhead, qlen;
+	uint64_t picks;
 	struct unwind_stats st;
 };
 
@@ -289,7 +294,17 @@ static void set_file(struct unwind *u, const struct unw_file_key *key, const str
 		log_msg(LOG_DEBUG, "unwind: updating a file entry: %s", strerror(errno));
 }
 
-/* Answer one request (the worker, without the lock). */
+/* Point KEY's entry at E (under the lock). */
+static void hook(struct unwind *u, struct table *e, const struct unw_file_key *key)
+{
+	e->last_used = mono_us() * 1000;
+	if (e->nkeys < KEYS_MAX)
+		e->keys[e->nkeys++] = *key;
+	set_file(u, key, &e->file);
+}
+
+/* Answer one request (a worker, called and returning without the lock: the table is built
+ * unlocked, the cache and the row array change under it). */
 static void serve(struct unwind *u, const struct unw_need *nd)
 {
 	char hex[BUILDID_HEX_MAX] = "", id[BUILDID_HEX_MAX + 8];
@@ -303,8 +318,10 @@ static void serve(struct unwind *u, const struct unw_need *nd)
 
 	fd = open_mapped(nd->h.pid, nd->vm_start, nd->vm_end);
 	if (fd < 0) {
-		u->st.open_errors++;
 		bpf_map_delete_elem(u->files_fd, &nd->key); /* ask again on a later sample */
+		pthread_mutex_lock(&u->lock);
+		u->st.open_errors++;
+		pthread_mutex_unlock(&u->lock);
 		return;
 	}
 	has_bid = !elfid_from_fd(fd, hex) && !hex_to_bytes(hex, bid);
@@ -313,59 +330,106 @@ static void serve(struct unwind *u, const struct unw_need *nd)
 	else
 		snprintf(id, sizeof(id), "%llx:%llu", (unsigned long long)nd->key.dev,
 			 (unsigned long long)nd->key.ino);
+	pthread_mutex_lock(&u->lock);
 	e = find_table(u, id);
 	if (e) {
 		u->st.tables_shared++;
-	} else {
-		t0 = mono_us();
-		err = unwtab_build_fd(fd, &t);
-		if (!err)
-			err = add_table(u, id, t, bid, has_bid, &e);
-		u->st.build_us += mono_us() - t0;
-		if (err) {
-			log_msg(LOG_INFO, "unwind: no table for %s (pid %" PRIu32 "): %s", id,
-				nd->h.pid, err_str(err));
-			u->st.tables_failed++;
-			none.has_build_id = has_bid;
-			memcpy(none.build_id, bid, sizeof(bid));
-			set_file(u, &nd->key, &none);
-			goto out;
-		}
-		u->st.tables++;
+		hook(u, e, &nd->key);
+		pthread_mutex_unlock(&u->lock);
+		close(fd);
+		return;
 	}
-	e->last_used = mono_us() * 1000;
-	if (e->nkeys < KEYS_MAX)
-		e->keys[e->nkeys++] = nd->key;
-	set_file(u, &nd->key, &e->file);
-out:
+	pthread_mutex_unlock(&u->lock);
+
+	t0 = mono_us();
+	err = unwtab_build_fd(fd, &t);
+	pthread_mutex_lock(&u->lock);
+	u->st.build_us += mono_us() - t0;
+	e = find_table(u, id); /* the other worker may have built it meanwhile */
+	if (!e && !err) {
+		err = add_table(u, id, t, bid, has_bid, &e);
+		if (!err)
+			u->st.tables++;
+	}
+	if (e) {
+		hook(u, e, &nd->key);
+	} else {
+		log_msg(LOG_INFO, "unwind: no table for %s (pid %" PRIu32 "): %s", id, nd->h.pid,
+			err_str(err));
+		u->st.tables_failed++;
+		none.has_build_id = has_bid;
+		memcpy(none.build_id, bid, sizeof(bid));
+		set_file(u, &nd->key, &none);
+	}
+	pthread_mutex_unlock(&u->lock);
 	unwtab_free(t);
 	close(fd);
 	if (t)
-		malloc_trim(0); /* the file's copy and libdw's state: back to the system */
+		malloc_trim(0); /* libdw's state and the file's pages: back to the system */
 }
 
-static void *worker(void *arg)
+static uint64_t need_size(const struct unw_need *n)
 {
-	struct unwind *u = arg;
+	return n->vm_end - n->vm_start;
+}
+
+/* The next request for a worker (under the lock), false if none fits SMALL_ONLY. The smallest
+ * mapping first: a small file's table is built in a millisecond, a compiler's can take a
+ * second, and a program's own binary should not wait behind every big one on the host. The
+ * worker that takes any size picks the oldest every 4th time, so that big files never starve;
+ * the other takes only mappings up to SMALL_MAPPING, so a big build never blocks small ones. */
+static bool take(struct unwind *u, bool small_only, struct unw_need *nd)
+{
+	size_t best = SIZE_MAX;
+
+	if (!small_only && u->qlen && ++u->picks % 4 == 0)
+		best = 0;
+	for (size_t i = 0; best && i < u->qlen; i++) {
+		const struct unw_need *a = &u->queue[(u->qhead + i) % QUEUE_MAX];
+
+		if (small_only && need_size(a) > SMALL_MAPPING)
+			continue;
+		if (best == SIZE_MAX ||
+		    need_size(a) < need_size(&u->queue[(u->qhead + best) % QUEUE_MAX]))
+			best = i;
+	}
+	if (best == SIZE_MAX)
+		return false;
+	*nd = u->queue[(u->qhead + best) % QUEUE_MAX];
+	/* close the gap: the entries before BEST move up by one */
+	for (size_t i = best; i > 0; i--)
+		u->queue[(u->qhead + i) % QUEUE_MAX] = u->queue[(u->qhead + i - 1) % QUEUE_MAX];
+	u->qhead = (u->qhead + 1) % QUEUE_MAX;
+	u->qlen--;
+	return true;
+}
+
+static void *run_worker(struct unwind *u, bool small_only)
+{
 	struct unw_need nd;
 
 	pthread_mutex_lock(&u->lock);
 	for (;;) {
-		while (!u->qlen && !u->stopping)
+		while (!u->stopping && !take(u, small_only, &nd))
 			pthread_cond_wait(&u->cond, &u->lock);
 		if (u->stopping)
 			break;
-		nd = u->queue[u->qhead];
-		u->qhead = (u->qhead + 1) % QUEUE_MAX;
-		u->qlen--;
 		pthread_mutex_unlock(&u->lock);
-		/* serve() touches only the worker's state; the stats it bumps are read under the
-		 * lock, and a torn read of a counter is harmless on x86-64 */
 		serve(u, &nd);
 		pthread_mutex_lock(&u->lock);
 	}
 	pthread_mutex_unlock(&u->lock);
 	return NULL;
+}
+
+static void *worker_any(void *arg)
+{
+	return run_worker(arg, false);
+}
+
+static void *worker_small(void *arg)
+{
+	return run_worker(arg, true);
 }
 
 /* The vDSO's table from the agent's own copy (the same image in every process). Its frames
@@ -419,10 +483,17 @@ int unwind_new(int rows_fd, int files_fd, uint32_t max_rows, struct unwind **out
 	u->free[0] = (struct range){0, max_rows};
 	u->nfree = 1;
 	add_vdso(u);
-	err = -pthread_create(&u->thread, NULL, worker, u);
+	err = -pthread_create(&u->threads[0], NULL, worker_any, u);
 	if (err)
 		goto out;
-	u->started = true;
+	u->nthreads++;
+	err = -pthread_create(&u->threads[1], NULL, worker_small, u);
+	if (err)
+		goto out;
+	u->nthreads++;
+	/* named, so that their CPU (table building, once per binary) can be told apart */
+	pthread_setname_np(u->threads[0], "unw-build");
+	pthread_setname_np(u->threads[1], "unw-build");
 	*out = u;
 	return 0;
 out:
@@ -434,13 +505,12 @@ void unwind_free(struct unwind *u)
 {
 	if (!u)
 		return;
-	if (u->started) {
-		pthread_mutex_lock(&u->lock);
-		u->stopping = true;
-		pthread_cond_signal(&u->cond);
-		pthread_mutex_unlock(&u->lock);
-		pthread_join(u->thread, NULL);
-	}
+	pthread_mutex_lock(&u->lock);
+	u->stopping = true;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	for (int i = 0; i < u->nthreads; i++)
+		pthread_join(u->threads[i], NULL);
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
 	free(u->tables);
@@ -459,7 +529,7 @@ void unwind_need(struct unwind *u, const void *rec, size_t size)
 	} else {
 		memcpy(&u->queue[(u->qhead + u->qlen) % QUEUE_MAX], rec, sizeof(struct unw_need));
 		u->qlen++;
-		pthread_cond_signal(&u->cond);
+		pthread_cond_broadcast(&u->cond);
 	}
 	pthread_mutex_unlock(&u->lock);
 }

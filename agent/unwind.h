@@ -1,5 +1,5 @@
 /*
- * unwind - the user-space half of table unwinding: a worker thread that answers the BPF
+ * unwind - the user-space half of table unwinding: two worker threads that answer the BPF
  * program's table requests (PROF_REC_UNW_NEED) off the sampling path.
  *
  * For a requested file (device, inode as the kernel sees the VMA) it opens the file through

@@ -458,10 +458,8 @@ static __always_inline int find_vma(struct unw_state *st, struct unw_vmas *vm,
 static __always_inline void learn_vma(__u64 addr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct prof_counters *cnt;
 	struct unw_vma vi = {};
 	struct unw_vmas *vm;
-	__u32 zero = 0;
 
 	if (!unwind_on || !task)
 		return;
@@ -470,10 +468,8 @@ static __always_inline void learn_vma(__u64 addr)
 	vm = vmas_of(bpf_get_current_pid_tgid() >> 32);
 	if (vm)
 		vmas_add(vm, &vi);
-	/* start building its table now, before the first sample needs it */
-	cnt = bpf_map_lookup_elem(&counters, &zero);
-	if (cnt && vi.file && !bpf_map_lookup_elem(&unw_files, &vi.key))
-		request_table(&vi, cnt);
+	/* Its table is asked for at its first sample, not here: on a build or CI host most
+	 * new binaries run once, briefly, and are never sampled. */
 }
 
 /* Write frame ST->n for the PC in ST->r and step to the caller. 0: go on; 1: the walk ended. */

@@ -2,6 +2,8 @@
 """Stack-level checks of table unwinding, for tests/run-agent-unwind.sh and bench/agent.sh.
 
   stacks PROFILE --comm C [--pid P] --elf FILE... --sym BIN [--chain F,G,...]
+  stacks QUERY.json [--chain ...] [--perf ...]   (fleetsymd's /api/v1/query answer, names
+                                                  from the service; --comm only for --perf)
          [--min-entry X] [--min-chain X] [--perf PERF_SCRIPT] [--min-perf-ratio X]
          [--top N] [--min-samples N]
       Symbolizes every user frame of C's samples (build ID -> one of the --elf files, file
@@ -75,6 +77,29 @@ def agent_stacks(a):
     return out
 
 
+def json_stacks(path, period_ns):
+    """[(samples, [names leaf first])] from fleetsymd's query answer in format=json: a tree
+    from the outermost frame down, each node with its self value (ns: PERIOD_NS a sample);
+    inlined nodes are left out (physical functions, as compared with perf);
+    frames the service could not name (FILE+0xOFF: no debug info, no symbols) become ??."""
+    import json
+    j = json.load(open(path))
+    out = []
+
+    def walk(n, path_):
+        name = n.get("name", "??")
+        if "+0x" in name or name.startswith("0x"):
+            name = "??"
+        here = path_ if n.get("inlined") or n is j["root"] else path_ + [name]
+        if n.get("self", 0) and n is not j["root"]:
+            out.append((n["self"], list(reversed(here))))
+        for c in n.get("children", []):
+            walk(c, here)
+
+    walk(j["root"], [])
+    return [(max(1, round(v / period_ns)), st) for v, st in out]
+
+
 def perf_stacks(path, comm):
     """[(1, [names leaf first])] from `perf script -F comm,pid,ip,sym` text. perf lists an
     address's inline chain on lines of their own (innermost first): the last line of each
@@ -142,12 +167,14 @@ def same(s, q):
 
 
 def cmd_stacks(a):
-    st = agent_stacks(a)
+    st = json_stacks(a.profile, 1e9 / a.frequency) if a.profile.endswith(".json") \
+        else agent_stacks(a)
     ok, tot = entry_share(st)
     rc = 0
     share = ok / tot if tot else 0
     print("agent: %d samples of %s, %.1f %% reach the entry" % (
-        tot, a.comm or "pid %s" % ",".join(map(str, a.pid or [])), 100 * share))
+        tot, a.comm or "pid %s" % ",".join(map(str, a.pid or [])) if not
+        a.profile.endswith(".json") else a.profile, 100 * share))
     if tot < a.min_samples:
         print("FAIL: fewer than %d samples" % a.min_samples)
         rc = 1
@@ -194,7 +221,8 @@ def cmd_stacks(a):
         for n, s in ps:
             pcnt[norm(s)] += n
         nsame = 0
-        top = acnt.most_common(a.top)
+        # stacks seen once may simply not be among perf's samples: the hot ones are compared
+        top = [(s, n) for s, n in acnt.most_common(a.top) if n >= 2]
         for s, n in top:
             if any(same(s, q) for q in pcnt):
                 nsame += 1
@@ -208,7 +236,7 @@ def cmd_stacks(a):
             print("  %d samples differ at frame %d (agent %s / perf %s): %s" % (
                 n, k, s[k] if k < len(s) else "-", best[k] if k < len(best) else "-",
                 " <- ".join(s[:k + 2])))
-        print("hottest %d agent stacks: %d also among perf's stacks frame by frame"
+        print("hottest %d agent stacks (2+ samples): %d also among perf's stacks frame by frame"
               % (len(top), nsame))
     return rc
 
@@ -221,13 +249,14 @@ def main():
     s.add_argument("--comm")
     s.add_argument("--pid", type=int, action="append")
     s.add_argument("--elf", action="append", default=[])
-    s.add_argument("--sym", required=True)
+    s.add_argument("--sym")
     s.add_argument("--chain", action="append", default=[],
                    help="repeatable: a sample passes if one chain with its leaf matches")
     s.add_argument("--repeat", action="append", default=[], help="F=N: F at least N times")
     s.add_argument("--min-entry", type=float)
     s.add_argument("--min-chain", type=float, default=0.95)
     s.add_argument("--min-samples", type=int, default=1)
+    s.add_argument("--frequency", type=float, default=99, help="the agent's, for .json input")
     s.add_argument("--perf")
     s.add_argument("--min-perf-ratio", type=float)
     s.add_argument("--top", type=int, default=20)
