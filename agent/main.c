@@ -17,6 +17,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -88,6 +89,7 @@ static void usage(FILE *f)
 		"  --replay FILE       walk recorded stack snapshots (tests/data/src/unw_snap.c)\n"
 		"                      with the tables, compare with their reference, exit\n"
 		"  -v, --verbose       more log (twice: debug)\n"
+		"  --version           version, commit and library versions, exit\n"
 		"Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
 }
 
@@ -234,6 +236,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"unwind-table", required_argument, NULL, 'W'},
 	    {"replay", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {0},
 	};
 	unsigned long v;
@@ -288,6 +291,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'W': exit(table_info(optarg) ? 1 : 0);
 		case 'R': exit(replay(optarg) ? 1 : 0);
 		case 'h': usage(stdout); exit(0);
+		case 'V': version_print(stdout, "fleetsym-agent", VERSION_LIBS_AGENT); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
 	}
