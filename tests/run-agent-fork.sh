@@ -11,7 +11,7 @@ build_fixture
 bg timeout 30 "$AGENT" --output "$T/fork.pb.gz" --frequency 99 --duration 5 -v
 agent=$BG
 sleep 0.5
-./agent_work fork 4 50 >fork.out &
+./agent_work fork 4 50 >fork.out 2>children &
 parent=$!
 PIDS+=("$parent")
 wait "$parent"
@@ -20,4 +20,4 @@ wait "$agent" 2>/dev/null
 rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: agent exited with $rc"; exit 1; }
 python3 "$CHECK" fork fork.pb.gz --parent "$parent" --comm agent_work --exe agent_work.full \
-	--func burn_hot --sym "$SYM" --min-children 15 --min-share 0.9
+	--func burn_hot --sym "$SYM" --min-children 15 --min-share 0.9 --children children

@@ -7,8 +7,8 @@ numbers and exits 1 when a check fails.
       FULL's build ID, and (file offset -> ELF address via PT_LOAD -> fleetsym-symbolize -e FULL)
       the outermost function of the leaf is F in at least --min-share of them; with --caller,
       the next frame's chain has G inlined (the return address minus 1 points into the call).
-  fork PROFILE --parent P --comm C --exe FULL --func F --sym BIN
-      Samples of C whose pid is not P (the short-lived children): their leaf frames have FULL's
+  fork PROFILE --parent P --comm C --exe FULL --func F --sym BIN --children FILE
+      Samples of the short-lived children whose pids FILE lists: their leaf frames have FULL's
       build ID and symbolize to F.
   kernel PROFILE --comm C [--entry-file LIB] [--min-kernel-share F]
       C's samples carry kernel frames in the mapping [kernel.kallsyms], named with functions
@@ -166,8 +166,10 @@ def cmd_hot(a):
 def cmd_fork(a):
     p = agent_pprof.load(a.profile)
     bid, loads = build_id(a.exe), pt_loads(a.exe)
+    # the fixture's own children only: other processes of the same name may run on the host
+    children = set(open(a.children).read().split())
     kids = [s for s in p["samples"]
-            if s["labels"].get("comm") == a.comm and s["labels"].get("pid") != a.parent]
+            if s["labels"].get("comm") == a.comm and str(s["labels"].get("pid")) in children]
     n = sum(count(p, s) for s in kids)
     pids = set(s["labels"]["pid"] for s in kids)
     good, kernel_resolved, vaddrs, leaves = 0, 0, [], []
@@ -311,6 +313,7 @@ def main():
     f.add_argument("--func", required=True)
     f.add_argument("--sym", required=True)
     f.add_argument("--min-children", type=int, default=10)
+    f.add_argument("--children", required=True, help="file of the children's pids, one a line")
     f.add_argument("--min-share", type=float, default=0.9)
     k = sub.add_parser("kernel")
     k.add_argument("profile")

@@ -130,6 +130,7 @@ static int fork_many(double secs, double child_s)
 		if (pid == 0)
 			_exit((int)(drive(child_s) & 1));
 		waitpid(pid, NULL, 0);
+		fprintf(stderr, "%d\n", (int)pid); /* the children's pids, for the test */
 		n++;
 	}
 	printf("%d children\n", n);
