@@ -543,6 +543,10 @@ int gopcln_lookup(const struct gopcln *g, uint64_t addr, struct gopcln_frame *ou
 		return 0;
 	if ((err = func_read(g, i, &f)) < 0)
 		return err;
+	/* Functions are padded to their alignment and the table gives no sizes, but the line
+	 * table ends with the code: beyond it lies no function, as DWARF's high_pc says too. */
+	if (pcvalue(g, f.pcln, f.entry, addr) < 0)
+		return 0;
 	tree = inltree(g, &f);
 	while (n < max) {
 		int32_t ix = tree.n ? pcdata(g, &f, PCDATA_INLTREEINDEX, pc) : -1;
