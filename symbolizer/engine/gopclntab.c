@@ -228,9 +228,11 @@ static int parse_header(struct gopcln *g, uint64_t text_addr)
 		return -ERR_TOOBIG;
 	g->nfunc = (uint32_t)nfunc;
 	(void)nfiles;
-	/* A PIE's header may hold an unrelocated 0: the runtime.text symbol is where .text starts
-	 * (as debug/gosym assumes too). */
-	g->text_start = text_addr ? text_addr : text;
+	/* The header holds runtime.text, where Go's code starts: after the C start files when
+	 * the linking was external, so not always at .text. A PIE's header may hold an
+	 * unrelocated 0; then .text's start is the best guess (internal linking puts
+	 * runtime.text first). */
+	g->text_start = text ? text : text_addr;
 	return 0;
 }
 
