@@ -37,6 +37,7 @@
 struct gsect {
 	uint64_t addr, size;
 	const uint8_t *data;
+	int writable;
 };
 
 /* A byte range of the file with its length: all reads go through one of these. */
@@ -151,7 +152,8 @@ static int load_sections(struct gopcln *g, size_t shstrndx, uint64_t *text_addr)
 		if (name && (strcmp(name, ".gopclntab") == 0 ||
 			     strcmp(name, ".data.rel.ro.gopclntab") == 0))
 			found = (int)g->nsects;
-		g->sects[g->nsects++] = (struct gsect){sh.sh_addr, sh.sh_size, d->d_buf};
+		g->sects[g->nsects++] = (struct gsect){sh.sh_addr, sh.sh_size, d->d_buf,
+						       !!(sh.sh_flags & SHF_WRITE)};
 	}
 	return found;
 }
@@ -281,12 +283,18 @@ static int check_moduledata(struct gopcln *g, struct span md)
 	return 1;
 }
 
+/* runtime.firstmoduledata is written by the runtime (the module list), so it lives in a
+ * writable section (.noptrdata; .data.rel.ro in a PIE): only those are scanned, which keeps
+ * the multi-megabyte code and read-only data of a large binary out of memory. */
 static void find_gofunc(struct gopcln *g)
 {
 	size_t w = (size_t)g->ptrsize;
 
 	for (size_t s = 0; s < g->nsects && !g->have_gofunc; s++) {
 		struct span sp = {g->sects[s].data, (size_t)g->sects[s].size};
+
+		if (!g->sects[s].writable)
+			continue;
 
 		for (size_t off = 0; off + w <= sp.n; off += w) {
 			uint64_t v;
