@@ -27,12 +27,14 @@
 
 /* Caps on what the file claims. The go tool itself has ~20k functions; kubelet-size binaries
  * under 200k. */
-#define MAX_FUNCS (1u << 24)
-#define MAX_SECTIONS 256
+#define MAX_FUNCS	 (1u << 24)
+#define MAX_SECTIONS	 256
 #define MAX_INLINE_DEPTH 256
+/* Longest function or file name read: a hostile table without NULs costs one bounded scan. */
+#define MAX_NAME (1u << 16)
 
 #define PCDATA_INLTREEINDEX 2
-#define FUNCDATA_INLTREE 3
+#define FUNCDATA_INLTREE    3
 
 struct gsect {
 	uint64_t addr, size;
@@ -69,8 +71,9 @@ static int rd32(const struct gopcln *g, struct span s, uint64_t off, uint32_t *v
 	if (off > s.n || s.n - off < 4)
 		return -ERR_BADINPUT;
 	p = s.p + off;
-	*v = g->big_endian ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
-			   : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+	*v = g->big_endian
+		 ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+		 : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 	return 0;
 }
 
@@ -90,10 +93,11 @@ static int rdptr(const struct gopcln *g, struct span s, uint64_t off, uint64_t *
 	return 0;
 }
 
-/* The NUL-terminated string at OFF in S, or NULL when it does not end inside S. */
+/* The NUL-terminated string at OFF in S, or NULL when it does not end inside S within
+ * MAX_NAME bytes. */
 static const char *str_at(struct span s, uint64_t off)
 {
-	if (off >= s.n || !memchr(s.p + off, 0, s.n - off))
+	if (off >= s.n || !memchr(s.p + off, 0, s.n - off < MAX_NAME ? s.n - off : MAX_NAME))
 		return NULL;
 	return (const char *)s.p + off;
 }
@@ -152,8 +156,8 @@ static int load_sections(struct gopcln *g, size_t shstrndx, uint64_t *text_addr)
 		if (name && (strcmp(name, ".gopclntab") == 0 ||
 			     strcmp(name, ".data.rel.ro.gopclntab") == 0))
 			found = (int)g->nsects;
-		g->sects[g->nsects++] = (struct gsect){sh.sh_addr, sh.sh_size, d->d_buf,
-						       !!(sh.sh_flags & SHF_WRITE)};
+		g->sects[g->nsects++] =
+		    (struct gsect){sh.sh_addr, sh.sh_size, d->d_buf, !!(sh.sh_flags & SHF_WRITE)};
 	}
 	return found;
 }
@@ -399,25 +403,30 @@ size_t gopcln_heap_bytes(const struct gopcln *g)
 /* ---- one function's record ---- */
 
 struct gfunc {
-	uint64_t entry;
-	struct span rec; /* the _func record up to the end of pclntable */
+	uint64_t entry, end; /* end: the next function's entry */
+	struct span rec;     /* the _func record up to the end of pclntable */
 	uint32_t nameoff, pcfile, pcln, npcdata, cuoff, nfuncdata;
 };
 
 static int func_read(const struct gopcln *g, uint32_t i, struct gfunc *f)
 {
-	uint32_t entryoff, funcoff, hdr_npcdata;
+	uint32_t entryoff, endoff, funcoff, hdr_npcdata;
 	int err;
 
 	if ((err = rd32(g, g->pcln, (uint64_t)i * 8, &entryoff)) < 0 ||
 	    (err = rd32(g, g->pcln, (uint64_t)i * 8 + 4, &funcoff)) < 0)
 		return err;
+	if ((err = rd32(g, g->pcln, (uint64_t)i * 8 + 8, &endoff)) < 0)
+		return err;
 	f->entry = g->text_start + entryoff;
+	f->end = g->text_start + endoff;
 	f->rec = span_from(g->pcln, funcoff);
 	if (f->rec.n < g->func_hdr)
 		return -ERR_BADINPUT;
-	if ((err = rd32(g, f->rec, 4, &f->nameoff)) < 0 || (err = rd32(g, f->rec, 20, &f->pcfile)) < 0 ||
-	    (err = rd32(g, f->rec, 24, &f->pcln)) < 0 || (err = rd32(g, f->rec, 28, &hdr_npcdata)) < 0 ||
+	if ((err = rd32(g, f->rec, 4, &f->nameoff)) < 0 ||
+	    (err = rd32(g, f->rec, 20, &f->pcfile)) < 0 ||
+	    (err = rd32(g, f->rec, 24, &f->pcln)) < 0 ||
+	    (err = rd32(g, f->rec, 28, &hdr_npcdata)) < 0 ||
 	    (err = rd32(g, f->rec, 32, &f->cuoff)) < 0)
 		return err;
 	f->npcdata = hdr_npcdata;
@@ -427,19 +436,22 @@ static int func_read(const struct gopcln *g, uint32_t i, struct gfunc *f)
 	return 0;
 }
 
-/* The pc-value table at OFF (in pctab) for function entry ENTRY, evaluated at TARGET: -1 when
- * the table is absent or does not cover TARGET, as the runtime answers. */
-static int32_t pcvalue(const struct gopcln *g, uint32_t off, uint64_t entry, uint64_t target)
+/* The pc-value table at OFF (in pctab) for function F, evaluated at TARGET: -1 when the table
+ * is absent or does not cover TARGET, as the runtime answers. A real table has at most one
+ * step per instruction of F (pc deltas of 0 occur only at the entry); more steps than F has
+ * bytes, plus slack, means a damaged table, whatever pctab's size. */
+static int32_t pcvalue(const struct gopcln *g, uint32_t off, const struct gfunc *f, uint64_t target)
 {
 	struct span s;
-	uint64_t pc = entry;
+	uint64_t entry = f->entry, pc = entry, steps = 0;
+	uint64_t max_steps = (f->end > entry ? f->end - entry : 0) + 64;
 	int32_t val = -1;
 	size_t i = 0;
 
 	if (off == 0)
 		return -1;
 	s = span_from(g->pctab, off);
-	for (;;) {
+	for (; steps < max_steps; steps++) {
 		uint32_t d[2] = {0, 0};
 
 		for (int k = 0; k < 2; k++) {
@@ -453,11 +465,14 @@ static int32_t pcvalue(const struct gopcln *g, uint32_t off, uint64_t entry, uin
 			if (k == 0 && d[0] == 0 && pc != entry)
 				return -1; /* end of table */
 		}
-		val += (int32_t)((d[0] & 1) ? ~(d[0] >> 1) : d[0] >> 1);
+		/* wrapping, as the runtime's int32 does, without signed overflow on hostile deltas
+		 */
+		val = (int32_t)((uint32_t)val + ((d[0] & 1) ? ~(d[0] >> 1) : d[0] >> 1));
 		pc += (uint64_t)d[1] * (uint64_t)g->quantum;
 		if (target < pc)
 			return val;
 	}
+	return -1;
 }
 
 static int32_t pcdata(const struct gopcln *g, const struct gfunc *f, uint32_t table, uint64_t pc)
@@ -466,19 +481,20 @@ static int32_t pcdata(const struct gopcln *g, const struct gfunc *f, uint32_t ta
 
 	if (table >= f->npcdata || rd32(g, f->rec, g->func_hdr + (uint64_t)table * 4, &off) < 0)
 		return -1;
-	return pcvalue(g, off, f->entry, pc);
+	return pcvalue(g, off, f, pc);
 }
 
 static void file_line(const struct gopcln *g, const struct gfunc *f, uint64_t pc,
 		      struct gopcln_frame *fr)
 {
-	int32_t fileno = pcvalue(g, f->pcfile, f->entry, pc);
-	int32_t line = pcvalue(g, f->pcln, f->entry, pc);
+	int32_t fileno = pcvalue(g, f->pcfile, f, pc);
+	int32_t line = pcvalue(g, f->pcln, f, pc);
 	uint32_t fileoff;
 
 	fr->file = NULL;
 	fr->line = line > 0 ? (uint32_t)line : 0;
-	if (fileno < 0 || rd32(g, g->cutab, ((uint64_t)f->cuoff + (uint32_t)fileno) * 4, &fileoff) < 0 ||
+	if (fileno < 0 ||
+	    rd32(g, g->cutab, ((uint64_t)f->cuoff + (uint32_t)fileno) * 4, &fileoff) < 0 ||
 	    fileoff == UINT32_MAX)
 		return;
 	fr->file = str_at(g->filetab, fileoff);
@@ -490,7 +506,8 @@ static struct span inltree(const struct gopcln *g, const struct gfunc *f)
 	uint32_t off;
 
 	if (!g->have_gofunc || f->nfuncdata <= FUNCDATA_INLTREE ||
-	    rd32(g, f->rec, g->func_hdr + ((uint64_t)f->npcdata + FUNCDATA_INLTREE) * 4, &off) < 0 ||
+	    rd32(g, f->rec, g->func_hdr + ((uint64_t)f->npcdata + FUNCDATA_INLTREE) * 4, &off) <
+		0 ||
 	    off == UINT32_MAX)
 		return (struct span){NULL, 0};
 	return span_at(g, g->gofunc + off);
@@ -555,7 +572,7 @@ int gopcln_lookup(const struct gopcln *g, uint64_t addr, struct gopcln_frame *ou
 		return err;
 	/* Functions are padded to their alignment and the table gives no sizes, but the line
 	 * table ends with the code: beyond it lies no function, as DWARF's high_pc says too. */
-	if (pcvalue(g, f.pcln, f.entry, addr) < 0)
+	if (pcvalue(g, f.pcln, &f, addr) < 0)
 		return 0;
 	tree = inltree(g, &f);
 	while (n < max) {

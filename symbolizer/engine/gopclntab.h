@@ -33,7 +33,7 @@ struct gopcln;
 struct gopcln_frame {
 	const char *function; /* Go's full name, e.g. "main.(*T).m"; never NULL in an answer */
 	const char *file;     /* as the linker wrote it; NULL when the table has none */
-	uint32_t line;        /* 0 when unknown */
+	uint32_t line;	      /* 0 when unknown */
 	uint8_t inlined;      /* this frame was inlined into the next one */
 };
 

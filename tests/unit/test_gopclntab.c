@@ -31,8 +31,8 @@ __attribute__((constructor)) static void quiet(void)
  * exactly as long as "-s -w": Go 1.18+ records -ldflags in the binary's build info, so a
  * plain build's .rodata would differ in size from the stripped one, every later data address
  * would move and .text would differ in its RIP-relative operands. With equal lengths the two
- * .text sections are byte-identical (go_same_text checks it). GOCACHE stays the user's (a fresh one recompiles the standard
- * library: ~1 min on 2 cores) unless there is no HOME to put it under. */
+ * .text sections are byte-identical (go_same_text checks it). GOCACHE stays the user's (a fresh one
+ * recompiles the standard library: ~1 min on 2 cores) unless there is no HOME to put it under. */
 static const char *go_fixture(void)
 {
 	const char *dir;
@@ -43,7 +43,8 @@ static const char *go_fixture(void)
 			    "cd %2$s/tests/data/src/go/inl && "
 			    "{ [ -n \"$HOME\" ] || export GOCACHE=%1$s/gocache; } && "
 			    "export GOFLAGS=-buildvcs=false GOPROXY=off GO111MODULE=on && "
-			    "go build -ldflags='-w=0 ' -o %1$s/inl . && go build -ldflags='-s -w' -o %1$s/inl-s . && "
+			    "go build -ldflags='-w=0 ' -o %1$s/inl . && go build -ldflags='-s -w' "
+			    "-o %1$s/inl-s . && "
 			    "go tool buildid %1$s/inl-s >%1$s/inl-s.buildid && "
 			    "go env GOVERSION >%1$s/goversion");
 	CHECK(dir);
@@ -129,8 +130,9 @@ static int same_section(const char *a, const char *b, const char *name, int same
 	size_t la, lb;
 	char *ba = slurp(a, &la), *bb = slurp(b, &lb);
 	int same = ba && bb && find_sect(a, name, &sa) == 0 && find_sect(b, name, &sb) == 0 &&
-		   (!same_addr || sa.addr == sb.addr) && sa.size == sb.size && sa.off + sa.size <= la &&
-		   sb.off + sb.size <= lb && memcmp(ba + sa.off, bb + sb.off, sa.size) == 0;
+		   (!same_addr || sa.addr == sb.addr) && sa.size == sb.size &&
+		   sa.off + sa.size <= la && sb.off + sb.size <= lb &&
+		   memcmp(ba + sa.off, bb + sb.off, sa.size) == 0;
 
 	free(ba);
 	free(bb);
@@ -214,8 +216,10 @@ static void check_stack(const struct gopcln *g, struct rframe *fr, int n, int *i
 		CHECK(k >= 1 && i + k <= n);
 		for (int j = 0; j < k; j++) {
 			if (!frame_eq(&out[j], &fr[i + j])) {
-				fprintf(stderr, "    chain at pc %" PRIx64 " frame %d: runtime says %s %s:%u\n",
-					fr[i].pc, j, fr[i + j].func, fr[i + j].file, fr[i + j].line);
+				fprintf(
+				    stderr,
+				    "    chain at pc %" PRIx64 " frame %d: runtime says %s %s:%u\n",
+				    fr[i].pc, j, fr[i + j].func, fr[i + j].file, fr[i + j].line);
 				print_chain("gopclntab says", out, k);
 				CHECK(0);
 			}
@@ -242,8 +246,8 @@ TEST(go_callers_frames)
 	while (fgets(line, sizeof(line), p)) {
 		if (strncmp(line, "frame ", 6) == 0) {
 			CHECK(n < MAXF);
-			CHECK_INT(sscanf(line, "frame %" SCNx64 " %255s %511s %u", &fr[n].pc, fr[n].func,
-					 fr[n].file, &fr[n].line),
+			CHECK_INT(sscanf(line, "frame %" SCNx64 " %255s %511s %u", &fr[n].pc,
+					 fr[n].func, fr[n].file, &fr[n].line),
 				  4);
 			n++;
 		} else if (strcmp(line, "end\n") == 0) {
@@ -355,7 +359,8 @@ static int read_ref(FILE *f, struct ans *a, size_t max)
 		a[n].n++;
 	}
 	for (int i = 0; i <= n; i++)
-		if (a[i].n == 1 && strcmp(a[i].func[0], "??") == 0 && strcmp(a[i].loc[0], "??:0") == 0)
+		if (a[i].n == 1 && strcmp(a[i].func[0], "??") == 0 &&
+		    strcmp(a[i].loc[0], "??:0") == 0)
 			a[i].n = 0;
 	return n + 1;
 }
@@ -461,10 +466,11 @@ static void compare_with(const char *dir, const char *dwarf, const char *strippe
 			fputc('\n', stderr);
 		}
 	}
-	fprintf(stderr,
-		"  %s, %s: %zu addresses (%zu functions): %zu equal (%zu with inline chains, %zu in "
-		"padding), %zu wrapper inline frames DWARF omits, %zu different\n",
-		tool, stripped, naddr, nf, equal, inl, none, wrappers, naddr - equal - wrappers);
+	fprintf(
+	    stderr,
+	    "  %s, %s: %zu addresses (%zu functions): %zu equal (%zu with inline chains, %zu in "
+	    "padding), %zu wrapper inline frames DWARF omits, %zu different\n",
+	    tool, stripped, naddr, nf, equal, inl, none, wrappers, naddr - equal - wrappers);
 	free(addrs);
 	free(ref);
 	gopcln_close(g);
