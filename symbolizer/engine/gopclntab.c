@@ -440,7 +440,8 @@ static int func_read(const struct gopcln *g, uint32_t i, struct gfunc *f)
  * is absent or does not cover TARGET, as the runtime answers. A real table has at most one
  * step per instruction of F (pc deltas of 0 occur only at the entry); more steps than F has
  * bytes, plus slack, means a damaged table, whatever pctab's size. */
-static int32_t pcvalue(const struct gopcln *g, uint32_t off, const struct gfunc *f, uint64_t target)
+static int32_t pcvalue_run(const struct gopcln *g, uint32_t off, const struct gfunc *f,
+			   uint64_t target, uint64_t *run_end)
 {
 	struct span s;
 	uint64_t entry = f->entry, pc = entry, steps = 0;
@@ -469,19 +470,37 @@ static int32_t pcvalue(const struct gopcln *g, uint32_t off, const struct gfunc 
 		 */
 		val = (int32_t)((uint32_t)val + ((d[0] & 1) ? ~(d[0] >> 1) : d[0] >> 1));
 		pc += (uint64_t)d[1] * (uint64_t)g->quantum;
-		if (target < pc)
+		if (target < pc) {
+			*run_end = pc; /* where this value stops */
 			return val;
+		}
 	}
 	return -1;
 }
 
-static int32_t pcdata(const struct gopcln *g, const struct gfunc *f, uint32_t table, uint64_t pc)
+static int32_t pcvalue(const struct gopcln *g, uint32_t off, const struct gfunc *f, uint64_t target)
+{
+	uint64_t run_end;
+
+	return pcvalue_run(g, off, f, target, &run_end);
+}
+
+/* PCDATA table TABLE of F at PC; *RUN_END (if the table covers PC) where that value stops. */
+static int32_t pcdata_run(const struct gopcln *g, const struct gfunc *f, uint32_t table,
+			  uint64_t pc, uint64_t *run_end)
 {
 	uint32_t off;
 
 	if (table >= f->npcdata || rd32(g, f->rec, g->func_hdr + (uint64_t)table * 4, &off) < 0)
 		return -1;
-	return pcvalue(g, off, f, pc);
+	return pcvalue_run(g, off, f, pc, run_end);
+}
+
+static int32_t pcdata(const struct gopcln *g, const struct gfunc *f, uint32_t table, uint64_t pc)
+{
+	uint64_t run_end;
+
+	return pcdata_run(g, f, table, pc, &run_end);
 }
 
 static void file_line(const struct gopcln *g, const struct gfunc *f, uint64_t pc,
@@ -616,6 +635,41 @@ int gopcln_func_at(const struct gopcln *g, size_t i, uint64_t *entry, uint64_t *
 	*end = g->text_start + e;
 	*name = str_at(g->funcnames, f.nameoff);
 	return *name ? 0 : -ERR_BADINPUT;
+}
+
+int gopcln_func_ranges(const struct gopcln *g, size_t i, gopcln_range_fn fn, void *ctx)
+{
+	struct gopcln_frame fr[GOPCLN_RANGE_FRAMES];
+	struct gfunc f;
+	uint64_t pc;
+	int err;
+
+	if (i >= g->nfunc)
+		return -ERANGE;
+	if ((err = func_read(g, (uint32_t)i, &f)) < 0)
+		return err;
+	for (pc = f.entry; pc < f.end;) {
+		/* the answer changes only where the line, the file or the inline index does */
+		uint64_t end = f.end, e_line = f.end, e_file = f.end, e_inl = f.end;
+		int n;
+
+		if (pcvalue_run(g, f.pcln, &f, pc, &e_line) < 0)
+			break; /* the code ends here: padding follows */
+		(void)pcvalue_run(g, f.pcfile, &f, pc, &e_file);
+		(void)pcdata_run(g, &f, PCDATA_INLTREEINDEX, pc, &e_inl);
+		end = e_line < end ? e_line : end;
+		end = e_file < end ? e_file : end;
+		end = e_inl < end ? e_inl : end;
+		if (end <= pc)
+			return -ERR_BADINPUT;
+		n = gopcln_lookup(g, pc, fr, GOPCLN_RANGE_FRAMES);
+		if (n < 0)
+			return n;
+		if (n > 0 && (err = fn(ctx, pc, end, fr, n)) != 0)
+			return err;
+		pc = end;
+	}
+	return 0;
 }
 
 /* ---- .note.go.buildid ---- */

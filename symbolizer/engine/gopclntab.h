@@ -58,6 +58,17 @@ size_t gopcln_func_count(const struct gopcln *g);
 int gopcln_func_at(const struct gopcln *g, size_t i, uint64_t *entry, uint64_t *end,
 		   const char **name) __attribute__((warn_unused_result));
 
+/* For index builders: the runs of function I (from gopcln_func_at()) over which the answer is
+ * constant, in address order, each as [LO, HI) and its frames as gopcln_lookup() gives them
+ * (at most GOPCLN_RANGE_FRAMES; borrowed for the call). The runs cover the function's code,
+ * not the padding after it. FN returning non-zero stops the walk and that value is returned;
+ * else 0, -ERANGE for a bad index, -ERR_BADINPUT for damaged tables. */
+#define GOPCLN_RANGE_FRAMES 64
+typedef int (*gopcln_range_fn)(void *ctx, uint64_t lo, uint64_t hi,
+			       const struct gopcln_frame *frames, int n);
+int gopcln_func_ranges(const struct gopcln *g, size_t i, gopcln_range_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
 /* 1 when the inline trees were found (inline frames are answered), else 0. */
 int gopcln_has_inline(const struct gopcln *g);
 

@@ -523,6 +523,72 @@ TEST(go_equals_dwarf_fleetsym)
 	compare_with(dir, "inl", "inl-s", cmd, "fleetsym-symbolize");
 }
 
+/* ---- runs for an index ---- */
+
+struct runs {
+	const struct gopcln *g;
+	uint64_t next; /* where the next run must start */
+	size_t nruns, bytes, bad;
+};
+
+static int frames_eq(const struct gopcln_frame *a, const struct gopcln_frame *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(a[i].function, b[i].function) != 0 || a[i].line != b[i].line ||
+		    a[i].inlined != b[i].inlined || !a[i].file != !b[i].file ||
+		    (a[i].file && strcmp(a[i].file, b[i].file) != 0))
+			return 0;
+	return 1;
+}
+
+static int on_run(void *ctx, uint64_t lo, uint64_t hi, const struct gopcln_frame *fr, int n)
+{
+	struct runs *r = ctx;
+
+	if (lo != r->next || hi <= lo)
+		r->bad++;
+	for (uint64_t pc = lo; pc < hi; pc++) {
+		struct gopcln_frame f[MAXF];
+		int k = gopcln_lookup(r->g, pc, f, MAXF);
+
+		if (k != n || !frames_eq(f, fr, n))
+			r->bad++;
+	}
+	r->next = hi;
+	r->nruns++;
+	r->bytes += hi - lo;
+	return 0;
+}
+
+/* Every byte of every function: the runs tile the code from the entry, each run's frames are
+ * what a lookup anywhere in it gives, and after the last run (the padding) lookups give none. */
+TEST(go_func_ranges)
+{
+	const char *dir = go_fixture();
+	struct runs r = {0};
+	struct gopcln *g;
+
+	CHECK_INT(gopcln_open(path_in(dir, "inl-s"), &g), 0);
+	r.g = g;
+	for (size_t i = 0; i < gopcln_func_count(g); i++) {
+		uint64_t e, end;
+		const char *name;
+		struct gopcln_frame f[MAXF];
+
+		CHECK_INT(gopcln_func_at(g, i, &e, &end, &name), 0);
+		r.next = e;
+		CHECK_INT(gopcln_func_ranges(g, i, on_run, &r), 0);
+		CHECK(r.next > e && r.next <= end);
+		for (uint64_t pc = r.next; pc < end; pc++)
+			CHECK_INT(gopcln_lookup(g, pc, f, MAXF), 0);
+	}
+	fprintf(stderr, "  %zu functions, %zu runs over %zu bytes of code, %zu wrong\n",
+		gopcln_func_count(g), r.nruns, r.bytes, r.bad);
+	CHECK_INT(r.bad, 0);
+	CHECK_INT(gopcln_func_ranges(g, gopcln_func_count(g), on_run, &r), -ERANGE);
+	gopcln_close(g);
+}
+
 /* The other shapes of the table: 32-bit pointers (386), big-endian with a 2-byte pc quantum
  * (s390x), a 4-byte quantum (arm64). Go cross-compiles pure Go with no other toolchain;
  * llvm-symbolizer reads DWARF of every one of them. */
