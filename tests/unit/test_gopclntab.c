@@ -774,6 +774,17 @@ TEST(go_damaged)
 	for (int i = 0; i < 3; i++)
 		CHECK_INT(find_sect(path_in(dir, "inl-s"), names[i], &s[i]), 0);
 	int max = getenv("GOPCLN_MUTANTS") ? atoi(getenv("GOPCLN_MUTANTS")) : 400;
+	size_t md = 0;
+
+	/* runtime.firstmoduledata: the word in .noptrdata that holds the pclntab's address */
+	for (size_t off = s[2].off; off + 8 <= s[2].off + s[2].size && !md; off += 8) {
+		uint64_t v;
+
+		memcpy(&v, orig + off, 8);
+		if (v == s[0].addr)
+			md = off;
+	}
+	CHECK(md);
 
 	for (int r = 0; r < max && time(NULL) - t0 < (max > 400 ? 3600 : 60); r++, rounds++) {
 		const struct sect *t = &s[r % 10 < 6 ? 0 : r % 10 < 8 ? 1 : 2];
@@ -784,6 +795,12 @@ TEST(go_damaged)
 		memcpy(buf, orig, len);
 		if (r % 25 == 24) {
 			wlen = rnd() % len;
+		} else if (t == &s[2] && r % 2 == 0) {
+			/* moduledata's gofunc (Go 1.18/1.19 layout: word 38) aimed anywhere in
+			 * .rodata, so that inline trees are read from random bytes */
+			uint64_t v = s[1].addr + rnd() % s[1].size;
+
+			memcpy(buf + md + 38 * 8, &v, 8);
 		} else if (r < 40 && t == &s[0]) {
 			/* the header: each word in turn */
 			size_t off = t->off + (size_t)(r % 9) * 8 + (rnd() % 4);
