@@ -612,25 +612,31 @@ TEST(go_func_ranges)
 }
 
 /* The other shapes of the table: 32-bit pointers (386), big-endian with a 2-byte pc quantum
- * (s390x), a 4-byte quantum (arm64). Go cross-compiles pure Go with no other toolchain;
- * llvm-symbolizer reads DWARF of every one of them. */
+ * (s390x), a 4-byte quantum (arm64), and a PIE (the table in .data.rel.ro.gopclntab). Go
+ * cross-compiles pure Go with no other toolchain; llvm-symbolizer reads DWARF of each. */
 TEST(go_other_arches)
 {
 	const char *dir = go_fixture();
-	static const char *const arches[] = {"386", "s390x", "arm64"};
+	static const char *const variants[][3] = {
+	    /* name, GOARCH, extra go build flags */
+	    {"386", "386", ""},
+	    {"s390x", "s390x", ""},
+	    {"arm64", "arm64", ""},
+	    {"pie", "amd64", "-buildmode=pie"},
+	};
 	char cmd[2048], dw[64], st[64];
 
-	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++) {
-		snprintf(dw, sizeof(dw), "inl-%s", arches[i]);
-		snprintf(st, sizeof(st), "inl-%s-s", arches[i]);
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		snprintf(dw, sizeof(dw), "inl-%s", variants[i][0]);
+		snprintf(st, sizeof(st), "inl-%s-s", variants[i][0]);
 		snprintf(cmd, sizeof(cmd),
 			 "cd %s/tests/data/src/go/inl && "
 			 "{ [ -n \"$HOME\" ] || export GOCACHE=%s/gocache; } && "
 			 "export GOFLAGS=-buildvcs=false GOPROXY=off GOARCH=%s && "
-			 "go build -ldflags='-w=0 ' -o %s/%s . && "
-			 "go build -ldflags='-s -w' -o %s/%s .",
-			 getenv("FLEETSYM_TOP") ? getenv("FLEETSYM_TOP") : ".", dir, arches[i], dir,
-			 dw, dir, st);
+			 "go build %s -ldflags='-w=0 ' -o %s/%s . && "
+			 "go build %s -ldflags='-s -w' -o %s/%s .",
+			 getenv("FLEETSYM_TOP") ? getenv("FLEETSYM_TOP") : ".", dir, variants[i][1],
+			 variants[i][2], dir, dw, variants[i][2], dir, st);
 		if (system(cmd) != 0)
 			T_FAIL_("cross build failed: %s", cmd);
 		CHECK(same_section(path_in(dir, dw), path_in(dir, st), ".text", 1));
