@@ -23,6 +23,8 @@ LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
 # it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
 MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c upload-cli/upload_main.c
 MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c upload-cli/*.c))
+MODULE_SRC += symbolizer/engine/gopclntab.c
+CFLAGS += -I.
 LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
 	-lcurl -lz -lstdc++ -lpthread
 

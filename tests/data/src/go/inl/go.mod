@@ -1,0 +1,3 @@
+module fleetsym.test/inl
+
+go 1.19
