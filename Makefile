@@ -15,9 +15,13 @@ endif
 
 CC ?= gcc
 OPT ?= -O2
-CFLAGS := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-	-Wno-unused-parameter -D_GNU_SOURCE -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
+# CFLAGS and LDFLAGS are the caller's (make CFLAGS=-O0): they are added to, never replace, the
+# flags the build needs (FS_CFLAGS: language, includes relative to the root, warnings).
+CFLAGS ?= $(OPT) -g
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-unused-parameter
+FS_CFLAGS = -std=gnu11 -I. -I$(GEN) -D_GNU_SOURCE -MMD -MP $(WARNINGS) $(SANFLAGS) $(CFLAGS) \
+	$(EXTRA_CFLAGS)
+FS_LDFLAGS = $(SANFLAGS) $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 # Every module except the mains goes into one static library; each program and unit test links
 # it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
@@ -32,7 +36,6 @@ LIBFLEETSYM := $(BUILD)/libfleetsym.a
 # pprof's profile.proto, compiled by protoc-c into build/gen (#include "profile.pb-c.h").
 GEN := $(BUILD)/gen
 PROTO_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
-CFLAGS += -I$(GEN)
 
 BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload
 ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
@@ -47,7 +50,7 @@ all: $(BINS) $(UNIT_TESTS)
 
 $(BUILD)/obj/%.o: %.c | $(GEN)/profile.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(FS_CFLAGS) -c -o $@ $<
 
 $(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h &: lib/profile.proto
 	@mkdir -p $(GEN)
@@ -64,19 +67,19 @@ $(LIBFLEETSYM): $(call obj,$(MODULE_SRC)) $(PROTO_OBJ)
 
 $(BUILD)/bin/fleetsym-symbolize: $(call obj,symbolizer/symbolize_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/fleetsym-upload: $(call obj,upload-cli/upload_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/fleetsymd: $(call obj,symbolizer/fleetsymd_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 deps:
 	bash .ci/deps.sh
@@ -140,12 +143,12 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< >$@.tmp && mv $@.tmp $@
 
-$(call obj,$(AGENT_SRC)): CFLAGS += -I$(BUILD) -Ibpf
+$(call obj,$(AGENT_SRC)): FS_CFLAGS += -I$(BUILD) -Ibpf
 $(call obj,$(AGENT_SRC)): $(AGENT_SKELS)
 
 $(BUILD)/bin/fleetsym-agent: $(call obj,$(AGENT_SRC)) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 all: $(BUILD)/bin/fleetsym-agent
 
@@ -153,7 +156,7 @@ all: $(BUILD)/bin/fleetsym-agent
 AGENT_UNIT_OBJS := $(call obj,agent/smap.c agent/elfid.c agent/procmaps.c agent/ksyms.c agent/cgnames.c)
 $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 # --- web UI ---
 # symbolizer/webui/ (the page, its scripts, style and icon) -> $(GEN)/webui_assets.c (byte

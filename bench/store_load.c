@@ -32,8 +32,8 @@
  * "samples":nsamples. LIMIT > 0 posts only the first LIMIT. Prints key=value lines: profiles,
  * samples, bytes, wall seconds, client CPU seconds.
  */
-#include "../lib/buildid.h"
-#include "../lib/pprof_builder.h"
+#include "lib/buildid.h"
+#include "lib/pprof_builder.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -17,12 +17,12 @@
  * (an executable stays runnable, as eu-elfcompress does it); the non-allocated sections are laid
  * out again after them, in their old order.
  */
-#include "debugstore.h"
+#include "cache/debugstore.h"
 
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/fsutil.h"
-#include "../lib/log.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
 
 #include <assert.h>
 #include <dirent.h>

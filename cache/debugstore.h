@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "../lib/buildid.h"
+#include "lib/buildid.h"
 
 struct dstore;
 

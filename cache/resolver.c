@@ -14,11 +14,11 @@
  * cancelled query comes back as -ENOENT with a zero-length "miss" file left in its cache, which
  * we remove so that the next attempt really asks the server.
  */
-#include "resolver.h"
+#include "cache/resolver.h"
 
-#include "../lib/err.h"
-#include "../lib/fsutil.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
 
 #include <elfutils/debuginfod.h>
 #include <errno.h>

@@ -25,7 +25,7 @@
 #ifndef FLEETSYM_RESOLVER_H
 #define FLEETSYM_RESOLVER_H
 
-#include "debugstore.h"
+#include "cache/debugstore.h"
 
 struct resolver;
 

@@ -14,13 +14,13 @@
  * still bounds-checks every byte and reference, so a damaged file that slipped through could
  * only give less, never read outside the map.
  */
-#include "symindex.h"
+#include "cache/symindex.h"
 
-#include "../lib/bsearch.h"
-#include "../lib/err.h"
-#include "../lib/fsutil.h"
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/bsearch.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,10 +2,10 @@
  * buildid - reads the GNU build ID note from SHT_NOTE sections, or from PT_NOTE segments when
  * the section headers are gone.
  */
-#include "buildid.h"
+#include "lib/buildid.h"
 
-#include "elfutil.h"
-#include "err.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /*
  * elfutil - sanity checks that make a truncated or damaged ELF file a clean error.
  */
-#include "elfutil.h"
+#include "lib/elfutil.h"
 
-#include "err.h"
+#include "lib/err.h"
 
 #include <errno.h>
 #include <fcntl.h>

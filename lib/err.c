@@ -1,7 +1,7 @@
 /*
  * err - messages for fleetsym's error codes; plain errno values go to strerror().
  */
-#include "err.h"
+#include "lib/err.h"
 
 #include <string.h>
 

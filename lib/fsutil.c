@@ -1,7 +1,7 @@
 /*
  * fsutil - write_all and mkdir -p.
  */
-#include "fsutil.h"
+#include "lib/fsutil.h"
 
 #include <errno.h>
 #include <limits.h>

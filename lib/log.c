@@ -1,7 +1,7 @@
 /*
  * log - formats one line and hands it to the sink; a mutex keeps lines whole across threads.
  */
-#include "log.h"
+#include "lib/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -12,15 +12,15 @@
  * dwarf_getscopes per address (each CU's DIE tree is walked once); inline chains come from the
  * concrete DIE tree, so cross-CU abstract origins (GCC LTO) keep their inline frames.
  */
-#include "dwarfsym.h"
+#include "symbolizer/dwarfsym.h"
 
-#include "ivset.h"
+#include "symbolizer/ivset.h"
 
-#include "../lib/bsearch.h"
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/bsearch.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>

@@ -15,7 +15,7 @@
 #ifndef FLEETSYM_DWARFSYM_H
 #define FLEETSYM_DWARFSYM_H
 
-#include "../cache/symindex.h"
+#include "cache/symindex.h"
 
 #include <stdint.h>
 

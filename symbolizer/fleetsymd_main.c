@@ -6,16 +6,16 @@
  * HTTP) and waits for SIGINT/SIGTERM, which every other thread has blocked, so shutdown runs
  * here in order: stop taking requests, stop index builds, cancel fetches, close the store.
  */
-#include "httpd.h"
-#include "metrics.h"
-#include "profstore.h"
-#include "selector.h"
-#include "symcache.h"
+#include "symbolizer/httpd.h"
+#include "symbolizer/metrics.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/selector.h"
+#include "symbolizer/symcache.h"
 
-#include "../cache/debugstore.h"
-#include "../cache/resolver.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -8,16 +8,16 @@
  * chunk, then once more with no data, when the request is answered. A response queued early
  * makes the remaining body be discarded; MHD closes such a connection after answering.
  */
-#include "httpd.h"
+#include "symbolizer/httpd.h"
 
-#include "httpd_ingest.h"
-#include "httpd_query.h"
-#include "httpd_ui.h"
-#include "httpresp.h"
-#include "jsonw.h"
+#include "symbolizer/httpd_ingest.h"
+#include "symbolizer/httpd_query.h"
+#include "symbolizer/httpd_ui.h"
+#include "symbolizer/httpresp.h"
+#include "symbolizer/jsonw.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -15,11 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../cache/debugstore.h"
-#include "../cache/resolver.h"
-#include "metrics.h"
-#include "profstore.h"
-#include "symcache.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "symbolizer/metrics.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/symcache.h"
 
 struct httpd;
 

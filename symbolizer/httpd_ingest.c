@@ -7,14 +7,14 @@
  * A 200 means the transaction committed with synchronous=FULL: the profile survives a crash
  * or power loss from then on.
  */
-#include "httpd_ingest.h"
-#include "httpd.h"
-#include "httpresp.h"
+#include "symbolizer/httpd_ingest.h"
+#include "symbolizer/httpd.h"
+#include "symbolizer/httpresp.h"
 
-#include "selector.h"
+#include "symbolizer/selector.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "jsonw.h"
-#include "metrics.h"
-#include "profstore.h"
+#include "symbolizer/jsonw.h"
+#include "symbolizer/metrics.h"
+#include "symbolizer/profstore.h"
 
 struct httpd_ingest;
 struct MHD_Connection;

@@ -7,15 +7,15 @@
  * Metrics are kept here (relaxed atomics): a latency histogram per endpoint and the time
  * spent in each step (store, symbolize, render), so a slow query shows where it was slow.
  */
-#include "httpd_query.h"
-#include "httpresp.h"
+#include "symbolizer/httpd_query.h"
+#include "symbolizer/httpresp.h"
 
-#include "qsym.h"
-#include "render.h"
-#include "selector.h"
+#include "symbolizer/qsym.h"
+#include "symbolizer/render.h"
+#include "symbolizer/selector.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../cache/resolver.h"
-#include "jsonw.h"
-#include "profstore.h"
-#include "symcache.h"
+#include "cache/resolver.h"
+#include "symbolizer/jsonw.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/symcache.h"
 
 struct httpd_query;
 

@@ -3,7 +3,7 @@
  * lookup is a linear scan; the bytes live in the binary's read-only data and are handed to MHD
  * without a copy.
  */
-#include "httpd_ui.h"
+#include "symbolizer/httpd_ui.h"
 
 #include <microhttpd.h>
 #include <string.h>

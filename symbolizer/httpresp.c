@@ -2,12 +2,12 @@
  * httpresp - MHD_create_response_from_buffer + headers + MHD_queue_response, and the JSON
  * variant with its "answer too large" fallback.
  */
-#include "httpresp.h"
+#include "symbolizer/httpresp.h"
 
-#include "jsonw.h"
+#include "symbolizer/jsonw.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdio.h>

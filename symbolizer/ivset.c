@@ -2,9 +2,9 @@
  * ivset - sorted disjoint interval vectors; a claim edits the parent in place around the window
  * of intervals it overlaps, so a function with many inlined children stays cheap.
  */
-#include "ivset.h"
+#include "symbolizer/ivset.h"
 
-#include "../lib/vec.h"
+#include "lib/vec.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * jsonw - growth doubles up to the cap; escaping walks the string once and validates UTF-8
  * on the way (overlong forms, surrogates and code points past U+10FFFF count as invalid).
  */
-#include "jsonw.h"
+#include "symbolizer/jsonw.h"
 
 #include <errno.h>
 #include <stdarg.h>

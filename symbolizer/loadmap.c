@@ -3,7 +3,7 @@
  * but has no bytes in the file (p_filesz == 0 < p_memsz) is the mark of a debug-only copy
  * whose offsets were zeroed, and makes the whole map unusable.
  */
-#include "loadmap.h"
+#include "symbolizer/loadmap.h"
 
 #include <errno.h>
 

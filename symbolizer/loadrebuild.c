@@ -3,9 +3,9 @@
  * past the previous one that the alignment allows (see the header for why that is the
  * original layout, and which headers must agree before it is trusted).
  */
-#include "loadrebuild.h"
+#include "symbolizer/loadrebuild.h"
 
-#include "../lib/elfutil.h"
+#include "lib/elfutil.h"
 
 #include <string.h>
 

@@ -23,7 +23,7 @@
 
 #include <gelf.h>
 
-#include "loadmap.h"
+#include "symbolizer/loadmap.h"
 
 enum loadrebuild_how {
 	LOADREBUILD_NONE,    /* no usable map: offsets cannot be translated */

@@ -2,7 +2,7 @@
  * metrics - status codes outside the table of common ones count as "other"; histograms are
  * cumulative at render time (per-bucket counts are stored, Prometheus wants running sums).
  */
-#include "metrics.h"
+#include "symbolizer/metrics.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -11,10 +11,10 @@
 
 #include <stdint.h>
 
-#include "../cache/debugstore.h"
-#include "../cache/resolver.h"
-#include "jsonw.h"
-#include "symcache.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "symbolizer/jsonw.h"
+#include "symbolizer/symcache.h"
 
 enum metrics_endpoint {
 	EP_DEBUGINFO_PUT,

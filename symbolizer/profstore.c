@@ -22,12 +22,12 @@
  * of the process but may lose the last commits on power loss, and an acknowledged ingest
  * must be durable.
  */
-#include "profstore_int.h"
+#include "symbolizer/profstore_int.h"
 
-#include "jsonw.h"
+#include "symbolizer/jsonw.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../lib/buildid.h"
+#include "lib/buildid.h"
 
 struct pstore;
 struct selector; /* selector.h: {name="v", name!="v", name=~"re", name!~"re", ...} */

@@ -11,12 +11,12 @@
  * profile row holding the packed (stack, label set, value) entries. The writer's caches
  * (key -> id) make the common case — a stack seen before — a hash lookup with no SQL.
  */
-#include "profstore_int.h"
+#include "symbolizer/profstore_int.h"
 
 #include "profile.pb-c.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <ctype.h>
 #include <errno.h>

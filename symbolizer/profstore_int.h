@@ -18,8 +18,8 @@
 #ifndef FLEETSYM_PROFSTORE_INT_H
 #define FLEETSYM_PROFSTORE_INT_H
 
-#include "profstore.h"
-#include "selector.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/selector.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

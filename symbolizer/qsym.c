@@ -16,11 +16,11 @@
  * Locks: q->lock (tables, LRU, counts) before t->lock (one table's contents), never the other
  * way; neither is held while resolving or looking up symbols.
  */
-#include "qsym.h"
+#include "symbolizer/qsym.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -26,11 +26,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../cache/resolver.h"
-#include "loadrebuild.h"
-#include "profstore.h"
-#include "strpool.h"
-#include "symcache.h"
+#include "cache/resolver.h"
+#include "symbolizer/loadrebuild.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/strpool.h"
+#include "symbolizer/symcache.h"
 
 struct qsym;
 

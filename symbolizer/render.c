@@ -11,12 +11,12 @@
  * Node lines: a node merges every location of its function under one parent, so its "line"
  * is the one that carried the most value there (exact: per (node, line) sums).
  */
-#include "render.h"
+#include "symbolizer/render.h"
 
-#include "../lib/pprof_builder.h"
-#include "../lib/vec.h"
-#include "strpool.h"
-#include "u64map.h"
+#include "lib/pprof_builder.h"
+#include "lib/vec.h"
+#include "symbolizer/strpool.h"
+#include "symbolizer/u64map.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -21,9 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "jsonw.h"
-#include "profstore.h"
-#include "qsym.h"
+#include "symbolizer/jsonw.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/qsym.h"
 
 /* One side: borrowed for the call. */
 struct render_input {

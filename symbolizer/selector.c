@@ -6,9 +6,9 @@
  * is balanced on its own ("a)|(b" would become "^(a)|(b)$", which is not anchored), so the
  * parentheses of R are checked first, outside bracket expressions and escapes.
  */
-#include "selector.h"
+#include "symbolizer/selector.h"
 
-#include "../lib/err.h"
+#include "lib/err.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,9 +2,9 @@
  * strpool - the index maps a 64-bit FNV-1a hash of the text to its offset; a collision (two
  * texts, one hash) moves on to a rehash of the key until a free or matching slot turns up.
  */
-#include "strpool.h"
+#include "symbolizer/strpool.h"
 
-#include "../lib/vec.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <stdlib.h>

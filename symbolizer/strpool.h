@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "u64map.h"
+#include "symbolizer/u64map.h"
 
 /* "No string": what NULL interns to. */
 #define STRPOOL_NONE UINT32_MAX

@@ -8,13 +8,13 @@
  * c->lock before f->lock, never the other way. f->warm is written once under c->lock and read
  * without a lock (acquire/release).
  */
-#include "symcache.h"
+#include "symbolizer/symcache.h"
 
-#include "symfile.h"
+#include "symbolizer/symfile.h"
 
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -22,9 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../cache/debugstore.h"
-#include "../cache/symindex.h"
-#include "loadmap.h"
+#include "cache/debugstore.h"
+#include "cache/symindex.h"
+#include "symbolizer/loadmap.h"
 
 struct symcache;
 struct symcache_file;

@@ -5,13 +5,13 @@
  * the separate debug file <debug-dir>/.build-id/xx/rest.debug, else the file's symbol tables.
  * A damaged index is removed and rebuilt from DWARF, never trusted.
  */
-#include "symfile.h"
+#include "symbolizer/symfile.h"
 
-#include "dwarfsym.h"
+#include "symbolizer/dwarfsym.h"
 
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -9,8 +9,8 @@
 #ifndef FLEETSYM_SYMFILE_H
 #define FLEETSYM_SYMFILE_H
 
-#include "../cache/symindex.h"
-#include "../lib/buildid.h"
+#include "cache/symindex.h"
+#include "lib/buildid.h"
 
 struct symfile;
 

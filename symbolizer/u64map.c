@@ -1,9 +1,9 @@
 /*
  * u64map - linear probing; the table doubles when it would pass half full.
  */
-#include "u64map.h"
+#include "symbolizer/u64map.h"
 
-#include "../lib/vec.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <stdlib.h>

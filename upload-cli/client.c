@@ -2,10 +2,10 @@
  * client - one curl easy handle reused across requests; responses are read into a capped
  * buffer (only JSON status and error bodies come back); uploads stream from the file.
  */
-#include "client.h"
+#include "upload-cli/client.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -3,11 +3,11 @@
  * same order (so sh_link/sh_info and e_shstrndx stay valid), data borrowed from the source image
  * for the sections kept, SHT_NOBITS for the rest; libelf lays the file out.
  */
-#include "extract.h"
+#include "upload-cli/extract.h"
 
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,14 +14,14 @@
  *
  * Exit: 0 every file uploaded or already present, 1 any failed, 2 usage.
  */
-#include "client.h"
-#include "extract.h"
+#include "upload-cli/client.h"
+#include "upload-cli/extract.h"
 
-#include "../lib/buildid.h"
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/buildid.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <dirent.h>
 #include <errno.h>

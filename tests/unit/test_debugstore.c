@@ -4,12 +4,12 @@
  * eu-addr2line and by running a decompressed executable), LRU eviction under a tiny cap,
  * persistence across a reopen, no temp files left, and concurrent puts.
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "../../cache/debugstore.h"
-#include "../../lib/err.h"
-#include "../../lib/log.h"
+#include "cache/debugstore.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <elfutils/libdw.h>
 #include <errno.h>

@@ -4,12 +4,12 @@
  * selectors, listings, the timeline, garbage/truncated/oversized input (refused, nothing
  * stored), deep stacks, retention with orphans, and reopening.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../lib/err.h"
-#include "../../lib/pprof_builder.h"
-#include "../../symbolizer/profstore.h"
-#include "../../symbolizer/selector.h"
+#include "lib/err.h"
+#include "lib/pprof_builder.h"
+#include "symbolizer/profstore.h"
+#include "symbolizer/selector.h"
 #include "profile.pb-c.h"
 
 #include <errno.h>

@@ -10,16 +10,16 @@
  * - named and build-ID-less locations pass through; out-of-segment offsets stay unknown;
  * - concurrent runs give identical answers.
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "../../cache/debugstore.h"
-#include "../../cache/resolver.h"
-#include "../../lib/log.h"
-#include "../../symbolizer/loadrebuild.h"
-#include "../../symbolizer/qsym.h"
-#include "../../symbolizer/symcache.h"
-#include "../../symbolizer/symfile.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "lib/log.h"
+#include "symbolizer/loadrebuild.h"
+#include "symbolizer/qsym.h"
+#include "symbolizer/symcache.h"
+#include "symbolizer/symfile.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -5,11 +5,11 @@
  * and never merged, sums equal to the total, max_nodes pruning that keeps every total equal
  * to self + children, diff shares (a traffic-only change has zero deltas), /missing ranking.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../symbolizer/render.h"
-#include "../../symbolizer/strpool.h"
-#include "../../symbolizer/u64map.h"
+#include "symbolizer/render.h"
+#include "symbolizer/strpool.h"
+#include "symbolizer/u64map.h"
 
 #include "profile.pb-c.h"
 

@@ -2,10 +2,10 @@
  * test_selector - the label selector language (parse, errors with positions, anchored
  * regexes, absent labels) and the from/to time expressions.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../lib/err.h"
-#include "../../symbolizer/selector.h"
+#include "lib/err.h"
+#include "symbolizer/selector.h"
 
 #include <errno.h>
 

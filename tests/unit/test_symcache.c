@@ -5,14 +5,14 @@
  * eviction keeps the cap, offsets map through PT_LOAD, and JSON output stays valid.
  * Fixtures are compiled at test time from tests/data/src/inline_c.c (skip without gcc).
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "../../lib/log.h"
-#include "../../symbolizer/jsonw.h"
-#include "../../symbolizer/loadmap.h"
-#include "../../symbolizer/symcache.h"
-#include "../../symbolizer/symfile.h"
+#include "lib/log.h"
+#include "symbolizer/jsonw.h"
+#include "symbolizer/loadmap.h"
+#include "symbolizer/symcache.h"
+#include "symbolizer/symfile.h"
 
 #include <dirent.h>
 #include <limits.h>
