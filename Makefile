@@ -26,7 +26,10 @@ FS_LDFLAGS = $(SANFLAGS) $(LDFLAGS) $(EXTRA_LDFLAGS)
 # Every module except the mains goes into one static library; each program and unit test links
 # it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
 MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c upload-cli/upload_main.c
-MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c upload-cli/*.c))
+# fleetsymd's rooms (README.md, docs/design.md): engine and store feed query, query feeds http.
+SYMBOLIZER_ROOMS := symbolizer/engine symbolizer/store symbolizer/query symbolizer/http
+MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c \
+	$(addsuffix /*.c,$(SYMBOLIZER_ROOMS)) upload-cli/*.c))
 LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
 	-lcurl -lz -lstdc++ -lpthread
 
@@ -161,7 +164,7 @@ $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS
 # --- web UI ---
 # symbolizer/webui/ (the page, its scripts, style and icon) -> $(GEN)/webui_assets.c (byte
 # arrays and build-time ETags, written by the generator symbolizer/webui/embed.c) -> part of
-# libfleetsym.a; symbolizer/httpd_ui.c serves them at / and /ui/*.
+# libfleetsym.a; symbolizer/http/httpd_ui.c serves them at / and /ui/*.
 WEBUI_FILES := $(notdir $(wildcard $(addprefix symbolizer/webui/*.,html js css svg)))
 WEBUI_EMBED := $(BUILD)/tools/webui-embed
 WEBUI_OBJ := $(BUILD)/obj/gen/webui_assets.o
@@ -174,7 +177,7 @@ $(GEN)/webui_assets.c: $(WEBUI_EMBED) $(addprefix symbolizer/webui/,$(WEBUI_FILE
 	@mkdir -p $(dir $@)
 	$(WEBUI_EMBED) $@.tmp symbolizer/webui $(WEBUI_FILES) && mv $@.tmp $@
 
-$(WEBUI_OBJ): $(GEN)/webui_assets.c symbolizer/httpd_ui.h
+$(WEBUI_OBJ): $(GEN)/webui_assets.c symbolizer/http/httpd_ui.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(OPT) -I. $(SANFLAGS) -c -o $@ $<
 

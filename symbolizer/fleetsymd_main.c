@@ -6,11 +6,11 @@
  * HTTP) and waits for SIGINT/SIGTERM, which every other thread has blocked, so shutdown runs
  * here in order: stop taking requests, stop index builds, cancel fetches, close the store.
  */
-#include "symbolizer/httpd.h"
-#include "symbolizer/metrics.h"
-#include "symbolizer/profstore.h"
-#include "symbolizer/selector.h"
-#include "symbolizer/symcache.h"
+#include "symbolizer/http/httpd.h"
+#include "symbolizer/http/metrics.h"
+#include "symbolizer/store/profstore.h"
+#include "symbolizer/store/selector.h"
+#include "symbolizer/engine/symcache.h"
 
 #include "cache/debugstore.h"
 #include "cache/resolver.h"

@@ -8,7 +8,7 @@
  * Exit status: 0 all addresses parsed; 1 the file could not be opened or some input was not an
  * address (each such line is answered with ?? and reported on stderr); 2 usage errors.
  */
-#include "symbolizer/symfile.h"
+#include "symbolizer/engine/symfile.h"
 
 #include "lib/err.h"
 #include "lib/log.h"

@@ -6,7 +6,7 @@
  */
 #include "tests/t.h"
 
-#include "symbolizer/httpd_ui.h"
+#include "symbolizer/http/httpd_ui.h"
 
 #include <ctype.h>
 

@@ -8,8 +8,8 @@
 
 #include "lib/err.h"
 #include "lib/pprof_builder.h"
-#include "symbolizer/profstore.h"
-#include "symbolizer/selector.h"
+#include "symbolizer/store/profstore.h"
+#include "symbolizer/store/selector.h"
 #include "profile.pb-c.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of symbolizer/qsym and loadrebuild against a real debug store, resolver (no
+ * Unit tests of symbolizer/query/qsym and engine/loadrebuild against a real debug store, resolver (no
  * debuginfod) and symbol cache, with fixtures compiled at test time from
  * tests/data/src/inline_c.c (-O2 -g, non-PIE so that file offsets and addresses differ):
  * - rebuilt program headers of objcopy --only-keep-debug files equal the executables' own
@@ -16,10 +16,10 @@
 #include "cache/debugstore.h"
 #include "cache/resolver.h"
 #include "lib/log.h"
-#include "symbolizer/loadrebuild.h"
-#include "symbolizer/qsym.h"
-#include "symbolizer/symcache.h"
-#include "symbolizer/symfile.h"
+#include "symbolizer/engine/loadrebuild.h"
+#include "symbolizer/query/qsym.h"
+#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/symfile.h"
 
 #include <errno.h>
 #include <inttypes.h>

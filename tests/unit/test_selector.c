@@ -5,7 +5,7 @@
 #include "tests/t.h"
 
 #include "lib/err.h"
-#include "symbolizer/selector.h"
+#include "symbolizer/store/selector.h"
 
 #include <errno.h>
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of symbolizer/symcache (+ loadmap, jsonw): cold answers equal the engine's,
+ * Unit tests of symbolizer/engine/symcache (+ loadmap, lib/jsonw): cold answers equal the engine's,
  * the background index switches entries to warm without changing any answer (also while
  * other threads keep asking), drops and replaced store entries remove what they published,
  * eviction keeps the cap, offsets map through PT_LOAD, and JSON output stays valid.
@@ -9,10 +9,10 @@
 #include "tests/unit/fixture.h"
 
 #include "lib/log.h"
-#include "symbolizer/jsonw.h"
-#include "symbolizer/loadmap.h"
-#include "symbolizer/symcache.h"
-#include "symbolizer/symfile.h"
+#include "lib/jsonw.h"
+#include "symbolizer/engine/loadmap.h"
+#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/symfile.h"
 
 #include <dirent.h>
 #include <limits.h>

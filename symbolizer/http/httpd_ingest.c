@@ -1,0 +1,555 @@
+/*
+ * httpd_ingest - the store routes: parameters in, pstore calls, JSON out.
+ *
+ * The ingest body is held whole in memory (pprof has no streaming decoder) but never past
+ * --max-ingest-size; gzip is recognised by its magic bytes whatever Content-Encoding says
+ * (agents and SDKs disagree on sending it), and a body declared gzip that is not is refused.
+ * A 200 means the transaction committed with synchronous=FULL: the profile survives a crash
+ * or power loss from then on.
+ */
+#include "symbolizer/http/httpd_ingest.h"
+#include "symbolizer/http/httpd.h"
+#include "symbolizer/http/httpresp.h"
+
+#include "symbolizer/store/selector.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define DEFAULT_MAX_INGEST ((uint64_t)64 << 20)
+#define LATE_DISCARD_MAX   ((uint64_t)64 << 20) /* read and dropped past the cap, then closed */
+#define MAX_PARAMS	   PSTORE_MAX_SERIES_LABELS
+#define DEFAULT_WINDOW_NS  (3600LL * 1000000000)
+#define DEFAULT_STEP_NS	   (10LL * 1000000000)
+#define MAX_POINTS	   11000
+
+enum route {
+	RT_NONE,
+	RT_INGEST,
+	RT_LABELS,
+	RT_LABEL_VALUES,
+	RT_SERIES,
+	RT_TYPES,
+	RT_TIMELINE,
+};
+
+enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_COUNT_ };
+
+static const char *const refusal_names[RF_COUNT_] = {"bad_input", "too_big", "unauthorized",
+						     "store"};
+
+struct httpd_ingest {
+	struct httpd_ingest_opts o;
+	uint64_t bytes, ingests, rows, samples;
+	uint64_t refused[RF_COUNT_];
+};
+
+static void add(uint64_t *p, uint64_t n)
+{
+	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+}
+
+int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest **out)
+{
+	struct httpd_ingest *x = calloc(1, sizeof(*x));
+
+	*out = NULL;
+	if (!x)
+		return -ENOMEM;
+	x->o = *opts;
+	if (!x->o.max_ingest)
+		x->o.max_ingest = DEFAULT_MAX_INGEST;
+	*out = x;
+	return 0;
+}
+
+void httpd_ingest_free(struct httpd_ingest *x)
+{
+	free(x);
+}
+
+int httpd_ingest_route(const char *url)
+{
+	static const char values_prefix[] = "/api/v1/labels/";
+	size_t n;
+
+	if (!strcmp(url, "/api/v1/ingest"))
+		return RT_INGEST;
+	if (!strcmp(url, "/api/v1/labels"))
+		return RT_LABELS;
+	if (!strcmp(url, "/api/v1/series"))
+		return RT_SERIES;
+	if (!strcmp(url, "/api/v1/types"))
+		return RT_TYPES;
+	if (!strcmp(url, "/api/v1/timeline"))
+		return RT_TIMELINE;
+	if (!strncmp(url, values_prefix, sizeof(values_prefix) - 1)) {
+		url += sizeof(values_prefix) - 1;
+		n = strcspn(url, "/");
+		if (n > 0 && !strcmp(url + n, "/values"))
+			return RT_LABEL_VALUES;
+	}
+	return RT_NONE;
+}
+
+int httpd_ingest_method_ok(int route, const char *method)
+{
+	if (route == RT_INGEST)
+		return !strcmp(method, "POST");
+	return !strcmp(method, "GET") || !strcmp(method, "HEAD");
+}
+
+const char *httpd_ingest_allow(int route)
+{
+	return route == RT_INGEST ? "POST" : "GET, HEAD";
+}
+
+enum metrics_endpoint httpd_ingest_endpoint(int route)
+{
+	switch (route) {
+	case RT_INGEST: return EP_INGEST;
+	case RT_LABELS:
+	case RT_LABEL_VALUES: return EP_LABELS;
+	case RT_SERIES: return EP_SERIES;
+	case RT_TYPES: return EP_TYPES;
+	case RT_TIMELINE: return EP_TIMELINE;
+	default: return EP_OTHER;
+	}
+}
+
+/* ---- answers ---- */
+
+static int answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
+		  struct jsonw *w)
+{
+	const char *hdr[] = {MHD_HTTP_HEADER_ALLOW, httpd_ingest_allow(rq->route), NULL};
+
+	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection",
+			     status == MHD_HTTP_METHOD_NOT_ALLOWED ? hdr : NULL, &rq->status,
+			     &rq->bytes_out);
+}
+
+static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
+		const char *fmt, ...)
+{
+	struct jsonw w = {0};
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	jsonw_lit(&w, "{\"error\":");
+	jsonw_str(&w, msg);
+	jsonw_lit(&w, "}");
+	if (!rq->result)
+		rq->result = "error";
+	return answer(rq, conn, status, &w);
+}
+
+/* Wrap the JSON text BODY (owned) as {"KEY":BODY, EXTRA...} and answer 200. */
+static int answer_wrapped(struct httpd_ingest_req *rq, struct MHD_Connection *conn, const char *key,
+			  char *body, const char *extra)
+{
+	struct jsonw w = {0};
+
+	jsonw_lit(&w, "{");
+	jsonw_key(&w, key);
+	jsonw_lit(&w, body);
+	if (extra)
+		jsonw_lit(&w, extra);
+	jsonw_lit(&w, "}");
+	free(body);
+	return answer(rq, conn, 200, &w);
+}
+
+static unsigned status_of(int err)
+{
+	switch (err) {
+	case -ERR_BADINPUT:
+	case -EINVAL: return 400;
+	case -ERR_TOOBIG:
+	case -E2BIG: return 413;
+	case -ENOSPC: return 507;
+	case -EBUSY: return 503;
+	default: return 500;
+	}
+}
+
+/* ---- begin and body ---- */
+
+int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int route,
+		       struct httpd_ingest_req **out)
+{
+	struct httpd_ingest_req *rq = calloc(1, sizeof(*rq));
+	const char *cl;
+	uint64_t len;
+	char *end;
+
+	*out = rq;
+	if (!rq)
+		return MHD_NO;
+	rq->route = route;
+	if (!x || !x->o.pstore)
+		return fail(rq, conn, 503, "this server has no profile store");
+	if (route != RT_INGEST)
+		return MHD_YES;
+	if (x->o.token &&
+	    !httpd_token_ok(x->o.token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							      MHD_HTTP_HEADER_AUTHORIZATION))) {
+		add(&x->refused[RF_UNAUTHORIZED], 1);
+		return fail(rq, conn, 401,
+			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "
+			    "of the server's --token-file");
+	}
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		errno = 0;
+		len = strtoull(cl, &end, 10);
+		if (!errno && end != cl && len > x->o.max_ingest) {
+			add(&x->refused[RF_TOO_BIG], 1);
+			rq->result = "too_big";
+			return fail(rq, conn, 413,
+				    "the profile is %" PRIu64 " bytes; this server takes at most "
+				    "%" PRIu64 " (--max-ingest-size)",
+				    len, x->o.max_ingest);
+		}
+	}
+	return MHD_YES;
+}
+
+int httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq, const char *data,
+		      size_t len)
+{
+	uint64_t max = x ? x->o.max_ingest : 0;
+
+	rq->seen += len;
+	if (rq->route != RT_INGEST || rq->status)
+		return MHD_YES; /* bodies of GETs are ignored */
+	if (rq->too_big)
+		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
+	if (len > max - rq->len) {
+		/* chunked: no Content-Length to refuse up front; answered at the end */
+		rq->too_big = 1;
+		free(rq->body);
+		rq->body = NULL;
+		rq->len = rq->cap = 0;
+		return MHD_YES;
+	}
+	if (rq->len + len > rq->cap) {
+		size_t cap = rq->cap ? rq->cap : 65536;
+		char *nb;
+
+		while (cap < rq->len + len)
+			cap *= 2;
+		if (cap > max)
+			cap = (size_t)max;
+		nb = realloc(rq->body, cap);
+		if (!nb)
+			return MHD_NO;
+		rq->body = nb;
+		rq->cap = cap;
+	}
+	memcpy(rq->body + rq->len, data, len);
+	rq->len += len;
+	return MHD_YES;
+}
+
+void httpd_ingest_req_free(struct httpd_ingest_req *rq)
+{
+	if (!rq)
+		return;
+	free(rq->body);
+	free(rq);
+}
+
+/* ---- POST /api/v1/ingest ---- */
+
+struct params {
+	struct pstore_label l[MAX_PARAMS + 1];
+	size_t n;
+	int too_many;
+};
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	struct params *p = cls;
+
+	if (p->n >= MAX_PARAMS) {
+		p->too_many = 1;
+		return MHD_NO;
+	}
+	p->l[p->n].name = key;
+	p->l[p->n++].value = value ? value : "";
+	return MHD_YES;
+}
+
+static int ingest(struct httpd_ingest *x, struct MHD_Connection *conn, struct httpd_ingest_req *rq)
+{
+	const char *enc =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+	struct pstore_ingest_info info;
+	struct params p = {0};
+	struct jsonw w = {0};
+	char msg[512] = "";
+	int err;
+
+	add(&x->bytes, rq->seen);
+	if (rq->too_big) {
+		add(&x->refused[RF_TOO_BIG], 1);
+		rq->result = "too_big";
+		return fail(rq, conn, 413,
+			    "the profile passed %" PRIu64
+			    " bytes, the most this server takes (--max-ingest-size)",
+			    x->o.max_ingest);
+	}
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
+	if (p.too_many) {
+		add(&x->refused[RF_BAD_INPUT], 1);
+		return fail(rq, conn, 400, "more than %d series labels in the query string",
+			    MAX_PARAMS);
+	}
+	if (enc && !strcasecmp(enc, "gzip") &&
+	    !(rq->len >= 2 && (uint8_t)rq->body[0] == 0x1f && (uint8_t)rq->body[1] == 0x8b)) {
+		add(&x->refused[RF_BAD_INPUT], 1);
+		return fail(rq, conn, 400,
+			    "Content-Encoding is gzip but the body is not gzip data");
+	}
+	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body ? rq->body : "", rq->len, &info, msg,
+			       sizeof(msg));
+	if (err) {
+		unsigned st = status_of(err);
+
+		add(&x->refused[st == 400 ? RF_BAD_INPUT : st == 413 ? RF_TOO_BIG : RF_STORE], 1);
+		rq->result = st == 400 ? "bad_input" : st == 413 ? "too_big" : "error";
+		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
+	}
+	add(&x->ingests, 1);
+	add(&x->rows, info.profiles);
+	add(&x->samples, info.samples);
+	rq->result = "stored";
+	snprintf(rq->note, sizeof(rq->note), "profiles=%zu samples=%zu labels=%zu", info.profiles,
+		 info.samples, p.n);
+	jsonw_printf(&w, "{\"profiles\":%zu,\"samples\":%zu,\"time_ns\":%" PRId64, info.profiles,
+		     info.samples, info.time_ns);
+	if (info.truncated)
+		jsonw_printf(&w, ",\"truncated_stacks\":%zu", info.truncated);
+	jsonw_lit(&w, "}");
+	return answer(rq, conn, 200, &w);
+}
+
+/* ---- the listings ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *arg(struct MHD_Connection *conn, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+
+	return v && *v ? v : NULL;
+}
+
+/* query, from, to: defaults {}, now-1h, now. 0, or an answer was queued (*DONE). */
+static int window(struct httpd_ingest_req *rq, struct MHD_Connection *conn, struct selector **sel,
+		  int64_t *from, int64_t *to, int *done)
+{
+	const char *q = arg(conn, "query"), *f = arg(conn, "from"), *t = arg(conn, "to");
+	int64_t now = now_ns();
+	char msg[300];
+	int err;
+
+	*done = 0;
+	*sel = NULL;
+	err = selector_parse(q ? q : "", sel, msg, sizeof(msg));
+	if (!err) {
+		*from = now - DEFAULT_WINDOW_NS;
+		*to = now;
+		if (f)
+			err = time_parse(f, now, from, msg, sizeof(msg));
+		if (!err && t)
+			err = time_parse(t, now, to, msg, sizeof(msg));
+		if (!err && *from >= *to) {
+			snprintf(msg, sizeof(msg), "from (%s) must be before to (%s)",
+				 f ? f : "now-1h", t ? t : "now");
+			err = -ERR_BADINPUT;
+		}
+	}
+	if (err) {
+		selector_free(*sel);
+		*sel = NULL;
+		*done = 1;
+		return fail(rq, conn, err == -ENOMEM ? 500 : 400, "%s", msg);
+	}
+	return 0;
+}
+
+static int store_error(struct httpd_ingest_req *rq, struct MHD_Connection *conn, int err)
+{
+	return fail(rq, conn, status_of(err), "the profile store failed: %s", err_str(err));
+}
+
+static int series(struct httpd_ingest *x, struct MHD_Connection *conn, struct httpd_ingest_req *rq)
+{
+	struct selector *sel;
+	int64_t from, to;
+	char *json = NULL;
+	int done, ok, err;
+
+	ok = window(rq, conn, &sel, &from, &to, &done);
+	if (done)
+		return ok;
+	err = pstore_series(x->o.pstore, sel, from, to, &json);
+	selector_free(sel);
+	if (err)
+		return store_error(rq, conn, err);
+	return answer_wrapped(rq, conn, "series", json, NULL);
+}
+
+static int timeline(struct httpd_ingest *x, struct MHD_Connection *conn,
+		    struct httpd_ingest_req *rq)
+{
+	const char *st = arg(conn, "step"), *type = arg(conn, "type");
+	struct selector *sel;
+	int64_t from, to, step;
+	char *json = NULL, extra[256];
+	int done, ok, err;
+
+	ok = window(rq, conn, &sel, &from, &to, &done);
+	if (done)
+		return ok;
+	if (st) {
+		if (duration_parse(st, &step) || step <= 0) {
+			selector_free(sel);
+			return fail(rq, conn, 400,
+				    "bad step '%.64s': want a duration like 10s, 1m, 1h", st);
+		}
+		if ((uint64_t)(to - from) / (uint64_t)step >= MAX_POINTS) {
+			selector_free(sel);
+			return fail(rq, conn, 400,
+				    "step %s gives more than %d points for this window; use a "
+				    "larger step",
+				    st, MAX_POINTS);
+		}
+	} else {
+		step = DEFAULT_STEP_NS;
+		if ((to - from) / step >= MAX_POINTS)
+			step = (to - from) / 1000;
+	}
+	err = pstore_timeline(x->o.pstore, sel, from, to, step, type, &json);
+	selector_free(sel);
+	if (err)
+		return store_error(rq, conn, err);
+	snprintf(extra, sizeof(extra), ",\"from\":%.3f,\"to\":%.3f,\"step\":%.3f", from / 1e9,
+		 to / 1e9, step / 1e9);
+	return answer_wrapped(rq, conn, "points", json, extra);
+}
+
+static int listing(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
+		   struct httpd_ingest_req *rq)
+{
+	static const char values_prefix[] = "/api/v1/labels/";
+	char name[PSTORE_MAX_LABEL_NAME + 1], *json = NULL;
+	size_t n;
+	int err;
+
+	switch (rq->route) {
+	case RT_LABELS:
+		err = pstore_labels(x->o.pstore, &json);
+		return err ? store_error(rq, conn, err)
+			   : answer_wrapped(rq, conn, "labels", json, NULL);
+	case RT_LABEL_VALUES:
+		url += sizeof(values_prefix) - 1;
+		n = strcspn(url, "/");
+		if (n > PSTORE_MAX_LABEL_NAME)
+			return fail(rq, conn, 400, "label names have at most %d bytes",
+				    PSTORE_MAX_LABEL_NAME);
+		memcpy(name, url, n);
+		name[n] = '\0';
+		err = pstore_label_values(x->o.pstore, name, &json);
+		return err ? store_error(rq, conn, err)
+			   : answer_wrapped(rq, conn, "values", json, NULL);
+	case RT_TYPES:
+		err = pstore_types(x->o.pstore, &json);
+		return err ? store_error(rq, conn, err)
+			   : answer_wrapped(rq, conn, "types", json, NULL);
+	case RT_SERIES: return series(x, conn, rq);
+	case RT_TIMELINE: return timeline(x, conn, rq);
+	}
+	return fail(rq, conn, 404, "no such endpoint");
+}
+
+int httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
+		       struct httpd_ingest_req *rq)
+{
+	if (!x || !x->o.pstore)
+		return fail(rq, conn, 503, "this server has no profile store");
+	if (rq->route == RT_INGEST)
+		return ingest(x, conn, rq);
+	return listing(x, conn, url, rq);
+}
+
+/* ---- metrics ---- */
+
+static uint64_t get(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void counter(struct jsonw *w, const char *name, const char *type, const char *help,
+		    uint64_t v)
+{
+	jsonw_printf(w, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
+		     name, v);
+}
+
+void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
+{
+	struct pstore_stats st;
+
+	if (!x)
+		return;
+	counter(w, "fleetsymd_ingest_bytes_total", "counter",
+		"Bytes of ingest bodies received (as sent, gzip'd or not).", get(&x->bytes));
+	counter(w, "fleetsymd_ingest_profiles_total", "counter", "Profiles ingested and stored.",
+		get(&x->ingests));
+	counter(w, "fleetsymd_ingest_profile_rows_total", "counter",
+		"Profile rows stored (one per sample type of an ingested profile).", get(&x->rows));
+	counter(w, "fleetsymd_ingest_samples_total", "counter", "Samples of the ingested profiles.",
+		get(&x->samples));
+	jsonw_printf(w, "# HELP fleetsymd_ingest_errors_total Ingests refused, by reason.\n"
+			"# TYPE fleetsymd_ingest_errors_total counter\n");
+	for (int i = 0; i < RF_COUNT_; i++)
+		jsonw_printf(w, "fleetsymd_ingest_errors_total{reason=\"%s\"} %" PRIu64 "\n",
+			     refusal_names[i], get(&x->refused[i]));
+	if (!x->o.pstore)
+		return;
+	pstore_stats(x->o.pstore, &st);
+	counter(w, "fleetsymd_ingest_decoded_bytes_total", "counter",
+		"Bytes of pprof decoded (after gunzip).", st.decoded_bytes);
+	counter(w, "fleetsymd_ingest_truncated_stacks_total", "counter",
+		"Stacks deeper than the store's cap, cut at ingest.", st.truncated_stacks);
+	counter(w, "fleetsymd_retention_runs_total", "counter", "Retention passes over the store.",
+		st.retain_runs);
+	counter(w, "fleetsymd_retention_deleted_profiles_total", "counter",
+		"Profile rows deleted by retention.", st.retained_profiles);
+}

@@ -1,0 +1,56 @@
+/*
+ * httpd_query - fleetsymd's read side over the profile store: GET /api/v1/query, /api/v1/diff
+ * and /api/v1/missing (docs/api.md). Each request selects and merges profiles in the store
+ * (pstore_query()), symbolizes the distinct locations (qsym), and renders (render.h).
+ *
+ * httpd.c routes to it (httpd_query_route()) and lets it queue its own answer; a request
+ * waiting for debug info that is still being fetched blocks its pool thread at most
+ * --request-timeout per side, then is answered "partial" (header X-Fleetsym-Partial: 1, and
+ * "partial": true in JSON).
+ */
+#ifndef FLEETSYM_HTTPD_QUERY_H
+#define FLEETSYM_HTTPD_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache/resolver.h"
+#include "lib/jsonw.h"
+#include "symbolizer/store/profstore.h"
+#include "symbolizer/engine/symcache.h"
+
+struct httpd_query;
+
+struct httpd_query_opts {
+	struct pstore *pstore;	   /* NULL: the routes answer 503 (no store configured) */
+	struct resolver *resolver; /* required */
+	struct symcache *symcache; /* required */
+	int request_timeout_ms;	   /* longest wait for pending debug info, per side; 0 = 5000 */
+	size_t max_stacks;	   /* distinct stacks of one selection; 0 = 2,000,000 */
+	size_t max_cached;	   /* results cache (qsym_opts.max_cached); 0 = its default */
+};
+
+/* Borrowed pointers stay borrowed until httpd_query_free(). */
+int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **out)
+    __attribute__((warn_unused_result));
+void httpd_query_free(struct httpd_query *q);
+
+/* Whether URL (no query string) is one of these routes (GET and HEAD only). */
+int httpd_query_route(const char *url);
+
+struct MHD_Connection;
+
+/*
+ * Answer the request for URL on CONN: queue the response (any status). Sets *STATUS and
+ * *BYTES_OUT when queued, *RESULT (a static word for the log line) and NOTE (key=value pairs
+ * for the log line). Returns MHD_YES or MHD_NO as an int.
+ */
+int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, const char *url,
+		      unsigned *status, uint64_t *bytes_out, const char **result, char *note,
+		      size_t notelen);
+
+/* Append this module's Prometheus metrics (latency per endpoint and step, locations
+ * symbolized, results-cache hits and size) to W. Q may be NULL. */
+void httpd_query_metrics(struct httpd_query *q, struct jsonw *w);
+
+#endif

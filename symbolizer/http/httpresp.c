@@ -1,0 +1,63 @@
+/*
+ * httpresp - MHD_create_response_from_buffer + headers + MHD_queue_response, and the JSON
+ * variant with its "answer too large" fallback.
+ */
+#include "symbolizer/http/httpresp.h"
+
+#include "lib/jsonw.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf,
+			       size_t len, const char *ctype, const char *const *hdrs,
+			       unsigned *status_out, uint64_t *bytes_out)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	for (; hdrs && hdrs[0]; hdrs += 2)
+		MHD_add_response_header(resp, hdrs[0], hdrs[1]);
+	ok = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	if (ok == MHD_YES) {
+		*status_out = status;
+		*bytes_out = len;
+	}
+	return ok;
+}
+
+enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, struct jsonw *w,
+			      const char *too_large, const char *const *hdrs, unsigned *status_out,
+			      uint64_t *bytes_out)
+{
+	struct jsonw e = {0};
+	char *buf;
+	size_t len;
+	int err;
+
+	jsonw_raw(w, "\n", 1);
+	err = jsonw_finish(w, &buf, &len);
+	if (!err)
+		return httpresp_queue(conn, status, buf, len, "application/json", hdrs, status_out,
+				      bytes_out);
+	log_msg(LOG_WARN, "answer not built: %s", err_str(err));
+	jsonw_lit(&e, "{\"error\":");
+	jsonw_str(&e, too_large);
+	jsonw_lit(&e, "}\n");
+	if (jsonw_finish(&e, &buf, &len))
+		return MHD_NO;
+	return httpresp_queue(conn, err == -E2BIG ? 413 : 500, buf, len, "application/json", hdrs,
+			      status_out, bytes_out);
+}
