@@ -10,7 +10,7 @@
 #include "symbolizer/http/metrics.h"
 #include "symbolizer/store/profstore.h"
 #include "symbolizer/store/selector.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 
 #include "cache/debugstore.h"
 #include "cache/resolver.h"
@@ -46,7 +46,7 @@ struct config {
 	const char *token_file;
 	const char *port_file;
 	int threads;
-	int symcache_entries;
+	int opensyms_entries;
 	int index_threads;
 	enum log_level level;
 };
@@ -160,7 +160,7 @@ enum {
 	OPT_MAX_UPLOAD,
 	OPT_TOKEN_FILE,
 	OPT_THREADS,
-	OPT_SYMCACHE,
+	OPT_OPENSYMS,
 	OPT_INDEX_THREADS,
 	OPT_PORT_FILE,
 	OPT_LOG_LEVEL,
@@ -212,7 +212,7 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	case OPT_MAX_FETCHES: return parse_int(arg, 1, 256, &c->max_fetches);
 	case OPT_TOKEN_FILE: c->token_file = arg; return 0;
 	case OPT_THREADS: return parse_int(arg, 1, 1024, &c->threads);
-	case OPT_SYMCACHE: return parse_int(arg, 1, 100000, &c->symcache_entries);
+	case OPT_OPENSYMS: return parse_int(arg, 1, 100000, &c->opensyms_entries);
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
 	case OPT_LOG_LEVEL:
@@ -246,7 +246,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"max-upload-size", required_argument, NULL, OPT_MAX_UPLOAD},
 	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"threads", required_argument, NULL, OPT_THREADS},
-	    {"symcache-entries", required_argument, NULL, OPT_SYMCACHE},
+	    {"symcache-entries", required_argument, NULL, OPT_OPENSYMS},
 	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
 	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -333,8 +333,8 @@ static int serve(struct config *c, const char *token)
 	    .fetch_timeout_s = c->fetch_timeout_s,
 	    .negative_ttl_s = c->negative_ttl_s,
 	};
-	struct symcache_opts co = {.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
-				   .max_entries = (size_t)c->symcache_entries,
+	struct opensyms_opts co = {.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
+				   .max_entries = (size_t)c->opensyms_entries,
 				   .build_threads = c->index_threads};
 	struct httpd_opts ho = {.listen = c->listen,
 				.threads = c->threads,
@@ -349,7 +349,7 @@ static int serve(struct config *c, const char *token)
 	struct pstore *ps = NULL;
 	struct dstore *store = NULL;
 	struct resolver *res = NULL;
-	struct symcache *sc = NULL;
+	struct opensyms *sc = NULL;
 	struct metrics *m = NULL;
 	struct httpd *h = NULL;
 	sigset_t sigs;
@@ -368,7 +368,7 @@ static int serve(struct config *c, const char *token)
 	}
 	co.index_dir = dstore_index_dir(store);
 	co.tmp_dir = dstore_tmp_dir(store);
-	err = symcache_new(&co, &sc);
+	err = opensyms_new(&co, &sc);
 	if (!err)
 		err = metrics_new(&m);
 	if (err) {
@@ -384,7 +384,7 @@ static int serve(struct config *c, const char *token)
 	ho.pstore = ps;
 	ho.store = store;
 	ho.resolver = res;
-	ho.symcache = sc;
+	ho.opensyms = sc;
 	ho.metrics = m;
 	err = httpd_start(&ho, &h);
 	if (err) {
@@ -406,7 +406,7 @@ static int serve(struct config *c, const char *token)
 out:
 	httpd_stop(h);
 	pstore_close(ps);
-	symcache_free(sc);
+	opensyms_free(sc);
 	resolver_free(res);
 	dstore_close(store);
 	metrics_free(m);

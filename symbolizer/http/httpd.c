@@ -515,7 +515,7 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 				     "storing the upload failed: %s", err_str(err));
 	resolver_forget_negative(o->resolver, r->build_id);
 	if (res != DSTORE_PUT_IDENTICAL)
-		symcache_drop(o->symcache, r->build_id);
+		opensyms_drop(o->opensyms, r->build_id);
 	r->result = words[res];
 	jsonw_lit(&w, "{\"result\":");
 	jsonw_str(&w, words[res]);
@@ -895,17 +895,17 @@ static int emit_frames(void *ctx, size_t k, uint64_t vaddr, const struct sym_fra
 }
 
 /* Look up every address of SR in F, writing results in request order. */
-static int symbolize_found(struct httpd *h, struct symcache_file *f, struct sym_out *so)
+static int symbolize_found(struct httpd *h, struct opensyms_file *f, struct sym_out *so)
 {
 	const struct sym_req *sr = so->sr;
-	const struct loadmap *lm = symcache_file_loadmap(f);
+	const struct loadmap *lm = opensyms_file_loadmap(f);
 	uint64_t *vaddr = NULL;
 	size_t *idx = NULL, nk = 0;
 	int *cerr = NULL, rc;
 
 	if (!sr->offsets) {
 		so->vaddr = sr->addrs;
-		return symcache_lookup_batch(h->o.symcache, f, sr->addrs, sr->n, emit_frames, so);
+		return opensyms_lookup_batch(h->o.opensyms, f, sr->addrs, sr->n, emit_frames, so);
 	}
 	vaddr = calloc(sr->n + 1, sizeof(*vaddr));
 	idx = calloc(sr->n + 1, sizeof(*idx));
@@ -922,7 +922,7 @@ static int symbolize_found(struct httpd *h, struct symcache_file *f, struct sym_
 	so->vaddr = vaddr;
 	so->conv_err = cerr;
 	so->idx = idx;
-	rc = symcache_lookup_batch(h->o.symcache, f, vaddr, nk, emit_frames, so);
+	rc = opensyms_lookup_batch(h->o.opensyms, f, vaddr, nk, emit_frames, so);
 	for (; !rc && so->next < sr->n; so->next++)
 		write_unknown(so, so->next, conv_reason(cerr[so->next]));
 out:
@@ -938,7 +938,7 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 	struct sym_req sr = {0};
 	struct sym_out so = {0};
 	struct jsonw w = {.max = MAX_RESPONSE};
-	struct symcache_file *f = NULL;
+	struct opensyms_file *f = NULL;
 	struct dstore_entry e;
 	const char *reason = NULL;
 	json_t *root = NULL;
@@ -965,7 +965,7 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 		goto out;
 	}
 	if (st == RESOLVER_FOUND) {
-		err = symcache_get(h->o.symcache, &e, &f);
+		err = opensyms_get(h->o.opensyms, &e, &f);
 		if (err) {
 			st = RESOLVER_MISSING;
 			reason = err_str(err);
@@ -974,7 +974,7 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 	r->result = st == RESOLVER_FOUND ? "found" : st == RESOLVER_PENDING ? "pending" : "missing";
 	snprintf(r->note, sizeof(r->note), "addresses=%zu kind=%s%s", sr.n,
 		 sr.offsets ? "offset" : "vaddr",
-		 f ? (symcache_file_is_indexed(f) ? " indexed=1" : " indexed=0") : "");
+		 f ? (opensyms_file_is_indexed(f) ? " indexed=1" : " indexed=0") : "");
 	if (!reason)
 		reason = st == RESOLVER_PENDING ? "debug info is still being fetched; retry later"
 						: "no debug info for this build ID";
@@ -1006,7 +1006,7 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 	metrics_addresses(h->o.metrics, sr.n, f == NULL);
 	ok = respond_json(r, conn, 200, &w);
 out:
-	symcache_put(h->o.symcache, f);
+	opensyms_put(h->o.opensyms, f);
 	jsonw_free(&w);
 	json_decref(root);
 	free(sr.addrs);
@@ -1020,14 +1020,14 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	const struct httpd_opts *o = &r->h->o;
 	struct dstore_stats ds;
 	struct resolver_stats rs;
-	struct symcache_stats ss;
+	struct opensyms_stats ss;
 	struct jsonw w = {0};
 	char *buf;
 	size_t len;
 
 	dstore_stats(o->store, &ds);
 	resolver_stats(o->resolver, &rs);
-	symcache_stats(o->symcache, &ss);
+	opensyms_stats(o->opensyms, &ss);
 	metrics_render(o->metrics, &ds, &rs, &ss, &w);
 	httpd_query_metrics(r->h->query, &w);
 	httpd_ingest_metrics(r->h->ingest, &w);
@@ -1263,7 +1263,7 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	int err;
 
 	*out = NULL;
-	if (!opts->store || !opts->resolver || !opts->symcache || !opts->metrics)
+	if (!opts->store || !opts->resolver || !opts->opensyms || !opts->metrics)
 		return -EINVAL;
 	err = parse_listen(opts->listen ? opts->listen : "127.0.0.1:7070", &ss, &sslen);
 	if (err)
@@ -1286,7 +1286,7 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	{
 		struct httpd_query_opts qo = {.pstore = opts->pstore,
 					      .resolver = opts->resolver,
-					      .symcache = opts->symcache,
+					      .opensyms = opts->opensyms,
 					      .request_timeout_ms = h->o.request_timeout_ms};
 
 		struct httpd_ingest_opts io = {

@@ -19,7 +19,7 @@
 #include "cache/resolver.h"
 #include "symbolizer/http/metrics.h"
 #include "symbolizer/store/profstore.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 
 struct httpd;
 
@@ -34,7 +34,7 @@ struct httpd_opts {
 	/* Borrowed until httpd_stop(); all required. */
 	struct dstore *store;
 	struct resolver *resolver;
-	struct symcache *symcache;
+	struct opensyms *opensyms;
 	struct metrics *metrics;
 	struct pstore *pstore; /* profile store; NULL: the profile routes answer 503 */
 	uint64_t max_ingest;   /* bytes of one POST /api/v1/ingest body; 0 = 64 MiB */

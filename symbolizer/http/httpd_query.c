@@ -70,7 +70,7 @@ static double now_s(void)
 int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **out)
 {
 	struct qsym_opts qo = {.resolver = opts->resolver,
-			       .symcache = opts->symcache,
+			       .opensyms = opts->opensyms,
 			       .wait_ms = opts->request_timeout_ms,
 			       .max_cached = opts->max_cached};
 	struct httpd_query *q;

@@ -17,14 +17,14 @@
 #include "cache/resolver.h"
 #include "lib/jsonw.h"
 #include "symbolizer/store/profstore.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 
 struct httpd_query;
 
 struct httpd_query_opts {
 	struct pstore *pstore;	   /* NULL: the routes answer 503 (no store configured) */
 	struct resolver *resolver; /* required */
-	struct symcache *symcache; /* required */
+	struct opensyms *opensyms; /* required */
 	int request_timeout_ms;	   /* longest wait for pending debug info, per side; 0 = 5000 */
 	size_t max_stacks;	   /* distinct stacks of one selection; 0 = 2,000,000 */
 	size_t max_cached;	   /* results cache (qsym_opts.max_cached); 0 = its default */

@@ -164,7 +164,7 @@ static void counter(struct jsonw *w, const char *name, const char *type, const c
 	jsonw_printf(w, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static void render_symcache(const struct symcache_stats *ss, struct jsonw *w)
+static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 {
 	uint64_t cum = 0;
 
@@ -184,12 +184,12 @@ static void render_symcache(const struct symcache_stats *ss, struct jsonw *w)
 		ss->index_failures);
 	header(w, "fleetsymd_index_build_duration_seconds", "histogram",
 	       "Time to build one symbol index.");
-	for (size_t b = 0; b < SYMCACHE_BUILD_BUCKETS; b++) {
+	for (size_t b = 0; b < OPENSYMS_BUILD_BUCKETS; b++) {
 		cum += ss->build_buckets[b];
-		if (b + 1 < SYMCACHE_BUILD_BUCKETS)
+		if (b + 1 < OPENSYMS_BUILD_BUCKETS)
 			jsonw_printf(
 			    w, "fleetsymd_index_build_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			    symcache_build_bounds[b], (unsigned long long)cum);
+			    opensyms_build_bounds[b], (unsigned long long)cum);
 		else
 			jsonw_printf(
 			    w, "fleetsymd_index_build_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
@@ -237,7 +237,7 @@ static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 }
 
 void metrics_render(struct metrics *m, const struct dstore_stats *ds,
-		    const struct resolver_stats *rs, const struct symcache_stats *ss,
+		    const struct resolver_stats *rs, const struct opensyms_stats *ss,
 		    struct jsonw *w)
 {
 	render_requests(m, w);
@@ -250,7 +250,7 @@ void metrics_render(struct metrics *m, const struct dstore_stats *ds,
 		"Addresses answered unknown because the debug info was missing or pending.",
 		get(&m->addresses_pending));
 	if (ss)
-		render_symcache(ss, w);
+		render_opensyms(ss, w);
 	if (ds)
 		render_store(ds, w);
 	if (rs)

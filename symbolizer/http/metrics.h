@@ -14,7 +14,7 @@
 #include "cache/debugstore.h"
 #include "cache/resolver.h"
 #include "lib/jsonw.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 
 enum metrics_endpoint {
 	EP_DEBUGINFO_PUT,
@@ -52,7 +52,7 @@ void metrics_addresses(struct metrics *m, uint64_t n, int pending);
 
 /* Append the Prometheus text (format 0.0.4) to W; any of the stats may be NULL. */
 void metrics_render(struct metrics *m, const struct dstore_stats *ds,
-		    const struct resolver_stats *rs, const struct symcache_stats *ss,
+		    const struct resolver_stats *rs, const struct opensyms_stats *ss,
 		    struct jsonw *w);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * qsym - a query's locations are sorted by (build ID, offset) so each build ID is one group:
  * resolved once, its cached answers copied out under its table's lock, its misses translated
- * to addresses and looked up in one symcache batch with no lock held, then added to the table.
+ * to addresses and looked up in one opensyms batch with no lock held, then added to the table.
  *
  * A table (struct btab) holds one build ID's answers for one stored file: an offset → entry
  * map, the entries' frames, and a string pool; the frames' strings are pool offsets. Tables
@@ -102,7 +102,7 @@ int qsym_new(const struct qsym_opts *opts, struct qsym **out)
 	struct qsym *q;
 
 	*out = NULL;
-	if (!opts->resolver || !opts->symcache)
+	if (!opts->resolver || !opts->opensyms)
 		return -EINVAL;
 	q = calloc(1, sizeof(*q));
 	if (!q)
@@ -502,8 +502,8 @@ static int lookup_misses(struct group *g, struct btab *t, const struct dstore_en
 			 int *cacheable)
 {
 	struct build *b = g->b;
-	struct symcache *sc = b->q->o.symcache;
-	struct symcache_file *f = NULL;
+	struct opensyms *sc = b->q->o.opensyms;
+	struct opensyms_file *f = NULL;
 	int err;
 
 	*cacheable = 1;
@@ -518,15 +518,15 @@ static int lookup_misses(struct group *g, struct btab *t, const struct dstore_en
 	}
 	if (!g->nv)
 		return 0;
-	err = symcache_get(sc, e, &f);
+	err = opensyms_get(sc, e, &f);
 	if (err) {
 		g->qb->status = QSYM_FAILED;
 		g->qb->reason = err_str(err);
 		*cacheable = 0;
 		return 0;
 	}
-	err = symcache_lookup_batch(sc, f, g->vaddr, g->nv, emit, g);
-	symcache_put(sc, f);
+	err = opensyms_lookup_batch(sc, f, g->vaddr, g->nv, emit, g);
+	opensyms_put(sc, f);
 	if (!err)
 		add(&b->q->st.symbolized, g->nv);
 	b->res->symbolized += g->nv;

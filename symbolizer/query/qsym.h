@@ -4,7 +4,7 @@
  * Each distinct raw location — (build ID, file offset) — is symbolized once per query, grouped
  * per build ID so that each build ID is resolved once and looked up in one batch: resolver
  * (store → debug dirs → debuginfod) → file offset → ELF address (the stored file's PT_LOAD
- * headers, rebuilt when a debug-only file zeroed them: loadrebuild.h) → symcache batch lookup.
+ * headers, rebuilt when a debug-only file zeroed them: loadrebuild.h) → opensyms batch lookup.
  *
  * Answers are kept in a results cache, one table per build ID, tagged with the identity of the
  * stored file they came from (path, size, time added, quality). Only answers computed from a
@@ -30,13 +30,13 @@
 #include "symbolizer/engine/loadrebuild.h"
 #include "symbolizer/store/profstore.h"
 #include "lib/strpool.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 
 struct qsym;
 
 struct qsym_opts {
 	struct resolver *resolver; /* required; borrowed for the qsym's life */
-	struct symcache *symcache; /* required; likewise */
+	struct opensyms *opensyms; /* required; likewise */
 	int wait_ms;		   /* longest a query waits for pending build IDs; 0 = 5000 */
 	size_t max_cached;	   /* cached location answers, all build IDs; 0 = 1,000,000 */
 	size_t max_frames;	   /* frames in one query's result; 0 = 16 M (-E2BIG beyond) */

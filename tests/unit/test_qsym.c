@@ -18,7 +18,7 @@
 #include "lib/log.h"
 #include "symbolizer/engine/loadrebuild.h"
 #include "symbolizer/query/qsym.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 #include "symbolizer/engine/symfile.h"
 
 #include <errno.h>
@@ -102,7 +102,7 @@ TEST(rebuilt_headers_equal_the_executables)
 struct svc {
 	struct dstore *store;
 	struct resolver *res;
-	struct symcache *sc;
+	struct opensyms *sc;
 	struct qsym *q;
 };
 
@@ -112,7 +112,7 @@ static void svc_open(struct svc *s)
 	static const char *dirs[2];
 	struct dstore_opts so = {0};
 	struct resolver_opts ro = {0};
-	struct symcache_opts co = {0};
+	struct opensyms_opts co = {0};
 	struct qsym_opts qo = {0};
 	char cmd[256];
 
@@ -129,9 +129,9 @@ static void svc_open(struct svc *s)
 	co.debug_dirs = dirs;
 	co.index_dir = dstore_index_dir(s->store);
 	co.tmp_dir = dstore_tmp_dir(s->store);
-	CHECK_INT(symcache_new(&co, &s->sc), 0);
+	CHECK_INT(opensyms_new(&co, &s->sc), 0);
 	qo.resolver = s->res;
-	qo.symcache = s->sc;
+	qo.opensyms = s->sc;
 	qo.wait_ms = 200;
 	CHECK_INT(qsym_new(&qo, &s->q), 0);
 }
@@ -139,7 +139,7 @@ static void svc_open(struct svc *s)
 static void svc_close(struct svc *s)
 {
 	qsym_free(s->q);
-	symcache_free(s->sc);
+	opensyms_free(s->sc);
 	resolver_free(s->res);
 	dstore_close(s->store);
 }
@@ -155,7 +155,7 @@ static void upload(struct svc *s, const char *file, const char *bid, int force)
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(dstore_put(s->store, bid, tmp, DSTORE_SRC_UPLOAD, force, &pr, NULL), 0);
 	resolver_forget_negative(s->res, bid);
-	symcache_drop(s->sc, bid);
+	opensyms_drop(s->sc, bid);
 }
 
 /* The raw locations: NADDR offsets over fx's .text, and the engine's answers at their
@@ -354,7 +354,7 @@ TEST(cache_cap_evicts_whole_build_ids)
 	svc_open(&s);
 	qsym_free(s.q);
 	qo.resolver = s.res;
-	qo.symcache = s.sc;
+	qo.opensyms = s.sc;
 	qo.max_cached = 10;
 	CHECK_INT(qsym_new(&qo, &s.q), 0);
 	upload(&s, "fx", fx_bid, 0);

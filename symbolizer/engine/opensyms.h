@@ -1,5 +1,5 @@
 /*
- * symcache - the open symbols of the build IDs the service is asked about, shared by all
+ * opensyms - the open symbols of the build IDs the service is asked about, shared by all
  * request threads.
  *
  * One refcounted entry per build ID, opened from the debug store's file on first use. An
@@ -16,8 +16,8 @@
  *
  * Thread-safe.
  */
-#ifndef FLEETSYM_SYMCACHE_H
-#define FLEETSYM_SYMCACHE_H
+#ifndef FLEETSYM_OPENSYMS_H
+#define FLEETSYM_OPENSYMS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,10 +26,10 @@
 #include "cache/symindex.h"
 #include "symbolizer/engine/loadmap.h"
 
-struct symcache;
-struct symcache_file;
+struct opensyms;
+struct opensyms_file;
 
-struct symcache_opts {
+struct opensyms_opts {
 	/* Debug dirs for symfile (separate debug files, dwz alt files); NULL-terminated, NULL
 	 * = symfile's default. Borrowed for the cache's life. */
 	const char *const *debug_dirs;
@@ -40,51 +40,51 @@ struct symcache_opts {
 	int build_threads;     /* background index builders; 0 = 1 */
 };
 
-int symcache_new(const struct symcache_opts *opts, struct symcache **out)
+int opensyms_new(const struct opensyms_opts *opts, struct opensyms **out)
     __attribute__((warn_unused_result));
 
 /* Stops the builders (a running build finishes first), then closes every entry. No
- * symcache_file may be held by a caller any more. */
-void symcache_free(struct symcache *c);
+ * opensyms_file may be held by a caller any more. */
+void opensyms_free(struct opensyms *c);
 
 /* The open symbols for store entry E (its path and build ID). Opens the file on a miss.
- * Sets *OUT (release with symcache_put()). Errors as symfile_open(). */
-int symcache_get(struct symcache *c, const struct dstore_entry *e, struct symcache_file **out)
+ * Sets *OUT (release with opensyms_put()). Errors as symfile_open(). */
+int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **out)
     __attribute__((warn_unused_result));
-void symcache_put(struct symcache *c, struct symcache_file *f);
+void opensyms_put(struct opensyms *c, struct opensyms_file *f);
 
 /* Close the entry of BUILD_ID (its file was replaced by an upload) and remove an index it
  * published. Callers holding it keep a working (old) copy until they put it. */
-void symcache_drop(struct symcache *c, const char *build_id);
+void opensyms_drop(struct opensyms *c, const char *build_id);
 
 /* Called once per address with its frames, innermost first; FRAMES and their strings are
  * valid only during the call (a cold file's lock is held). A nonzero return stops the batch
- * and is returned by symcache_lookup_batch(). */
-typedef int (*symcache_emit_fn)(void *ctx, size_t i, uint64_t addr, const struct sym_frame *frames,
+ * and is returned by opensyms_lookup_batch(). */
+typedef int (*opensyms_emit_fn)(void *ctx, size_t i, uint64_t addr, const struct sym_frame *frames,
 				int n);
 
 /* Resolve ADDRS[0..N) (ELF virtual addresses) in order. 0 or the emitter's return. The first
  * call on a cold file queues its index build. */
-int symcache_lookup_batch(struct symcache *c, struct symcache_file *f, const uint64_t *addrs,
-			  size_t n, symcache_emit_fn emit, void *ctx);
+int opensyms_lookup_batch(struct opensyms *c, struct opensyms_file *f, const uint64_t *addrs,
+			  size_t n, opensyms_emit_fn emit, void *ctx);
 
-/* The file's offset → address map (its PT_LOAD headers). Borrowed until symcache_put(). */
-const struct loadmap *symcache_file_loadmap(const struct symcache_file *f);
+/* The file's offset → address map (its PT_LOAD headers). Borrowed until opensyms_put(). */
+const struct loadmap *opensyms_file_loadmap(const struct opensyms_file *f);
 
-int symcache_file_is_indexed(const struct symcache_file *f);
+int opensyms_file_is_indexed(const struct opensyms_file *f);
 
 /* Wait until F is indexed or its build failed, at most TIMEOUT_MS; 1 when indexed. For
  * tests and benchmarks. */
-int symcache_wait_indexed(struct symcache *c, struct symcache_file *f, int timeout_ms);
+int opensyms_wait_indexed(struct opensyms *c, struct opensyms_file *f, int timeout_ms);
 
-#define SYMCACHE_BUILD_BUCKETS 12
-extern const double symcache_build_bounds[SYMCACHE_BUILD_BUCKETS - 1];
+#define OPENSYMS_BUILD_BUCKETS 12
+extern const double opensyms_build_bounds[OPENSYMS_BUILD_BUCKETS - 1];
 
-struct symcache_stats {
+struct opensyms_stats {
 	uint64_t hits, misses, evictions, open, indexed;
 	uint64_t index_builds, index_failures, build_usec_sum;
-	uint64_t build_buckets[SYMCACHE_BUILD_BUCKETS]; /* per bucket, not cumulative */
+	uint64_t build_buckets[OPENSYMS_BUILD_BUCKETS]; /* per bucket, not cumulative */
 };
-void symcache_stats(struct symcache *c, struct symcache_stats *st);
+void opensyms_stats(struct opensyms *c, struct opensyms_stats *st);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Unit tests of symbolizer/engine/symcache (+ loadmap, lib/jsonw): cold answers equal the engine's,
+ * Unit tests of symbolizer/engine/opensyms (+ loadmap, lib/jsonw): cold answers equal the engine's,
  * the background index switches entries to warm without changing any answer (also while
  * other threads keep asking), drops and replaced store entries remove what they published,
  * eviction keeps the cap, offsets map through PT_LOAD, and JSON output stays valid.
@@ -11,7 +11,7 @@
 #include "lib/log.h"
 #include "lib/jsonw.h"
 #include "symbolizer/engine/loadmap.h"
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 #include "symbolizer/engine/symfile.h"
 
 #include <dirent.h>
@@ -37,7 +37,7 @@ __attribute__((constructor)) static void quiet(void)
  * tools are missing; a failed compile fails the test. */
 static const char *setup(void)
 {
-	return fixture_setup("test_symcache",
+	return fixture_setup("test_opensyms",
 		"cd %1$s && mkdir -p index tmp && gcc -O2 -g -o fx0 %2$s/tests/data/src/inline_c.c && "
 		"gcc -O2 -g -DVARIANT=1 -o fx1 %2$s/tests/data/src/inline_c.c && "
 		"objcopy --only-keep-debug fx0 fx0.debug");
@@ -137,12 +137,12 @@ static int count_files(const char *dir, const char *suffix)
 	return n;
 }
 
-static struct symcache *new_cache(size_t max_entries)
+static struct opensyms *new_cache(size_t max_entries)
 {
 	char idx[128], tmp[128];
 	static char sidx[128], stmp[128];
-	struct symcache_opts o = {0};
-	struct symcache *c;
+	struct opensyms_opts o = {0};
+	struct opensyms *c;
 
 	snprintf(idx, sizeof(idx), "%s/index", fixture_dir);
 	snprintf(tmp, sizeof(tmp), "%s/tmp", fixture_dir);
@@ -151,7 +151,7 @@ static struct symcache *new_cache(size_t max_entries)
 	o.index_dir = sidx;
 	o.tmp_dir = stmp;
 	o.max_entries = max_entries;
-	CHECK_INT(symcache_new(&o, &c), 0);
+	CHECK_INT(opensyms_new(&o, &c), 0);
 	return c;
 }
 
@@ -165,11 +165,11 @@ static void clear_index(void)
 
 TEST(cold_then_warm_same_answers)
 {
-	struct symcache *c;
-	struct symcache_file *f;
+	struct opensyms *c;
+	struct opensyms_file *f;
 	struct dstore_entry e;
 	struct answers a = {.ref = (const char(*)[512])ref};
-	struct symcache_stats st;
+	struct opensyms_stats st;
 	char dir[128];
 
 	if (!setup())
@@ -178,37 +178,37 @@ TEST(cold_then_warm_same_answers)
 	entry_for("fx0", &e);
 	make_reference(e.path);
 	c = new_cache(0);
-	CHECK_INT(symcache_get(c, &e, &f), 0);
-	CHECK(!symcache_file_is_indexed(f));
-	CHECK_INT(symcache_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
+	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	CHECK(!opensyms_file_is_indexed(f));
+	CHECK_INT(opensyms_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
 	CHECK_INT(a.mismatches, 0);
-	CHECK_INT(symcache_wait_indexed(c, f, 30000), 1);
-	CHECK_INT(symcache_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
+	CHECK_INT(opensyms_wait_indexed(c, f, 30000), 1);
+	CHECK_INT(opensyms_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
 	CHECK_INT(a.mismatches, 0);
 	snprintf(dir, sizeof(dir), "%s/index", fixture_dir);
 	CHECK_INT(count_files(dir, ".symidx"), 1);
 	snprintf(dir, sizeof(dir), "%s/tmp", fixture_dir);
 	CHECK_INT(count_files(dir, NULL), 0); /* the private build dir is gone */
-	symcache_put(c, f);
-	symcache_stats(c, &st);
+	opensyms_put(c, f);
+	opensyms_stats(c, &st);
 	CHECK_INT(st.index_builds, 1);
 	CHECK_INT(st.misses, 1);
 	CHECK_INT(st.indexed, 1);
-	symcache_free(c);
+	opensyms_free(c);
 
 	/* a new cache opens the published index directly */
 	c = new_cache(0);
-	CHECK_INT(symcache_get(c, &e, &f), 0);
-	CHECK(symcache_file_is_indexed(f));
+	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	CHECK(opensyms_file_is_indexed(f));
 	a.mismatches = 0;
-	CHECK_INT(symcache_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
+	CHECK_INT(opensyms_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
 	CHECK_INT(a.mismatches, 0);
-	symcache_put(c, f);
-	symcache_free(c);
+	opensyms_put(c, f);
+	opensyms_free(c);
 }
 
 struct worker {
-	struct symcache *c;
+	struct opensyms *c;
 	struct dstore_entry *e;
 	size_t mismatches;
 	int err;
@@ -220,25 +220,25 @@ static void *hammer(void *arg)
 
 	for (int round = 0; round < 20; round++) {
 		struct answers a = {.ref = (const char(*)[512])ref};
-		struct symcache_file *f;
+		struct opensyms_file *f;
 
-		w->err = symcache_get(w->c, w->e, &f);
+		w->err = opensyms_get(w->c, w->e, &f);
 		if (w->err)
 			return NULL;
-		w->err = symcache_lookup_batch(w->c, f, addrs, NADDR, collect, &a);
+		w->err = opensyms_lookup_batch(w->c, f, addrs, NADDR, collect, &a);
 		w->mismatches += a.mismatches;
-		symcache_put(w->c, f);
+		opensyms_put(w->c, f);
 	}
 	return NULL;
 }
 
 TEST(concurrent_lookups_during_build)
 {
-	struct symcache *c;
+	struct opensyms *c;
 	struct dstore_entry e;
 	struct worker w[6];
 	pthread_t th[6];
-	struct symcache_stats st;
+	struct opensyms_stats st;
 
 	if (!setup())
 		SKIP("gcc or objcopy missing");
@@ -255,16 +255,16 @@ TEST(concurrent_lookups_during_build)
 		CHECK_INT(w[i].err, 0);
 		CHECK_INT(w[i].mismatches, 0);
 	}
-	symcache_stats(c, &st);
+	opensyms_stats(c, &st);
 	CHECK_INT(st.misses, 1); /* one open for all threads */
 	CHECK(st.index_builds <= 1);
-	symcache_free(c);
+	opensyms_free(c);
 }
 
 TEST(drop_removes_published_index)
 {
-	struct symcache *c;
-	struct symcache_file *f, *g;
+	struct opensyms *c;
+	struct opensyms_file *f, *g;
 	struct dstore_entry e;
 	struct answers a = {0};
 	char path[256];
@@ -274,55 +274,55 @@ TEST(drop_removes_published_index)
 	clear_index();
 	entry_for("fx0", &e);
 	c = new_cache(0);
-	CHECK_INT(symcache_get(c, &e, &f), 0);
-	CHECK_INT(symcache_lookup_batch(c, f, addrs, 1, collect, &a), 0);
-	CHECK_INT(symcache_wait_indexed(c, f, 30000), 1);
+	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	CHECK_INT(opensyms_lookup_batch(c, f, addrs, 1, collect, &a), 0);
+	CHECK_INT(opensyms_wait_indexed(c, f, 30000), 1);
 	snprintf(path, sizeof(path), "%s/index/%s.symidx", fixture_dir, e.build_id);
 	CHECK_INT(access(path, F_OK), 0);
-	symcache_drop(c, e.build_id);
+	opensyms_drop(c, e.build_id);
 	CHECK(access(path, F_OK) != 0);
 	/* the holder keeps a working copy */
-	CHECK_INT(symcache_lookup_batch(c, f, addrs, 1, collect, &a), 0);
-	CHECK_INT(symcache_get(c, &e, &g), 0);
+	CHECK_INT(opensyms_lookup_batch(c, f, addrs, 1, collect, &a), 0);
+	CHECK_INT(opensyms_get(c, &e, &g), 0);
 	CHECK(g != f);
-	CHECK(!symcache_file_is_indexed(g));
-	symcache_put(c, f);
-	symcache_put(c, g);
-	symcache_free(c);
+	CHECK(!opensyms_file_is_indexed(g));
+	opensyms_put(c, f);
+	opensyms_put(c, g);
+	opensyms_free(c);
 }
 
 TEST(changed_store_entry_reopens)
 {
-	struct symcache *c;
-	struct symcache_file *f, *g;
+	struct opensyms *c;
+	struct opensyms_file *f, *g;
 	struct dstore_entry e;
-	struct symcache_stats st;
+	struct opensyms_stats st;
 
 	if (!setup())
 		SKIP("gcc or objcopy missing");
 	clear_index();
 	entry_for("fx0", &e);
 	c = new_cache(0);
-	CHECK_INT(symcache_get(c, &e, &f), 0);
-	symcache_put(c, f);
-	CHECK_INT(symcache_get(c, &e, &f), 0);
-	symcache_put(c, f);
+	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	opensyms_put(c, f);
+	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	opensyms_put(c, f);
 	e.added += 1; /* the store replaced the file */
-	CHECK_INT(symcache_get(c, &e, &g), 0);
-	symcache_put(c, g);
-	symcache_stats(c, &st);
+	CHECK_INT(opensyms_get(c, &e, &g), 0);
+	opensyms_put(c, g);
+	opensyms_stats(c, &st);
 	CHECK_INT(st.hits, 1);
 	CHECK_INT(st.misses, 2);
 	CHECK_INT(st.open, 1);
-	symcache_free(c);
+	opensyms_free(c);
 }
 
 TEST(eviction_keeps_cap)
 {
-	struct symcache *c;
-	struct symcache_file *f0, *f1;
+	struct opensyms *c;
+	struct opensyms_file *f0, *f1;
 	struct dstore_entry e0, e1;
-	struct symcache_stats st;
+	struct opensyms_stats st;
 	struct answers a = {0};
 
 	if (!setup())
@@ -332,28 +332,28 @@ TEST(eviction_keeps_cap)
 	entry_for("fx1", &e1);
 	CHECK(strcmp(e0.build_id, e1.build_id) != 0);
 	c = new_cache(1);
-	CHECK_INT(symcache_get(c, &e0, &f0), 0);
-	CHECK_INT(symcache_lookup_batch(c, f0, addrs, 10, collect, &a), 0);
-	CHECK_INT(symcache_wait_indexed(c, f0, 30000), 1); /* a queued build holds it */
-	symcache_put(c, f0);
-	CHECK_INT(symcache_get(c, &e1, &f1), 0);
-	symcache_stats(c, &st);
+	CHECK_INT(opensyms_get(c, &e0, &f0), 0);
+	CHECK_INT(opensyms_lookup_batch(c, f0, addrs, 10, collect, &a), 0);
+	CHECK_INT(opensyms_wait_indexed(c, f0, 30000), 1); /* a queued build holds it */
+	opensyms_put(c, f0);
+	CHECK_INT(opensyms_get(c, &e1, &f1), 0);
+	opensyms_stats(c, &st);
 	CHECK_INT(st.open, 1);
 	CHECK_INT(st.evictions, 1);
 	/* held entries are not evicted: with f1 held, getting fx0 goes over the cap */
-	CHECK_INT(symcache_get(c, &e0, &f0), 0);
-	symcache_stats(c, &st);
+	CHECK_INT(opensyms_get(c, &e0, &f0), 0);
+	opensyms_stats(c, &st);
 	CHECK_INT(st.evictions, 1);
 	CHECK_INT(st.open, 2);
-	symcache_put(c, f0);
-	symcache_put(c, f1);
-	symcache_free(c);
+	opensyms_put(c, f0);
+	opensyms_put(c, f1);
+	opensyms_free(c);
 }
 
 TEST(bad_files_are_errors)
 {
-	struct symcache *c;
-	struct symcache_file *f;
+	struct opensyms *c;
+	struct opensyms_file *f;
 	struct dstore_entry e;
 	char path[256];
 	FILE *fp;
@@ -368,10 +368,10 @@ TEST(bad_files_are_errors)
 	fclose(fp);
 	snprintf(e.path, sizeof(e.path), "%s", path);
 	c = new_cache(0);
-	CHECK(symcache_get(c, &e, &f) < 0);
+	CHECK(opensyms_get(c, &e, &f) < 0);
 	snprintf(e.build_id, sizeof(e.build_id), "../../x");
-	CHECK(symcache_get(c, &e, &f) < 0);
-	symcache_free(c);
+	CHECK(opensyms_get(c, &e, &f) < 0);
+	opensyms_free(c);
 }
 
 static int map_of(const char *file, struct loadmap *m)

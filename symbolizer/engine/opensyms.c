@@ -1,5 +1,5 @@
 /*
- * symcache - a small hash-free table (a doubly linked LRU list: at most max_entries, 64 by
+ * opensyms - a small hash-free table (a doubly linked LRU list: at most max_entries, 64 by
  * default, and each request does one walk) of refcounted entries, a queue of entries waiting
  * for an index, and builder threads.
  *
@@ -8,7 +8,7 @@
  * c->lock before f->lock, never the other way. f->warm is written once under c->lock and read
  * without a lock (acquire/release).
  */
-#include "symbolizer/engine/symcache.h"
+#include "symbolizer/engine/opensyms.h"
 
 #include "symbolizer/engine/symfile.h"
 
@@ -29,14 +29,14 @@
 #define COLD_CHUNK	    256 /* addresses per hold of a cold file's lock */
 #define MAX_FRAMES	    64
 
-const double symcache_build_bounds[SYMCACHE_BUILD_BUCKETS - 1] = {0.01, 0.05, 0.1, 0.5, 1,  2.5,
+const double opensyms_build_bounds[OPENSYMS_BUILD_BUCKETS - 1] = {0.01, 0.05, 0.1, 0.5, 1,  2.5,
 								  5,	10,   30,  60,	120};
 
 enum build_state { BUILD_NONE, BUILD_QUEUED, BUILD_RUNNING, BUILD_DONE, BUILD_FAILED };
 
-struct symcache_file {
-	struct symcache_file *prev, *next; /* table (LRU order, most recent first) */
-	struct symcache_file *qnext;	   /* build queue */
+struct opensyms_file {
+	struct opensyms_file *prev, *next; /* table (LRU order, most recent first) */
+	struct opensyms_file *qnext;	   /* build queue */
 	unsigned refs;
 	int in_table;
 	int dead;      /* dropped: its index must not be published */
@@ -58,20 +58,20 @@ struct symcache_file {
 	char build_dir[4096]; /* the private dir the index was built in */
 };
 
-struct symcache {
-	struct symcache_opts opts;
+struct opensyms {
+	struct opensyms_opts opts;
 	pthread_mutex_t lock;
 	pthread_cond_t work, built;
-	struct symcache_file *head, *tail;
+	struct opensyms_file *head, *tail;
 	size_t count;
-	struct symcache_file *qhead, *qtail;
+	struct opensyms_file *qhead, *qtail;
 	int stop;
 	pthread_t builders[MAX_BUILDERS];
 	int nbuilders;
-	struct symcache_stats st;
+	struct opensyms_stats st;
 };
 
-static void file_free(struct symcache_file *f)
+static void file_free(struct opensyms_file *f)
 {
 	if (!f)
 		return;
@@ -82,12 +82,12 @@ static void file_free(struct symcache_file *f)
 }
 
 /* Drop one reference; returns F when it was the last (free it after unlocking). */
-static struct symcache_file *unref_locked(struct symcache_file *f)
+static struct opensyms_file *unref_locked(struct opensyms_file *f)
 {
 	return --f->refs == 0 ? f : NULL;
 }
 
-static void unlink_table(struct symcache *c, struct symcache_file *f)
+static void unlink_table(struct opensyms *c, struct opensyms_file *f)
 {
 	if (f->prev)
 		f->prev->next = f->next;
@@ -102,7 +102,7 @@ static void unlink_table(struct symcache *c, struct symcache_file *f)
 	c->count--;
 }
 
-static void push_front(struct symcache *c, struct symcache_file *f)
+static void push_front(struct opensyms *c, struct opensyms_file *f)
 {
 	f->prev = NULL;
 	f->next = c->head;
@@ -115,7 +115,7 @@ static void push_front(struct symcache *c, struct symcache_file *f)
 	c->count++;
 }
 
-static int index_path(const struct symcache *c, const char *dir, const char *bid, char *buf,
+static int index_path(const struct opensyms *c, const char *dir, const char *bid, char *buf,
 		      size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s.symidx", dir, bid);
@@ -126,7 +126,7 @@ static int index_path(const struct symcache *c, const char *dir, const char *bid
 
 /* Remove F from the table for good: no index of it may be published any more, and one it
  * published is removed (it describes a file the store no longer has). */
-static struct symcache_file *drop_locked(struct symcache *c, struct symcache_file *f)
+static struct opensyms_file *drop_locked(struct opensyms *c, struct opensyms_file *f)
 {
 	char path[4096];
 
@@ -139,15 +139,15 @@ static struct symcache_file *drop_locked(struct symcache *c, struct symcache_fil
 	return unref_locked(f);
 }
 
-static int same_entry(const struct symcache_file *f, const struct dstore_entry *e)
+static int same_entry(const struct opensyms_file *f, const struct dstore_entry *e)
 {
 	return f->size == e->size && f->added == e->added && f->quality == e->quality &&
 	       strcmp(f->path, e->path) == 0;
 }
 
-static struct symcache_file *find_locked(struct symcache *c, const char *bid)
+static struct opensyms_file *find_locked(struct opensyms *c, const char *bid)
 {
-	for (struct symcache_file *f = c->head; f; f = f->next)
+	for (struct opensyms_file *f = c->head; f; f = f->next)
 		if (strcmp(f->build_id, bid) == 0)
 			return f;
 	return NULL;
@@ -155,13 +155,13 @@ static struct symcache_file *find_locked(struct symcache *c, const char *bid)
 
 /* Close least recently used entries nobody holds until the table fits; returns a list (via
  * qnext) of entries to free after unlocking. */
-static struct symcache_file *evict_locked(struct symcache *c)
+static struct opensyms_file *evict_locked(struct opensyms *c)
 {
-	struct symcache_file *f = c->tail, *freed = NULL;
+	struct opensyms_file *f = c->tail, *freed = NULL;
 	size_t max = c->opts.max_entries ? c->opts.max_entries : DEFAULT_MAX_ENTRIES;
 
 	while (f && c->count > max) {
-		struct symcache_file *prev = f->prev;
+		struct opensyms_file *prev = f->prev;
 
 		if (f->refs == 1) {
 			unlink_table(c, f);
@@ -176,10 +176,10 @@ static struct symcache_file *evict_locked(struct symcache *c)
 	return freed;
 }
 
-static void free_list(struct symcache_file *f)
+static void free_list(struct opensyms_file *f)
 {
 	while (f) {
-		struct symcache_file *next = f->qnext;
+		struct opensyms_file *next = f->qnext;
 
 		file_free(f);
 		f = next;
@@ -198,7 +198,7 @@ static int read_loadmap(const char *path, struct loadmap *lm)
 	return err;
 }
 
-static int open_file(struct symcache *c, struct symcache_file *f)
+static int open_file(struct opensyms *c, struct opensyms_file *f)
 {
 	struct symfile_opts so = {.debug_dirs = c->opts.debug_dirs, .index_dir = c->opts.index_dir};
 	struct symfile *sf = NULL;
@@ -221,9 +221,9 @@ static int open_file(struct symcache *c, struct symcache_file *f)
 	return 0;
 }
 
-int symcache_get(struct symcache *c, const struct dstore_entry *e, struct symcache_file **out)
+int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **out)
 {
-	struct symcache_file *f, *stale = NULL, *evicted;
+	struct opensyms_file *f, *stale = NULL, *evicted;
 	int err;
 
 	*out = NULL;
@@ -247,7 +247,7 @@ int symcache_get(struct symcache *c, const struct dstore_entry *e, struct symcac
 		err = f->open_err;
 		pthread_mutex_unlock(&f->lock);
 		if (err) {
-			symcache_put(c, f);
+			opensyms_put(c, f);
 			return err;
 		}
 		*out = f;
@@ -283,17 +283,17 @@ int symcache_get(struct symcache *c, const struct dstore_entry *e, struct symcac
 	pthread_mutex_unlock(&c->lock);
 	free_list(evicted);
 	if (err) {
-		log_msg(LOG_WARN, "symcache: %s: %s", f->path, err_str(err));
-		symcache_put(c, f);
+		log_msg(LOG_WARN, "opensyms: %s: %s", f->path, err_str(err));
+		opensyms_put(c, f);
 		return err;
 	}
 	*out = f;
 	return 0;
 }
 
-void symcache_put(struct symcache *c, struct symcache_file *f)
+void opensyms_put(struct opensyms *c, struct opensyms_file *f)
 {
-	struct symcache_file *last;
+	struct opensyms_file *last;
 
 	if (!f)
 		return;
@@ -303,9 +303,9 @@ void symcache_put(struct symcache *c, struct symcache_file *f)
 	file_free(last);
 }
 
-void symcache_drop(struct symcache *c, const char *build_id)
+void opensyms_drop(struct opensyms *c, const char *build_id)
 {
-	struct symcache_file *f, *last = NULL;
+	struct opensyms_file *f, *last = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	f = find_locked(c, build_id);
@@ -315,7 +315,7 @@ void symcache_drop(struct symcache *c, const char *build_id)
 	file_free(last);
 }
 
-static void queue_build(struct symcache *c, struct symcache_file *f)
+static void queue_build(struct opensyms *c, struct opensyms_file *f)
 {
 	if (!c->opts.index_dir || c->nbuilders == 0)
 		return;
@@ -335,7 +335,7 @@ static void queue_build(struct symcache *c, struct symcache_file *f)
 }
 
 static int emit_warm(struct symfile *w, const uint64_t *addrs, size_t from, size_t n,
-		     symcache_emit_fn emit, void *ctx)
+		     opensyms_emit_fn emit, void *ctx)
 {
 	struct sym_frame frames[MAX_FRAMES];
 
@@ -349,8 +349,8 @@ static int emit_warm(struct symfile *w, const uint64_t *addrs, size_t from, size
 	return 0;
 }
 
-int symcache_lookup_batch(struct symcache *c, struct symcache_file *f, const uint64_t *addrs,
-			  size_t n, symcache_emit_fn emit, void *ctx)
+int opensyms_lookup_batch(struct opensyms *c, struct opensyms_file *f, const uint64_t *addrs,
+			  size_t n, opensyms_emit_fn emit, void *ctx)
 {
 	struct sym_frame frames[MAX_FRAMES];
 	struct symfile *w = __atomic_load_n(&f->warm, __ATOMIC_ACQUIRE);
@@ -381,12 +381,12 @@ int symcache_lookup_batch(struct symcache *c, struct symcache_file *f, const uin
 	return rc;
 }
 
-const struct loadmap *symcache_file_loadmap(const struct symcache_file *f)
+const struct loadmap *opensyms_file_loadmap(const struct opensyms_file *f)
 {
 	return &f->lm;
 }
 
-int symcache_file_is_indexed(const struct symcache_file *f)
+int opensyms_file_is_indexed(const struct opensyms_file *f)
 {
 	return __atomic_load_n(&f->warm, __ATOMIC_ACQUIRE) != NULL;
 }
@@ -400,7 +400,7 @@ static double now_s(void)
 }
 
 /* Build F's index in a private dir from a symfile of its own. Sets *OUT (indexed). */
-static int build_private(struct symcache *c, struct symcache_file *f, struct symfile **out)
+static int build_private(struct opensyms *c, struct opensyms_file *f, struct symfile **out)
 {
 	struct symfile_opts so = {.debug_dirs = c->opts.debug_dirs, .index_dir = f->build_dir};
 	int n, err;
@@ -421,7 +421,7 @@ static int build_private(struct symcache *c, struct symcache_file *f, struct sym
 	return err;
 }
 
-static void remove_build_dir(struct symcache_file *f)
+static void remove_build_dir(struct opensyms_file *f)
 {
 	char path[4096 + 80];
 
@@ -433,7 +433,7 @@ static void remove_build_dir(struct symcache_file *f)
 	rmdir(f->build_dir);
 }
 
-static void record_build(struct symcache *c, int ok, double secs)
+static void record_build(struct opensyms *c, int ok, double secs)
 {
 	size_t b = 0;
 
@@ -441,7 +441,7 @@ static void record_build(struct symcache *c, int ok, double secs)
 		c->st.index_failures++;
 		return;
 	}
-	while (b + 1 < SYMCACHE_BUILD_BUCKETS && secs > symcache_build_bounds[b])
+	while (b + 1 < OPENSYMS_BUILD_BUCKETS && secs > opensyms_build_bounds[b])
 		b++;
 	c->st.index_builds++;
 	c->st.build_buckets[b]++;
@@ -449,7 +449,7 @@ static void record_build(struct symcache *c, int ok, double secs)
 }
 
 /* Under c->lock: rename the private index into place and switch F to it. */
-static int publish_locked(struct symcache *c, struct symcache_file *f, struct symfile *sf)
+static int publish_locked(struct opensyms *c, struct opensyms_file *f, struct symfile *sf)
 {
 	char from[4096 + 80], to[4096];
 
@@ -468,10 +468,10 @@ static int publish_locked(struct symcache *c, struct symcache_file *f, struct sy
 
 /* The entry stays BUILD_RUNNING (and referenced) until everything about the build is done,
  * so that a waiter woken by c->built sees a settled entry. */
-static void build_one(struct symcache *c, struct symcache_file *f)
+static void build_one(struct opensyms *c, struct opensyms_file *f)
 {
 	struct symfile *sf = NULL, *old = NULL;
-	struct symcache_file *last;
+	struct opensyms_file *last;
 	double t0 = now_s();
 	int err;
 
@@ -486,7 +486,7 @@ static void build_one(struct symcache *c, struct symcache_file *f)
 
 	if (err) {
 		if (err != -ESTALE)
-			log_msg(LOG_WARN, "symcache: index of %s not built: %s", f->build_id,
+			log_msg(LOG_WARN, "opensyms: index of %s not built: %s", f->build_id,
 				err_str(err));
 		symfile_close(sf);
 	} else {
@@ -508,10 +508,10 @@ static void build_one(struct symcache *c, struct symcache_file *f)
 
 static void *builder_main(void *arg)
 {
-	struct symcache *c = arg;
+	struct opensyms *c = arg;
 
 	for (;;) {
-		struct symcache_file *f;
+		struct opensyms_file *f;
 
 		pthread_mutex_lock(&c->lock);
 		while (!c->stop && !c->qhead)
@@ -531,9 +531,9 @@ static void *builder_main(void *arg)
 	}
 }
 
-int symcache_new(const struct symcache_opts *opts, struct symcache **out)
+int opensyms_new(const struct opensyms_opts *opts, struct opensyms **out)
 {
-	struct symcache *c;
+	struct opensyms *c;
 	int nb, err = 0;
 
 	*out = NULL;
@@ -556,16 +556,16 @@ int symcache_new(const struct symcache_opts *opts, struct symcache **out)
 		c->nbuilders++;
 	}
 	if (err) {
-		symcache_free(c);
+		opensyms_free(c);
 		return err;
 	}
 	*out = c;
 	return 0;
 }
 
-void symcache_free(struct symcache *c)
+void opensyms_free(struct opensyms *c)
 {
-	struct symcache_file *f, *list = NULL;
+	struct opensyms_file *f, *list = NULL;
 
 	if (!c)
 		return;
@@ -597,7 +597,7 @@ void symcache_free(struct symcache *c)
 	free(c);
 }
 
-int symcache_wait_indexed(struct symcache *c, struct symcache_file *f, int timeout_ms)
+int opensyms_wait_indexed(struct opensyms *c, struct opensyms_file *f, int timeout_ms)
 {
 	struct timespec ts;
 	int indexed;
@@ -618,13 +618,13 @@ int symcache_wait_indexed(struct symcache *c, struct symcache_file *f, int timeo
 	return indexed;
 }
 
-void symcache_stats(struct symcache *c, struct symcache_stats *st)
+void opensyms_stats(struct opensyms *c, struct opensyms_stats *st)
 {
 	pthread_mutex_lock(&c->lock);
 	*st = c->st;
 	st->open = c->count;
 	st->indexed = 0;
-	for (struct symcache_file *f = c->head; f; f = f->next)
+	for (struct opensyms_file *f = c->head; f; f = f->next)
 		st->indexed += f->warm != NULL;
 	pthread_mutex_unlock(&c->lock);
 }
