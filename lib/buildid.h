@@ -19,10 +19,10 @@ int buildid_from_elf(Elf *elf, char hex[BUILDID_HEX_MAX]) __attribute__((warn_un
 
 /* Same for the file at PATH. -ENOENT, -ERR_NOTELF, -ERR_BADELF, -ERR_NOBUILDID. */
 int buildid_from_path(const char *path, char hex[BUILDID_HEX_MAX])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* DIR/.build-id/xx/rest.debug into BUF; -ENAMETOOLONG or -ERR_BADBUILDID. */
 int buildid_debug_path(const char *dir, const char *hex, char *buf, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -7,7 +7,7 @@
 
 static const char *const err_msgs[] = {
 #define ERR_MSG_(name, msg) msg,
-	ERR_LIST(ERR_MSG_)
+    ERR_LIST(ERR_MSG_)
 #undef ERR_MSG_
 };
 

@@ -32,7 +32,7 @@ void log_set_sink(log_sink_fn sink, void *ctx)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char *const names[] = {"error", "warn", "info", "debug"};
 	char line[1024];
 	va_list ap;
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BODY_MAX (64 * 1024)
+#define BODY_MAX       (64 * 1024)
 #define BACKOFF_MAX_MS 8000
 
 struct client {
@@ -182,7 +182,8 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 		if (!transient(rc, *status))
 			break;
 		log_msg(LOG_INFO, "%s: %s (attempt %d of %d)", url,
-			rc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(rc)) : "server error",
+			rc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(rc))
+				       : "server error",
 			attempt + 1, c->opts.retries + 1);
 	}
 	curl_slist_free_all(hdrs);
@@ -195,7 +196,8 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 	return 0;
 }
 
-/* Quality bits from the status JSON: {"quality": {"dwarf": true, "lines": true, "symtab": true}}. */
+/* Quality bits from the status JSON: {"quality": {"dwarf": true, "lines": true, "symtab": true}}.
+ */
 static unsigned parse_quality(json_t *q)
 {
 	unsigned bits = 0;

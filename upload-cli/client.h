@@ -13,13 +13,13 @@ struct client;
 struct client_opts {
 	const char *server; /* base URL, e.g. http://127.0.0.1:7070 */
 	const char *token;  /* bearer token or NULL */
-	int retries;        /* extra attempts after the first; 0 = none */
-	long timeout_s;     /* per attempt; 0 = 300 */
-	int progress;       /* draw a progress bar on stderr for large uploads */
+	int retries;	    /* extra attempts after the first; 0 = none */
+	long timeout_s;	    /* per attempt; 0 = 300 */
+	int progress;	    /* draw a progress bar on stderr for large uploads */
 };
 
 int client_new(const struct client_opts *opts, struct client **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void client_free(struct client *c);
 
 /* What the server holds for a build ID. QUALITY uses the debugstore bits (1 symtab, 2 DWARF,

@@ -53,7 +53,8 @@ static int copy_headers(Elf *in, Elf *out)
 	GElf_Ehdr eh, oh;
 	size_t phnum;
 
-	if (!gelf_getehdr(in, &eh) || !gelf_newehdr(out, gelf_getclass(in)) || !gelf_getehdr(out, &oh))
+	if (!gelf_getehdr(in, &eh) || !gelf_newehdr(out, gelf_getclass(in)) ||
+	    !gelf_getehdr(out, &oh))
 		return -ERR_BADELF;
 	memcpy(oh.e_ident, eh.e_ident, EI_NIDENT);
 	oh.e_type = eh.e_type;

@@ -43,7 +43,7 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 /* An open-addressing set of u32 ids; hashing and equality are the caller's. */
 struct idset {
 	uint32_t *slots; /* SYMIDX_NONE = empty */
-	size_t cap;      /* power of two */
+	size_t cap;	 /* power of two */
 	size_t count;
 };
 
@@ -88,7 +88,7 @@ struct claim {
 struct level {
 	Dwarf_Die cur;
 	struct ivset rem;
-	uint32_t node;   /* function node of the enclosing scope */
+	uint32_t node;	 /* function node of the enclosing scope */
 	int transparent; /* a namespace or imported unit: REM is borrowed from the level above */
 };
 
@@ -163,7 +163,8 @@ static int idset_grow(struct dwarfsym *d, struct idset *s, idset_hash_fn hash)
 
 		if (id == SYMIDX_NONE)
 			continue;
-		for (j = hash(d, id) & (ncap - 1); slots[j] != SYMIDX_NONE; j = (j + 1) & (ncap - 1))
+		for (j = hash(d, id) & (ncap - 1); slots[j] != SYMIDX_NONE;
+		     j = (j + 1) & (ncap - 1))
 			;
 		slots[j] = id;
 	}
@@ -324,8 +325,8 @@ static const char *die_name(Dwarf_Die *die)
 	Dwarf_Attribute attr;
 	const char *name;
 
-	name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) ?:
-					dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+	name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr)
+				    ?: dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
 	if (!name)
 		name = dwarf_diename(die);
 	return name ? name : "??";
@@ -346,7 +347,7 @@ static uint32_t *origin_slot(struct origin_map *m, uint64_t key, int *found)
 
 static int origin_grow(struct origin_map *m)
 {
-	struct origin_map n = { .cap = m->cap ? m->cap * 2 : 4096 };
+	struct origin_map n = {.cap = m->cap ? m->cap * 2 : 4096};
 	int found;
 
 	n.keys = calloc(n.cap, sizeof(*n.keys));
@@ -479,7 +480,7 @@ static int die_ranges(struct dwarfsym *d, Dwarf_Die *die, struct ivset *out)
 static int function_node(struct dwarfsym *d, Dwarf_Die *die, int inlined, uint32_t parent,
 			 Dwarf_Files *files, size_t nfiles, uint32_t *node)
 {
-	struct symidx_node n = { 0 };
+	struct symidx_node n = {0};
 	int err;
 
 	err = func_of_die(d, die, &n.func);
@@ -508,7 +509,7 @@ static int emit_claims(struct dwarfsym *d, const struct ivset *s, uint32_t node)
 	if (node == SYMIDX_NONE)
 		return 0;
 	for (size_t i = 0; i < s->n; i++) {
-		struct claim c = { s->v[i].lo, s->v[i].hi, node };
+		struct claim c = {s->v[i].lo, s->v[i].hi, node};
 
 		err = VEC_PUSH(d->claims, d->nclaims, d->claims_cap, c);
 		if (err)
@@ -530,10 +531,8 @@ static enum scope_kind scope_kind(int tag)
 {
 	switch (tag) {
 	case DW_TAG_subprogram:
-	case DW_TAG_entry_point:
-		return SCOPE_FUNCTION;
-	case DW_TAG_inlined_subroutine:
-		return SCOPE_INLINED;
+	case DW_TAG_entry_point: return SCOPE_FUNCTION;
+	case DW_TAG_inlined_subroutine: return SCOPE_INLINED;
 	/* Blocks are transparent too: libdw lets a block that covers an address hide a later
 	 * sibling covering it as well (its dwarf_getscopes stops at the first), but GCC's LTO
 	 * output has such overlapping blocks, and llvm-symbolizer and addr2line then report the
@@ -548,8 +547,7 @@ static enum scope_kind scope_kind(int tag)
 	case DW_TAG_module:
 	case DW_TAG_imported_unit:
 		return SCOPE_TRANSPARENT; /* hold functions; no claim of their own */
-	default:
-		return SCOPE_NONE;
+	default: return SCOPE_NONE;
 	}
 }
 
@@ -583,19 +581,21 @@ static int walk_cu(struct dwarfsym *d, Dwarf_Die *cudie, Dwarf_Files *files, siz
 			Dwarf_Attribute attr;
 
 			if (dwarf_tag(die) == DW_TAG_imported_unit)
-				inner = dwarf_formref_die(dwarf_attr(die, DW_AT_import, &attr), &child);
-			if (inner && top + 1 < MAX_DEPTH && dwarf_child(inner, &lv[top + 1].cur) == 0) {
+				inner =
+				    dwarf_formref_die(dwarf_attr(die, DW_AT_import, &attr), &child);
+			if (inner && top + 1 < MAX_DEPTH &&
+			    dwarf_child(inner, &lv[top + 1].cur) == 0) {
 				ivset_swap(&lv[top + 1].rem, &lv[top].rem);
 				ivset_clear(&lv[top].rem);
 				lv[top + 1].transparent = 1;
 				descend = 1;
 			}
 		} else if (kind != SCOPE_NONE) {
-			err = die_ranges(d, die, &d->want) ?:
-				      ivset_claim(&lv[top].rem, &d->want, &d->region);
+			err = die_ranges(d, die, &d->want)
+				  ?: ivset_claim(&lv[top].rem, &d->want, &d->region);
 			if (!err && d->region.n)
-				err = function_node(d, die, kind == SCOPE_INLINED, lv[top].node, files,
-						    nfiles, &node);
+				err = function_node(d, die, kind == SCOPE_INLINED, lv[top].node,
+						    files, nfiles, &node);
 			if (!err && d->region.n) {
 				if (top + 1 < MAX_DEPTH && dwarf_haschildren(die) &&
 				    dwarf_child(die, &lv[top + 1].cur) == 0) {
@@ -647,7 +647,7 @@ static int claim_cmp(const void *a, const void *b)
 
 static int emit_range(struct cu *cu, size_t *cap, uint64_t base, uint64_t addr, uint32_t node)
 {
-	struct symidx_range r = { (uint32_t)(addr - base), node };
+	struct symidx_range r = {(uint32_t)(addr - base), node};
 
 	if (cu->nranges && cu->ranges[cu->nranges - 1].addr == r.addr) {
 		cu->ranges[cu->nranges - 1].node = node;
@@ -732,7 +732,7 @@ static int read_lines(struct dwarfsym *d, Dwarf_Die *cudie, struct cu *cu, Dwarf
 		return 0; /* a CU without a line table is not an error */
 	for (size_t i = 0; i < nlines; i++) {
 		Dwarf_Line *l = dwarf_onesrcline(lines, i);
-		struct symidx_line row = { 0, SYMIDX_NONE, 0, 0 };
+		struct symidx_line row = {0, SYMIDX_NONE, 0, 0};
 		Dwarf_Files *lfiles;
 		size_t fidx;
 		Dwarf_Addr addr;
@@ -777,7 +777,7 @@ static int build_cu(struct dwarfsym *d, struct cu *cu)
 		files = NULL, nfiles = 0;
 	d->nclaims = 0;
 	d->nfile_ids = 0;
-	d->comp_dir = dwarf_formstring(dwarf_attr(&cudie, DW_AT_comp_dir, &(Dwarf_Attribute){ 0 }));
+	d->comp_dir = dwarf_formstring(dwarf_attr(&cudie, DW_AT_comp_dir, &(Dwarf_Attribute){0}));
 	err = walk_cu(d, &cudie, files, nfiles);
 	if (err == -ERR_BADDWARF)
 		log_msg(LOG_WARN, "CU at 0x%llx: damaged DIE tree, using what was read",
@@ -803,7 +803,7 @@ static int span_cmp(const void *a, const void *b)
 
 static int push_seg(struct dwarfsym *d, uint64_t lo, uint32_t cu)
 {
-	struct cu_seg sg = { lo, cu };
+	struct cu_seg sg = {lo, cu};
 
 	if (d->nsegs && d->segs[d->nsegs - 1].cu == cu)
 		return 0;
@@ -854,7 +854,7 @@ static int read_cus(struct dwarfsym *d)
 	int err;
 
 	while (dwarf_get_units(d->dw, dcu, &dcu, NULL, &unit_type, &cudie, NULL) == 0) {
-		struct cu cu = { .off = dwarf_dieoffset(&cudie) };
+		struct cu cu = {.off = dwarf_dieoffset(&cudie)};
 		Dwarf_Addr base, lo, hi;
 		ptrdiff_t off = 0;
 		uint32_t id = (uint32_t)d->ncus;
@@ -865,7 +865,7 @@ static int read_cus(struct dwarfsym *d)
 		if (err)
 			return err;
 		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
-			struct cu_span s = { lo, hi, id };
+			struct cu_span s = {lo, hi, id};
 
 			if (lo >= hi || !in_text(d, lo))
 				continue;
@@ -938,7 +938,8 @@ static int read_symtab_of(struct dwarfsym *d, Elf *elf, Elf64_Word type)
 			if (err)
 				return err;
 		}
-		/* libdwfl prefers the first of equal symbols: reverse so a stable order puts it last */
+		/* libdwfl prefers the first of equal symbols: reverse so a stable order puts it
+		 * last */
 		for (size_t i = start, j = d->nsyms; i + 1 < j; i++, j--) {
 			struct symidx_sym t = d->syms[i];
 			d->syms[i] = d->syms[j - 1];
@@ -951,7 +952,7 @@ static int read_symtab_of(struct dwarfsym *d, Elf *elf, Elf64_Word type)
 
 static int read_symtab(struct dwarfsym *d)
 {
-	Elf *order[2] = { d->elf, d->main_elf };
+	Elf *order[2] = {d->elf, d->main_elf};
 	int r = 0;
 
 	for (int i = 0; i < 2 && r == 0; i++)
@@ -1031,7 +1032,8 @@ static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *c
 			int len = snprintf(path, sizeof(path), "%s/.build-id/%02x/", dirs[i], b[0]);
 
 			for (ssize_t k = 1; k < bid_len && len < (int)sizeof(path) - 8; k++)
-				len += snprintf(path + len, sizeof(path) - (size_t)len, "%02x", b[k]);
+				len +=
+				    snprintf(path + len, sizeof(path) - (size_t)len, "%02x", b[k]);
 			snprintf(path + len, sizeof(path) - (size_t)len, ".debug");
 		}
 		if (d->alt_elf)
@@ -1208,15 +1210,16 @@ static int merge_line(struct symidx_line **arr, size_t *n, size_t *cap, struct s
 static int merge_segment(struct dwarfsym *d, const struct cu *cu, uint32_t s, uint64_t e,
 			 size_t *rcap, size_t *lcap)
 {
-	struct symidx_range r = { s, SYMIDX_NONE };
-	struct symidx_line l = { s, SYMIDX_NONE, 0, 0 };
+	struct symidx_range r = {s, SYMIDX_NONE};
+	struct symidx_line l = {s, SYMIDX_NONE, 0, 0};
 	long i;
 	int err;
 
 	if (cu && (i = bsearch_last_le32(cu->ranges, cu->nranges, sizeof(*cu->ranges), s)) >= 0)
 		r.node = cu->ranges[i].node;
 	err = merge_range(&d->all_ranges, &d->all.nranges, rcap, r);
-	for (i = cu ? bsearch_last_le32(cu->ranges, cu->nranges, sizeof(*cu->ranges), s) + 1 : 0; cu && !err && (size_t)i < cu->nranges; i++) {
+	for (i = cu ? bsearch_last_le32(cu->ranges, cu->nranges, sizeof(*cu->ranges), s) + 1 : 0;
+	     cu && !err && (size_t)i < cu->nranges; i++) {
 		if (cu->ranges[i].addr >= e)
 			break;
 		err = merge_range(&d->all_ranges, &d->all.nranges, rcap, cu->ranges[i]);
@@ -1227,7 +1230,8 @@ static int merge_segment(struct dwarfsym *d, const struct cu *cu, uint32_t s, ui
 	}
 	if (!err)
 		err = merge_line(&d->all_lines, &d->all.nlines, lcap, l);
-	for (i = cu ? bsearch_last_le32(cu->lines, cu->nlines, sizeof(*cu->lines), s) + 1 : 0; cu && !err && (size_t)i < cu->nlines; i++) {
+	for (i = cu ? bsearch_last_le32(cu->lines, cu->nlines, sizeof(*cu->lines), s) + 1 : 0;
+	     cu && !err && (size_t)i < cu->nlines; i++) {
 		if (cu->lines[i].addr >= e)
 			break;
 		err = merge_line(&d->all_lines, &d->all.nlines, lcap, cu->lines[i]);
@@ -1260,8 +1264,8 @@ int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)
 		if (sg->lo < d->base || sg->lo - d->base > UINT32_MAX)
 			continue;
 		err = merge_segment(d, sg->cu == SYMIDX_NONE ? NULL : &d->cus[sg->cu],
-				    (uint32_t)(sg->lo - d->base),
-				    e == UINT64_MAX ? e : e - d->base, &rcap, &lcap);
+				    (uint32_t)(sg->lo - d->base), e == UINT64_MAX ? e : e - d->base,
+				    &rcap, &lcap);
 	}
 	if (err)
 		return err;

@@ -48,7 +48,7 @@ void dwarfsym_lookup_symtab(struct dwarfsym *d, uint64_t addr, struct sym_frame 
 /* Read every CU and merge them into one view (for symindex_write()). The view is borrowed
  * until dwarfsym_close(); lookups stay valid afterwards. */
 int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 void dwarfsym_close(struct dwarfsym *d);
 

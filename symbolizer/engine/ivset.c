@@ -21,7 +21,7 @@ void ivset_free(struct ivset *s)
 
 int ivset_add(struct ivset *s, uint64_t lo, uint64_t hi)
 {
-	struct iv x = { lo, hi };
+	struct iv x = {lo, hi};
 
 	if (lo >= hi)
 		return 0;
@@ -94,9 +94,9 @@ int ivset_claim(struct ivset *parent, const struct ivset *want, struct ivset *ou
 			continue;
 		/* parent intervals i..j-1 overlap [lo, hi): keep what sticks out on either side */
 		if (parent->v[i].lo < lo)
-			keep[nkeep++] = (struct iv){ parent->v[i].lo, lo };
+			keep[nkeep++] = (struct iv){parent->v[i].lo, lo};
 		if (parent->v[j - 1].hi > hi)
-			keep[nkeep++] = (struct iv){ hi, parent->v[j - 1].hi };
+			keep[nkeep++] = (struct iv){hi, parent->v[j - 1].hi};
 		if (nkeep > j - i) {
 			err = vec_reserve((void **)&parent->v, &parent->cap, parent->n + 1,
 					  sizeof(*parent->v));

@@ -36,6 +36,6 @@ void ivset_normalize(struct ivset *s);
 /* OUT = WANT ∩ *PARENT, and remove OUT from *PARENT. WANT and PARENT normalized; OUT is
  * cleared first and comes out normalized. */
 int ivset_claim(struct ivset *parent, const struct ivset *want, struct ivset *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const default_debug_dirs[] = { "/usr/lib/debug", NULL };
+static const char *const default_debug_dirs[] = {"/usr/lib/debug", NULL};
 
 struct symfile {
 	struct symfile_opts opts;
@@ -116,7 +116,7 @@ static int symfile_new(const struct symfile_opts *opts, struct symfile **out)
 
 static int open_dwarf(struct symfile *sf, const char *debug, const char *main)
 {
-	struct dwarfsym_opts dopts = { .debug_dirs = sf->opts.debug_dirs };
+	struct dwarfsym_opts dopts = {.debug_dirs = sf->opts.debug_dirs};
 
 	return dwarfsym_open(debug, main, &dopts, &sf->dw);
 }

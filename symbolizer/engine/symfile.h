@@ -25,7 +25,7 @@ struct symfile_opts {
 /* Open the symbols of the ELF file at PATH. Sets *OUT (free with symfile_close()).
  * Errors: -ENOENT, -ERR_NOTELF, -ERR_BADELF. */
 int symfile_open(const char *path, const struct symfile_opts *opts, struct symfile **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Open by build ID: the index if there is one, else the debug file under the debug dirs.
  * -ENOENT when neither exists, -ERR_BADBUILDID for a malformed ID. */

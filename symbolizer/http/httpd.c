@@ -120,7 +120,7 @@ static const char *const *allow_header(const struct req *r, unsigned status, con
 	if (status != MHD_HTTP_METHOD_NOT_ALLOWED)
 		return NULL;
 	hdr[0] = MHD_HTTP_HEADER_ALLOW;
-	hdr[1] = r->route == R_DEBUGINFO  ? "GET, HEAD, PUT"
+	hdr[1] = r->route == R_DEBUGINFO   ? "GET, HEAD, PUT"
 		 : r->route == R_SYMBOLIZE ? "POST"
 		 : r->route == R_STORE	   ? httpd_ingest_allow(r->store_route)
 					   : "GET, HEAD";
@@ -362,7 +362,7 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 	r->ep = EP_DEBUGINFO_PUT;
 	if (o->token &&
 	    !httpd_token_ok(o->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							    MHD_HTTP_HEADER_AUTHORIZATION)))
+								  MHD_HTTP_HEADER_AUTHORIZATION)))
 		return respond_error(r, conn, 401,
 				     "uploads need the header 'Authorization: Bearer TOKEN' with "
 				     "the token of the server's --token-file");

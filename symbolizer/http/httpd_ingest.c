@@ -207,9 +207,9 @@ int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int 
 		return fail(rq, conn, 503, "this server has no profile store");
 	if (route != RT_INGEST)
 		return MHD_YES;
-	if (x->o.token &&
-	    !httpd_token_ok(x->o.token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							      MHD_HTTP_HEADER_AUTHORIZATION))) {
+	if (x->o.token && !httpd_token_ok(x->o.token, MHD_lookup_connection_value(
+							  conn, MHD_HEADER_KIND,
+							  MHD_HTTP_HEADER_AUTHORIZATION))) {
 		add(&x->refused[RF_UNAUTHORIZED], 1);
 		return fail(rq, conn, 401,
 			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf,
-			       size_t len, const char *ctype, const char *const *hdrs,
-			       unsigned *status_out, uint64_t *bytes_out)
+enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf, size_t len,
+			       const char *ctype, const char *const *hdrs, unsigned *status_out,
+			       uint64_t *bytes_out)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ok;

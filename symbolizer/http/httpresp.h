@@ -15,9 +15,9 @@ struct jsonw;
 /* Queue BUF (LEN bytes, malloc'd; transferred: MHD frees it, or this does on failure) with
  * Content-Type CTYPE and the extra headers HDRS (NULL-terminated name, value pairs; may be
  * NULL). When queued, sets *STATUS_OUT and *BYTES_OUT. */
-enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf,
-			       size_t len, const char *ctype, const char *const *hdrs,
-			       unsigned *status_out, uint64_t *bytes_out);
+enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf, size_t len,
+			       const char *ctype, const char *const *hdrs, unsigned *status_out,
+			       uint64_t *bytes_out);
 
 /* Finish W with a newline and queue it as application/json. An answer that cannot be built
  * (over its cap, or out of memory) becomes {"error": TOO_LARGE} with 413 (500 for memory). */

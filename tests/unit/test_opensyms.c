@@ -37,10 +37,11 @@ __attribute__((constructor)) static void quiet(void)
  * tools are missing; a failed compile fails the test. */
 static const char *setup(void)
 {
-	return fixture_setup("test_opensyms",
-		"cd %1$s && mkdir -p index tmp && gcc -O2 -g -o fx0 %2$s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -DVARIANT=1 -o fx1 %2$s/tests/data/src/inline_c.c && "
-		"objcopy --only-keep-debug fx0 fx0.debug");
+	return fixture_setup(
+	    "test_opensyms",
+	    "cd %1$s && mkdir -p index tmp && gcc -O2 -g -o fx0 %2$s/tests/data/src/inline_c.c && "
+	    "gcc -O2 -g -DVARIANT=1 -o fx1 %2$s/tests/data/src/inline_c.c && "
+	    "objcopy --only-keep-debug fx0 fx0.debug");
 }
 
 static void entry_for(const char *file, struct dstore_entry *e)

@@ -1,6 +1,6 @@
 /*
- * Unit tests of symbolizer/query/qsym and engine/loadrebuild against a real debug store, resolver (no
- * debuginfod) and symbol cache, with fixtures compiled at test time from
+ * Unit tests of symbolizer/query/qsym and engine/loadrebuild against a real debug store, resolver
+ * (no debuginfod) and symbol cache, with fixtures compiled at test time from
  * tests/data/src/inline_c.c (-O2 -g, non-PIE so that file offsets and addresses differ):
  * - rebuilt program headers of objcopy --only-keep-debug files equal the executables' own
  *   (fixtures, and Debian's libc6-dbg when installed);
@@ -38,12 +38,13 @@ __attribute__((constructor)) static void quiet(void)
 
 static const char *setup(void)
 {
-	return fixture_setup("test_qsym",
-		"cd %1$s && mkdir -p data debugdir && "
-		"gcc -O2 -g -no-pie -o fx %2$s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -o fxpie %2$s/tests/data/src/inline_c.c && "
-		"gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %2$s/tests/data/src/inline_c.c && "
-		"for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done");
+	return fixture_setup(
+	    "test_qsym",
+	    "cd %1$s && mkdir -p data debugdir && "
+	    "gcc -O2 -g -no-pie -o fx %2$s/tests/data/src/inline_c.c && "
+	    "gcc -O2 -g -o fxpie %2$s/tests/data/src/inline_c.c && "
+	    "gcc -O2 -g -shared -fPIC -DVARIANT=2 -o fx.so %2$s/tests/data/src/inline_c.c && "
+	    "for f in fx fxpie fx.so; do objcopy --only-keep-debug $f $f.debug; done");
 }
 
 static void path_of(char *buf, size_t len, const char *file)

@@ -53,9 +53,9 @@ static void make_fixture(struct fixture *f, size_t nr, size_t nn, size_t nl)
 	f->strs = malloc(sizeof(strtab));
 	memcpy(f->strs, strtab, sizeof(strtab));
 	f->funcs = calloc(3, sizeof(*f->funcs));
-	f->funcs[0] = (struct symidx_func){ 16, 16 }; /* foo */
-	f->funcs[1] = (struct symidx_func){ 20, 28 }; /* _Z3barv / bar() */
-	f->funcs[2] = (struct symidx_func){ 34, 34 }; /* baz */
+	f->funcs[0] = (struct symidx_func){16, 16}; /* foo */
+	f->funcs[1] = (struct symidx_func){20, 28}; /* _Z3barv / bar() */
+	f->funcs[2] = (struct symidx_func){34, 34}; /* baz */
 	f->nodes = calloc(nn, sizeof(*f->nodes));
 	for (size_t i = 0; i < nn; i++) {
 		struct symidx_node *n = &f->nodes[i];
@@ -83,16 +83,16 @@ static void make_fixture(struct fixture *f, size_t nr, size_t nn, size_t nl)
 	addr = 0;
 	for (size_t i = 0; i < nl; i++) {
 		addr += 1 + rnd(30);
-		f->lines[i] = (struct symidx_line){ addr, rnd(6) ? (rnd(2) ? 1 : 8) : SYMIDX_NONE,
-						    rnd(70000), rnd(90) };
+		f->lines[i] = (struct symidx_line){addr, rnd(6) ? (rnd(2) ? 1 : 8) : SYMIDX_NONE,
+						   rnd(70000), rnd(90)};
 		if (f->lines[i].file == SYMIDX_NONE)
 			f->lines[i].line = f->lines[i].col = 0;
 	}
 	f->syms = calloc(2, sizeof(*f->syms));
-	f->syms[0] = (struct symidx_sym){ 5, 100, 2, 3 };
-	f->syms[1] = (struct symidx_sym){ 200, 0, 0, 1 };
-	f->v = (struct symview){ 0x400000, f->ranges, nr, f->nodes, nn, f->funcs, 3,
-				 f->lines,  nl,	       f->syms,	 2,  f->strs,  sizeof(strtab) };
+	f->syms[0] = (struct symidx_sym){5, 100, 2, 3};
+	f->syms[1] = (struct symidx_sym){200, 0, 0, 1};
+	f->v = (struct symview){0x400000, f->ranges, nr,      f->nodes, nn,	 f->funcs,	3,
+				f->lines, nl,	     f->syms, 2,	f->strs, sizeof(strtab)};
 	strcpy(f->dir, "/tmp/test_symindex.XXXXXX");
 	CHECK(mkdtemp(f->dir) != NULL);
 	snprintf(f->path, sizeof(f->path), "%s/" BID ".symidx", f->dir);
@@ -127,11 +127,13 @@ static void check_same_answers(struct fixture *f, struct symindex *idx)
 
 		CHECK_INT(nx, ny);
 		for (int i = 0; i < nx; i++) {
-			if (!same_str(x[i].function, y[i].function) || !same_str(x[i].file, y[i].file) ||
+			if (!same_str(x[i].function, y[i].function) ||
+			    !same_str(x[i].file, y[i].file) ||
 			    !same_str(x[i].linkage, y[i].linkage) || x[i].line != y[i].line ||
 			    x[i].column != y[i].column || x[i].inlined != y[i].inlined ||
 			    x[i].source != y[i].source)
-				T_FAIL_("address 0x%llx frame %d differs", (unsigned long long)a, i);
+				T_FAIL_("address 0x%llx frame %d differs", (unsigned long long)a,
+					i);
 		}
 	}
 }
@@ -173,9 +175,9 @@ TEST(lookup_semantics)
 	struct sym_frame fr[4];
 
 	make_fixture(&f, 1, 1, 1);
-	f.ranges[0] = (struct symidx_range){ 10, 0 };
-	f.nodes[0] = (struct symidx_node){ 1, SYMIDX_NONE, SYMIDX_NONE, 0, 0, 0 };
-	f.lines[0] = (struct symidx_line){ 8, 1, 42, 7 };
+	f.ranges[0] = (struct symidx_range){10, 0};
+	f.nodes[0] = (struct symidx_node){1, SYMIDX_NONE, SYMIDX_NONE, 0, 0, 0};
+	f.lines[0] = (struct symidx_line){8, 1, 42, 7};
 	/* inside the function: DWARF name, file:line:col from the line table */
 	CHECK_INT(symview_lookup(&f.v, 0x400000 + 12, fr, 4), 1);
 	CHECK_INT(fr[0].source, SYM_SRC_DWARF);
