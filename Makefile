@@ -84,6 +84,14 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
+# Helper programs the benchmarks run, built like everything else (same flags and warnings).
+BENCH_TOOLS := $(BUILD)/bench/store_load
+all: $(BENCH_TOOLS)
+
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS) -lm
+
 deps:
 	bash .ci/deps.sh
 
