@@ -60,21 +60,34 @@ struct httpd {
 	struct httpd_ingest *ingest; /* ingest, labels, series, types, timeline */
 };
 
-enum route {
-	R_NONE,
-	R_DEBUGINFO, /* /api/v1/debuginfo/ID */
-	R_BUILDID_DEBUGINFO,
-	R_BUILDID_EXECUTABLE,
-	R_SYMBOLIZE,
-	R_METRICS,
-	R_UI,	 /* the web UI (httpd_ui.c) */
-	R_QUERY, /* profile queries (httpd_query.c) */
-	R_STORE, /* ingest and listings (httpd_ingest.c) */
+/* Who answers a route. */
+enum handler {
+	H_DEBUGINFO,	/* GET or PUT /api/v1/debuginfo/ID */
+	H_BUILDID_FILE, /* the debuginfod protocol */
+	H_SYMBOLIZE,
+	H_METRICS,
+	H_UI,	 /* the web UI (httpd_ui.c) */
+	H_QUERY, /* profile queries (httpd_query.c) */
+	H_STORE, /* ingest and listings (httpd_ingest.c) */
+};
+
+struct req;
+
+/* One row of the route table: every URL fleetsymd serves is matched here and nowhere else. */
+struct route {
+	const char *path; /* the exact path; with MATCH, the pattern it reads (for the reader) */
+	/* NULL: PATH exactly. Else 1 when the URL is this route's (*ERR set to refuse it: a bad
+	 * build ID, a path past the route), 0 when it is not (*ERR may say why no route will). */
+	int (*match)(struct req *r, const char *url, int *err);
+	const char *allow; /* the methods taken, as a 405's Allow header lists them */
+	enum metrics_endpoint ep;
+	enum handler handler;
+	int sub; /* the handler module's own endpoint (enum httpd_ingest_ep, httpd_query_ep) */
 };
 
 struct req {
 	struct httpd *h;
-	enum route route;
+	const struct route *rt; /* NULL until routed, and for no route */
 	enum metrics_endpoint ep;
 	double t0;
 	char method[16];
@@ -96,7 +109,6 @@ struct req {
 	char late_msg[256];
 
 	/* ingest and listings */
-	int store_route;
 	struct httpd_ingest_req *ix;
 
 	/* symbolize */
@@ -120,10 +132,7 @@ static const char *const *allow_header(const struct req *r, unsigned status, con
 	if (status != MHD_HTTP_METHOD_NOT_ALLOWED)
 		return NULL;
 	hdr[0] = MHD_HTTP_HEADER_ALLOW;
-	hdr[1] = r->route == R_DEBUGINFO   ? "GET, HEAD, PUT"
-		 : r->route == R_SYMBOLIZE ? "POST"
-		 : r->route == R_STORE	   ? httpd_ingest_allow(r->store_route)
-					   : "GET, HEAD";
+	hdr[1] = r->rt ? r->rt->allow : "GET, HEAD";
 	hdr[2] = NULL;
 	return hdr;
 }
@@ -240,75 +249,127 @@ static int take_build_id(struct req *r, const char *p, const char **rest)
 	return 0;
 }
 
-/* Sets r->route and r->ep; 0, -ENOENT (no such path) or -ERR_BADBUILDID. */
-static int route(struct req *r, const char *url)
+/* /api/v1/debuginfo/{build_id}: the route is ours even when the ID is bad or a path follows
+ * (then 405 before 400 or 404). */
+static int match_debuginfo(struct req *r, const char *url, int *err)
 {
-	static const char p_debuginfo[] = "/api/v1/debuginfo/", p_buildid[] = "/buildid/";
+	static const char prefix[] = "/api/v1/debuginfo/";
 	const char *rest;
 
-	r->route = R_NONE;
-	r->ep = EP_OTHER;
-	if (!strcmp(url, "/api/v1/symbolize")) {
-		r->route = R_SYMBOLIZE;
-		r->ep = EP_SYMBOLIZE;
+	if (strncmp(url, prefix, sizeof(prefix) - 1))
 		return 0;
-	}
-	if (httpd_ui_route(url)) {
-		r->route = R_UI;
-		return 0;
-	}
-	if ((r->store_route = httpd_ingest_route(url)) > 0) {
-		r->route = R_STORE;
-		r->ep = httpd_ingest_endpoint(r->store_route);
-		return 0;
-	}
-	if (httpd_query_route(url)) {
-		r->route = R_QUERY;
-		r->ep = !strcmp(url, "/api/v1/query")  ? EP_QUERY
-			: !strcmp(url, "/api/v1/diff") ? EP_DIFF
-						       : EP_MISSING;
-		return 0;
-	}
-	if (!strcmp(url, "/metrics")) {
-		r->route = R_METRICS;
-		r->ep = EP_METRICS;
-		return 0;
-	}
-	if (!strncmp(url, p_debuginfo, sizeof(p_debuginfo) - 1)) {
-		r->route = R_DEBUGINFO;
-		r->ep = EP_DEBUGINFO_GET;
-		if (take_build_id(r, url + sizeof(p_debuginfo) - 1, &rest))
-			return -ERR_BADBUILDID;
-		return *rest ? -ENOENT : 0;
-	}
-	if (!strncmp(url, p_buildid, sizeof(p_buildid) - 1)) {
-		if (take_build_id(r, url + sizeof(p_buildid) - 1, &rest))
-			return -ERR_BADBUILDID;
-		if (!strcmp(rest, "/debuginfo")) {
-			r->route = R_BUILDID_DEBUGINFO;
-			r->ep = EP_BUILDID_DEBUGINFO;
-		} else if (!strcmp(rest, "/executable")) {
-			r->route = R_BUILDID_EXECUTABLE;
-			r->ep = EP_BUILDID_EXECUTABLE;
-		} else {
-			/* /source and /section are not served: debuginfod clients take 404. */
-			return -ENOENT;
-		}
-		return 0;
-	}
-	return -ENOENT;
+	if (take_build_id(r, url + sizeof(prefix) - 1, &rest))
+		*err = -ERR_BADBUILDID;
+	else if (*rest)
+		*err = -ENOENT;
+	return 1;
 }
 
-static int method_ok(const struct req *r)
+/* /buildid/{build_id}/SUFFIX (debuginfod); a bad ID is a 400 whatever follows. /source and
+ * /section are not served: debuginfod clients take 404. */
+static int match_buildid(struct req *r, const char *url, const char *suffix, int *err)
 {
-	int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+	static const char prefix[] = "/buildid/";
+	const char *rest;
 
-	switch (r->route) {
-	case R_DEBUGINFO: return get || !strcmp(r->method, "PUT");
-	case R_SYMBOLIZE: return !strcmp(r->method, "POST");
-	case R_STORE: return httpd_ingest_method_ok(r->store_route, r->method);
-	default: return get;
+	if (strncmp(url, prefix, sizeof(prefix) - 1))
+		return 0;
+	if (take_build_id(r, url + sizeof(prefix) - 1, &rest)) {
+		*err = -ERR_BADBUILDID;
+		return 0;
 	}
+	return !strcmp(rest, suffix);
+}
+
+static int match_buildid_debuginfo(struct req *r, const char *url, int *err)
+{
+	return match_buildid(r, url, "/debuginfo", err);
+}
+
+static int match_buildid_executable(struct req *r, const char *url, int *err)
+{
+	return match_buildid(r, url, "/executable", err);
+}
+
+static int match_ui(struct req *r, const char *url, int *err)
+{
+	return httpd_ui_route(url);
+}
+
+/* /api/v1/labels/{name}/values */
+static int match_label_values(struct req *r, const char *url, int *err)
+{
+	static const char prefix[] = "/api/v1/labels/";
+	size_t n;
+
+	if (strncmp(url, prefix, sizeof(prefix) - 1))
+		return 0;
+	url += sizeof(prefix) - 1;
+	n = strcspn(url, "/");
+	return n > 0 && !strcmp(url + n, "/values");
+}
+
+#define GET "GET, HEAD"
+
+static const struct route routes[] = {
+    {"/api/v1/symbolize", NULL, "POST", EP_SYMBOLIZE, H_SYMBOLIZE},
+    {"/, /index.html, /ui/*", match_ui, GET, EP_OTHER, H_UI},
+    {"/api/v1/ingest", NULL, "POST", EP_INGEST, H_STORE, HTTPD_INGEST_INGEST},
+    {"/api/v1/labels", NULL, GET, EP_LABELS, H_STORE, HTTPD_INGEST_LABELS},
+    {"/api/v1/series", NULL, GET, EP_SERIES, H_STORE, HTTPD_INGEST_SERIES},
+    {"/api/v1/types", NULL, GET, EP_TYPES, H_STORE, HTTPD_INGEST_TYPES},
+    {"/api/v1/timeline", NULL, GET, EP_TIMELINE, H_STORE, HTTPD_INGEST_TIMELINE},
+    {"/api/v1/labels/{name}/values", match_label_values, GET, EP_LABELS, H_STORE,
+     HTTPD_INGEST_LABEL_VALUES},
+    {"/api/v1/query", NULL, GET, EP_QUERY, H_QUERY, HTTPD_QUERY_QUERY},
+    {"/api/v1/diff", NULL, GET, EP_DIFF, H_QUERY, HTTPD_QUERY_DIFF},
+    {"/api/v1/missing", NULL, GET, EP_MISSING, H_QUERY, HTTPD_QUERY_MISSING},
+    {"/metrics", NULL, GET, EP_METRICS, H_METRICS},
+    {"/api/v1/debuginfo/{build_id}", match_debuginfo, GET ", PUT", EP_DEBUGINFO_GET, H_DEBUGINFO},
+    {"/buildid/{build_id}/debuginfo", match_buildid_debuginfo, GET, EP_BUILDID_DEBUGINFO,
+     H_BUILDID_FILE},
+    {"/buildid/{build_id}/executable", match_buildid_executable, GET, EP_BUILDID_EXECUTABLE,
+     H_BUILDID_FILE},
+};
+
+#undef GET
+
+/* Sets r->rt (NULL: no route) and r->ep; 0, -ENOENT (no such path) or -ERR_BADBUILDID. */
+static int route(struct req *r, const char *url)
+{
+	int err = -ENOENT;
+
+	r->rt = NULL;
+	r->ep = EP_OTHER;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
+		int e = 0;
+
+		if (rt->match ? rt->match(r, url, &e) : !strcmp(url, rt->path)) {
+			r->rt = rt;
+			r->ep = rt->ep;
+			return e;
+		}
+		if (e)
+			err = e;
+	}
+	return err;
+}
+
+/* Whether METHOD is one of the comma-separated methods of ALLOW. */
+static int method_in(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+
+	while (*allow) {
+		size_t k = strcspn(allow, ",");
+
+		if (k == n && !strncmp(allow, method, n))
+			return 1;
+		allow += k;
+		allow += strspn(allow, ", ");
+	}
+	return 0;
 }
 
 /* Constant-time in the contents of the expected token (only its length can leak). */
@@ -712,7 +773,7 @@ static enum MHD_Result buildid_file(struct req *r, struct MHD_Connection *conn)
 		return respond_error(r, conn, 404, "no debug info for this build ID: %s",
 				     reason ? reason : "not found");
 	}
-	if (r->route == R_BUILDID_EXECUTABLE && !(e.quality & DSTORE_Q_EXEC)) {
+	if (r->ep == EP_BUILDID_EXECUTABLE && !(e.quality & DSTORE_Q_EXEC)) {
 		r->result = "no_code";
 		return respond_error(r, conn, 404,
 				     "only a debug file without code is stored for this build "
@@ -1057,7 +1118,7 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 	uint64_t len;
 	int err = route(r, url);
 
-	if (r->route != R_NONE && !method_ok(r))
+	if (r->rt && !method_in(r->rt->allow, r->method))
 		return respond_error(r, conn, 405, "%s is not allowed on %s", r->method, r->path);
 	if (err == -ERR_BADBUILDID)
 		return respond_error(r, conn, 400,
@@ -1065,12 +1126,11 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 	if (err)
 		return respond_error(r, conn, 404, "no such endpoint: %s (see docs/api.md)",
 				     r->path);
-	if (r->route == R_DEBUGINFO && !strcmp(r->method, "PUT"))
+	if (r->rt->handler == H_DEBUGINFO && !strcmp(r->method, "PUT"))
 		return upload_begin(r, conn);
-	if (r->route == R_STORE)
-		return store_sync(r,
-				  httpd_ingest_begin(r->h->ingest, conn, r->store_route, &r->ix));
-	if (r->route == R_SYMBOLIZE && content_length(conn, &len) == 0 && len > o->max_body)
+	if (r->rt->handler == H_STORE)
+		return store_sync(r, httpd_ingest_begin(r->h->ingest, conn, r->rt->sub, &r->ix));
+	if (r->rt->handler == H_SYMBOLIZE && content_length(conn, &len) == 0 && len > o->max_body)
 		return respond_error(r, conn, 413,
 				     "the request body is %" PRIu64
 				     " bytes; at most %zu are taken: "
@@ -1084,13 +1144,13 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 {
 	size_t max = r->h->o.max_body;
 
-	if (r->route == R_DEBUGINFO && r->ep == EP_DEBUGINFO_PUT)
+	if (r->rt->handler == H_DEBUGINFO && r->ep == EP_DEBUGINFO_PUT)
 		return upload_chunk(r, conn, data, len);
-	if (r->route == R_STORE) {
+	if (r->rt->handler == H_STORE) {
 		r->bytes_in += len;
 		return httpd_ingest_body(r->h->ingest, r->ix, data, len) ? MHD_YES : MHD_NO;
 	}
-	if (r->route != R_SYMBOLIZE) {
+	if (r->rt->handler != H_SYMBOLIZE) {
 		r->bytes_in += len; /* bodies of GETs are ignored */
 		return MHD_YES;
 	}
@@ -1122,22 +1182,23 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 
 static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 {
-	switch (r->route) {
-	case R_DEBUGINFO:
+	if (!r->rt)
+		return respond_error(r, conn, 404, "no such endpoint");
+	switch (r->rt->handler) {
+	case H_DEBUGINFO:
 		if (!strcmp(r->method, "PUT"))
 			return upload_finish(r, conn);
 		return debuginfo_status(r, conn);
-	case R_BUILDID_DEBUGINFO:
-	case R_BUILDID_EXECUTABLE: return buildid_file(r, conn);
-	case R_SYMBOLIZE: return symbolize(r, conn);
-	case R_METRICS: return metrics_page(r, conn);
-	case R_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
-	case R_STORE: return store_sync(r, httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix));
-	case R_QUERY:
-		return httpd_query_serve(r->h->query, conn, r->path, &r->status, &r->bytes_out,
+	case H_BUILDID_FILE: return buildid_file(r, conn);
+	case H_SYMBOLIZE: return symbolize(r, conn);
+	case H_METRICS: return metrics_page(r, conn);
+	case H_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
+	case H_STORE: return store_sync(r, httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix));
+	case H_QUERY:
+		return httpd_query_serve(r->h->query, conn, r->rt->sub, &r->status, &r->bytes_out,
 					 &r->result, r->note, sizeof(r->note));
-	default: return respond_error(r, conn, 404, "no such endpoint");
 	}
+	return respond_error(r, conn, 404, "no such endpoint");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,

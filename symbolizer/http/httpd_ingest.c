@@ -33,16 +33,6 @@
 #define DEFAULT_STEP_NS	   (10LL * 1000000000)
 #define MAX_POINTS	   11000
 
-enum route {
-	RT_NONE,
-	RT_INGEST,
-	RT_LABELS,
-	RT_LABEL_VALUES,
-	RT_SERIES,
-	RT_TYPES,
-	RT_TIMELINE,
-};
-
 enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_COUNT_ };
 
 static const char *const refusal_names[RF_COUNT_] = {"bad_input", "too_big", "unauthorized",
@@ -78,65 +68,13 @@ void httpd_ingest_free(struct httpd_ingest *x)
 	free(x);
 }
 
-int httpd_ingest_route(const char *url)
-{
-	static const char values_prefix[] = "/api/v1/labels/";
-	size_t n;
-
-	if (!strcmp(url, "/api/v1/ingest"))
-		return RT_INGEST;
-	if (!strcmp(url, "/api/v1/labels"))
-		return RT_LABELS;
-	if (!strcmp(url, "/api/v1/series"))
-		return RT_SERIES;
-	if (!strcmp(url, "/api/v1/types"))
-		return RT_TYPES;
-	if (!strcmp(url, "/api/v1/timeline"))
-		return RT_TIMELINE;
-	if (!strncmp(url, values_prefix, sizeof(values_prefix) - 1)) {
-		url += sizeof(values_prefix) - 1;
-		n = strcspn(url, "/");
-		if (n > 0 && !strcmp(url + n, "/values"))
-			return RT_LABEL_VALUES;
-	}
-	return RT_NONE;
-}
-
-int httpd_ingest_method_ok(int route, const char *method)
-{
-	if (route == RT_INGEST)
-		return !strcmp(method, "POST");
-	return !strcmp(method, "GET") || !strcmp(method, "HEAD");
-}
-
-const char *httpd_ingest_allow(int route)
-{
-	return route == RT_INGEST ? "POST" : "GET, HEAD";
-}
-
-enum metrics_endpoint httpd_ingest_endpoint(int route)
-{
-	switch (route) {
-	case RT_INGEST: return EP_INGEST;
-	case RT_LABELS:
-	case RT_LABEL_VALUES: return EP_LABELS;
-	case RT_SERIES: return EP_SERIES;
-	case RT_TYPES: return EP_TYPES;
-	case RT_TIMELINE: return EP_TIMELINE;
-	default: return EP_OTHER;
-	}
-}
-
 /* ---- answers ---- */
 
 static int answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
 		  struct jsonw *w)
 {
-	const char *hdr[] = {MHD_HTTP_HEADER_ALLOW, httpd_ingest_allow(rq->route), NULL};
-
-	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection",
-			     status == MHD_HTTP_METHOD_NOT_ALLOWED ? hdr : NULL, &rq->status,
-			     &rq->bytes_out);
+	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection", NULL,
+			     &rq->status, &rq->bytes_out);
 }
 
 static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
@@ -191,8 +129,8 @@ static unsigned status_of(int err)
 
 /* ---- begin and body ---- */
 
-int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int route,
-		       struct httpd_ingest_req **out)
+int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
+		       enum httpd_ingest_ep route, struct httpd_ingest_req **out)
 {
 	struct httpd_ingest_req *rq = calloc(1, sizeof(*rq));
 	const char *cl;
@@ -205,7 +143,7 @@ int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int 
 	rq->route = route;
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	if (route != RT_INGEST)
+	if (route != HTTPD_INGEST_INGEST)
 		return MHD_YES;
 	if (x->o.token && !httpd_token_ok(x->o.token, MHD_lookup_connection_value(
 							  conn, MHD_HEADER_KIND,
@@ -237,7 +175,7 @@ int httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq, const
 	uint64_t max = x ? x->o.max_ingest : 0;
 
 	rq->seen += len;
-	if (rq->route != RT_INGEST || rq->status)
+	if (rq->route != HTTPD_INGEST_INGEST || rq->status)
 		return MHD_YES; /* bodies of GETs are ignored */
 	if (rq->too_big)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
@@ -464,8 +402,8 @@ static int timeline(struct httpd_ingest *x, struct MHD_Connection *conn,
 	return answer_wrapped(rq, conn, "points", json, extra);
 }
 
-static int listing(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
-		   struct httpd_ingest_req *rq)
+static int serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
+		 struct httpd_ingest_req *rq)
 {
 	static const char values_prefix[] = "/api/v1/labels/";
 	char name[PSTORE_MAX_LABEL_NAME + 1], *json = NULL;
@@ -473,11 +411,12 @@ static int listing(struct httpd_ingest *x, struct MHD_Connection *conn, const ch
 	int err;
 
 	switch (rq->route) {
-	case RT_LABELS:
+	case HTTPD_INGEST_INGEST: return ingest(x, conn, rq);
+	case HTTPD_INGEST_LABELS:
 		err = pstore_labels(x->o.pstore, &json);
 		return err ? store_error(rq, conn, err)
 			   : answer_wrapped(rq, conn, "labels", json, NULL);
-	case RT_LABEL_VALUES:
+	case HTTPD_INGEST_LABEL_VALUES:
 		url += sizeof(values_prefix) - 1;
 		n = strcspn(url, "/");
 		if (n > PSTORE_MAX_LABEL_NAME)
@@ -488,12 +427,12 @@ static int listing(struct httpd_ingest *x, struct MHD_Connection *conn, const ch
 		err = pstore_label_values(x->o.pstore, name, &json);
 		return err ? store_error(rq, conn, err)
 			   : answer_wrapped(rq, conn, "values", json, NULL);
-	case RT_TYPES:
+	case HTTPD_INGEST_TYPES:
 		err = pstore_types(x->o.pstore, &json);
 		return err ? store_error(rq, conn, err)
 			   : answer_wrapped(rq, conn, "types", json, NULL);
-	case RT_SERIES: return series(x, conn, rq);
-	case RT_TIMELINE: return timeline(x, conn, rq);
+	case HTTPD_INGEST_SERIES: return series(x, conn, rq);
+	case HTTPD_INGEST_TIMELINE: return timeline(x, conn, rq);
 	}
 	return fail(rq, conn, 404, "no such endpoint");
 }
@@ -503,9 +442,7 @@ int httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn, cons
 {
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	if (rq->route == RT_INGEST)
-		return ingest(x, conn, rq);
-	return listing(x, conn, url, rq);
+	return serve(x, conn, url, rq);
 }
 
 /* ---- metrics ---- */

@@ -7,7 +7,7 @@
  *   GET  /api/v1/types
  *   GET  /api/v1/timeline?query=&from=&to=&step=&type=
  *
- * httpd.c routes here (httpd_ingest_route()) and hands over the request: this module checks
+ * httpd.c routes here (its route table) and hands over the request: this module checks
  * the token and Content-Length when the headers arrive, buffers the ingest body up to
  * --max-ingest-size (an over-long chunked body is read and dropped, then refused, as uploads
  * are), and queues its own answers. Its counters (bytes, profiles, samples, refusals by
@@ -36,19 +36,19 @@ int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest *
     __attribute__((warn_unused_result));
 void httpd_ingest_free(struct httpd_ingest *x);
 
-/* The route of URL (no query string), > 0, or 0 when it is not one of these. */
-int httpd_ingest_route(const char *url);
-
-/* Whether METHOD is allowed on ROUTE, and the Allow header for a 405. */
-int httpd_ingest_method_ok(int route, const char *method);
-const char *httpd_ingest_allow(int route);
-
-/* The metrics endpoint ROUTE counts under. */
-enum metrics_endpoint httpd_ingest_endpoint(int route);
+/* The endpoints this module answers; the route table in httpd.c maps URLs and methods to them. */
+enum httpd_ingest_ep {
+	HTTPD_INGEST_INGEST = 1,   /* POST /api/v1/ingest */
+	HTTPD_INGEST_LABELS,	   /* /api/v1/labels */
+	HTTPD_INGEST_LABEL_VALUES, /* /api/v1/labels/NAME/values */
+	HTTPD_INGEST_SERIES,	   /* /api/v1/series */
+	HTTPD_INGEST_TYPES,	   /* /api/v1/types */
+	HTTPD_INGEST_TIMELINE,	   /* /api/v1/timeline */
+};
 
 /* One request's state and what the log line needs. */
 struct httpd_ingest_req {
-	int route;
+	enum httpd_ingest_ep route;
 	unsigned status;    /* set once an answer is queued */
 	uint64_t bytes_out; /* bytes of the answer */
 	const char *result; /* a static word for the log line, or NULL */
@@ -65,8 +65,8 @@ struct httpd_ingest_req {
  * queued here) and refuse what can be refused now (token, Content-Length over the cap, no
  * store). Returns MHD_YES or MHD_NO (as int).
  */
-int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn, int route,
-		       struct httpd_ingest_req **rq);
+int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
+		       enum httpd_ingest_ep route, struct httpd_ingest_req **rq);
 
 /* A body chunk (MHD_YES, or MHD_NO to close a connection that sends far past the cap). */
 int httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq, const char *data,

@@ -32,10 +32,9 @@
 #define MAX_RESPONSE	   ((size_t)512 << 20)
 #define MAX_QUERY_ECHO	   1024
 
-enum qep { QEP_NONE, QEP_QUERY, QEP_DIFF, QEP_MISSING, QEP_COUNT_ };
 enum qstep { STEP_STORE, STEP_SYMBOLIZE, STEP_RENDER, STEP_COUNT_ };
 
-static const char *const qep_names[QEP_COUNT_] = {"", "query", "diff", "missing"};
+static const char *const qep_names[HTTPD_QUERY_COUNT_] = {"", "query", "diff", "missing"};
 static const char *const step_names[STEP_COUNT_] = {"store", "symbolize", "render"};
 static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define NLAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]) + 1)
@@ -43,8 +42,8 @@ static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 struct httpd_query {
 	struct httpd_query_opts o;
 	struct qsym *qsym;
-	uint64_t lat[QEP_COUNT_][NLAT];
-	uint64_t lat_usec[QEP_COUNT_];
+	uint64_t lat[HTTPD_QUERY_COUNT_][NLAT];
+	uint64_t lat_usec[HTTPD_QUERY_COUNT_];
 	uint64_t step_usec[STEP_COUNT_];
 	uint64_t partial, errors;
 };
@@ -102,28 +101,12 @@ void httpd_query_free(struct httpd_query *q)
 	free(q);
 }
 
-static enum qep route_of(const char *url)
-{
-	if (!strcmp(url, "/api/v1/query"))
-		return QEP_QUERY;
-	if (!strcmp(url, "/api/v1/diff"))
-		return QEP_DIFF;
-	if (!strcmp(url, "/api/v1/missing"))
-		return QEP_MISSING;
-	return QEP_NONE;
-}
-
-int httpd_query_route(const char *url)
-{
-	return route_of(url) != QEP_NONE;
-}
-
 /* ---- one request ---- */
 
 struct qreq {
 	struct httpd_query *q;
 	struct MHD_Connection *conn;
-	enum qep ep;
+	enum httpd_query_ep ep;
 	unsigned status;
 	uint64_t bytes_out;
 	const char *result;
@@ -501,24 +484,23 @@ static size_t bucket(double v)
 	return i;
 }
 
-int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, const char *url,
+int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, enum httpd_query_ep ep,
 		      unsigned *status, uint64_t *bytes_out, const char **result, char *notebuf,
 		      size_t notelen)
 {
-	struct qreq r = {
-	    .q = q, .conn = conn, .ep = route_of(url), .note = notebuf, .notelen = notelen};
+	struct qreq r = {.q = q, .conn = conn, .ep = ep, .note = notebuf, .notelen = notelen};
 	double t0 = now_s(), secs;
 	int ok;
 
 	if (notelen)
 		notebuf[0] = '\0';
-	if (r.ep == QEP_NONE)
+	if (r.ep == HTTPD_QUERY_NONE)
 		ok = respond_error(&r, 404, "no such endpoint");
 	else if (!q->o.pstore)
 		ok = respond_error(&r, 503, "this fleetsymd has no profile store");
-	else if (r.ep == QEP_QUERY)
+	else if (r.ep == HTTPD_QUERY_QUERY)
 		ok = query(&r);
-	else if (r.ep == QEP_DIFF)
+	else if (r.ep == HTTPD_QUERY_DIFF)
 		ok = diff(&r);
 	else
 		ok = missing(&r);
@@ -557,7 +539,7 @@ void httpd_query_metrics(struct httpd_query *q, struct jsonw *w)
 		return;
 	header(w, "fleetsymd_query_duration_seconds", "histogram",
 	       "Time to answer /api/v1/query, /diff and /missing (store, symbolize, render).");
-	for (int ep = QEP_QUERY; ep < QEP_COUNT_; ep++) {
+	for (int ep = HTTPD_QUERY_QUERY; ep < HTTPD_QUERY_COUNT_; ep++) {
 		uint64_t cum = 0;
 
 		for (size_t b = 0; b < NLAT; b++) {

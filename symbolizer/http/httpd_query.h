@@ -3,7 +3,7 @@
  * and /api/v1/missing (docs/api.md). Each request selects and merges profiles in the store
  * (pstore_query()), symbolizes the distinct locations (qsym), and renders (render.h).
  *
- * httpd.c routes to it (httpd_query_route()) and lets it queue its own answer; a request
+ * httpd.c routes to it (its route table) and lets it queue its own answer; a request
  * waiting for debug info that is still being fetched blocks its pool thread at most
  * --request-timeout per side, then is answered "partial" (header X-Fleetsym-Partial: 1, and
  * "partial": true in JSON).
@@ -35,8 +35,15 @@ int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **ou
     __attribute__((warn_unused_result));
 void httpd_query_free(struct httpd_query *q);
 
-/* Whether URL (no query string) is one of these routes (GET and HEAD only). */
-int httpd_query_route(const char *url);
+/* The endpoints this module answers (GET and HEAD); the route table in httpd.c maps URLs to
+ * them. */
+enum httpd_query_ep {
+	HTTPD_QUERY_NONE,
+	HTTPD_QUERY_QUERY,   /* /api/v1/query */
+	HTTPD_QUERY_DIFF,    /* /api/v1/diff */
+	HTTPD_QUERY_MISSING, /* /api/v1/missing */
+	HTTPD_QUERY_COUNT_
+};
 
 struct MHD_Connection;
 
@@ -45,7 +52,7 @@ struct MHD_Connection;
  * *BYTES_OUT when queued, *RESULT (a static word for the log line) and NOTE (key=value pairs
  * for the log line). Returns MHD_YES or MHD_NO as an int.
  */
-int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, const char *url,
+int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, enum httpd_query_ep ep,
 		      unsigned *status, uint64_t *bytes_out, const char **result, char *note,
 		      size_t notelen);
 
