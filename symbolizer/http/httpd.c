@@ -170,15 +170,7 @@ static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	jsonw_lit(&w, "{");
-	jsonw_key(&w, "error");
-	jsonw_str(&w, msg);
-	if (r->build_id[0]) {
-		jsonw_lit(&w, ",");
-		jsonw_key(&w, "build_id");
-		jsonw_str(&w, r->build_id);
-	}
-	jsonw_lit(&w, "}");
+	httpresp_error_body(&w, msg, r->build_id);
 	if (!r->result)
 		r->result = "error";
 	return respond_json(r, conn, status, &w);
@@ -392,22 +384,9 @@ int httpd_token_ok(const char *expected, const char *auth)
 	return diff == 0 && gl == el;
 }
 
-static int content_length(struct MHD_Connection *conn, uint64_t *len)
-{
-	const char *s =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	char *end;
-
-	if (!s)
-		return -ENOENT;
-	errno = 0;
-	*len = strtoull(s, &end, 10);
-	return errno || end == s ? -EINVAL : 0;
-}
-
 static int arg_true(struct MHD_Connection *conn, const char *name)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	const char *v = httpresp_arg(conn, name);
 
 	return v && (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes"));
 }
@@ -427,7 +406,7 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 		return respond_error(r, conn, 401,
 				     "uploads need the header 'Authorization: Bearer TOKEN' with "
 				     "the token of the server's --token-file");
-	if (content_length(conn, &len) == 0 && len > o->max_upload)
+	if (httpresp_content_length(conn, &len) == 0 && len > o->max_upload)
 		return respond_error(r, conn, 413,
 				     "the upload is %" PRIu64 " bytes; this server takes at most "
 				     "%" PRIu64 " (--max-upload-size)",
@@ -1130,7 +1109,8 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 		return upload_begin(r, conn);
 	if (r->rt->handler == H_STORE)
 		return store_sync(r, httpd_ingest_begin(r->h->ingest, conn, r->rt->sub, &r->ix));
-	if (r->rt->handler == H_SYMBOLIZE && content_length(conn, &len) == 0 && len > o->max_body)
+	if (r->rt->handler == H_SYMBOLIZE && httpresp_content_length(conn, &len) == 0 &&
+	    len > o->max_body)
 		return respond_error(r, conn, 413,
 				     "the request body is %" PRIu64
 				     " bytes; at most %zu are taken: "

@@ -70,18 +70,19 @@ void httpd_ingest_free(struct httpd_ingest *x)
 
 /* ---- answers ---- */
 
-static int answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
-		  struct jsonw *w)
+static enum MHD_Result answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+			      unsigned status, struct jsonw *w)
 {
 	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection", NULL,
 			     &rq->status, &rq->bytes_out);
 }
 
-static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
-		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+			    unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsigned status,
-		const char *fmt, ...)
+static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+			    unsigned status, const char *fmt, ...)
 {
 	struct jsonw w = {0};
 	char msg[1024];
@@ -90,17 +91,15 @@ static int fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn, unsign
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	jsonw_lit(&w, "{\"error\":");
-	jsonw_str(&w, msg);
-	jsonw_lit(&w, "}");
+	httpresp_error_body(&w, msg, NULL);
 	if (!rq->result)
 		rq->result = "error";
 	return answer(rq, conn, status, &w);
 }
 
 /* Wrap the JSON text BODY (owned) as {"KEY":BODY, EXTRA...} and answer 200. */
-static int answer_wrapped(struct httpd_ingest_req *rq, struct MHD_Connection *conn, const char *key,
-			  char *body, const char *extra)
+static enum MHD_Result answer_wrapped(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+				      const char *key, char *body, const char *extra)
 {
 	struct jsonw w = {0};
 
@@ -129,13 +128,11 @@ static unsigned status_of(int err)
 
 /* ---- begin and body ---- */
 
-int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
-		       enum httpd_ingest_ep route, struct httpd_ingest_req **out)
+enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
+				   enum httpd_ingest_ep route, struct httpd_ingest_req **out)
 {
 	struct httpd_ingest_req *rq = calloc(1, sizeof(*rq));
-	const char *cl;
 	uint64_t len;
-	char *end;
 
 	*out = rq;
 	if (!rq)
@@ -153,24 +150,19 @@ int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
 			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "
 			    "of the server's --token-file");
 	}
-	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl) {
-		errno = 0;
-		len = strtoull(cl, &end, 10);
-		if (!errno && end != cl && len > x->o.max_ingest) {
-			add(&x->refused[RF_TOO_BIG], 1);
-			rq->result = "too_big";
-			return fail(rq, conn, 413,
-				    "the profile is %" PRIu64 " bytes; this server takes at most "
-				    "%" PRIu64 " (--max-ingest-size)",
-				    len, x->o.max_ingest);
-		}
+	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
+		add(&x->refused[RF_TOO_BIG], 1);
+		rq->result = "too_big";
+		return fail(rq, conn, 413,
+			    "the profile is %" PRIu64 " bytes; this server takes at most "
+			    "%" PRIu64 " (--max-ingest-size)",
+			    len, x->o.max_ingest);
 	}
 	return MHD_YES;
 }
 
-int httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq, const char *data,
-		      size_t len)
+enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq,
+				  const char *data, size_t len)
 {
 	uint64_t max = x ? x->o.max_ingest : 0;
 
@@ -236,7 +228,8 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
-static int ingest(struct httpd_ingest *x, struct MHD_Connection *conn, struct httpd_ingest_req *rq)
+static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *conn,
+			      struct httpd_ingest_req *rq)
 {
 	const char *enc =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
@@ -300,18 +293,13 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static const char *arg(struct MHD_Connection *conn, const char *name)
+/* query, from, to: defaults {}, now-1h, now. *DONE when a refusal was queued (the result is
+ * the queueing's); else MHD_YES and the window. */
+static enum MHD_Result window(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+			      struct selector **sel, int64_t *from, int64_t *to, int *done)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
-
-	return v && *v ? v : NULL;
-}
-
-/* query, from, to: defaults {}, now-1h, now. 0, or an answer was queued (*DONE). */
-static int window(struct httpd_ingest_req *rq, struct MHD_Connection *conn, struct selector **sel,
-		  int64_t *from, int64_t *to, int *done)
-{
-	const char *q = arg(conn, "query"), *f = arg(conn, "from"), *t = arg(conn, "to");
+	const char *q = httpresp_arg(conn, "query"), *f = httpresp_arg(conn, "from"),
+		   *t = httpresp_arg(conn, "to");
 	int64_t now = now_ns();
 	char msg[300];
 	int err;
@@ -338,20 +326,23 @@ static int window(struct httpd_ingest_req *rq, struct MHD_Connection *conn, stru
 		*done = 1;
 		return fail(rq, conn, err == -ENOMEM ? 500 : 400, "%s", msg);
 	}
-	return 0;
+	return MHD_YES;
 }
 
-static int store_error(struct httpd_ingest_req *rq, struct MHD_Connection *conn, int err)
+static enum MHD_Result store_error(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+				   int err)
 {
 	return fail(rq, conn, status_of(err), "the profile store failed: %s", err_str(err));
 }
 
-static int series(struct httpd_ingest *x, struct MHD_Connection *conn, struct httpd_ingest_req *rq)
+static enum MHD_Result series(struct httpd_ingest *x, struct MHD_Connection *conn,
+			      struct httpd_ingest_req *rq)
 {
 	struct selector *sel;
 	int64_t from, to;
 	char *json = NULL;
-	int done, ok, err;
+	enum MHD_Result ok;
+	int done, err;
 
 	ok = window(rq, conn, &sel, &from, &to, &done);
 	if (done)
@@ -363,14 +354,15 @@ static int series(struct httpd_ingest *x, struct MHD_Connection *conn, struct ht
 	return answer_wrapped(rq, conn, "series", json, NULL);
 }
 
-static int timeline(struct httpd_ingest *x, struct MHD_Connection *conn,
-		    struct httpd_ingest_req *rq)
+static enum MHD_Result timeline(struct httpd_ingest *x, struct MHD_Connection *conn,
+				struct httpd_ingest_req *rq)
 {
-	const char *st = arg(conn, "step"), *type = arg(conn, "type");
+	const char *st = httpresp_arg(conn, "step"), *type = httpresp_arg(conn, "type");
 	struct selector *sel;
 	int64_t from, to, step;
 	char *json = NULL, extra[256];
-	int done, ok, err;
+	enum MHD_Result ok;
+	int done, err;
 
 	ok = window(rq, conn, &sel, &from, &to, &done);
 	if (done)
@@ -402,8 +394,8 @@ static int timeline(struct httpd_ingest *x, struct MHD_Connection *conn,
 	return answer_wrapped(rq, conn, "points", json, extra);
 }
 
-static int serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
-		 struct httpd_ingest_req *rq)
+static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
+			     struct httpd_ingest_req *rq)
 {
 	static const char values_prefix[] = "/api/v1/labels/";
 	char name[PSTORE_MAX_LABEL_NAME + 1], *json = NULL;
@@ -437,8 +429,8 @@ static int serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char
 	return fail(rq, conn, 404, "no such endpoint");
 }
 
-int httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
-		       struct httpd_ingest_req *rq)
+enum MHD_Result httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn,
+				   const char *url, struct httpd_ingest_req *rq)
 {
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");

@@ -16,6 +16,7 @@
 #ifndef FLEETSYM_HTTPD_INGEST_H
 #define FLEETSYM_HTTPD_INGEST_H
 
+#include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,6 @@
 #include "symbolizer/store/profstore.h"
 
 struct httpd_ingest;
-struct MHD_Connection;
 
 struct httpd_ingest_opts {
 	struct pstore *pstore; /* borrowed; NULL: every route answers 503 */
@@ -65,16 +65,16 @@ struct httpd_ingest_req {
  * queued here) and refuse what can be refused now (token, Content-Length over the cap, no
  * store). Returns MHD_YES or MHD_NO (as int).
  */
-int httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
-		       enum httpd_ingest_ep route, struct httpd_ingest_req **rq);
+enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
+				   enum httpd_ingest_ep route, struct httpd_ingest_req **rq);
 
 /* A body chunk (MHD_YES, or MHD_NO to close a connection that sends far past the cap). */
-int httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq, const char *data,
-		      size_t len);
+enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq,
+				  const char *data, size_t len);
 
 /* The request is complete: answer it. */
-int httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
-		       struct httpd_ingest_req *rq);
+enum MHD_Result httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn,
+				   const char *url, struct httpd_ingest_req *rq);
 
 void httpd_ingest_req_free(struct httpd_ingest_req *rq);
 

@@ -116,6 +116,11 @@ struct qreq {
 	double step[STEP_COUNT_];
 };
 
+static const char *arg(const struct qreq *r, const char *name)
+{
+	return httpresp_arg(r->conn, name);
+}
+
 static void note(struct qreq *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void note(struct qreq *r, const char *fmt, ...)
@@ -133,17 +138,10 @@ static void note(struct qreq *r, const char *fmt, ...)
 		    r->noteoff + (size_t)n < r->notelen ? r->noteoff + (size_t)n : r->notelen - 1;
 }
 
-static const char *arg(const struct qreq *r, const char *name)
-{
-	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-
-	return v && *v ? v : NULL;
-}
-
 /* Queue BUF (owned; freed by MHD) with extra headers (NULL-terminated name, value pairs); query
  * answers are never cached by clients. */
-static int respond(struct qreq *r, unsigned status, char *buf, size_t len, const char *ctype,
-		   const char *const *headers)
+static enum MHD_Result respond(struct qreq *r, unsigned status, char *buf, size_t len,
+			       const char *ctype, const char *const *headers)
 {
 	const char *hdr[16] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-store"};
 	size_t n = 2;
@@ -154,15 +152,14 @@ static int respond(struct qreq *r, unsigned status, char *buf, size_t len, const
 	return httpresp_queue(r->conn, status, buf, len, ctype, hdr, &r->status, &r->bytes_out);
 }
 
-static int respond_error(struct qreq *r, unsigned status, const char *msg)
+static enum MHD_Result respond_error(struct qreq *r, unsigned status, const char *msg)
 {
 	struct jsonw w = {0};
 	char *buf;
 	size_t len;
 
-	jsonw_lit(&w, "{\"error\":");
-	jsonw_str(&w, msg);
-	jsonw_lit(&w, "}\n");
+	httpresp_error_body(&w, msg, NULL);
+	jsonw_lit(&w, "\n");
 	if (jsonw_finish(&w, &buf, &len))
 		return MHD_NO;
 	if (!r->result)
@@ -173,7 +170,7 @@ static int respond_error(struct qreq *r, unsigned status, const char *msg)
 }
 
 /* A store or symbolizer error as an answer. */
-static int respond_err(struct qreq *r, int err, const char *what)
+static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 {
 	char msg[512];
 
@@ -299,7 +296,8 @@ static int parse_size_arg(struct qreq *r, const char *name, size_t *out)
 
 /* ---- answers ---- */
 
-static int send_text(struct qreq *r, struct jsonw *w, const char *ctype, const char *const *hdr)
+static enum MHD_Result send_text(struct qreq *r, struct jsonw *w, const char *ctype,
+				 const char *const *hdr)
 {
 	char *buf;
 	size_t len;
@@ -310,7 +308,7 @@ static int send_text(struct qreq *r, struct jsonw *w, const char *ctype, const c
 	return respond(r, 200, buf, len, ctype, hdr);
 }
 
-static int query(struct qreq *r)
+static enum MHD_Result query(struct qreq *r)
 {
 	static const char *const formats[] = {"json", "folded", "top", "pprof"};
 	const char *format = arg(r, "format") ? arg(r, "format") : "json", *type = arg(r, "type");
@@ -321,7 +319,8 @@ static int query(struct qreq *r)
 	int64_t now = wall_ns();
 	double t0;
 	size_t f;
-	int err, ok;
+	enum MHD_Result ok;
+	int err;
 
 	for (f = 0; f < 4 && strcmp(format, formats[f]); f++)
 		;
@@ -377,7 +376,7 @@ static int query(struct qreq *r)
 	return ok;
 }
 
-static int diff(struct qreq *r)
+static enum MHD_Result diff(struct qreq *r)
 {
 	const char *format = arg(r, "format") ? arg(r, "format") : "json", *type = arg(r, "type");
 	const char *norm = arg(r, "normalize");
@@ -386,7 +385,8 @@ static int diff(struct qreq *r)
 	struct side base = {0}, cur = {0};
 	char bt[32], ct[32];
 	int64_t now = wall_ns();
-	int err, ok, folded = !strcmp(format, "folded");
+	enum MHD_Result ok;
+	int err, folded = !strcmp(format, "folded");
 	double t0;
 
 	if (!folded && strcmp(format, "json"))
@@ -443,14 +443,15 @@ out:
 	return ok;
 }
 
-static int missing(struct qreq *r)
+static enum MHD_Result missing(struct qreq *r)
 {
 	const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
 	struct jsonw w = {.max = MAX_RESPONSE};
 	struct side sd = {0};
 	char server[300];
 	int64_t now = wall_ns();
-	int err, ok;
+	enum MHD_Result ok;
+	int err;
 
 	if (side_parse(r, &sd, "query", "from", "to", now - DEFAULT_WINDOW_NS, now)) {
 		side_free(&sd);
@@ -484,13 +485,13 @@ static size_t bucket(double v)
 	return i;
 }
 
-int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, enum httpd_query_ep ep,
-		      unsigned *status, uint64_t *bytes_out, const char **result, char *notebuf,
-		      size_t notelen)
+enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn,
+				  enum httpd_query_ep ep, unsigned *status, uint64_t *bytes_out,
+				  const char **result, char *notebuf, size_t notelen)
 {
 	struct qreq r = {.q = q, .conn = conn, .ep = ep, .note = notebuf, .notelen = notelen};
 	double t0 = now_s(), secs;
-	int ok;
+	enum MHD_Result ok;
 
 	if (notelen)
 		notebuf[0] = '\0';

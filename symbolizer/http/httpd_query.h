@@ -11,6 +11,7 @@
 #ifndef FLEETSYM_HTTPD_QUERY_H
 #define FLEETSYM_HTTPD_QUERY_H
 
+#include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,16 +46,14 @@ enum httpd_query_ep {
 	HTTPD_QUERY_COUNT_
 };
 
-struct MHD_Connection;
-
 /*
  * Answer the request for URL on CONN: queue the response (any status). Sets *STATUS and
  * *BYTES_OUT when queued, *RESULT (a static word for the log line) and NOTE (key=value pairs
  * for the log line). Returns MHD_YES or MHD_NO as an int.
  */
-int httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn, enum httpd_query_ep ep,
-		      unsigned *status, uint64_t *bytes_out, const char **result, char *note,
-		      size_t notelen);
+enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn,
+				  enum httpd_query_ep ep, unsigned *status, uint64_t *bytes_out,
+				  const char **result, char *note, size_t notelen);
 
 /* Append this module's Prometheus metrics (latency per endpoint and step, locations
  * symbolized, results-cache hits and size) to W. Q may be NULL. */

@@ -76,8 +76,8 @@ static void add_headers(struct MHD_Response *resp, const struct webui_asset *a)
 	MHD_add_response_header(resp, "Content-Security-Policy", UI_CSP);
 }
 
-int httpd_ui_serve(struct MHD_Connection *conn, const char *url, unsigned *status,
-		   uint64_t *bytes_out)
+enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url, unsigned *status,
+			       uint64_t *bytes_out)
 {
 	static const char not_found[] = "{\"error\":\"no such file in the web UI\"}\n";
 	const struct webui_asset *a = httpd_ui_find(url);

@@ -12,6 +12,7 @@
 #ifndef FLEETSYM_HTTPD_UI_H
 #define FLEETSYM_HTTPD_UI_H
 
+#include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,14 +35,12 @@ const struct webui_asset *httpd_ui_find(const char *url);
  * not there gets a 404 from httpd_ui_serve()). */
 int httpd_ui_route(const char *url);
 
-struct MHD_Connection;
-
 /*
  * Queue the answer for URL on CONN (a GET or HEAD): 200 with the file, 304 when the request's
  * If-None-Match names its ETag, 404 otherwise. Sets *STATUS and *BYTES_OUT when queued.
- * Returns MHD_YES or MHD_NO as an int (MHD's enum MHD_Result).
+ * Returns MHD_YES, or MHD_NO when the answer could not be queued.
  */
-int httpd_ui_serve(struct MHD_Connection *conn, const char *url, unsigned *status,
-		   uint64_t *bytes_out);
+enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url, unsigned *status,
+			       uint64_t *bytes_out);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * httpresp - MHD_create_response_from_buffer + headers + MHD_queue_response, and the JSON
- * variant with its "answer too large" fallback.
+ * httpresp - MHD_create_response_from_buffer + headers + MHD_queue_response, the JSON variant
+ * with its "answer too large" fallback, and the small readers of a request every route needs.
  */
 #include "symbolizer/http/httpresp.h"
 
@@ -53,11 +53,43 @@ enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, stru
 		return httpresp_queue(conn, status, buf, len, "application/json", hdrs, status_out,
 				      bytes_out);
 	log_msg(LOG_WARN, "answer not built: %s", err_str(err));
-	jsonw_lit(&e, "{\"error\":");
-	jsonw_str(&e, too_large);
-	jsonw_lit(&e, "}\n");
+	httpresp_error_body(&e, too_large, NULL);
+	jsonw_lit(&e, "\n");
 	if (jsonw_finish(&e, &buf, &len))
 		return MHD_NO;
 	return httpresp_queue(conn, err == -E2BIG ? 413 : 500, buf, len, "application/json", hdrs,
 			      status_out, bytes_out);
+}
+
+void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id)
+{
+	jsonw_lit(w, "{");
+	jsonw_key(w, "error");
+	jsonw_str(w, msg);
+	if (build_id && build_id[0]) {
+		jsonw_lit(w, ",");
+		jsonw_key(w, "build_id");
+		jsonw_str(w, build_id);
+	}
+	jsonw_lit(w, "}");
+}
+
+const char *httpresp_arg(struct MHD_Connection *conn, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+
+	return v && *v ? v : NULL;
+}
+
+int httpresp_content_length(struct MHD_Connection *conn, uint64_t *len)
+{
+	const char *s =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+
+	if (!s)
+		return -ENOENT;
+	errno = 0;
+	*len = strtoull(s, &end, 10);
+	return errno || end == s ? -EINVAL : 0;
 }

@@ -1,7 +1,12 @@
 /*
- * httpresp - queueing an answer with libmicrohttpd, shared by every route module (httpd.c,
- * httpd_ingest.c, httpd_query.c): one place that owns the buffer hand-over to MHD and the
- * fallback when a JSON answer cannot be built.
+ * httpresp - the request helpers shared by every route module (httpd.c, httpd_ingest.c,
+ * httpd_query.c, httpd_ui.c): queueing an answer with libmicrohttpd (one place owns the buffer
+ * hand-over to MHD and the fallback when a JSON answer cannot be built), the JSON error body,
+ * query arguments and the Content-Length header.
+ *
+ * The return convention of the HTTP layer: a function that answers a request returns
+ * enum MHD_Result — MHD_YES when the request goes on (an answer was queued, or will be),
+ * MHD_NO when the connection must be closed. Everything else returns 0 or a negative errno.
  */
 #ifndef FLEETSYM_HTTPRESP_H
 #define FLEETSYM_HTTPRESP_H
@@ -24,5 +29,14 @@ enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, cha
 enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, struct jsonw *w,
 			      const char *too_large, const char *const *hdrs, unsigned *status_out,
 			      uint64_t *bytes_out);
+
+/* Append {"error":MSG} to W, with "build_id":BUILD_ID when BUILD_ID is non-empty (no newline). */
+void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id);
+
+/* The query argument NAME of CONN; NULL when absent or empty. Borrowed until the request ends. */
+const char *httpresp_arg(struct MHD_Connection *conn, const char *name);
+
+/* The request's Content-Length in *LEN: 0, -ENOENT (none sent) or -EINVAL (not a number). */
+int httpresp_content_length(struct MHD_Connection *conn, uint64_t *len);
 
 #endif
