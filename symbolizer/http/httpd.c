@@ -112,8 +112,7 @@ struct req {
 	struct httpd_ingest_req *ix;
 
 	/* symbolize */
-	char *body;
-	size_t body_len, body_cap;
+	struct httpresp_body body;
 };
 
 static double now_s(void)
@@ -803,7 +802,8 @@ static int parse_symbolize(const struct req *r, json_t **root, struct sym_req *s
 	json_error_t jerr;
 	json_t *bid, *addrs, *kind, *module;
 
-	*root = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	*root = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES,
+			   &jerr);
 	if (!*root || !json_is_object(*root)) {
 		snprintf(msg, msglen, "the body is not a JSON object: %s",
 			 *root ? "wrong type" : jerr.text);
@@ -1123,39 +1123,27 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 				  size_t len)
 {
 	size_t max = r->h->o.max_body;
+	int err;
 
 	if (r->rt->handler == H_DEBUGINFO && r->ep == EP_DEBUGINFO_PUT)
 		return upload_chunk(r, conn, data, len);
 	if (r->rt->handler == H_STORE) {
 		r->bytes_in += len;
-		return httpd_ingest_body(r->h->ingest, r->ix, data, len) ? MHD_YES : MHD_NO;
+		return httpd_ingest_body(r->h->ingest, r->ix, data, len);
 	}
 	if (r->rt->handler != H_SYMBOLIZE) {
 		r->bytes_in += len; /* bodies of GETs are ignored */
 		return MHD_YES;
 	}
-	if (len > max - r->body_len)
+	err = httpresp_body_append(&r->body, data, len, max);
+	if (err == -E2BIG)
 		return respond_error(
 		    r, conn, 413,
 		    "the request body passed %zu bytes, the most taken: send fewer "
 		    "addresses per request",
 		    max);
-	if (r->body_len + len + 1 > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap : 4096;
-		char *nb;
-
-		while (cap < r->body_len + len + 1)
-			cap *= 2;
-		if (cap > max + 1)
-			cap = max + 1;
-		nb = realloc(r->body, cap);
-		if (!nb)
-			return respond_error(r, conn, 500, "out of memory");
-		r->body = nb;
-		r->body_cap = cap;
-	}
-	memcpy(r->body + r->body_len, data, len);
-	r->body_len += len;
+	if (err)
+		return respond_error(r, conn, 500, "out of memory");
 	r->bytes_in += len;
 	return MHD_YES;
 }
@@ -1240,7 +1228,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		: toe < sizeof(toes) / sizeof(toes[0])	   ? toes[toe]
 							   : "aborted");
 	httpd_ingest_req_free(r->ix);
-	free(r->body);
+	free(r->body.data);
 	free(r);
 }
 

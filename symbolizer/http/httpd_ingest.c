@@ -165,44 +165,29 @@ enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_re
 				  const char *data, size_t len)
 {
 	uint64_t max = x ? x->o.max_ingest : 0;
+	int err;
 
 	rq->seen += len;
 	if (rq->route != HTTPD_INGEST_INGEST || rq->status)
 		return MHD_YES; /* bodies of GETs are ignored */
 	if (rq->too_big)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
-	if (len > max - rq->len) {
+	err = httpresp_body_append(&rq->body, data, len, (size_t)max);
+	if (err == -E2BIG) {
 		/* chunked: no Content-Length to refuse up front; answered at the end */
 		rq->too_big = 1;
-		free(rq->body);
-		rq->body = NULL;
-		rq->len = rq->cap = 0;
+		free(rq->body.data);
+		rq->body = (struct httpresp_body){0};
 		return MHD_YES;
 	}
-	if (rq->len + len > rq->cap) {
-		size_t cap = rq->cap ? rq->cap : 65536;
-		char *nb;
-
-		while (cap < rq->len + len)
-			cap *= 2;
-		if (cap > max)
-			cap = (size_t)max;
-		nb = realloc(rq->body, cap);
-		if (!nb)
-			return MHD_NO;
-		rq->body = nb;
-		rq->cap = cap;
-	}
-	memcpy(rq->body + rq->len, data, len);
-	rq->len += len;
-	return MHD_YES;
+	return err ? MHD_NO : MHD_YES;
 }
 
 void httpd_ingest_req_free(struct httpd_ingest_req *rq)
 {
 	if (!rq)
 		return;
-	free(rq->body);
+	free(rq->body.data);
 	free(rq);
 }
 
@@ -255,13 +240,14 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 			    MAX_PARAMS);
 	}
 	if (enc && !strcasecmp(enc, "gzip") &&
-	    !(rq->len >= 2 && (uint8_t)rq->body[0] == 0x1f && (uint8_t)rq->body[1] == 0x8b)) {
+	    !(rq->body.len >= 2 && (uint8_t)rq->body.data[0] == 0x1f &&
+	      (uint8_t)rq->body.data[1] == 0x8b)) {
 		add(&x->refused[RF_BAD_INPUT], 1);
 		return fail(rq, conn, 400,
 			    "Content-Encoding is gzip but the body is not gzip data");
 	}
-	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body ? rq->body : "", rq->len, &info, msg,
-			       sizeof(msg));
+	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
+			       rq->body.len, &info, msg, sizeof(msg));
 	if (err) {
 		unsigned st = status_of(err);
 

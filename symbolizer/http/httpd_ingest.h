@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "lib/jsonw.h"
+#include "symbolizer/http/httpresp.h"
 #include "symbolizer/http/metrics.h"
 #include "symbolizer/store/profstore.h"
 
@@ -54,8 +55,7 @@ struct httpd_ingest_req {
 	const char *result; /* a static word for the log line, or NULL */
 	char note[160];	    /* key=value pairs for the log line */
 	/* internal: the body being received */
-	char *body;
-	size_t len, cap;
+	struct httpresp_body body;
 	uint64_t seen; /* body bytes received */
 	int too_big;   /* passed the cap: the rest is read and dropped */
 };

@@ -93,3 +93,27 @@ int httpresp_content_length(struct MHD_Connection *conn, uint64_t *len)
 	*len = strtoull(s, &end, 10);
 	return errno || end == s ? -EINVAL : 0;
 }
+
+int httpresp_body_append(struct httpresp_body *b, const char *data, size_t len, size_t max)
+{
+	if (len > max - b->len)
+		return -E2BIG;
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *nb;
+
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		if (cap > max + 1)
+			cap = max + 1;
+		nb = realloc(b->data, cap);
+		if (!nb)
+			return -ENOMEM;
+		b->data = nb;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}

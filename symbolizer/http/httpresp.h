@@ -39,4 +39,15 @@ const char *httpresp_arg(struct MHD_Connection *conn, const char *name);
 /* The request's Content-Length in *LEN: 0, -ENOENT (none sent) or -EINVAL (not a number). */
 int httpresp_content_length(struct MHD_Connection *conn, uint64_t *len);
 
+/* A request body, buffered in memory up to a cap (one buffer for every route that reads one).
+ * Zero-init is empty; free DATA with free(). DATA is NUL-terminated once anything is in it. */
+struct httpresp_body {
+	char *data;
+	size_t len, cap;
+};
+
+/* Append LEN bytes of DATA to B unless that passes MAX bytes in all: 0, -E2BIG (passes MAX;
+ * B unchanged) or -ENOMEM. */
+int httpresp_body_append(struct httpresp_body *b, const char *data, size_t len, size_t max);
+
 #endif
