@@ -16,6 +16,7 @@
 #include "cache/resolver.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -82,55 +83,15 @@ static void usage(FILE *f)
 	    "debug\n");
 }
 
-/* "10G", "512M", "100k", "1234" → bytes. */
-static int parse_size(const char *s, uint64_t *out)
+/* A duration option (lib/parse.h: ms, s, m, h, d, w) of at least MIN_MS and at most INT_MAX
+ * milliseconds, in milliseconds. */
+static int parse_duration_ms(const char *s, int64_t min_ms, int64_t *out)
 {
-	char *end;
-	double v;
+	int64_t ns;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (parse_duration(s, &ns) || ns / 1000000 < min_ms || ns / 1000000 > INT_MAX)
 		return -EINVAL;
-	switch (tolower((unsigned char)*end)) {
-	case 'k': v *= 1024.0, end++; break;
-	case 'm': v *= 1024.0 * 1024, end++; break;
-	case 'g': v *= 1024.0 * 1024 * 1024, end++; break;
-	case 't': v *= 1024.0 * 1024 * 1024 * 1024, end++; break;
-	}
-	if (tolower((unsigned char)*end) == 'i')
-		end++;
-	if (tolower((unsigned char)*end) == 'b')
-		end++;
-	if (*end || v > 1.8e19)
-		return -EINVAL;
-	*out = (uint64_t)v;
-	return 0;
-}
-
-/* "500ms", "5s", "10m", "1h", "2.5" (seconds) → milliseconds. */
-static int parse_duration_ms(const char *s, int64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return -EINVAL;
-	if (!strcmp(end, "ms"))
-		;
-	else if (!*end || !strcmp(end, "s"))
-		v *= 1e3;
-	else if (!strcmp(end, "m"))
-		v *= 60e3;
-	else if (!strcmp(end, "h"))
-		v *= 3600e3;
-	else
-		return -EINVAL;
-	if (v > (double)INT_MAX)
-		return -EINVAL;
-	*out = (int64_t)v;
+	*out = ns / 1000000;
 	return 0;
 }
 
@@ -171,7 +132,7 @@ enum {
 
 static int parse_one(struct config *c, int opt, const char *arg)
 {
-	int64_t ms;
+	int64_t ms, ns;
 
 	switch (opt) {
 	case OPT_LISTEN: c->listen = arg; return 0;
@@ -182,30 +143,30 @@ static int parse_one(struct config *c, int opt, const char *arg)
 		c->debug_dirs[c->ndebug_dirs++] = arg;
 		return 0;
 	case OPT_URLS: c->debuginfod_urls = arg; return 0;
-	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size);
-	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload);
+	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size) ? -EINVAL : 0;
+	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload) ? -EINVAL : 0;
 	case OPT_MAX_INGEST:
 		if (parse_size(arg, &c->max_ingest) || c->max_ingest < 1024 ||
 		    c->max_ingest > ((uint64_t)1 << 30))
 			return -EINVAL;
 		return 0;
 	case OPT_RETENTION:
-		if (duration_parse(arg, &ms) || ms < 60LL * 1000000000)
+		if (parse_duration(arg, &ns) || ns < 60LL * 1000000000)
 			return -EINVAL;
-		c->retention_s = ms / 1000000000;
+		c->retention_s = ns / 1000000000;
 		return 0;
 	case OPT_NEG_TTL:
-		if (parse_duration_ms(arg, &ms) || ms < 1000)
+		if (parse_duration_ms(arg, 1000, &ms))
 			return -EINVAL;
 		c->negative_ttl_s = (int)(ms / 1000);
 		return 0;
 	case OPT_REQ_TIMEOUT:
-		if (parse_duration_ms(arg, &ms) || ms < 1)
+		if (parse_duration_ms(arg, 1, &ms))
 			return -EINVAL;
 		c->request_timeout_ms = (int)ms;
 		return 0;
 	case OPT_FETCH_TIMEOUT:
-		if (parse_duration_ms(arg, &ms) || ms < 1000)
+		if (parse_duration_ms(arg, 1000, &ms))
 			return -EINVAL;
 		c->fetch_timeout_s = (int)(ms / 1000);
 		return 0;

@@ -14,6 +14,7 @@
 #include "symbolizer/store/selector.h"
 
 #include "lib/err.h"
+#include "lib/parse.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -354,7 +355,7 @@ static enum MHD_Result timeline(struct httpd_ingest *x, struct MHD_Connection *c
 	if (done)
 		return ok;
 	if (st) {
-		if (duration_parse(st, &step) || step <= 0) {
+		if (parse_duration(st, &step) || step <= 0) {
 			selector_free(sel);
 			return fail(rq, conn, 400,
 				    "bad step '%.64s': want a duration like 10s, 1m, 1h", st);

@@ -9,6 +9,7 @@
 #include "symbolizer/store/selector.h"
 
 #include "lib/err.h"
+#include "lib/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -423,44 +424,6 @@ static int bad_time(char *err, size_t errlen, const char *s, const char *why)
 }
 
 /* "NUMBER UNIT" into nanoseconds. */
-static int parse_dur(const char *s, int64_t *out, int plain_ok)
-{
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = {{"ms", 1e6},   {"s", 1e9},	    {"m", 60e9},
-		     {"h", 3600e9}, {"d", 86400e9}, {"w", 604800e9}};
-	char *end;
-	double v;
-
-	if (!isdigit((unsigned char)*s) && *s != '.')
-		return -ERR_BADINPUT;
-	v = strtod(s, &end);
-	if (end == s || !isfinite(v) || v < 0)
-		return -ERR_BADINPUT;
-	if (!*end && plain_ok) {
-		v *= 1e9;
-	} else {
-		size_t i;
-
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-			if (!strcmp(end, units[i].unit))
-				break;
-		if (i == sizeof(units) / sizeof(units[0]))
-			return -ERR_BADINPUT;
-		v *= units[i].ns;
-	}
-	if (v > 9.2e18)
-		return -ERR_BADINPUT;
-	*out = (int64_t)(v + 0.5);
-	return 0;
-}
-
-int duration_parse(const char *s, int64_t *out_ns)
-{
-	return parse_dur(s, out_ns, 1);
-}
-
 static int digits(const char **p, int n, int *out)
 {
 	int v = 0;
@@ -536,7 +499,7 @@ int time_parse(const char *s, int64_t now_ns, int64_t *out_ns, char *errbuf, siz
 			*out_ns = now_ns;
 			return 0;
 		}
-		if ((s[3] != '-' && s[3] != '+') || parse_dur(s + 4, &d, 0))
+		if ((s[3] != '-' && s[3] != '+') || parse_duration_unit(s + 4, &d))
 			return bad_time(errbuf, errlen, s,
 					"after now: -N or +N with a unit ms, s, m, h, d, w");
 		*out_ns = s[3] == '-' ? now_ns - d : now_ns + d;

@@ -58,15 +58,11 @@ int selector_format(const struct selector *s, char *buf, size_t len);
 /*
  * A time for from/to: RFC 3339 ("2024-06-01T14:30:00Z", fractions and +hh:mm offsets),
  * unix seconds ("1717252200", "1717252200.5"), "now", or "now-DURATION" / "now+DURATION" with
- * DURATION a number and one of ms, s, m, h, d, w ("now-1h", "now-15m", "now-30s", "now-2d").
+ * DURATION as lib/parse.h reads it, with its unit ("now-1h", "now-15m", "now-30s", "now-2d").
  * NOW_NS is the current time. Sets *OUT_NS (unix nanoseconds). -ERR_BADINPUT with a message
  * in ERRBUF.
  */
 int time_parse(const char *s, int64_t now_ns, int64_t *out_ns, char *errbuf, size_t errlen)
     __attribute__((warn_unused_result));
-
-/* A duration for steps and retention: "10s", "5m", "1h", "7d", "500ms", "2w" (a plain number
- * is seconds). Sets *OUT_NS; -ERR_BADINPUT. */
-int duration_parse(const char *s, int64_t *out_ns) __attribute__((warn_unused_result));
 
 #endif
