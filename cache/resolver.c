@@ -16,6 +16,7 @@
  */
 #include "cache/resolver.h"
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -97,14 +98,6 @@ struct resolver {
 	atomic_int stopping;
 	struct resolver_stats st;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int norm_bid(const char *in, char out[BUILDID_HEX_MAX])
 {
@@ -307,7 +300,7 @@ static int progress_cb(debuginfod_client *c, long a, long b)
 
 	if (!f)
 		return 0;
-	if (now_ms() >= f->deadline_ms)
+	if (clock_mono_ms() >= f->deadline_ms)
 		f->timed_out = 1;
 	f->cancelled = f->timed_out || atomic_load(&f->r->stopping);
 	return f->cancelled;
@@ -444,7 +437,7 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 	}
 	if (!c)
 		c = client_new();
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	f.deadline_ms = t0 + (int64_t)r->timeout_s * 1000;
 	fd = -ENOMEM;
 	if (c) {
@@ -452,7 +445,7 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 		fd = debuginfod_find_debuginfo(c, (const unsigned char *)bid, 0, &path);
 		debuginfod_set_user_data(c, NULL);
 	}
-	slot_give(r, c, now_ms() - t0, fd >= 0);
+	slot_give(r, c, clock_mono_ms() - t0, fd >= 0);
 	err = fd < 0 ? fd : take_fetched(r, fd, path, bid, e);
 	if (fd >= 0)
 		close(fd);

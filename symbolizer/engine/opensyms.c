@@ -12,6 +12,7 @@
 
 #include "symbolizer/engine/symfile.h"
 
+#include "lib/clock.h"
 #include "lib/elfutil.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -391,14 +392,6 @@ int opensyms_file_is_indexed(const struct opensyms_file *f)
 	return __atomic_load_n(&f->warm, __ATOMIC_ACQUIRE) != NULL;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Build F's index in a private dir from a symfile of its own. Sets *OUT (indexed). */
 static int build_private(struct opensyms *c, struct opensyms_file *f, struct symfile **out)
 {
@@ -472,7 +465,7 @@ static void build_one(struct opensyms *c, struct opensyms_file *f)
 {
 	struct symfile *sf = NULL, *old = NULL;
 	struct opensyms_file *last;
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	int err;
 
 	err = build_private(c, f, &sf);
@@ -480,7 +473,7 @@ static void build_one(struct opensyms *c, struct opensyms_file *f)
 	if (!err)
 		err = publish_locked(c, f, sf);
 	if (err != -ESTALE)
-		record_build(c, !err, now_s() - t0);
+		record_build(c, !err, clock_mono_s() - t0);
 	pthread_mutex_unlock(&c->lock);
 	remove_build_dir(f);
 
@@ -491,7 +484,7 @@ static void build_one(struct opensyms *c, struct opensyms_file *f)
 		symfile_close(sf);
 	} else {
 		log_msg(LOG_INFO, "event=index_built build_id=%s seconds=%.3f", f->build_id,
-			now_s() - t0);
+			clock_mono_s() - t0);
 		pthread_mutex_lock(&f->lock);
 		old = f->cold;
 		f->cold = NULL;

@@ -14,6 +14,7 @@
 #include "symbolizer/http/httpd_query.h"
 #include "symbolizer/http/httpd_ui.h"
 #include "symbolizer/http/httpresp.h"
+#include "lib/clock.h"
 #include "lib/jsonw.h"
 
 #include "lib/err.h"
@@ -114,14 +115,6 @@ struct req {
 	/* symbolize */
 	struct httpresp_body body;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- answers ---- */
 
@@ -1181,7 +1174,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		r->h = cls;
 		r->fd = -1;
-		r->t0 = now_s();
+		r->t0 = clock_mono_s();
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
@@ -1215,7 +1208,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	*con_cls = NULL;
 	forget_tmp(r);
-	secs = now_s() - r->t0;
+	secs = clock_mono_s() - r->t0;
 	metrics_request(h->o.metrics, r->ep, r->status, secs);
 	log_msg(LOG_INFO,
 		"method=%s path=%s status=%u ms=%.2f bytes_in=%" PRIu64 " bytes_out=%" PRIu64

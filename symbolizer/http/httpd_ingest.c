@@ -13,6 +13,7 @@
 
 #include "symbolizer/store/selector.h"
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/parse.h"
 #include "lib/log.h"
@@ -272,14 +273,6 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 
 /* ---- the listings ---- */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* query, from, to: defaults {}, now-1h, now. *DONE when a refusal was queued (the result is
  * the queueing's); else MHD_YES and the window. */
 static enum MHD_Result window(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
@@ -287,7 +280,7 @@ static enum MHD_Result window(struct httpd_ingest_req *rq, struct MHD_Connection
 {
 	const char *q = httpresp_arg(conn, "query"), *f = httpresp_arg(conn, "from"),
 		   *t = httpresp_arg(conn, "to");
-	int64_t now = now_ns();
+	int64_t now = clock_wall_ns();
 	char msg[300];
 	int err;
 

@@ -14,6 +14,7 @@
 #include "symbolizer/query/render.h"
 #include "symbolizer/store/selector.h"
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -56,14 +57,6 @@ static void add(uint64_t *p, uint64_t n)
 static uint64_t get(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **out)
@@ -205,21 +198,13 @@ static void side_free(struct side *sd)
 	qsym_result_free(sd->s);
 }
 
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Parse the side's parameters QK (selector), FK, TK (window); DEF_FROM/DEF_TO when absent.
  * 0, or -EINVAL with r->msg set. */
 static int side_parse(struct qreq *r, struct side *sd, const char *qk, const char *fk,
 		      const char *tk, int64_t def_from, int64_t def_to)
 {
 	const char *from = arg(r, fk), *to = arg(r, tk);
-	int64_t now = wall_ns();
+	int64_t now = clock_wall_ns();
 	char err[256] = "";
 
 	sd->query = arg(r, qk);
@@ -252,17 +237,17 @@ static int side_parse(struct qreq *r, struct side *sd, const char *qk, const cha
 /* Merge and symbolize the side, of TYPE (NULL: the store's choice). */
 static int side_run(struct qreq *r, struct side *sd, const char *type)
 {
-	double t0 = now_s(), t1;
+	double t0 = clock_mono_s(), t1;
 	int err;
 
 	err = pstore_query(r->q->o.pstore, sd->sel, sd->from, sd->to, type, r->q->o.max_stacks,
 			   &sd->r);
-	t1 = now_s();
+	t1 = clock_mono_s();
 	r->step[STEP_STORE] += t1 - t0;
 	if (err)
 		return err;
 	err = qsym_run(r->q->qsym, sd->r, &sd->s);
-	r->step[STEP_SYMBOLIZE] += now_s() - t1;
+	r->step[STEP_SYMBOLIZE] += clock_mono_s() - t1;
 	if (err)
 		return err;
 	sd->in = (struct render_input){
@@ -316,7 +301,7 @@ static enum MHD_Result query(struct qreq *r)
 	struct jsonw w = {.max = MAX_RESPONSE};
 	struct side sd = {0};
 	char total[32];
-	int64_t now = wall_ns();
+	int64_t now = clock_wall_ns();
 	double t0;
 	size_t f;
 	enum MHD_Result ok;
@@ -349,7 +334,7 @@ static enum MHD_Result query(struct qreq *r)
 		uint8_t *pb = NULL;
 		size_t len = 0;
 
-		t0 = now_s();
+		t0 = clock_mono_s();
 		r->result = sd.s->partial ? "partial" : "ok";
 		switch (f) {
 		case 0: err = render_json(&sd.in, &o, &w); break;
@@ -357,7 +342,7 @@ static enum MHD_Result query(struct qreq *r)
 		case 2: err = render_top(&sd.in, &o, &w); break;
 		default: err = render_pprof(&sd.in, &o, &pb, &len); break;
 		}
-		r->step[STEP_RENDER] += now_s() - t0;
+		r->step[STEP_RENDER] += clock_mono_s() - t0;
 		if (err) {
 			jsonw_free(&w);
 			ok = respond_err(r, err, "rendering");
@@ -384,7 +369,7 @@ static enum MHD_Result diff(struct qreq *r)
 	struct jsonw w = {.max = MAX_RESPONSE};
 	struct side base = {0}, cur = {0};
 	char bt[32], ct[32];
-	int64_t now = wall_ns();
+	int64_t now = clock_wall_ns();
 	enum MHD_Result ok;
 	int err, folded = !strcmp(format, "folded");
 	double t0;
@@ -413,10 +398,10 @@ static enum MHD_Result diff(struct qreq *r)
 		ok = respond_err(r, err, "the diff");
 		goto out;
 	}
-	t0 = now_s();
+	t0 = clock_mono_s();
 	err = folded ? render_diff_folded(&base.in, &cur.in, &o, &w)
 		     : render_diff_json(&base.in, &cur.in, &o, &w);
-	r->step[STEP_RENDER] += now_s() - t0;
+	r->step[STEP_RENDER] += clock_mono_s() - t0;
 	snprintf(bt, sizeof(bt), "%" PRId64, base.r->total);
 	snprintf(ct, sizeof(ct), "%" PRId64, cur.r->total);
 	r->result = base.s->partial || cur.s->partial ? "partial" : "ok";
@@ -449,7 +434,7 @@ static enum MHD_Result missing(struct qreq *r)
 	struct jsonw w = {.max = MAX_RESPONSE};
 	struct side sd = {0};
 	char server[300];
-	int64_t now = wall_ns();
+	int64_t now = clock_wall_ns();
 	enum MHD_Result ok;
 	int err;
 
@@ -490,7 +475,7 @@ enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *
 				  const char **result, char *notebuf, size_t notelen)
 {
 	struct qreq r = {.q = q, .conn = conn, .ep = ep, .note = notebuf, .notelen = notelen};
-	double t0 = now_s(), secs;
+	double t0 = clock_mono_s(), secs;
 	enum MHD_Result ok;
 
 	if (notelen)
@@ -505,7 +490,7 @@ enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *
 		ok = diff(&r);
 	else
 		ok = missing(&r);
-	secs = now_s() - t0;
+	secs = clock_mono_s() - t0;
 	add(&q->lat[r.ep][bucket(secs)], 1);
 	add(&q->lat_usec[r.ep], (uint64_t)(secs * 1e6));
 	for (int s = 0; s < STEP_COUNT_; s++)

@@ -18,6 +18,7 @@
  */
 #include "symbolizer/query/qsym.h"
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/vec.h"
@@ -608,14 +609,6 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 	return err;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static const char *pending_reason = "debug info is still being fetched; query again shortly";
 
 static int all_named(const struct pstore_result *r, const uint32_t *locs, size_t n)
@@ -632,7 +625,7 @@ static int run_groups(struct build *b)
 {
 	struct qsym_result *res = b->res;
 	struct resolver *rv = b->q->o.resolver;
-	double deadline = now_ms() + b->q->o.wait_ms;
+	int64_t deadline = clock_mono_ms() + b->q->o.wait_ms;
 	struct group g = {.b = b};
 	size_t k = 0;
 	int err = 0;
@@ -655,7 +648,7 @@ static int run_groups(struct build *b)
 		struct qsym_bid *qb = &res->bids[j];
 		struct dstore_entry e;
 		const char *reason = NULL;
-		double left = deadline - now_ms();
+		double left = (double)(deadline - clock_mono_ms());
 		int st, wait = qb->status == QSYM_PENDING && left > 0 ? (int)left : 0;
 
 		g.qb = qb;

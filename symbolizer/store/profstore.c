@@ -24,6 +24,7 @@
  */
 #include "symbolizer/store/profstore_int.h"
 
+#include "lib/clock.h"
 #include "lib/jsonw.h"
 
 #include "lib/err.h"
@@ -51,14 +52,6 @@ struct rconn {
 	sqlite3 *db;
 	struct rconn *next;
 };
-
-int64_t pstore_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 {
@@ -1760,7 +1753,7 @@ int pstore_retain(struct pstore *s)
 	    "DELETE FROM labelsets WHERE last_seen < ?1",
 	    "DELETE FROM label_values WHERE last_seen < ?1",
 	};
-	int64_t cutoff = pstore_now_ns() - s->o.retention_s * (int64_t)1000000000;
+	int64_t cutoff = clock_wall_ns() - s->o.retention_s * (int64_t)1000000000;
 	int64_t deleted = 0;
 	int n = 0, err = 0;
 

@@ -15,6 +15,7 @@
 
 #include "profile.pb-c.h"
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -322,7 +323,7 @@ static int validate_header(struct ing *g)
 		return bad(g, "period_type has a string index out of range");
 	if (p->time_nanos < 0 || p->duration_nanos < 0)
 		return bad(g, "negative time_nanos or duration_nanos");
-	if (p->time_nanos > pstore_now_ns() + (int64_t)86400 * 1000000000)
+	if (p->time_nanos > clock_wall_ns() + (int64_t)86400 * 1000000000)
 		return bad(g, "time_nanos is more than a day in the future");
 	return 0;
 }
@@ -1152,7 +1153,7 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	if (!err)
 		err = validate_samples(&g);
 	if (!err) {
-		g.time = p->time_nanos ? p->time_nanos : pstore_now_ns();
+		g.time = p->time_nanos ? p->time_nanos : clock_wall_ns();
 		g.duration = p->duration_nanos;
 		err = store(&g, sp, nsp, &rows);
 	}

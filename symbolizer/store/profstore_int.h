@@ -207,6 +207,4 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what);
 /* Open a connection to PATH with our pragmas and functions. */
 int pstore_connect(const char *path, int create, sqlite3 **out);
 
-int64_t pstore_now_ns(void);
-
 #endif
