@@ -162,8 +162,9 @@ int symfile_open_build_id(const char *build_id, const struct symfile_opts *opts,
 	err = symfile_new(opts, &sf);
 	if (err)
 		return err;
-	for (size_t i = 0; build_id[i]; i++)
-		sf->build_id[i] = (char)tolower((unsigned char)build_id[i]);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, sf->build_id);
+	if (err)
+		goto out;
 	if (try_index(sf) == 0)
 		goto out;
 	err = find_debug_file(sf, debug, sizeof(debug));

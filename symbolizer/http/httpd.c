@@ -221,16 +221,7 @@ static int take_build_id(struct req *r, const char *p, const char **rest)
 	size_t n = strcspn(p, "/");
 
 	*rest = p + n;
-	if (n >= BUILDID_HEX_MAX)
-		return -ERR_BADBUILDID;
-	for (size_t i = 0; i < n; i++)
-		r->build_id[i] = (char)tolower((unsigned char)p[i]);
-	r->build_id[n] = '\0';
-	if (!buildid_valid(r->build_id)) {
-		r->build_id[0] = '\0';
-		return -ERR_BADBUILDID;
-	}
-	return 0;
+	return buildid_normalize(p, n, r->build_id);
 }
 
 /* /api/v1/debuginfo/{build_id}: the route is ours even when the ID is bad or a path follows
@@ -806,12 +797,11 @@ static int parse_symbolize(const struct req *r, json_t **root, struct sym_req *s
 	addrs = json_object_get(*root, "addresses");
 	kind = json_object_get(*root, "kind");
 	module = json_object_get(*root, "module");
-	if (!json_is_string(bid) || !buildid_valid(json_string_value(bid))) {
+	if (!json_is_string(bid) ||
+	    buildid_normalize(json_string_value(bid), BUILDID_WHOLE, sr->build_id)) {
 		snprintf(msg, msglen, "\"build_id\" must be a string of 2-64 hex digits");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i <= strlen(json_string_value(bid)); i++)
-		sr->build_id[i] = (char)tolower((unsigned char)json_string_value(bid)[i]);
 	if (kind && !(json_is_string(kind) && (!strcmp(json_string_value(kind), "vaddr") ||
 					       !strcmp(json_string_value(kind), "offset")))) {
 		snprintf(msg, msglen,

@@ -358,15 +358,9 @@ static int validate_tables(struct ing *g)
 	if (!g->bids)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_mapping; i++) {
-		const char *b = str(g, p->mapping[i]->build_id);
-		char *bid = g->bids[i];
-		size_t k;
-
-		for (k = 0; b[k] && k + 1 < BUILDID_HEX_MAX; k++)
-			bid[k] = (char)tolower((unsigned char)b[k]);
-		bid[k] = '\0';
-		if (b[k] || !buildid_valid(bid))
-			bid[0] = '\0';
+		/* a mapping without a usable build ID keeps "" (its frames stay raw) */
+		if (buildid_normalize(str(g, p->mapping[i]->build_id), BUILDID_WHOLE, g->bids[i]))
+			g->bids[i][0] = '\0';
 	}
 	for (size_t i = 0; i < p->n_location; i++) {
 		const Perftools__Profiles__Location *l = p->location[i];
