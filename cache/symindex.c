@@ -626,38 +626,13 @@ int symindex_write(const struct symview *v, const char *build_id, const char *pa
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
-	char *tmp = NULL;
-	int fd = -1, err;
+	int err;
 
 	if (strlen(build_id) >= sizeof(((struct symidx_header *)0)->build_id))
 		return -ERR_BADBUILDID;
 	err = build_image(v, build_id, &img, &len);
-	if (err)
-		return err;
-	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	err = fsutil_write_all(fd, img, len);
-	if (!err && fsync(fd) < 0)
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	fd = -1;
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (err && tmp)
-		unlink(tmp);
-	free(tmp);
+	if (!err)
+		err = fsutil_write_atomic(path, img, len, 0644);
 	free(img);
 	return err;
 }

@@ -15,6 +15,7 @@
 #include "cache/debugstore.h"
 #include "cache/resolver.h"
 #include "lib/err.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/parse.h"
 
@@ -270,18 +271,10 @@ static int read_token(const char *path, char **out)
 
 static int write_port_file(const char *path, int port)
 {
-	char tmp[4096];
-	FILE *f;
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d\n", port);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
+	return fsutil_write_atomic(path, buf, (size_t)n, 0644);
 }
 
 static int serve(struct config *c, const char *token)
