@@ -167,7 +167,7 @@ static void neg_insert_locked(struct resolver *r, const char *bid, const char *r
 		if (r->nneg >= NEG_MAX)
 			neg_sweep_locked(r, now);
 		if (r->nneg >= NEG_MAX || !(n = calloc(1, sizeof(*n)))) {
-			log_msg(LOG_DEBUG, "resolver: negative cache full; %s not remembered", bid);
+			log_msg(FS_LOG_DEBUG, "resolver: negative cache full; %s not remembered", bid);
 			return;
 		}
 		memcpy(n->bid, bid, strlen(bid) + 1);
@@ -287,7 +287,7 @@ static int try_local(struct resolver *r, const char *bid, struct dstore_entry *e
 			err = store_tmp(r, tmp, bid, DSTORE_SRC_LOCAL, e);
 		if (!err)
 			return 1;
-		log_msg(LOG_WARN, "resolver: %s: %s", path, err_str(err));
+		log_msg(FS_LOG_WARN, "resolver: %s: %s", path, err_str(err));
 	}
 	return 0;
 }
@@ -454,11 +454,11 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 		*reason = fetch_reason(fd, &f, cache);
 		if (f.cancelled)
 			drop_client_miss(r, bid);
-		log_msg(LOG_INFO, "resolver: debuginfod %s: %s (%s)", bid, err_str(fd), *reason);
+		log_msg(FS_LOG_INFO, "resolver: debuginfod %s: %s (%s)", bid, err_str(fd), *reason);
 		return RESOLVER_MISSING;
 	}
 	if (err) {
-		log_msg(LOG_WARN, "resolver: debuginfod %s: %s", bid, err_str(err));
+		log_msg(FS_LOG_WARN, "resolver: debuginfod %s: %s", bid, err_str(err));
 		pthread_mutex_lock(&r->lock);
 		r->st.fetch_failures++;
 		pthread_mutex_unlock(&r->lock);
@@ -627,7 +627,7 @@ int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, stru
 		;
 	if (!j && (err = job_start_locked(r, bid, &j)) != 0) {
 		pthread_mutex_unlock(&r->lock);
-		log_msg(LOG_WARN, "resolver: cannot start resolving %s: %s", bid, err_str(err));
+		log_msg(FS_LOG_WARN, "resolver: cannot start resolving %s: %s", bid, err_str(err));
 		return err;
 	}
 	j->refs++;
@@ -673,7 +673,7 @@ static void set_client_miss_ttl(const char *dir, int ttl_s)
 		return;
 	n = snprintf(buf, sizeof(buf), "%d\n", ttl_s);
 	if (write(fd, buf, (size_t)n) != n)
-		log_msg(LOG_WARN, "resolver: writing %s failed", path);
+		log_msg(FS_LOG_WARN, "resolver: writing %s failed", path);
 	close(fd);
 }
 

@@ -730,7 +730,7 @@ out:
 	close(fd);
 	if (err) {
 		if (err == -ERR_BADINDEX)
-			log_msg(LOG_WARN, "symbol index %s: %s", path, err_str(err));
+			log_msg(FS_LOG_WARN, "symbol index %s: %s", path, err_str(err));
 		symindex_close(idx);
 		return err;
 	}

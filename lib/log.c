@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static enum log_level log_level = LOG_WARN;
+static enum log_level log_level = FS_LOG_WARN;
 static log_sink_fn log_sink;
 static void *log_ctx;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

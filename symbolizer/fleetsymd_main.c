@@ -179,13 +179,13 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
 	case OPT_LOG_LEVEL:
 		if (!strcmp(arg, "error"))
-			c->level = LOG_ERROR;
+			c->level = FS_LOG_ERROR;
 		else if (!strcmp(arg, "warn"))
-			c->level = LOG_WARN;
+			c->level = FS_LOG_WARN;
 		else if (!strcmp(arg, "info"))
-			c->level = LOG_INFO;
+			c->level = FS_LOG_INFO;
 		else if (!strcmp(arg, "debug"))
-			c->level = LOG_DEBUG;
+			c->level = FS_LOG_DEBUG;
 		else
 			return -EINVAL;
 		return 0;
@@ -345,7 +345,7 @@ static int serve(struct config *c, const char *token)
 		fprintf(stderr, "fleetsymd: cannot serve on %s: %s\n", c->listen, err_str(err));
 		goto out;
 	}
-	log_msg(LOG_INFO, "event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\"",
+	log_msg(FS_LOG_INFO, "event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\"",
 		c->listen, httpd_port(h), c->data_dir,
 		c->debuginfod_urls ? c->debuginfod_urls : "");
 	if (c->port_file && (err = write_port_file(c->port_file, httpd_port(h)))) {
@@ -356,7 +356,7 @@ static int serve(struct config *c, const char *token)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigwait(&sigs, &sig);
-	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
+	log_msg(FS_LOG_INFO, "event=stopping signal=%d", sig);
 out:
 	httpd_stop(h);
 	pstore_close(ps);
@@ -373,7 +373,7 @@ int main(int argc, char **argv)
 			   .cache_size = (uint64_t)10 << 30,
 			   .retention_s = 7 * 86400,
 			   .max_ingest = (uint64_t)64 << 20,
-			   .level = LOG_INFO};
+			   .level = FS_LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;
 	int err;

@@ -181,7 +181,7 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 		if (!transient(rc, *status))
 			break;
-		log_msg(LOG_INFO, "%s: %s (attempt %d of %d)", url,
+		log_msg(FS_LOG_INFO, "%s: %s (attempt %d of %d)", url,
 			rc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(rc))
 				       : "server error",
 			attempt + 1, c->opts.retries + 1);

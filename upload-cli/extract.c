@@ -105,7 +105,7 @@ static int copy_section(Elf *out, Elf_Scn *iscn, const GElf_Shdr *ish, int keep,
 		return -ERR_BADELF;
 	if (keep && compress && starts_with(name, ".debug_") && !(ish->sh_flags & SHF_COMPRESSED) &&
 	    ish->sh_size > 64 && elf_compress(oscn, ELFCOMPRESS_ZLIB, 0) < 0) {
-		log_msg(LOG_WARN, "section %s: not compressed: %s", name, elf_errmsg(-1));
+		log_msg(FS_LOG_WARN, "section %s: not compressed: %s", name, elf_errmsg(-1));
 	}
 	return 0;
 }
@@ -155,7 +155,7 @@ int extract_debug(const char *src, const char *dst, int compress, struct extract
 	if (!err && !useful)
 		err = -ERR_NODWARF;
 	if (!err && elf_update(out, ELF_C_WRITE) < 0) {
-		log_msg(LOG_ERROR, "%s: writing: %s", dst, elf_errmsg(-1));
+		log_msg(FS_LOG_ERROR, "%s: writing: %s", dst, elf_errmsg(-1));
 		err = -EIO;
 	}
 	if (!err && fstat(ifd, &sb) == 0)

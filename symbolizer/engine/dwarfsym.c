@@ -780,7 +780,7 @@ static int build_cu(struct dwarfsym *d, struct cu *cu)
 	d->comp_dir = dwarf_formstring(dwarf_attr(&cudie, DW_AT_comp_dir, &(Dwarf_Attribute){0}));
 	err = walk_cu(d, &cudie, files, nfiles);
 	if (err == -ERR_BADDWARF)
-		log_msg(LOG_WARN, "CU at 0x%llx: damaged DIE tree, using what was read",
+		log_msg(FS_LOG_WARN, "CU at 0x%llx: damaged DIE tree, using what was read",
 			(unsigned long long)cu->off);
 	else if (err)
 		return err;
@@ -1047,7 +1047,7 @@ static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *c
 	if (d->alt_dw)
 		dwarf_setalt(d->dw, d->alt_dw);
 	else
-		log_msg(LOG_WARN, "%s: dwz alt file %s not found; some names will be missing",
+		log_msg(FS_LOG_WARN, "%s: dwz alt file %s not found; some names will be missing",
 			debug_path, name);
 }
 
@@ -1165,10 +1165,10 @@ int dwarfsym_lookup(struct dwarfsym *d, uint64_t addr, struct sym_frame *out, in
 
 	if (cu && !cu->built) {
 		if (build_cu(d, cu) != 0)
-			log_msg(LOG_WARN, "CU at 0x%llx: could not be read",
+			log_msg(FS_LOG_WARN, "CU at 0x%llx: could not be read",
 				(unsigned long long)cu->off);
 		if (++d->nbuilt % RELEASE_EVERY == 0 && release_caches(d) != 0)
-			log_msg(LOG_WARN, "could not reopen the DWARF after releasing caches");
+			log_msg(FS_LOG_WARN, "could not reopen the DWARF after releasing caches");
 	}
 	global_view(d, &v);
 	if (cu) {

@@ -284,7 +284,7 @@ int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensy
 	pthread_mutex_unlock(&c->lock);
 	free_list(evicted);
 	if (err) {
-		log_msg(LOG_WARN, "opensyms: %s: %s", f->path, err_str(err));
+		log_msg(FS_LOG_WARN, "opensyms: %s: %s", f->path, err_str(err));
 		opensyms_put(c, f);
 		return err;
 	}
@@ -479,11 +479,11 @@ static void build_one(struct opensyms *c, struct opensyms_file *f)
 
 	if (err) {
 		if (err != -ESTALE)
-			log_msg(LOG_WARN, "opensyms: index of %s not built: %s", f->build_id,
+			log_msg(FS_LOG_WARN, "opensyms: index of %s not built: %s", f->build_id,
 				err_str(err));
 		symfile_close(sf);
 	} else {
-		log_msg(LOG_INFO, "event=index_built build_id=%s seconds=%.3f", f->build_id,
+		log_msg(FS_LOG_INFO, "event=index_built build_id=%s seconds=%.3f", f->build_id,
 			clock_mono_s() - t0);
 		pthread_mutex_lock(&f->lock);
 		old = f->cold;

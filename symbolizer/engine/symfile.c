@@ -48,7 +48,7 @@ static int try_index(struct symfile *sf)
 		return -ENOENT;
 	err = symindex_open(path, sf->build_id, &sf->idx);
 	if (err == -ERR_BADINDEX) {
-		log_msg(LOG_WARN, "%s: removing damaged index; it will be rebuilt", path);
+		log_msg(FS_LOG_WARN, "%s: removing damaged index; it will be rebuilt", path);
 		unlink(path);
 	}
 	return err;

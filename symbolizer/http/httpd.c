@@ -405,7 +405,7 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 		int err = errno;
 
 		r->tmp[0] = '\0';
-		log_msg(LOG_ERROR, "upload temp file in %s: %s", dstore_tmp_dir(o->store),
+		log_msg(FS_LOG_ERROR, "upload temp file in %s: %s", dstore_tmp_dir(o->store),
 			strerror(err));
 		return respond_error(r, conn, 500, "cannot create a temp file: %s", strerror(err));
 	}
@@ -1200,7 +1200,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	forget_tmp(r);
 	secs = clock_mono_s() - r->t0;
 	metrics_request(h->o.metrics, r->ep, r->status, secs);
-	log_msg(LOG_INFO,
+	log_msg(FS_LOG_INFO,
 		"method=%s path=%s status=%u ms=%.2f bytes_in=%" PRIu64 " bytes_out=%" PRIu64
 		"%s%s%s%s%s%s%s%s",
 		r->method, r->path, r->status, secs * 1e3, r->bytes_in, r->bytes_out,
@@ -1224,7 +1224,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
-	log_msg(LOG_WARN, "microhttpd: %s", line);
+	log_msg(FS_LOG_WARN, "microhttpd: %s", line);
 }
 
 /* "HOST:PORT" or "[V6]:PORT" into SS. */

@@ -176,7 +176,7 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 		return respond_error(r, 413, msg);
 	}
 	snprintf(msg, sizeof(msg), "%s failed: %s", what, err_str(err));
-	log_msg(LOG_WARN, "%s failed: %s", what, err_str(err));
+	log_msg(FS_LOG_WARN, "%s failed: %s", what, err_str(err));
 	return respond_error(r, err == -ENOMEM ? 503 : 500, msg);
 }
 

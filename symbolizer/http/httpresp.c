@@ -52,7 +52,7 @@ enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, stru
 	if (!err)
 		return httpresp_queue(conn, status, buf, len, "application/json", hdrs, status_out,
 				      bytes_out);
-	log_msg(LOG_WARN, "answer not built: %s", err_str(err));
+	log_msg(FS_LOG_WARN, "answer not built: %s", err_str(err));
 	httpresp_error_body(&e, too_large, NULL);
 	jsonw_lit(&e, "\n");
 	if (jsonw_finish(&e, &buf, &len))

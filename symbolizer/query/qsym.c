@@ -589,7 +589,7 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 		}
 		pthread_mutex_unlock(&t->lock);
 		if (err) {
-			log_msg(LOG_WARN, "results cache of %s: %s; answers not cached",
+			log_msg(FS_LOG_WARN, "results cache of %s: %s; answers not cached",
 				t->build_id, err_str(err));
 			err = 0;
 		}

@@ -57,7 +57,7 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 {
 	int prim = rc & 0xff;
 
-	log_msg(LOG_ERROR, "profile store: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : "", rc);
+	log_msg(FS_LOG_ERROR, "profile store: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : "", rc);
 	if (prim == SQLITE_FULL)
 		return -ENOSPC;
 	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
@@ -646,7 +646,7 @@ static int open_writer(struct pstore *s)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (version > SCHEMA_VERSION) {
-		log_msg(LOG_ERROR, "profile store %s has schema version %d; this build knows %d",
+		log_msg(FS_LOG_ERROR, "profile store %s has schema version %d; this build knows %d",
 			s->path, version, SCHEMA_VERSION);
 		return -ERR_BADINPUT;
 	}
@@ -1786,7 +1786,7 @@ int pstore_retain(struct pstore *s)
 	__atomic_fetch_add(&s->stats.retain_runs, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&s->stats.retained_profiles, (uint64_t)deleted, __ATOMIC_RELAXED);
 	if (deleted)
-		log_msg(LOG_INFO, "event=retention deleted_profiles=%" PRId64, deleted);
+		log_msg(FS_LOG_INFO, "event=retention deleted_profiles=%" PRId64, deleted);
 	return err;
 }
 
@@ -1802,7 +1802,7 @@ static void *retain_main(void *arg)
 		pthread_mutex_unlock(&s->stop_lock);
 		err = pstore_retain(s);
 		if (err)
-			log_msg(LOG_WARN, "profile retention failed: %s", err_str(err));
+			log_msg(FS_LOG_WARN, "profile retention failed: %s", err_str(err));
 		pthread_mutex_lock(&s->stop_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += s->o.retain_interval_s;

@@ -24,7 +24,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 /* ---- fixtures, built once per run into a temp dir ---- */

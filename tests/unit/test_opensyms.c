@@ -29,7 +29,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 /* A temp dir with index/, tmp/ and the fixture binaries fx0 and fx1 (two build IDs), compiled

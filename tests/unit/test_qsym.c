@@ -33,7 +33,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 static const char *setup(void)

@@ -19,7 +19,7 @@
 /* Refusals are logged as warnings; the tests check the return codes instead. */
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 struct fixture {
