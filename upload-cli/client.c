@@ -25,7 +25,7 @@ struct client {
 	CURL *curl;
 	char body[BODY_MAX + 1];
 	size_t body_len;
-	const char *label; /* progress bar */
+	const char *label; /* for the progress callback */
 	int bar_drawn;
 };
 
@@ -79,14 +79,10 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		       curl_off_t ulnow)
 {
 	struct client *c = arg;
-	int width = 30, done;
 
 	if (ultotal <= 0)
 		return 0;
-	done = (int)(ulnow * width / ultotal);
-	fprintf(stderr, "\r  %-40.40s [%.*s%*s] %3d%% %.1f/%.1f MB", c->label, done,
-		"##############################", width - done, "", (int)(ulnow * 100 / ultotal),
-		(double)ulnow / 1e6, (double)ultotal / 1e6);
+	c->opts.progress(c->opts.progress_ctx, c->label, (uint64_t)ulnow, (uint64_t)ultotal);
 	c->bar_drawn = 1;
 	return 0;
 }
@@ -174,7 +170,7 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 		*status = 0;
 		rc = curl_easy_perform(c->curl);
 		if (c->bar_drawn) {
-			fputs("\r\033[K", stderr);
+			c->opts.progress(c->opts.progress_ctx, c->label, 0, 0);
 			c->bar_drawn = 0;
 		}
 		if (rc == CURLE_OK)

@@ -375,6 +375,21 @@ static int cmd_extract(int argc, char **argv)
 	return 0;
 }
 
+/* The client's progress callback: one line on stderr, redrawn in place, erased at the end. */
+static void draw_progress(void *ctx, const char *label, uint64_t sent, uint64_t total)
+{
+	int width = 30, done;
+
+	if (!total) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	done = (int)(sent * width / total);
+	fprintf(stderr, "\r  %-40.40s [%.*s%*s] %3d%% %.1f/%.1f MB", label, done,
+		"##############################", width - done, "", (int)(sent * 100 / total),
+		(double)sent / 1e6, (double)total / 1e6);
+}
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -441,7 +456,8 @@ int main(int argc, char **argv)
 	copts.server = u.server;
 	copts.token = u.token;
 	copts.retries = u.retries;
-	copts.progress = isatty(STDERR_FILENO) && !u.quiet;
+	if (isatty(STDERR_FILENO) && !u.quiet)
+		copts.progress = draw_progress;
 	err = client_new(&copts, &u.client);
 	if (err) {
 		fprintf(stderr, "fleetsym-upload: %s\n", err_str(err));
