@@ -28,6 +28,8 @@
 #include "lib/jsonw.h"
 
 #include "lib/err.h"
+#include "lib/vec.h"
+#include "lib/u64map.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -1089,65 +1091,85 @@ void pstore_result_free(struct pstore_result *r)
 	free(rp);
 }
 
-/* location id -> index into r->locs */
-struct locmap {
-	int64_t *ids;
-	uint32_t *idx;
-	size_t cap, n;
+/* A merge under way: the stacks, their location indexes, and the distinct locations grow
+ * together in the result. */
+struct merge {
+	struct result_priv *rp;
+	struct u64map locs;	       /* location id -> index into r->locs */
+	size_t *offs;		       /* per stack: where its locations start in rp->locidx */
+	size_t scap, ocap, lcap, icap; /* capacities of r->stacks, offs, r->locs, rp->locidx */
+	size_t nidx;		       /* rp->locidx in use */
 };
 
-static int locmap_get(struct locmap *m, struct pstore_result *r, size_t *loccap, int64_t id,
-		      uint32_t *out)
+/* The index in r->locs of location ID, added on first sight. */
+static int merge_loc(struct merge *m, int64_t id, uint32_t *out)
 {
-	size_t j;
+	struct pstore_result *r = &m->rp->r;
+	int err;
 
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 1024;
-		int64_t *ni = calloc(ncap, sizeof(*ni));
-		uint32_t *nx = calloc(ncap, sizeof(*nx));
-
-		if (!ni || !nx) {
-			free(ni);
-			free(nx);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < m->cap; i++) {
-			if (!m->ids[i])
-				continue;
-			for (j = (uint64_t)m->ids[i] * 0x9e3779b97f4a7c15ULL >> 11 & (ncap - 1);
-			     ni[j]; j = (j + 1) & (ncap - 1))
-				;
-			ni[j] = m->ids[i];
-			nx[j] = m->idx[i];
-		}
-		free(m->ids);
-		free(m->idx);
-		m->ids = ni;
-		m->idx = nx;
-		m->cap = ncap;
-	}
-	for (j = (uint64_t)id * 0x9e3779b97f4a7c15ULL >> 11 & (m->cap - 1); m->ids[j];
-	     j = (j + 1) & (m->cap - 1))
-		if (m->ids[j] == id) {
-			*out = m->idx[j];
-			return 0;
-		}
-	if (r->nlocs == *loccap) {
-		size_t nc = *loccap ? *loccap * 2 : 1024;
-		struct pstore_loc *nl = realloc(r->locs, nc * sizeof(*nl));
-
-		if (!nl)
-			return -ENOMEM;
-		r->locs = nl;
-		*loccap = nc;
-	}
+	if (u64map_get(&m->locs, (uint64_t)id, out))
+		return 0;
+	err = vec_reserve((void **)&r->locs, &m->lcap, r->nlocs + 1, sizeof(*r->locs));
+	if (!err)
+		err = u64map_put(&m->locs, (uint64_t)id, (uint32_t)r->nlocs);
+	if (err)
+		return err;
 	memset(&r->locs[r->nlocs], 0, sizeof(r->locs[0]));
 	r->locs[r->nlocs].id = id;
-	m->ids[j] = id;
-	m->idx[j] = (uint32_t)r->nlocs;
-	m->n++;
 	*out = (uint32_t)r->nlocs++;
 	return 0;
+}
+
+/* Append a stack of value V whose locations are the varint ids in P..END. */
+static int merge_stack(struct merge *m, const uint8_t *p, const uint8_t *end, int64_t v)
+{
+	struct result_priv *rp = m->rp;
+	struct pstore_result *r = &rp->r;
+	size_t start = m->nidx;
+	int err;
+
+	err = vec_reserve((void **)&r->stacks, &m->scap, r->nstacks + 1, sizeof(*r->stacks));
+	if (!err)
+		err = vec_reserve((void **)&m->offs, &m->ocap, r->nstacks + 1, sizeof(*m->offs));
+	while (!err && p < end) {
+		uint64_t lid;
+		uint32_t li;
+
+		if (pv_get(&p, end, &lid) || m->nidx - start >= PSTORE_MAX_DEPTH)
+			return -EIO;
+		err = merge_loc(m, (int64_t)lid, &li);
+		if (!err)
+			err = VEC_PUSH(rp->locidx, m->nidx, m->icap, li);
+	}
+	if (err)
+		return err;
+	m->offs[r->nstacks] = start;
+	r->stacks[r->nstacks].value = v;
+	r->stacks[r->nstacks].nlocs = m->nidx - start;
+	r->total += v;
+	r->nstacks++;
+	return 0;
+}
+
+/* The locations of stack SID, from statement LS ("SELECT locs FROM stacks WHERE id = ?1"),
+ * merged with value V. */
+static int merge_stack_id(sqlite3 *db, sqlite3_stmt *ls, struct merge *m, uint64_t sid, int64_t v)
+{
+	const uint8_t *p;
+	int rc, err;
+
+	sqlite3_bind_int64(ls, 1, (int64_t)sid);
+	rc = sqlite3_step(ls);
+	if (rc == SQLITE_DONE)
+		err = 0; /* cannot happen while a profile refers to it */
+	else if (rc != SQLITE_ROW)
+		err = pstore_sqlite_err(db, rc, "stacks");
+	else {
+		p = sqlite3_column_blob(ls, 0);
+		err = merge_stack(m, p, p + sqlite3_column_bytes(ls, 0), v);
+	}
+	sqlite3_reset(ls);
+	return err;
 }
 
 static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_t from, int64_t to,
@@ -1161,10 +1183,8 @@ static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_
 	    "SELECT pstore_merge(p.samples, ?4, q.grp) FROM temp.q_series q JOIN profiles p "
 	    " ON p.series_id = q.id AND p.time >= ?2 AND p.time < ?3 AND p.type_id = ?1";
 	struct pstore_result *r = &rp->r;
-	struct locmap lm = {0};
+	struct merge m = {.rp = rp};
 	sqlite3_stmt *st = NULL, *ls = NULL;
-	size_t scap = 0, loccap = 0, nidx = 0, icap = 0;
-	size_t *offs = NULL;
 	const uint8_t *mp = NULL, *mend = NULL;
 	int rc, err;
 
@@ -1182,86 +1202,28 @@ static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_
 		err = pstore_sqlite_err(db, rc, "merge");
 		goto out;
 	}
+	/* the aggregate's blob: (stack id, zigzag value) varint pairs */
 	mp = sqlite3_column_blob(st, 0);
 	mend = mp + sqlite3_column_bytes(st, 0);
 	while (!err && mp && mp < mend) {
-		const uint8_t *p, *end;
-		uint64_t sid, zv, lid;
-		int64_t v;
+		uint64_t sid, zv;
 
-		if (pv_get(&mp, mend, &sid) || pv_get(&mp, mend, &zv)) {
+		if (pv_get(&mp, mend, &sid) || pv_get(&mp, mend, &zv))
 			err = -EIO;
-			break;
-		}
-		v = pv_unzig(zv);
-		if (!v)
+		else if (!pv_unzig(zv))
 			continue;
-		sqlite3_bind_int64(ls, 1, (int64_t)sid);
-		rc = sqlite3_step(ls);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(ls);
-			if (rc == SQLITE_DONE)
-				continue; /* cannot happen while a profile refers to it */
-			err = pstore_sqlite_err(db, rc, "stacks");
-			break;
-		}
-		p = sqlite3_column_blob(ls, 0);
-		end = p + sqlite3_column_bytes(ls, 0);
-		if (r->nstacks >= max_stacks) {
+		else if (r->nstacks >= max_stacks)
 			err = -E2BIG;
-			break;
-		}
-		if (r->nstacks == scap) {
-			size_t nc = scap ? scap * 2 : 1024;
-			struct pstore_stack *ns = realloc(r->stacks, nc * sizeof(*ns));
-			size_t *no = realloc(offs, nc * sizeof(*no));
-
-			if (ns)
-				r->stacks = ns;
-			if (no)
-				offs = no;
-			if (!ns || !no) {
-				err = -ENOMEM;
-				break;
-			}
-			scap = nc;
-		}
-		offs[r->nstacks] = nidx;
-		r->stacks[r->nstacks].value = v;
-		r->stacks[r->nstacks].nlocs = 0;
-		while (!err && p < end) {
-			uint32_t li;
-
-			if (pv_get(&p, end, &lid) || nidx - offs[r->nstacks] >= PSTORE_MAX_DEPTH) {
-				err = -EIO;
-				break;
-			}
-			err = locmap_get(&lm, r, &loccap, (int64_t)lid, &li);
-			if (!err && nidx == icap) {
-				size_t nc = icap ? icap * 2 : 8192;
-				uint32_t *ni = realloc(rp->locidx, nc * sizeof(*ni));
-
-				if (!ni)
-					err = -ENOMEM;
-				else
-					rp->locidx = ni, icap = nc;
-			}
-			if (!err)
-				rp->locidx[nidx++] = li;
-		}
-		sqlite3_reset(ls);
-		r->stacks[r->nstacks].nlocs = nidx - offs[r->nstacks];
-		r->total += r->stacks[r->nstacks].value;
-		r->nstacks++;
+		else
+			err = merge_stack_id(db, ls, &m, sid, pv_unzig(zv));
 	}
 	for (size_t i = 0; !err && i < r->nstacks; i++)
-		r->stacks[i].locs = rp->locidx + offs[i];
+		r->stacks[i].locs = rp->locidx + m.offs[i];
 out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(ls);
-	free(offs);
-	free(lm.ids);
-	free(lm.idx);
+	free(m.offs);
+	u64map_free(&m.locs);
 	return err;
 }
 
