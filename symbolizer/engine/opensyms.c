@@ -222,64 +222,54 @@ static int open_file(struct opensyms *c, struct opensyms_file *f)
 	return 0;
 }
 
-int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **out)
+/* A hit: F (referenced for the caller) may still be opening on another thread, which holds
+ * F's lock until it is open. Wait for that, and hand over F or the error it met. */
+static int wait_open(struct opensyms *c, struct opensyms_file *f, struct opensyms_file **out)
 {
-	struct opensyms_file *f, *stale = NULL, *evicted;
 	int err;
 
-	*out = NULL;
-	if (!buildid_valid(e->build_id))
-		return -ERR_BADBUILDID;
-	pthread_mutex_lock(&c->lock);
-	f = find_locked(c, e->build_id);
-	if (f && !same_entry(f, e)) {
-		stale = drop_locked(c, f);
-		f = NULL;
+	pthread_mutex_lock(&f->lock);
+	err = f->open_err;
+	pthread_mutex_unlock(&f->lock);
+	if (err) {
+		opensyms_put(c, f);
+		return err;
 	}
-	if (f) {
-		f->refs++;
-		unlink_table(c, f);
-		push_front(c, f);
-		c->st.hits++;
-		pthread_mutex_unlock(&c->lock);
-		file_free(stale);
-		/* It may still be opening: its lock is held until it is open. */
-		pthread_mutex_lock(&f->lock);
-		err = f->open_err;
-		pthread_mutex_unlock(&f->lock);
-		if (err) {
-			opensyms_put(c, f);
-			return err;
-		}
-		*out = f;
-		return 0;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		pthread_mutex_unlock(&c->lock);
-		file_free(stale);
-		return -ENOMEM;
-	}
+	*out = f;
+	return 0;
+}
+
+/* An entry for the store's entry E, referenced by the table and the caller. */
+static struct opensyms_file *file_new(const struct dstore_entry *e)
+{
+	struct opensyms_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
 	pthread_mutex_init(&f->lock, NULL);
 	snprintf(f->build_id, sizeof(f->build_id), "%s", e->build_id);
 	snprintf(f->path, sizeof(f->path), "%s", e->path);
 	f->size = e->size;
 	f->added = e->added;
 	f->quality = e->quality;
-	f->refs = 2; /* the table's and the caller's */
-	pthread_mutex_lock(&f->lock);
-	push_front(c, f);
-	c->st.misses++;
-	pthread_mutex_unlock(&c->lock);
-	file_free(stale);
+	f->refs = 2;
+	return f;
+}
 
-	err = open_file(c, f);
+/* A miss: F is in the table with its lock held, so threads asking for it meanwhile wait in
+ * wait_open(). Open it, release the lock, then (under the table's lock) drop F if it failed
+ * and evict past the cap. */
+static int open_new(struct opensyms *c, struct opensyms_file *f, struct opensyms_file **out)
+{
+	struct opensyms_file *evicted;
+	int err = open_file(c, f);
+
 	f->open_err = err;
 	pthread_mutex_unlock(&f->lock);
 
 	pthread_mutex_lock(&c->lock);
 	if (err && f->in_table)
-		stale = drop_locked(c, f);
+		drop_locked(c, f); /* returns NULL: the caller's reference keeps F */
 	evicted = evict_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	free_list(evicted);
@@ -290,6 +280,39 @@ int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensy
 	}
 	*out = f;
 	return 0;
+}
+
+int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **out)
+{
+	struct opensyms_file *f, *stale = NULL;
+
+	*out = NULL;
+	if (!buildid_valid(e->build_id))
+		return -ERR_BADBUILDID;
+	pthread_mutex_lock(&c->lock);
+	f = find_locked(c, e->build_id);
+	if (f && !same_entry(f, e)) {
+		/* the store's file changed (a better upload): a new entry replaces this one */
+		stale = drop_locked(c, f);
+		f = NULL;
+	}
+	if (f) {
+		f->refs++;
+		unlink_table(c, f);
+		push_front(c, f);
+		c->st.hits++;
+		pthread_mutex_unlock(&c->lock);
+		return wait_open(c, f, out);
+	}
+	f = file_new(e);
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		push_front(c, f);
+		c->st.misses++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	file_free(stale);
+	return f ? open_new(c, f, out) : -ENOMEM;
 }
 
 void opensyms_put(struct opensyms *c, struct opensyms_file *f)
