@@ -585,80 +585,97 @@ static int is_kernel_file(const char *f)
 	return !strncmp(f, "[kernel", 7) || !strcmp(f, "[vmlinux]") || !strncmp(f, "[module", 7);
 }
 
+/* location()'s use of the scratch buffer: a key goes first, the encoded frames KEY_ROOM bytes
+ * past the mapping file's length, so no key overlaps them (a key is a tag, a build ID or the
+ * file name, and a varint: at most 80 bytes besides the name). A named location's key holds
+ * its frames, so it goes after them. */
+#define KEY_ROOM 128
+
+/* Where location L points: its mapping's build ID into BID ("" if none or unusable), file
+ * name and kind, and the file offset of its address. */
+static void loc_place(struct ing *g, const Perftools__Profiles__Location *l, struct loc_cols *c,
+		      char bid[BUILDID_HEX_MAX])
+{
+	const Perftools__Profiles__Mapping *m = NULL;
+	long mi = l->mapping_id ? idmap_get(&g->maps, l->mapping_id) : -1;
+
+	c->file_off = l->address;
+	if (mi < 0)
+		return;
+	m = g->p->mapping[mi];
+	memcpy(bid, g->bids[mi], BUILDID_HEX_MAX);
+	c->mapping_file = str(g, m->filename);
+	c->kernel = is_kernel_file(c->mapping_file);
+	if (l->address >= m->memory_start)
+		c->file_off = l->address - m->memory_start + m->file_offset;
+}
+
+/* The identity a location is stored under, written into the scratch buffer: 'R' build ID and
+ * file offset; without a build ID, 'N' kernel flag and frames when it names its frames, else
+ * 'U' mapping file and file offset. FL is the mapping file's length as stored. */
+static uint8_t *loc_key(struct ing *g, const struct loc_cols *c, size_t fl, size_t *klen)
+{
+	uint8_t *k = g->buf;
+	size_t n = 0;
+
+	if (c->build_id[0]) {
+		size_t bl = strlen(c->build_id) + 1;
+
+		k[n++] = 'R';
+		memcpy(k + n, c->build_id, bl);
+		n += bl;
+		n += pv_put(k + n, c->file_off);
+	} else if (c->frames_len) {
+		k = g->buf + fl + KEY_ROOM + c->frames_len;
+		k[n++] = 'N';
+		k[n++] = (uint8_t)c->kernel;
+		memcpy(k + n, c->frames, c->frames_len);
+		n += c->frames_len;
+	} else {
+		k[n++] = 'U';
+		memcpy(k + n, c->mapping_file, fl);
+		n += fl;
+		k[n++] = '\0';
+		n += pv_put(k + n, c->file_off);
+	}
+	*klen = n;
+	return k;
+}
+
 /* The store id of pprof location I. */
 static int location(struct ing *g, long i, int64_t *id)
 {
 	const Perftools__Profiles__Location *l = g->p->location[i];
-	const Perftools__Profiles__Mapping *m = NULL;
 	struct loc_cols c = {.build_id = "", .mapping_file = ""};
 	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c};
 	char bid[BUILDID_HEX_MAX] = "";
-	size_t flen, klen, fl;
+	size_t fl, flen = 0, klen;
+	uint8_t *key;
 	int err;
 
 	if (g->loc_store[i]) {
 		*id = g->loc_store[i];
 		return 0;
 	}
-	if (l->mapping_id)
-		m = g->p->mapping[idmap_get(&g->maps, l->mapping_id)];
-	if (m) {
-		memcpy(bid, g->bids[idmap_get(&g->maps, l->mapping_id)], sizeof(bid));
-		c.mapping_file = str(g, m->filename);
-		c.kernel = is_kernel_file(c.mapping_file);
-		c.file_off = l->address >= m->memory_start
-				 ? l->address - m->memory_start + m->file_offset
-				 : l->address;
-	} else {
-		c.file_off = l->address;
-	}
+	loc_place(g, l, &c, bid);
+	c.build_id = bid;
 	fl = cut_len(c.mapping_file, PSTORE_MAX_STRING);
-	/* key first (at most 80 + PSTORE_MAX_STRING bytes), frames after it */
-	err = reserve(g, fl + 128);
-	if (err)
-		return err;
-	err = encode_frames(g, l, fl + 128, &flen);
+	err = reserve(g, fl + KEY_ROOM);
+	if (!err)
+		err = encode_frames(g, l, fl + KEY_ROOM, &flen);
+	if (!err && !bid[0] && flen) /* the named key after the frames */
+		err = reserve(g, fl + KEY_ROOM + 2 * flen + 8);
 	if (err)
 		return err;
 	if (flen) {
-		c.frames = g->buf + fl + 128;
+		c.frames = g->buf + fl + KEY_ROOM;
 		c.frames_len = flen;
 	}
-	c.build_id = bid;
-	if (bid[0]) {
-		klen = 0;
-		g->buf[klen++] = 'R';
-		memcpy(g->buf + klen, bid, strlen(bid) + 1);
-		klen += strlen(bid) + 1;
-		klen += pv_put(g->buf + klen, c.file_off);
-		return dict_get(g, &d, g->buf, klen, &g->loc_store[i])
-			   ?: (*id = g->loc_store[i], 0);
-	}
-	if (flen) {
-		/* named: the frames are the identity; the key is built after them */
-		err = reserve(g, fl + 128 + 2 * flen + 8);
-		if (err)
-			return err;
-		c.frames = g->buf + fl + 128;
-		klen = 0;
-		{
-			uint8_t *k = g->buf + fl + 128 + flen;
-
-			k[klen++] = 'N';
-			k[klen++] = (uint8_t)c.kernel;
-			memcpy(k + klen, c.frames, flen);
-			klen += flen;
-			return dict_get(g, &d, k, klen, &g->loc_store[i])
-				   ?: (*id = g->loc_store[i], 0);
-		}
-	}
-	klen = 0;
-	g->buf[klen++] = 'U';
-	memcpy(g->buf + klen, c.mapping_file, fl);
-	klen += fl;
-	g->buf[klen++] = '\0';
-	klen += pv_put(g->buf + klen, c.file_off);
-	return dict_get(g, &d, g->buf, klen, &g->loc_store[i]) ?: (*id = g->loc_store[i], 0);
+	key = loc_key(g, &c, fl, &klen);
+	err = dict_get(g, &d, key, klen, &g->loc_store[i]);
+	if (!err)
+		*id = g->loc_store[i];
+	return err;
 }
 
 /* The named location "[truncated]" that roots a cut stack. */
