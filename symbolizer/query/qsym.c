@@ -389,7 +389,9 @@ struct group {
 	uint64_t *vaddr; /* their addresses, for those that translate */
 	uint32_t *mloc;	 /* batch position → location */
 	size_t nmiss, nv;
-	uint32_t *dup; /* pairs (location, the earlier location of the same offset) */
+	struct dup {
+		uint32_t loc, from; /* a location, and the earlier one at the same offset */
+	} * dup;
 	size_t ndup;
 };
 
@@ -534,6 +536,74 @@ static int lookup_misses(struct group *g, struct btab *t, const struct dstore_en
 	return err;
 }
 
+/* Sort G's locations (in file-offset order) under T's lock: a repeat of the previous offset
+ * is a duplicate, one in T's results cache is copied now (counted in *HITS), the rest are
+ * misses. */
+static int classify_locked(struct group *g, struct btab *t, size_t *hits)
+{
+	struct build *b = g->b;
+	int err = 0;
+
+	for (size_t k = 0; k < g->n && !err; k++) {
+		uint64_t off = b->r->locs[g->locs[k]].file_off;
+		uint32_t ei;
+
+		if (k && off == b->r->locs[g->locs[k - 1]].file_off) {
+			g->dup[g->ndup++] = (struct dup){g->locs[k], g->locs[k - 1]};
+		} else if (u64map_get(&t->ix, off, &ei)) {
+			err = copy_entry(g, t, &t->ents[ei], g->locs[k]);
+			(*hits)++;
+		} else {
+			g->miss[g->nmiss++] = g->locs[k];
+		}
+	}
+	return err;
+}
+
+/* Under T's lock: how file offsets of E's file become ELF addresses, worked out once per
+ * table; a file that cannot be mapped fails the build ID. */
+static void map_locked(struct group *g, struct btab *t, const struct dstore_entry *e)
+{
+	if (g->nmiss && !t->map_done) {
+		t->map_err = loadrebuild_from_path(e->path, &t->lm, &t->how);
+		if (t->map_err)
+			t->how = LOADREBUILD_NONE;
+		t->map_done = 1;
+	}
+	g->qb->map = t->map_done ? t->how : LOADREBUILD_NONE;
+	if (t->map_done && t->how == LOADREBUILD_NONE) {
+		g->qb->status = QSYM_FAILED;
+		g->qb->reason = t->map_err ? err_str(t->map_err) : unmappable;
+	}
+}
+
+/* Put G's fresh answers into T's results cache; how many went in. A failure only means they
+ * are not cached. */
+static size_t cache_misses(struct group *g, struct btab *t)
+{
+	struct build *b = g->b;
+	size_t added = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t k = 0; k < g->nmiss && !err; k++) {
+		uint32_t ei;
+
+		/* another query may have added it meanwhile */
+		if (u64map_get(&t->ix, b->r->locs[g->miss[k]].file_off, &ei))
+			continue;
+		err = cache_entry(t, b, g->miss[k]);
+		added += !err;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (err)
+		log_msg(FS_LOG_WARN, "results cache of %s: %s; answers not cached", t->build_id,
+			err_str(err));
+	return added;
+}
+
+/* The debug info of G's build ID is E: answer G's locations from the results cache, the rest
+ * from the symbols, and the duplicates as their first. */
 static int group_found(struct group *g, const struct dstore_entry *e)
 {
 	struct build *b = g->b;
@@ -548,58 +618,20 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 	if (err)
 		return err;
 	pthread_mutex_lock(&t->lock);
-	for (size_t k = 0; k < g->n && !err; k++) {
-		uint64_t off = b->r->locs[g->locs[k]].file_off;
-		uint32_t ei;
-
-		if (k && off == b->r->locs[g->locs[k - 1]].file_off) {
-			g->dup[2 * g->ndup] = g->locs[k];
-			g->dup[2 * g->ndup++ + 1] = g->locs[k - 1];
-		} else if (u64map_get(&t->ix, off, &ei)) {
-			err = copy_entry(g, t, &t->ents[ei], g->locs[k]);
-			hits++;
-		} else {
-			g->miss[g->nmiss++] = g->locs[k];
-		}
-	}
-	if (!err && g->nmiss && !t->map_done) {
-		t->map_err = loadrebuild_from_path(e->path, &t->lm, &t->how);
-		if (t->map_err)
-			t->how = LOADREBUILD_NONE;
-		t->map_done = 1;
-	}
-	g->qb->map = t->map_done ? t->how : LOADREBUILD_NONE;
-	if (t->map_done && t->how == LOADREBUILD_NONE) {
-		g->qb->status = QSYM_FAILED;
-		g->qb->reason = t->map_err ? err_str(t->map_err) : unmappable;
-	}
+	err = classify_locked(g, t, &hits);
+	if (!err)
+		map_locked(g, t, e);
 	pthread_mutex_unlock(&t->lock);
 	if (!err && g->nmiss)
 		err = lookup_misses(g, t, e, &cacheable);
-	if (!err && cacheable && g->nmiss) {
-		pthread_mutex_lock(&t->lock);
-		for (size_t k = 0; k < g->nmiss && !err; k++) {
-			uint32_t ei;
-
-			/* another query may have added it meanwhile */
-			if (u64map_get(&t->ix, b->r->locs[g->miss[k]].file_off, &ei))
-				continue;
-			err = cache_entry(t, b, g->miss[k]);
-			added += !err;
-		}
-		pthread_mutex_unlock(&t->lock);
-		if (err) {
-			log_msg(FS_LOG_WARN, "results cache of %s: %s; answers not cached",
-				t->build_id, err_str(err));
-			err = 0;
-		}
-	}
+	if (!err && cacheable && g->nmiss)
+		added = cache_misses(g, t);
 	for (size_t k = 0; k < g->ndup; k++) {
-		uint32_t d = g->dup[2 * k], from = g->dup[2 * k + 1];
+		const struct dup *d = &g->dup[k];
 
-		b->res->locs[d].unknown = b->res->locs[from].unknown;
-		b->res->locs[d].nframes = b->res->locs[from].nframes;
-		b->first[d] = b->first[from];
+		b->res->locs[d->loc].unknown = b->res->locs[d->from].unknown;
+		b->res->locs[d->loc].nframes = b->res->locs[d->from].nframes;
+		b->first[d->loc] = b->first[d->from];
 	}
 	if (added)
 		tab_added(b->q, t, added);
@@ -641,7 +673,7 @@ static int run_groups(struct build *b)
 	g.miss = calloc(b->nraw + 1, sizeof(*g.miss));
 	g.mloc = calloc(b->nraw + 1, sizeof(*g.mloc));
 	g.vaddr = calloc(b->nraw + 1, sizeof(*g.vaddr));
-	g.dup = calloc(2 * b->nraw + 1, sizeof(*g.dup));
+	g.dup = calloc(b->nraw + 1, sizeof(*g.dup));
 	if (!g.miss || !g.mloc || !g.vaddr || !g.dup)
 		err = -ENOMEM;
 	for (size_t j = 0; j < res->nbids && !err; j++) {
