@@ -88,12 +88,12 @@ struct symindex {
 
 /* --- varints ------------------------------------------------------------------------------ */
 
-struct reader {
+struct vreader {
 	const uint8_t *p, *end;
 	int bad;
 };
 
-static uint64_t get_u(struct reader *r)
+static uint64_t get_u(struct vreader *r)
 {
 	uint64_t v = 0;
 
@@ -111,7 +111,7 @@ static uint64_t get_u(struct reader *r)
 	return 0;
 }
 
-static int64_t get_s(struct reader *r)
+static int64_t get_s(struct vreader *r)
 {
 	uint64_t u = get_u(r);
 	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
@@ -187,10 +187,10 @@ static int build_dir(const struct block *b, size_t nb, struct blockdir *dir)
 	return 0;
 }
 
-static struct reader block_reader(const struct block *b, size_t nb, size_t i, const uint8_t *data,
-				  size_t size)
+static struct vreader block_reader(const struct block *b, size_t nb, size_t i, const uint8_t *data,
+				   size_t size)
 {
-	struct reader r = {0};
+	struct vreader r = {0};
 	size_t end = i + 1 < nb ? b[i + 1].off : size;
 
 	if (b[i].off > end || end > size)
@@ -205,7 +205,7 @@ static uint32_t t_range(const struct tables *t, uint32_t a)
 {
 	const struct packed *p = t->p;
 	uint32_t addr, node = SYMIDX_NONE, last = 0;
-	struct reader r;
+	struct vreader r;
 	long bi, i;
 
 	if (!p) {
@@ -239,7 +239,7 @@ static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 {
 	const struct packed *p = t->p;
 	struct symidx_line row = {0, SYMIDX_NONE, 0, 0};
-	struct reader r;
+	struct vreader r;
 	long bi, i;
 
 	if (!p) {
@@ -280,7 +280,7 @@ static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 static int t_node(const struct tables *t, uint32_t id, struct symidx_node *out)
 {
 	const struct packed *p = t->p;
-	struct reader r;
+	struct vreader r;
 	uint32_t first;
 
 	if (!p) {

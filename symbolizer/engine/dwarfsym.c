@@ -41,7 +41,7 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 #define MAX_DEPTH 256
 
 /* An open-addressing set of u32 ids; hashing and equality are the caller's. */
-struct idset {
+struct u32set {
 	uint32_t *slots; /* SYMIDX_NONE = empty */
 	size_t cap;	 /* power of two */
 	size_t count;
@@ -116,7 +116,7 @@ struct dwarfsym {
 	size_t nnodes, nodes_cap;
 	struct symidx_sym *syms;
 	size_t nsyms, syms_cap;
-	struct idset str_set, func_set, node_set;
+	struct u32set str_set, func_set, node_set;
 	struct origin_map origins;
 
 	/* scratch while reading one CU */
@@ -146,10 +146,10 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
 	return h;
 }
 
-typedef int (*idset_eq_fn)(const struct dwarfsym *d, uint32_t id, const void *key);
-typedef uint64_t (*idset_hash_fn)(const struct dwarfsym *d, uint32_t id);
+typedef int (*u32set_eq_fn)(const struct dwarfsym *d, uint32_t id, const void *key);
+typedef uint64_t (*u32set_hash_fn)(const struct dwarfsym *d, uint32_t id);
 
-static int idset_grow(struct dwarfsym *d, struct idset *s, idset_hash_fn hash)
+static int u32set_grow(struct dwarfsym *d, struct u32set *s, u32set_hash_fn hash)
 {
 	size_t ncap = s->cap ? s->cap * 2 : 1024;
 	uint32_t *slots = malloc(ncap * sizeof(*slots));
@@ -175,8 +175,8 @@ static int idset_grow(struct dwarfsym *d, struct idset *s, idset_hash_fn hash)
 }
 
 /* Find KEY (hash H) in S: returns its id, or SYMIDX_NONE and sets *SLOT for an insert. */
-static uint32_t idset_find(const struct dwarfsym *d, const struct idset *s, uint64_t h,
-			   const void *key, idset_eq_fn eq, size_t *slot)
+static uint32_t u32set_find(const struct dwarfsym *d, const struct u32set *s, uint64_t h,
+			    const void *key, u32set_eq_fn eq, size_t *slot)
 {
 	size_t j;
 
@@ -206,11 +206,11 @@ static int intern_str(struct dwarfsym *d, const char *s, uint32_t *id)
 	int err;
 
 	if (d->str_set.count * 2 >= d->str_set.cap) {
-		err = idset_grow(d, &d->str_set, str_hash_id);
+		err = u32set_grow(d, &d->str_set, str_hash_id);
 		if (err)
 			return err;
 	}
-	*id = idset_find(d, &d->str_set, h, s, str_eq, &slot);
+	*id = u32set_find(d, &d->str_set, h, s, str_eq, &slot);
 	if (*id != SYMIDX_NONE)
 		return 0;
 	if (d->strs_size + len + 1 >= SYMIDX_NONE)
@@ -249,12 +249,12 @@ static int intern_func(struct dwarfsym *d, const char *name, uint32_t *id)
 	if (err)
 		return err;
 	if (d->func_set.count * 2 >= d->func_set.cap) {
-		err = idset_grow(d, &d->func_set, func_hash_id);
+		err = u32set_grow(d, &d->func_set, func_hash_id);
 		if (err)
 			return err;
 	}
 	h = hash_bytes(&name_id, sizeof(name_id), 0xcbf29ce484222325ull);
-	*id = idset_find(d, &d->func_set, h, &name_id, func_eq, &slot);
+	*id = u32set_find(d, &d->func_set, h, &name_id, func_eq, &slot);
 	if (*id != SYMIDX_NONE)
 		return 0;
 
@@ -299,11 +299,11 @@ static int intern_node(struct dwarfsym *d, const struct symidx_node *n, uint32_t
 	int err;
 
 	if (d->node_set.count * 2 >= d->node_set.cap) {
-		err = idset_grow(d, &d->node_set, node_hash_id);
+		err = u32set_grow(d, &d->node_set, node_hash_id);
 		if (err)
 			return err;
 	}
-	*id = idset_find(d, &d->node_set, node_hash(n), n, node_eq, &slot);
+	*id = u32set_find(d, &d->node_set, node_hash(n), n, node_eq, &slot);
 	if (*id != SYMIDX_NONE)
 		return 0;
 	if (d->nnodes >= SYMIDX_NONE - 1)

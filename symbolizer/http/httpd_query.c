@@ -182,7 +182,7 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 
 /* ---- one side: parameters, store, symbolizer ---- */
 
-struct side {
+struct query_side {
 	const char *query; /* as asked, NULL = all */
 	struct selector *sel;
 	int64_t from, to;
@@ -191,7 +191,7 @@ struct side {
 	struct render_input in;
 };
 
-static void side_free(struct side *sd)
+static void side_free(struct query_side *sd)
 {
 	selector_free(sd->sel);
 	pstore_result_free(sd->r);
@@ -200,7 +200,7 @@ static void side_free(struct side *sd)
 
 /* Parse the side's parameters QK (selector), FK, TK (window); DEF_FROM/DEF_TO when absent.
  * 0, or -EINVAL with r->msg set. */
-static int side_parse(struct qreq *r, struct side *sd, const char *qk, const char *fk,
+static int side_parse(struct qreq *r, struct query_side *sd, const char *qk, const char *fk,
 		      const char *tk, int64_t def_from, int64_t def_to)
 {
 	const char *from = arg(r, fk), *to = arg(r, tk);
@@ -235,7 +235,7 @@ static int side_parse(struct qreq *r, struct side *sd, const char *qk, const cha
 }
 
 /* Merge and symbolize the side, of TYPE (NULL: the store's choice). */
-static int side_run(struct qreq *r, struct side *sd, const char *type)
+static int side_run(struct qreq *r, struct query_side *sd, const char *type)
 {
 	double t0 = clock_mono_s(), t1;
 	int err;
@@ -299,7 +299,7 @@ static enum MHD_Result query(struct qreq *r)
 	const char *format = arg(r, "format") ? arg(r, "format") : "json", *type = arg(r, "type");
 	struct render_opts o = {.max_bytes = MAX_RESPONSE};
 	struct jsonw w = {.max = MAX_RESPONSE};
-	struct side sd = {0};
+	struct query_side sd = {0};
 	char total[32];
 	int64_t now = clock_wall_ns();
 	double t0;
@@ -367,7 +367,7 @@ static enum MHD_Result diff(struct qreq *r)
 	const char *norm = arg(r, "normalize");
 	struct render_opts o = {.max_bytes = MAX_RESPONSE, .normalize = 1};
 	struct jsonw w = {.max = MAX_RESPONSE};
-	struct side base = {0}, cur = {0};
+	struct query_side base = {0}, cur = {0};
 	char bt[32], ct[32];
 	int64_t now = clock_wall_ns();
 	enum MHD_Result ok;
@@ -432,7 +432,7 @@ static enum MHD_Result missing(struct qreq *r)
 {
 	const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
 	struct jsonw w = {.max = MAX_RESPONSE};
-	struct side sd = {0};
+	struct query_side sd = {0};
 	char server[300];
 	int64_t now = clock_wall_ns();
 	enum MHD_Result ok;

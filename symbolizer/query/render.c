@@ -44,7 +44,7 @@ struct mframe {
 	uint8_t inlined;
 };
 
-struct side {
+struct render_side {
 	const struct render_input *in;
 	uint32_t *first, *n; /* per location: its frames in m->fr */
 };
@@ -56,7 +56,7 @@ struct model {
 	struct u64map fix; /* (name, file or build ID) → function id */
 	struct mframe *fr;
 	size_t nfr, fr_cap;
-	struct side sides[NSIDES];
+	struct render_side sides[NSIDES];
 	int nsides;
 };
 
@@ -121,7 +121,7 @@ static int unknown_func(struct model *m, const struct pstore_loc *l, uint32_t *f
 static int model_add(struct model *m, const struct render_input *in)
 {
 	const struct pstore_result *r = in->r;
-	struct side *sd = &m->sides[m->nsides++];
+	struct render_side *sd = &m->sides[m->nsides++];
 	int err = 0;
 
 	sd->in = in;
@@ -279,7 +279,7 @@ static int line_add(struct tree *t, uint32_t node, uint32_t line, int64_t v)
 
 static int tree_add_stack(struct tree *t, int s, const struct pstore_stack *st)
 {
-	const struct side *sd = &t->m->sides[s];
+	const struct render_side *sd = &t->m->sides[s];
 	uint32_t cur = 0;
 	int err;
 
@@ -990,7 +990,7 @@ static int pp_mapping(struct pp *p, size_t i, uint64_t *id)
 static int pp_location(struct pp *p, size_t i, struct pprofb_line *lines)
 {
 	const struct pstore_loc *l = &p->in->r->locs[i];
-	const struct side *sd = &p->m->sides[0];
+	const struct render_side *sd = &p->m->sides[0];
 	uint64_t mapping = 0;
 	int err = 0, raw = l->build_id[0] || !l->frames;
 

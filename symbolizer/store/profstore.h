@@ -13,7 +13,10 @@
  * merge them by stack in SQL before anything is symbolized: the result holds each distinct
  * stack once with its summed value and each distinct location once.
  *
- * Thread-safe: one connection per calling thread, or a mutex — the implementation's choice.
+ * Thread-safety: every function may be called from any number of threads at once. Writes
+ * (ingest, retention) are serialised on one write connection under a mutex; queries and
+ * listings each borrow a read connection from a pool (WAL: readers never wait for the
+ * writer). A struct pstore_result belongs to its caller and is not shared.
  */
 #ifndef FLEETSYM_PROFSTORE_H
 #define FLEETSYM_PROFSTORE_H
@@ -30,9 +33,8 @@ struct pstore_opts {
 	const char *data_dir;	/* required */
 	int64_t retention_s;	/* profiles older than this are deleted; 0 = 7 days */
 	size_t max_ingest_size; /* bytes of (decompressed) pprof per request; 0 = 64 MiB */
-	/* Additions (store side): */
-	int retain_interval_s; /* run pstore_retain() in a background thread this often
-				* (and once at open); 0 = never (callers run it) */
+	int retain_interval_s;	/* run pstore_retain() in a background thread this often
+				 * (and once at open); 0 = never (callers run it) */
 };
 
 /* Caps on one ingested profile (-ERR_TOOBIG or -ERR_BADINPUT beyond, with a message).
@@ -97,12 +99,12 @@ struct pstore_ingest_info {
 	size_t truncated; /* stacks cut at PSTORE_MAX_DEPTH */
 };
 
-/* pstore_ingest() that also says what was stored (INFO may be NULL). Additions. */
+/* pstore_ingest() that also says what was stored (INFO may be NULL). */
 int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t nseries,
 		     const void *body, size_t len, struct pstore_ingest_info *info, char *errbuf,
 		     size_t errlen) __attribute__((warn_unused_result));
 
-/* A snapshot of the counters. Addition. */
+/* A snapshot of the counters. */
 void pstore_stats(struct pstore *s, struct pstore_stats *out);
 
 /* A frame stored by name (pre-symbolized producers, kernel frames). */
