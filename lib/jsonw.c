@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JSONW_DEFAULT_MAX ((size_t)64 << 20)
 
@@ -180,4 +181,15 @@ void jsonw_free(struct jsonw *w)
 	free(w->buf);
 	w->buf = NULL;
 	w->len = w->cap = 0;
+}
+
+void jsonw_time(struct jsonw *w, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char buf[40];
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	jsonw_str(w, buf);
 }

@@ -29,6 +29,9 @@ void jsonw_printf(struct jsonw *w, const char *fmt, ...) __attribute__((format(p
 /* S as a quoted, escaped JSON string; NULL writes null. */
 void jsonw_str(struct jsonw *w, const char *s);
 
+/* T (unix seconds) as a quoted RFC 3339 UTC time: "2026-12-04T23:50:00Z". */
+void jsonw_time(struct jsonw *w, int64_t t);
+
 /* "KEY": followed by the value: jsonw_key(w, "line"); jsonw_printf(w, "%u", n); */
 void jsonw_key(struct jsonw *w, const char *key);
 

@@ -186,16 +186,6 @@ static const char *quality_words(unsigned q)
 	return "no symbols";
 }
 
-static void write_time(struct jsonw *w, time_t t)
-{
-	struct tm tm;
-	char buf[32];
-
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	jsonw_str(w, buf);
-}
-
 /* The entry's fields shared by the status and upload answers (no braces). */
 static void write_entry(struct jsonw *w, const struct dstore_entry *e)
 {
@@ -207,9 +197,9 @@ static void write_entry(struct jsonw *w, const struct dstore_entry *e)
 		     e->orig_size);
 	write_quality(w, e->quality);
 	jsonw_lit(w, ",\"added\":");
-	write_time(w, e->added);
+	jsonw_time(w, e->added);
 	jsonw_lit(w, ",\"last_used\":");
-	write_time(w, e->last_used);
+	jsonw_time(w, e->last_used);
 }
 
 /* ---- routing ---- */

@@ -99,19 +99,98 @@ static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *
 	return answer(rq, conn, status, &w);
 }
 
-/* Wrap the JSON text BODY (owned) as {"KEY":BODY, EXTRA...} and answer 200. */
-static enum MHD_Result answer_wrapped(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
-				      const char *key, char *body, const char *extra)
+/* ---- the listings as JSON ---- */
+
+static void write_strings(struct jsonw *w, const struct pstore_strings *l)
+{
+	jsonw_lit(w, "[");
+	for (size_t i = 0; i < l->n; i++) {
+		jsonw_lit(w, i ? "," : "");
+		jsonw_str(w, l->v[i]);
+	}
+	jsonw_lit(w, "]");
+}
+
+/* {"KEY":[...]} for a plain listing */
+static enum MHD_Result answer_strings(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+				      const char *key, struct pstore_strings *l)
 {
 	struct jsonw w = {0};
 
 	jsonw_lit(&w, "{");
 	jsonw_key(&w, key);
-	jsonw_lit(&w, body);
-	if (extra)
-		jsonw_lit(&w, extra);
+	write_strings(&w, l);
 	jsonw_lit(&w, "}");
-	free(body);
+	pstore_strings_free(l);
+	return answer(rq, conn, 200, &w);
+}
+
+/* {"types":[{"name":N,"unit":U},...]} */
+static enum MHD_Result answer_types(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+				    struct pstore_strings *l)
+{
+	struct jsonw w = {0};
+
+	jsonw_lit(&w, "{\"types\":[");
+	for (size_t i = 0; i + 1 < l->n; i += 2) {
+		jsonw_lit(&w, i ? ",{\"name\":" : "{\"name\":");
+		jsonw_str(&w, l->v[i]);
+		jsonw_lit(&w, ",\"unit\":");
+		jsonw_str(&w, l->v[i + 1]);
+		jsonw_lit(&w, "}");
+	}
+	jsonw_lit(&w, "]}");
+	pstore_strings_free(l);
+	return answer(rq, conn, 200, &w);
+}
+
+/* {"series":[{"labels":{...},"first_seen":T,"last_seen":T},...]} */
+static enum MHD_Result answer_series(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+				     struct pstore_series_list *l)
+{
+	struct jsonw w = {0};
+
+	jsonw_lit(&w, "{\"series\":[");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct pstore_strings *lb = &l->v[i].labels;
+
+		jsonw_lit(&w, i ? ",{\"labels\":{" : "{\"labels\":{");
+		for (size_t k = 0; k + 1 < lb->n; k += 2) {
+			jsonw_lit(&w, k ? "," : "");
+			jsonw_key(&w, lb->v[k]);
+			jsonw_str(&w, lb->v[k + 1]);
+		}
+		jsonw_lit(&w, "},\"first_seen\":");
+		jsonw_time(&w, l->v[i].first_seen_ns / 1000000000);
+		jsonw_lit(&w, ",\"last_seen\":");
+		jsonw_time(&w, l->v[i].last_seen_ns / 1000000000);
+		jsonw_lit(&w, "}");
+	}
+	jsonw_lit(&w, "]}");
+	pstore_series_list_free(l);
+	return answer(rq, conn, 200, &w);
+}
+
+/* {"points":[[t,v],...],"from":F,"to":T,"step":S}; whole seconds print as integers */
+static enum MHD_Result answer_timeline(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
+				       int64_t *values, size_t n, int64_t from, int64_t to,
+				       int64_t step)
+{
+	struct jsonw w = {0};
+
+	jsonw_lit(&w, "{\"points\":[");
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = from + (int64_t)i * step;
+
+		if (t % 1000000000 == 0)
+			jsonw_printf(&w, "%s[%" PRId64 ",%" PRId64 "]", i ? "," : "",
+				     t / 1000000000, values[i]);
+		else
+			jsonw_printf(&w, "%s[%.3f,%" PRId64 "]", i ? "," : "", t / 1e9, values[i]);
+	}
+	jsonw_printf(&w, "],\"from\":%.3f,\"to\":%.3f,\"step\":%.3f}", from / 1e9, to / 1e9,
+		     step / 1e9);
+	free(values);
 	return answer(rq, conn, 200, &w);
 }
 
@@ -318,20 +397,20 @@ static enum MHD_Result store_error(struct httpd_ingest_req *rq, struct MHD_Conne
 static enum MHD_Result series(struct httpd_ingest *x, struct MHD_Connection *conn,
 			      struct httpd_ingest_req *rq)
 {
+	struct pstore_series_list l = {0};
 	struct selector *sel;
 	int64_t from, to;
-	char *json = NULL;
 	enum MHD_Result ok;
 	int done, err;
 
 	ok = window(rq, conn, &sel, &from, &to, &done);
 	if (done)
 		return ok;
-	err = pstore_series(x->o.pstore, sel, from, to, &json);
+	err = pstore_series(x->o.pstore, sel, from, to, &l);
 	selector_free(sel);
 	if (err)
 		return store_error(rq, conn, err);
-	return answer_wrapped(rq, conn, "series", json, NULL);
+	return answer_series(rq, conn, &l);
 }
 
 static enum MHD_Result timeline(struct httpd_ingest *x, struct MHD_Connection *conn,
@@ -339,8 +418,8 @@ static enum MHD_Result timeline(struct httpd_ingest *x, struct MHD_Connection *c
 {
 	const char *st = httpresp_arg(conn, "step"), *type = httpresp_arg(conn, "type");
 	struct selector *sel;
-	int64_t from, to, step;
-	char *json = NULL, extra[256];
+	int64_t from, to, step, *values;
+	size_t n;
 	enum MHD_Result ok;
 	int done, err;
 
@@ -365,29 +444,27 @@ static enum MHD_Result timeline(struct httpd_ingest *x, struct MHD_Connection *c
 		if ((to - from) / step >= MAX_POINTS)
 			step = (to - from) / 1000;
 	}
-	err = pstore_timeline(x->o.pstore, sel, from, to, step, type, &json);
+	err = pstore_timeline(x->o.pstore, sel, from, to, step, type, &values, &n);
 	selector_free(sel);
 	if (err)
 		return store_error(rq, conn, err);
-	snprintf(extra, sizeof(extra), ",\"from\":%.3f,\"to\":%.3f,\"step\":%.3f", from / 1e9,
-		 to / 1e9, step / 1e9);
-	return answer_wrapped(rq, conn, "points", json, extra);
+	return answer_timeline(rq, conn, values, n, from, to, step);
 }
 
 static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn, const char *url,
 			     struct httpd_ingest_req *rq)
 {
 	static const char values_prefix[] = "/api/v1/labels/";
-	char name[PSTORE_MAX_LABEL_NAME + 1], *json = NULL;
+	char name[PSTORE_MAX_LABEL_NAME + 1];
+	struct pstore_strings l = {0};
 	size_t n;
 	int err;
 
 	switch (rq->route) {
 	case HTTPD_INGEST_INGEST: return ingest(x, conn, rq);
 	case HTTPD_INGEST_LABELS:
-		err = pstore_labels(x->o.pstore, &json);
-		return err ? store_error(rq, conn, err)
-			   : answer_wrapped(rq, conn, "labels", json, NULL);
+		err = pstore_labels(x->o.pstore, &l);
+		return err ? store_error(rq, conn, err) : answer_strings(rq, conn, "labels", &l);
 	case HTTPD_INGEST_LABEL_VALUES:
 		url += sizeof(values_prefix) - 1;
 		n = strcspn(url, "/");
@@ -396,13 +473,11 @@ static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn
 				    PSTORE_MAX_LABEL_NAME);
 		memcpy(name, url, n);
 		name[n] = '\0';
-		err = pstore_label_values(x->o.pstore, name, &json);
-		return err ? store_error(rq, conn, err)
-			   : answer_wrapped(rq, conn, "values", json, NULL);
+		err = pstore_label_values(x->o.pstore, name, &l);
+		return err ? store_error(rq, conn, err) : answer_strings(rq, conn, "values", &l);
 	case HTTPD_INGEST_TYPES:
-		err = pstore_types(x->o.pstore, &json);
-		return err ? store_error(rq, conn, err)
-			   : answer_wrapped(rq, conn, "types", json, NULL);
+		err = pstore_types(x->o.pstore, &l);
+		return err ? store_error(rq, conn, err) : answer_types(rq, conn, &l);
 	case HTTPD_INGEST_SERIES: return series(x, conn, rq);
 	case HTTPD_INGEST_TIMELINE: return timeline(x, conn, rq);
 	}

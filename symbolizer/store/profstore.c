@@ -25,7 +25,6 @@
 #include "symbolizer/store/profstore_int.h"
 
 #include "lib/clock.h"
-#include "lib/jsonw.h"
 
 #include "lib/err.h"
 #include "lib/vec.h"
@@ -1372,67 +1371,69 @@ out:
 
 /* ---- listings ---- */
 
-static int finish_json(struct jsonw *w, char **out)
+void pstore_strings_free(struct pstore_strings *l)
 {
-	size_t len;
-
-	return jsonw_finish(w, out, &len);
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }
 
-static void write_time(struct jsonw *w, int64_t ns)
+/* Append a copy of S (NULL: "") to L, whose array holds *CAP. */
+static int strings_add(struct pstore_strings *l, size_t *cap, const char *s)
 {
-	time_t t = (time_t)(ns / 1000000000);
-	struct tm tm;
-	char buf[40];
+	char *d = strdup(s ? s : "");
+	int err;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	jsonw_str(w, buf);
+	if (!d)
+		return -ENOMEM;
+	err = VEC_PUSH(l->v, l->n, *cap, d);
+	if (err)
+		free(d);
+	return err;
 }
 
-/* Rows of ST (one text column) as a JSON array of strings. */
-static int string_array(sqlite3 *db, sqlite3_stmt *st, char **out)
+/* Rows of ST (one text column; NULLs skipped) into OUT, at most MAX_LISTED. */
+static int string_rows(sqlite3 *db, sqlite3_stmt *st, struct pstore_strings *out)
 {
-	struct jsonw w = {0};
-	size_t n = 0;
-	int rc;
+	size_t cap = 0;
+	int rc, err = 0;
 
-	jsonw_lit(&w, "[");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MAX_LISTED) {
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW && out->n < MAX_LISTED) {
 		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
 			continue;
-		jsonw_lit(&w, n++ ? "," : "");
-		jsonw_str(&w, (const char *)sqlite3_column_text(st, 0));
+		err = strings_add(out, &cap, (const char *)sqlite3_column_text(st, 0));
 	}
-	jsonw_lit(&w, "]");
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		jsonw_free(&w);
-		return pstore_sqlite_err(db, rc, "listing");
-	}
-	return finish_json(&w, out);
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = pstore_sqlite_err(db, rc, "listing");
+	if (err)
+		pstore_strings_free(out);
+	return err;
 }
 
-static int list(struct pstore *s, const char *sql, const char *arg, char **out)
+static int list(struct pstore *s, const char *sql, const char *arg, struct pstore_strings *out)
 {
 	struct rconn *c = NULL;
 	sqlite3_stmt *st = NULL;
 	int err;
 
-	*out = NULL;
 	err = reader_get(s, &c);
 	if (!err)
 		err = prep(c->db, sql, &st);
 	if (!err) {
 		if (arg)
 			sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-		err = string_array(c->db, st, out);
+		err = string_rows(c->db, st, out);
 	}
 	sqlite3_finalize(st);
 	reader_put(s, c);
 	return err;
 }
 
-int pstore_labels(struct pstore *s, char **out)
+int pstore_labels(struct pstore *s, struct pstore_strings *out)
 {
 	/* distinct names by skipping through the primary key, not by reading every value */
 	return list(s,
@@ -1442,55 +1443,61 @@ int pstore_labels(struct pstore *s, char **out)
 		    NULL, out);
 }
 
-int pstore_label_values(struct pstore *s, const char *name, char **out)
+int pstore_label_values(struct pstore *s, const char *name, struct pstore_strings *out)
 {
 	return list(s, "SELECT DISTINCT value FROM label_values WHERE name = ?1 ORDER BY value",
 		    name, out);
 }
 
-int pstore_types(struct pstore *s, char **out)
+int pstore_types(struct pstore *s, struct pstore_strings *out)
 {
-	struct jsonw w = {0};
 	struct rconn *c = NULL;
 	sqlite3_stmt *st = NULL;
-	int rc, err, n = 0;
+	size_t cap = 0;
+	int rc = SQLITE_DONE, err;
 
-	*out = NULL;
 	err = reader_get(s, &c);
 	if (!err)
 		err = prep(c->db, "SELECT name, unit FROM types ORDER BY name, unit", &st);
-	if (!err) {
-		jsonw_lit(&w, "[");
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			jsonw_lit(&w, n++ ? ",{\"name\":" : "{\"name\":");
-			jsonw_str(&w, (const char *)sqlite3_column_text(st, 0));
-			jsonw_lit(&w, ",\"unit\":");
-			jsonw_str(&w, (const char *)sqlite3_column_text(st, 1));
-			jsonw_lit(&w, "}");
-		}
-		jsonw_lit(&w, "]");
-		err = rc == SQLITE_DONE ? finish_json(&w, out)
-					: pstore_sqlite_err(c->db, rc, "types");
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = strings_add(out, &cap, (const char *)sqlite3_column_text(st, 0));
+		if (!err)
+			err = strings_add(out, &cap, (const char *)sqlite3_column_text(st, 1));
 	}
-	jsonw_free(&w);
+	if (!err && rc != SQLITE_DONE)
+		err = pstore_sqlite_err(c->db, rc, "types");
+	if (err)
+		pstore_strings_free(out);
 	sqlite3_finalize(st);
 	reader_put(s, c);
 	return err;
 }
 
-struct jpairs {
-	struct jsonw *w;
-	int n;
+void pstore_series_list_free(struct pstore_series_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		pstore_strings_free(&l->v[i].labels);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+struct pair_sink {
+	struct pstore_strings *l;
+	size_t cap;
+	int err;
 };
 
-static int json_pair(void *ctx, const char *name, const char *value)
+static int copy_pair(void *ctx, const char *name, const char *value)
 {
-	struct jpairs *j = ctx;
+	struct pair_sink *p = ctx;
 
-	jsonw_lit(j->w, j->n++ ? "," : "");
-	jsonw_key(j->w, name);
-	jsonw_str(j->w, value);
-	return 0;
+	p->err = strings_add(p->l, &p->cap, name);
+	if (!p->err)
+		p->err = strings_add(p->l, &p->cap, value);
+	return p->err;
 }
 
 /* Does series ID have a profile in the window (whose samples pass group GRP)? */
@@ -1508,16 +1515,31 @@ static int series_has_data(sqlite3_stmt *plain, sqlite3_stmt *filtered, int64_t 
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Append the series of row ST (id, labels, first_seen, last_seen, grp) to OUT. */
+static int series_row(sqlite3_stmt *st, struct pstore_series_list *out, size_t *cap)
+{
+	struct pstore_series_info si = {.first_seen_ns = sqlite3_column_int64(st, 2),
+					.last_seen_ns = sqlite3_column_int64(st, 3)};
+	struct pair_sink ps = {&si.labels};
+	int err;
+
+	pstore_labels_each(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+			   copy_pair, &ps);
+	err = ps.err ?: VEC_PUSH(out->v, out->n, *cap, si);
+	if (err)
+		pstore_strings_free(&si.labels);
+	return err;
+}
+
 int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
-		  char **out)
+		  struct pstore_series_list *out)
 {
 	struct selection sl = {0};
 	struct rconn *c = NULL;
-	struct jsonw w = {0};
 	sqlite3_stmt *st = NULL, *plain = NULL, *filt = NULL;
-	int rc, err, n = 0;
+	size_t cap = 0;
+	int rc, err;
 
-	*out = NULL;
 	err = reader_get(s, &c);
 	if (!err)
 		err = exec_r(c->db, "BEGIN");
@@ -1548,29 +1570,17 @@ int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns,
 		sqlite3_bind_int64(x, 3, to_ns);
 	}
 	sqlite3_bind_pointer(filt, 5, sl.f.ngroups ? (void *)&sl.f : NULL, LSFILTER_PTR_TYPE, NULL);
-	jsonw_lit(&w, "[");
-	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW && n < MAX_LISTED) {
-		struct jpairs jp = {&w, 0};
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW && out->n < MAX_LISTED) {
 		int yes;
 
 		err = series_has_data(plain, filt, sqlite3_column_int64(st, 0),
 				      sqlite3_column_int(st, 4), &yes);
-		if (err || !yes)
-			continue;
-		jsonw_lit(&w, n++ ? ",{\"labels\":{" : "{\"labels\":{");
-		pstore_labels_each(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-				   json_pair, &jp);
-		jsonw_lit(&w, "},\"first_seen\":");
-		write_time(&w, sqlite3_column_int64(st, 2));
-		jsonw_lit(&w, ",\"last_seen\":");
-		write_time(&w, sqlite3_column_int64(st, 3));
-		jsonw_lit(&w, "}");
+		if (!err && yes)
+			err = series_row(st, out, &cap);
 	}
-	jsonw_lit(&w, "]");
-	if (!err)
-		err = finish_json(&w, out);
 out:
-	jsonw_free(&w);
+	if (err)
+		pstore_series_list_free(out);
 	sqlite3_finalize(st);
 	sqlite3_finalize(plain);
 	sqlite3_finalize(filt);
@@ -1619,17 +1629,17 @@ static int timeline_sum(sqlite3 *db, int64_t tid, int64_t from, int64_t to, int6
 }
 
 int pstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
-		    int64_t step_ns, const char *type, char **out)
+		    int64_t step_ns, const char *type, int64_t **values, size_t *n)
 {
 	struct selection sl = {0};
 	struct rconn *c = NULL;
-	struct jsonw w = {0};
 	char tname[64], tunit[64];
 	int64_t *buckets = NULL, tid = 0;
 	size_t nb;
 	int err;
 
-	*out = NULL;
+	*values = NULL;
+	*n = 0;
 	if (step_ns <= 0 || to_ns <= from_ns)
 		return -EINVAL;
 	if ((uint64_t)(to_ns - from_ns) / (uint64_t)step_ns >= MAX_TIMELINE_POINTS)
@@ -1649,23 +1659,12 @@ int pstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_n
 		err = timeline_sum(c->db, tid, from_ns, to_ns, step_ns, &sl, buckets, nb);
 	if (c)
 		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-	if (!err) {
-		jsonw_lit(&w, "[");
-		for (size_t i = 0; i < nb; i++) {
-			int64_t t = from_ns + (int64_t)i * step_ns;
-
-			if (t % 1000000000 == 0)
-				jsonw_printf(&w, "%s[%" PRId64 ",%" PRId64 "]", i ? "," : "",
-					     t / 1000000000, buckets[i]);
-			else
-				jsonw_printf(&w, "%s[%.3f,%" PRId64 "]", i ? "," : "", t / 1e9,
-					     buckets[i]);
-		}
-		jsonw_lit(&w, "]");
-		err = finish_json(&w, out);
+	if (err) {
+		free(buckets);
+	} else {
+		*values = buckets;
+		*n = nb;
 	}
-	jsonw_free(&w);
-	free(buckets);
 	selection_free(&sl);
 	reader_put(s, c);
 	return err;

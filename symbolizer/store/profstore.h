@@ -11,7 +11,8 @@
  *
  * Queries select profiles by a label selector and a time window, of one sample type, and
  * merge them by stack in SQL before anything is symbolized: the result holds each distinct
- * stack once with its summed value and each distinct location once.
+ * stack once with its summed value and each distinct location once. The store returns data;
+ * what the HTTP API makes of it (JSON) is written in symbolizer/http/.
  *
  * Thread-safety: every function may be called from any number of threads at once. Writes
  * (ingest, retention) are serialised on one write connection under a mutex; queries and
@@ -155,17 +156,47 @@ int pstore_query(struct pstore *s, const struct selector *sel, int64_t from_ns, 
     __attribute__((warn_unused_result));
 void pstore_result_free(struct pstore_result *r);
 
-/* Label names, values of one name, series matching SEL, and sample types present: each fills
- * a JSON array text into *OUT (malloc'd, caller frees). */
-int pstore_labels(struct pstore *s, char **out);
-int pstore_label_values(struct pstore *s, const char *name, char **out);
-int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
-		  char **out);
-int pstore_types(struct pstore *s, char **out);
+/* Strings a listing returns, each malloc'd; free all with pstore_strings_free(). */
+struct pstore_strings {
+	char **v;
+	size_t n;
+};
 
-/* Total value per STEP_NS of the matching profiles of TYPE: a JSON array [[t, v], ...]. */
+void pstore_strings_free(struct pstore_strings *l);
+
+/* Label names, and the values of label NAME, sorted. Fill *OUT (zero-initialised by the
+ * caller). */
+int pstore_labels(struct pstore *s, struct pstore_strings *out) __attribute__((warn_unused_result));
+int pstore_label_values(struct pstore *s, const char *name, struct pstore_strings *out)
+    __attribute__((warn_unused_result));
+
+/* The sample types present, as pairs: v[2i] is a type's name, v[2i + 1] its unit. */
+int pstore_types(struct pstore *s, struct pstore_strings *out) __attribute__((warn_unused_result));
+
+/* A series and the span it was seen over. */
+struct pstore_series_info {
+	struct pstore_strings labels; /* pairs: v[2i] a name, v[2i + 1] its value; by name */
+	int64_t first_seen_ns, last_seen_ns;
+};
+
+struct pstore_series_list {
+	struct pstore_series_info *v;
+	size_t n;
+};
+
+void pstore_series_list_free(struct pstore_series_list *l);
+
+/* The series matching SEL with a profile in [FROM_NS, TO_NS), by labels. Fill *OUT
+ * (zero-initialised by the caller). */
+int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
+		  struct pstore_series_list *out) __attribute__((warn_unused_result));
+
+/* Total value per STEP_NS of the matching profiles of TYPE: *VALUES (malloc'd, caller frees)
+ * holds *N totals, the i-th for [FROM_NS + i * STEP_NS, + STEP_NS). -EINVAL for an empty
+ * window or step, -E2BIG past the points a timeline has. */
 int pstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
-		    int64_t step_ns, const char *type, char **out);
+		    int64_t step_ns, const char *type, int64_t **values, size_t *n)
+    __attribute__((warn_unused_result));
 
 /* Delete profiles older than the retention and what only they referenced. */
 int pstore_retain(struct pstore *s);
