@@ -62,11 +62,6 @@ int strpool_intern(struct strpool *p, const char *s, uint32_t *off)
 	return strpool_intern_n(p, s, strlen(s), off);
 }
 
-size_t strpool_bytes(const struct strpool *p)
-{
-	return p->cap + u64map_bytes(&p->ix);
-}
-
 void strpool_free(struct strpool *p)
 {
 	free(p->buf);

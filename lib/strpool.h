@@ -39,9 +39,6 @@ static inline const char *strpool_str(const struct strpool *p, uint32_t off)
 	return off == STRPOOL_NONE ? NULL : p->buf + off;
 }
 
-/* Bytes held (text and index). */
-size_t strpool_bytes(const struct strpool *p);
-
 void strpool_free(struct strpool *p);
 
 #endif

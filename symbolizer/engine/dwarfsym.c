@@ -1101,11 +1101,6 @@ out:
 	return 0;
 }
 
-int dwarfsym_has_dwarf(const struct dwarfsym *d)
-{
-	return d->ncus > 0;
-}
-
 static struct cu *find_cu(struct dwarfsym *d, uint64_t addr)
 {
 	long i = bsearch_last_le64(d->segs, d->nsegs, sizeof(*d->segs), addr);

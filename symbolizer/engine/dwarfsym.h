@@ -35,9 +35,6 @@ struct dwarfsym_opts {
 int dwarfsym_open(const char *debug_path, const char *main_path, const struct dwarfsym_opts *opts,
 		  struct dwarfsym **out) __attribute__((warn_unused_result));
 
-/* Does the file have DWARF (any CU)? */
-int dwarfsym_has_dwarf(const struct dwarfsym *d);
-
 /* Resolve ADDR as symview_lookup() does, reading the CU that holds it if needed. Strings are
  * borrowed until the next call on D. */
 int dwarfsym_lookup(struct dwarfsym *d, uint64_t addr, struct sym_frame *out, int max);

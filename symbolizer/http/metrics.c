@@ -63,11 +63,6 @@ void metrics_free(struct metrics *m)
 	free(m);
 }
 
-const char *metrics_endpoint_name(enum metrics_endpoint ep)
-{
-	return (unsigned)ep < EP_COUNT_ ? ep_names[ep] : "other";
-}
-
 static size_t status_slot(unsigned status)
 {
 	for (size_t i = 0; i + 1 < NSTATUS; i++)

@@ -40,8 +40,6 @@ struct metrics;
 int metrics_new(struct metrics **out) __attribute__((warn_unused_result));
 void metrics_free(struct metrics *m);
 
-const char *metrics_endpoint_name(enum metrics_endpoint ep);
-
 /* One finished request: its HTTP STATUS (0 = client went away before an answer) and how long
  * it took. */
 void metrics_request(struct metrics *m, enum metrics_endpoint ep, unsigned status, double seconds);
