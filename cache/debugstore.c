@@ -264,19 +264,6 @@ static void ent_path(const struct dstore *s, const char *bid, const char *suffix
 	(void)n;
 }
 
-/* Build IDs are stored lowercase; anything else is refused before it reaches a path. */
-static int norm_bid(const char *in, char out[BUILDID_HEX_MAX])
-{
-	size_t i;
-
-	if (!in || !buildid_valid(in))
-		return -ERR_BADBUILDID;
-	for (i = 0; in[i]; i++)
-		out[i] = (in[i] >= 'A' && in[i] <= 'F') ? (char)(in[i] - 'A' + 'a') : in[i];
-	out[i] = '\0';
-	return 0;
-}
-
 /* ---- ELF inspection and decompression ---- */
 
 static int has_func_symbol(Elf_Scn *scn, const GElf_Shdr *sh)
@@ -446,8 +433,8 @@ static int decompress_sections(Elf *elf, const char *path)
 		if (total > DSTORE_MAX_RAW)
 			return -ERR_TOOBIG;
 		if (elf_compress(scn, 0, 0) < 0) {
-			log_msg(FS_LOG_WARN, "debugstore: %s: section %zu: %s", path, elf_ndxscn(scn),
-				elf_errmsg(-1));
+			log_msg(FS_LOG_WARN, "debugstore: %s: section %zu: %s", path,
+				elf_ndxscn(scn), elf_errmsg(-1));
 			return -ERR_BADELF;
 		}
 	}
@@ -767,8 +754,8 @@ static void clean_dir_tmp(const char *dir, int all)
 			continue;
 		if (all || strstr(de->d_name, ".tmp."))
 			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-				log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s", dir,
-					de->d_name);
+				log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s",
+					dir, de->d_name);
 	}
 	closedir(d);
 }
@@ -1027,7 +1014,7 @@ int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e)
 	struct dent *d;
 	int touch = 0, err;
 
-	err = norm_bid(build_id, bid);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (err)
 		return err;
 	pthread_mutex_lock(&s->lock);
@@ -1180,7 +1167,7 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 
 	if (!under_tmp(s, tmp_path) || (unsigned)source > DSTORE_SRC_DEBUGINFOD)
 		return -EINVAL;
-	err = norm_bid(build_id, bid);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (!err)
 		err = prepare(s, bid, tmp_path, source, &p);
 	if (!err) {
@@ -1193,7 +1180,8 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 	if (p.meta_tmp[0])
 		unlink(p.meta_tmp);
 	if (err)
-		log_msg(err == -EEXIST ? FS_LOG_DEBUG : FS_LOG_WARN, "debugstore: put %s from %s: %s",
+		log_msg(err == -EEXIST ? FS_LOG_DEBUG : FS_LOG_WARN,
+			"debugstore: put %s from %s: %s",
 			err == -ERR_BADBUILDID ? "(invalid build ID)" : bid,
 			dstore_source_name(source), err_str(err));
 	else if (result)

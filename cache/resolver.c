@@ -99,18 +99,6 @@ struct resolver {
 	struct resolver_stats st;
 };
 
-static int norm_bid(const char *in, char out[BUILDID_HEX_MAX])
-{
-	size_t i;
-
-	if (!in || !buildid_valid(in))
-		return -ERR_BADBUILDID;
-	for (i = 0; in[i]; i++)
-		out[i] = (in[i] >= 'A' && in[i] <= 'F') ? (char)(in[i] - 'A' + 'a') : in[i];
-	out[i] = '\0';
-	return 0;
-}
-
 static size_t bid_hash(const char *bid)
 {
 	uint64_t h = 1469598103934665603ull;
@@ -167,7 +155,8 @@ static void neg_insert_locked(struct resolver *r, const char *bid, const char *r
 		if (r->nneg >= NEG_MAX)
 			neg_sweep_locked(r, now);
 		if (r->nneg >= NEG_MAX || !(n = calloc(1, sizeof(*n)))) {
-			log_msg(FS_LOG_DEBUG, "resolver: negative cache full; %s not remembered", bid);
+			log_msg(FS_LOG_DEBUG, "resolver: negative cache full; %s not remembered",
+				bid);
 			return;
 		}
 		memcpy(n->bid, bid, strlen(bid) + 1);
@@ -183,7 +172,7 @@ void resolver_forget_negative(struct resolver *r, const char *build_id)
 {
 	char bid[BUILDID_HEX_MAX];
 
-	if (norm_bid(build_id, bid) != 0)
+	if (buildid_normalize(build_id, BUILDID_WHOLE, bid) != 0)
 		return;
 	pthread_mutex_lock(&r->lock);
 	for (struct neg **pp = &r->neg[bid_hash(bid)]; *pp; pp = &(*pp)->next)
@@ -603,7 +592,7 @@ int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, stru
 		*reason = NULL;
 	if (!e)
 		e = &scratch;
-	err = norm_bid(build_id, bid);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (err)
 		return err;
 	reap(r);

@@ -27,7 +27,7 @@ int buildid_normalize(const char *s, size_t len, char hex[BUILDID_HEX_MAX])
 {
 	size_t n = 0;
 
-	for (; n < len && s[n]; n++) {
+	for (; s && n < len && s[n]; n++) {
 		if (n + 1 >= BUILDID_HEX_MAX) {
 			hex[0] = '\0';
 			return -ERR_BADBUILDID;

@@ -15,7 +15,8 @@
 int buildid_valid(const char *s);
 
 /* The build ID in the first LEN bytes of S (or all of S when LEN is BUILDID_WHOLE), lowercased
- * into HEX: 0, or -ERR_BADBUILDID (HEX is then "") when it is not 2-64 hex digits. The one
+ * into HEX: 0, or -ERR_BADBUILDID (HEX is then "") when it is not 2-64 hex digits (or S is
+ * NULL). The one
  * place untrusted build IDs (URLs, JSON, pprof mappings) take their canonical form. */
 #define BUILDID_WHOLE ((size_t)-1)
 int buildid_normalize(const char *s, size_t len, char hex[BUILDID_HEX_MAX])
