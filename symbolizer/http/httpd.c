@@ -156,15 +156,11 @@ static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn,
 				     const char *fmt, ...)
 {
 	struct jsonw w = {0};
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	httpresp_error_vbody(&w, r->build_id, &r->result, fmt, ap);
 	va_end(ap);
-	httpresp_error_body(&w, msg, r->build_id);
-	if (!r->result)
-		r->result = "error";
 	return respond_json(r, conn, status, &w);
 }
 

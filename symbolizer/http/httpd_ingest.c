@@ -87,15 +87,11 @@ static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *
 			    unsigned status, const char *fmt, ...)
 {
 	struct jsonw w = {0};
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	httpresp_error_vbody(&w, NULL, &rq->result, fmt, ap);
 	va_end(ap);
-	httpresp_error_body(&w, msg, NULL);
-	if (!rq->result)
-		rq->result = "error";
 	return answer(rq, conn, status, &w);
 }
 

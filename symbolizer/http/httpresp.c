@@ -74,6 +74,17 @@ void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id)
 	jsonw_lit(w, "}");
 }
 
+void httpresp_error_vbody(struct jsonw *w, const char *build_id, const char **result,
+			  const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	httpresp_error_body(w, msg, build_id);
+	if (!*result)
+		*result = "error";
+}
+
 const char *httpresp_arg(struct MHD_Connection *conn, const char *name)
 {
 	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);

@@ -12,6 +12,7 @@
 #define FLEETSYM_HTTPRESP_H
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, stru
 
 /* Append {"error":MSG} to W, with "build_id":BUILD_ID when BUILD_ID is non-empty (no newline). */
 void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id);
+
+/* The same with the message formatted from FMT and AP; sets *RESULT (the log line's word) to
+ * "error" unless a more precise word is there already. */
+void httpresp_error_vbody(struct jsonw *w, const char *build_id, const char **result,
+			  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* The query argument NAME of CONN; NULL when absent or empty. Borrowed until the request ends. */
 const char *httpresp_arg(struct MHD_Connection *conn, const char *name);
