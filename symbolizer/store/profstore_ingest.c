@@ -16,6 +16,7 @@
 #include "profile.pb-c.h"
 
 #include "lib/clock.h"
+#include "lib/bsearch.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -199,21 +200,12 @@ static int idmap_build(struct idmap *m, size_t n, uint64_t (*ids)(const void *ar
 /* Index of ID, or -1. */
 static long idmap_get(const struct idmap *m, uint64_t id)
 {
-	size_t lo = 0, hi = m->n;
+	long k;
 
 	if (!m->pairs)
 		return id >= 1 && id <= m->n ? (long)(id - 1) : -1;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->pairs[mid][0] == id)
-			return (long)m->pairs[mid][1];
-		if (m->pairs[mid][0] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	k = bsearch_last_le64(m->pairs, m->n, sizeof(*m->pairs), id);
+	return k >= 0 && m->pairs[k][0] == id ? (long)m->pairs[k][1] : -1;
 }
 
 static uint64_t mapping_id(const void *arr, size_t i)
