@@ -94,10 +94,8 @@ struct req {
 	char method[16];
 	char path[LOG_PATH_MAX + 1];
 	char build_id[BUILDID_HEX_MAX];
-	unsigned status; /* 0 until an answer is queued */
-	const char *result;
-	char note[160]; /* extra key=value pairs for the log line */
-	uint64_t bytes_in, bytes_out;
+	struct httpresp_outcome out; /* status, bytes out, result, note: for the log line */
+	uint64_t bytes_in;
 
 	/* upload */
 	int fd;
@@ -135,8 +133,7 @@ static enum MHD_Result respond_buf(struct req *r, struct MHD_Connection *conn, u
 {
 	const char *hdr[3];
 
-	return httpresp_queue(conn, status, buf, len, ctype, allow_header(r, status, hdr),
-			      &r->status, &r->bytes_out);
+	return httpresp_queue(conn, status, buf, len, ctype, allow_header(r, status, hdr), &r->out);
 }
 
 static enum MHD_Result respond_json(struct req *r, struct MHD_Connection *conn, unsigned status,
@@ -146,7 +143,7 @@ static enum MHD_Result respond_json(struct req *r, struct MHD_Connection *conn, 
 
 	return httpresp_json(conn, status, w,
 			     "the answer is too large; send fewer addresses per request",
-			     allow_header(r, status, hdr), &r->status, &r->bytes_out);
+			     allow_header(r, status, hdr), &r->out);
 }
 
 static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn, unsigned status,
@@ -159,7 +156,7 @@ static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn,
 	va_list ap;
 
 	va_start(ap, fmt);
-	httpresp_error_vbody(&w, r->build_id, &r->result, fmt, ap);
+	httpresp_error_vbody(&w, r->build_id, &r->out, fmt, ap);
 	va_end(ap);
 	return respond_json(r, conn, status, &w);
 }
@@ -430,7 +427,7 @@ static enum MHD_Result upload_chunk(struct req *r, struct MHD_Connection *conn, 
 		return r->bytes_in > r->late_limit ? MHD_NO : MHD_YES;
 	if (r->bytes_in > o->max_upload) {
 		/* chunked: there was no Content-Length to refuse up front */
-		r->result = "too_big";
+		r->out.result = "too_big";
 		return refuse_late(r, 413,
 				   "the upload passed %" PRIu64
 				   " bytes, the most this server takes "
@@ -525,7 +522,7 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 	resolver_forget_negative(o->resolver, r->build_id);
 	if (res != DSTORE_PUT_IDENTICAL)
 		opensyms_drop(o->opensyms, r->build_id);
-	r->result = words[res];
+	r->out.result = words[res];
 	jsonw_lit(&w, "{\"result\":");
 	jsonw_str(&w, words[res]);
 	jsonw_lit(&w, ",");
@@ -545,7 +542,7 @@ static enum MHD_Result debuginfo_status(struct req *r, struct MHD_Connection *co
 
 	err = dstore_get(r->h->o.store, r->build_id, &e);
 	if (err == -ENOENT) {
-		r->result = "absent";
+		r->out.result = "absent";
 		jsonw_lit(&w, "{\"build_id\":");
 		jsonw_str(&w, r->build_id);
 		jsonw_lit(&w, ",\"present\":false,\"error\":\"no debug info is stored for this "
@@ -555,7 +552,7 @@ static enum MHD_Result debuginfo_status(struct req *r, struct MHD_Connection *co
 	}
 	if (err)
 		return respond_error(r, conn, 500, "store lookup failed: %s", err_str(err));
-	r->result = "present";
+	r->out.result = "present";
 	snprintf(idx, sizeof(idx), "%s/%s.symidx", dstore_index_dir(r->h->o.store), e.build_id);
 	jsonw_lit(&w, "{\"present\":true,");
 	write_entry(&w, &e);
@@ -692,9 +689,9 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 	ok = MHD_queue_response(conn, 200, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES) {
-		r->status = 200;
-		r->bytes_out = (uint64_t)st.st_size;
-		r->result = "served";
+		r->out.status = 200;
+		r->out.bytes_out = (uint64_t)st.st_size;
+		r->out.result = "served";
 	}
 	return ok;
 }
@@ -712,17 +709,17 @@ static enum MHD_Result buildid_file(struct req *r, struct MHD_Connection *conn)
 				     err_str(st));
 	if (st == RESOLVER_PENDING) {
 		/* Not 404: debuginfod clients cache a 404 as "missing" for 10 minutes. */
-		r->result = "pending";
+		r->out.result = "pending";
 		return respond_error(r, conn, 503, "still being fetched (%s); retry shortly",
 				     reason ? reason : "fetch in progress");
 	}
 	if (st != RESOLVER_FOUND) {
-		r->result = "missing";
+		r->out.result = "missing";
 		return respond_error(r, conn, 404, "no debug info for this build ID: %s",
 				     reason ? reason : "not found");
 	}
 	if (r->ep == EP_BUILDID_EXECUTABLE && !(e.quality & DSTORE_Q_EXEC)) {
-		r->result = "no_code";
+		r->out.result = "no_code";
 		return respond_error(r, conn, 404,
 				     "only a debug file without code is stored for this build "
 				     "ID; upload the unstripped executable to serve /executable");
@@ -980,8 +977,10 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 			reason = err_str(err);
 		}
 	}
-	r->result = st == RESOLVER_FOUND ? "found" : st == RESOLVER_PENDING ? "pending" : "missing";
-	snprintf(r->note, sizeof(r->note), "addresses=%zu kind=%s%s", sr.n,
+	r->out.result = st == RESOLVER_FOUND	 ? "found"
+			: st == RESOLVER_PENDING ? "pending"
+						 : "missing";
+	snprintf(r->out.note, sizeof(r->out.note), "addresses=%zu kind=%s%s", sr.n,
 		 sr.offsets ? "offset" : "vaddr",
 		 f ? (opensyms_file_is_indexed(f) ? " indexed=1" : " indexed=0") : "");
 	if (!reason)
@@ -989,7 +988,7 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 						: "no debug info for this build ID";
 	jsonw_lit(&w, "{\"build_id\":");
 	jsonw_str(&w, sr.build_id);
-	jsonw_printf(&w, ",\"status\":\"%s\",\"pending\":%s", r->result,
+	jsonw_printf(&w, ",\"status\":\"%s\",\"pending\":%s", r->out.result,
 		     st == RESOLVER_PENDING ? "true" : "false");
 	if (f) {
 		jsonw_lit(&w, ",\"source\":");
@@ -1045,19 +1044,6 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	return respond_buf(r, conn, 200, buf, len, "text/plain; version=0.0.4");
 }
 
-/* ---- ingest and listings (httpd_ingest.c answers; the log line and metrics are ours) ---- */
-
-static enum MHD_Result store_sync(struct req *r, int ok)
-{
-	if (r->ix) {
-		r->status = r->ix->status;
-		r->bytes_out = r->ix->bytes_out;
-		r->result = r->ix->result;
-		snprintf(r->note, sizeof(r->note), "%s", r->ix->note);
-	}
-	return ok ? MHD_YES : MHD_NO;
-}
-
 /* ---- MHD glue ---- */
 
 static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const char *url)
@@ -1077,7 +1063,7 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 	if (r->rt->handler == H_DEBUGINFO && !strcmp(r->method, "PUT"))
 		return upload_begin(r, conn);
 	if (r->rt->handler == H_STORE)
-		return store_sync(r, httpd_ingest_begin(r->h->ingest, conn, r->rt->sub, &r->ix));
+		return httpd_ingest_begin(r->h->ingest, conn, r->rt->sub, &r->out, &r->ix);
 	if (r->rt->handler == H_SYMBOLIZE && httpresp_content_length(conn, &len) == 0 &&
 	    len > o->max_body)
 		return respond_error(r, conn, 413,
@@ -1129,11 +1115,9 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 	case H_BUILDID_FILE: return buildid_file(r, conn);
 	case H_SYMBOLIZE: return symbolize(r, conn);
 	case H_METRICS: return metrics_page(r, conn);
-	case H_UI: return httpd_ui_serve(conn, r->path, &r->status, &r->bytes_out);
-	case H_STORE: return store_sync(r, httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix));
-	case H_QUERY:
-		return httpd_query_serve(r->h->query, conn, r->rt->sub, &r->status, &r->bytes_out,
-					 &r->result, r->note, sizeof(r->note));
+	case H_UI: return httpd_ui_serve(conn, r->path, &r->out);
+	case H_STORE: return httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix);
+	case H_QUERY: return httpd_query_serve(r->h->query, conn, r->rt->sub, &r->out);
 	}
 	return respond_error(r, conn, 404, "no such endpoint");
 }
@@ -1156,7 +1140,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = r;
 		return begin(r, conn, url);
 	}
-	if (r->status) {
+	if (r->out.status) {
 		/* answered early: the rest of the body is read and dropped */
 		r->bytes_in += *upload_data_size;
 		*upload_data_size = 0;
@@ -1185,13 +1169,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	forget_tmp(r);
 	secs = clock_mono_s() - r->t0;
-	metrics_request(h->o.metrics, r->ep, r->status, secs);
+	metrics_request(h->o.metrics, r->ep, r->out.status, secs);
 	log_msg(FS_LOG_INFO,
 		"method=%s path=%s status=%u ms=%.2f bytes_in=%" PRIu64 " bytes_out=%" PRIu64
 		"%s%s%s%s%s%s%s%s",
-		r->method, r->path, r->status, secs * 1e3, r->bytes_in, r->bytes_out,
-		r->build_id[0] ? " build_id=" : "", r->build_id, r->result ? " result=" : "",
-		r->result ? r->result : "", r->note[0] ? " " : "", r->note,
+		r->method, r->path, r->out.status, secs * 1e3, r->bytes_in, r->out.bytes_out,
+		r->build_id[0] ? " build_id=" : "", r->build_id, r->out.result ? " result=" : "",
+		r->out.result ? r->out.result : "", r->out.note[0] ? " " : "", r->out.note,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " end=",
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		: toe < sizeof(toes) / sizeof(toes[0])	   ? toes[toe]

@@ -76,7 +76,7 @@ static enum MHD_Result answer(struct httpd_ingest_req *rq, struct MHD_Connection
 			      unsigned status, struct jsonw *w)
 {
 	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection", NULL,
-			     &rq->status, &rq->bytes_out);
+			     rq->out);
 }
 
 static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
@@ -90,7 +90,7 @@ static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *
 	va_list ap;
 
 	va_start(ap, fmt);
-	httpresp_error_vbody(&w, NULL, &rq->result, fmt, ap);
+	httpresp_error_vbody(&w, NULL, rq->out, fmt, ap);
 	va_end(ap);
 	return answer(rq, conn, status, &w);
 }
@@ -206,15 +206,17 @@ static unsigned status_of(int err)
 /* ---- begin and body ---- */
 
 enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
-				   enum httpd_ingest_ep route, struct httpd_ingest_req **out)
+				   enum httpd_ingest_ep route, struct httpresp_outcome *out,
+				   struct httpd_ingest_req **rqp)
 {
 	struct httpd_ingest_req *rq = calloc(1, sizeof(*rq));
 	uint64_t len;
 
-	*out = rq;
+	*rqp = rq;
 	if (!rq)
 		return MHD_NO;
 	rq->route = route;
+	rq->out = out;
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
 	if (route != HTTPD_INGEST_INGEST)
@@ -229,7 +231,7 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 	}
 	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
 		add(&x->refused[RF_TOO_BIG], 1);
-		rq->result = "too_big";
+		rq->out->result = "too_big";
 		return fail(rq, conn, 413,
 			    "the profile is %" PRIu64 " bytes; this server takes at most "
 			    "%" PRIu64 " (--max-ingest-size)",
@@ -245,7 +247,7 @@ enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_re
 	int err;
 
 	rq->seen += len;
-	if (rq->route != HTTPD_INGEST_INGEST || rq->status)
+	if (rq->route != HTTPD_INGEST_INGEST || rq->out->status)
 		return MHD_YES; /* bodies of GETs are ignored */
 	if (rq->too_big)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
@@ -304,7 +306,7 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	add(&x->bytes, rq->seen);
 	if (rq->too_big) {
 		add(&x->refused[RF_TOO_BIG], 1);
-		rq->result = "too_big";
+		rq->out->result = "too_big";
 		return fail(rq, conn, 413,
 			    "the profile passed %" PRIu64
 			    " bytes, the most this server takes (--max-ingest-size)",
@@ -329,15 +331,15 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 		unsigned st = status_of(err);
 
 		add(&x->refused[st == 400 ? RF_BAD_INPUT : st == 413 ? RF_TOO_BIG : RF_STORE], 1);
-		rq->result = st == 400 ? "bad_input" : st == 413 ? "too_big" : "error";
+		rq->out->result = st == 400 ? "bad_input" : st == 413 ? "too_big" : "error";
 		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
 	}
 	add(&x->ingests, 1);
 	add(&x->rows, info.profiles);
 	add(&x->samples, info.samples);
-	rq->result = "stored";
-	snprintf(rq->note, sizeof(rq->note), "profiles=%zu samples=%zu labels=%zu", info.profiles,
-		 info.samples, p.n);
+	rq->out->result = "stored";
+	snprintf(rq->out->note, sizeof(rq->out->note), "profiles=%zu samples=%zu labels=%zu",
+		 info.profiles, info.samples, p.n);
 	jsonw_printf(&w, "{\"profiles\":%zu,\"samples\":%zu,\"time_ns\":%" PRId64, info.profiles,
 		     info.samples, info.time_ns);
 	if (info.truncated)

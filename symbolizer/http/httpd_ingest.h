@@ -47,13 +47,10 @@ enum httpd_ingest_ep {
 	HTTPD_INGEST_TIMELINE,	   /* /api/v1/timeline */
 };
 
-/* One request's state and what the log line needs. */
+/* One request's state. */
 struct httpd_ingest_req {
 	enum httpd_ingest_ep route;
-	unsigned status;    /* set once an answer is queued */
-	uint64_t bytes_out; /* bytes of the answer */
-	const char *result; /* a static word for the log line, or NULL */
-	char note[160];	    /* key=value pairs for the log line */
+	struct httpresp_outcome *out; /* the request's (httpd.c's); borrowed */
 	/* internal: the body being received */
 	struct httpresp_body body;
 	uint64_t seen; /* body bytes received */
@@ -63,10 +60,11 @@ struct httpd_ingest_req {
 /*
  * The headers are in: allocate *RQ (free with httpd_ingest_req_free(), also when an answer is
  * queued here) and refuse what can be refused now (token, Content-Length over the cap, no
- * store). Returns MHD_YES or MHD_NO (as int).
+ * store). What the request comes to goes into OUT (borrowed until the request ends).
  */
 enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
-				   enum httpd_ingest_ep route, struct httpd_ingest_req **rq);
+				   enum httpd_ingest_ep route, struct httpresp_outcome *out,
+				   struct httpd_ingest_req **rq);
 
 /* A body chunk (MHD_YES, or MHD_NO to close a connection that sends far past the cap). */
 enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_req *rq,

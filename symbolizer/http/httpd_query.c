@@ -100,12 +100,9 @@ struct qreq {
 	struct httpd_query *q;
 	struct MHD_Connection *conn;
 	enum httpd_query_ep ep;
-	unsigned status;
-	uint64_t bytes_out;
-	const char *result;
-	char *note;
-	size_t notelen, noteoff;
-	char msg[512]; /* why the request was refused */
+	struct httpresp_outcome *out; /* the request's (httpd.c's) */
+	size_t noteoff;		      /* out->note in use */
+	char msg[512];		      /* why the request was refused */
 	double step[STEP_COUNT_];
 };
 
@@ -121,14 +118,16 @@ static void note(struct qreq *r, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (!r->note || r->noteoff + 1 >= r->notelen)
+	char *note = r->out->note;
+	size_t len = sizeof(r->out->note);
+
+	if (r->noteoff + 1 >= len)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->note + r->noteoff, r->notelen - r->noteoff, fmt, ap);
+	n = vsnprintf(note + r->noteoff, len - r->noteoff, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		r->noteoff =
-		    r->noteoff + (size_t)n < r->notelen ? r->noteoff + (size_t)n : r->notelen - 1;
+		r->noteoff = r->noteoff + (size_t)n < len ? r->noteoff + (size_t)n : len - 1;
 }
 
 /* Queue BUF (owned; freed by MHD) with extra headers (NULL-terminated name, value pairs); query
@@ -142,7 +141,7 @@ static enum MHD_Result respond(struct qreq *r, unsigned status, char *buf, size_
 	for (; headers && headers[0] && n + 3 <= 16; headers += 2, n += 2)
 		hdr[n] = headers[0], hdr[n + 1] = headers[1];
 	hdr[n] = NULL;
-	return httpresp_queue(r->conn, status, buf, len, ctype, hdr, &r->status, &r->bytes_out);
+	return httpresp_queue(r->conn, status, buf, len, ctype, hdr, r->out);
 }
 
 static enum MHD_Result respond_error(struct qreq *r, unsigned status, const char *msg)
@@ -155,8 +154,8 @@ static enum MHD_Result respond_error(struct qreq *r, unsigned status, const char
 	jsonw_lit(&w, "\n");
 	if (jsonw_finish(&w, &buf, &len))
 		return MHD_NO;
-	if (!r->result)
-		r->result = "error";
+	if (!r->out->result)
+		r->out->result = "error";
 	if (status >= 500)
 		add(&r->q->errors, 1);
 	return respond(r, status, buf, len, "application/json", NULL);
@@ -335,7 +334,7 @@ static enum MHD_Result query(struct qreq *r)
 		size_t len = 0;
 
 		t0 = clock_mono_s();
-		r->result = sd.s->partial ? "partial" : "ok";
+		r->out->result = sd.s->partial ? "partial" : "ok";
 		switch (f) {
 		case 0: err = render_json(&sd.in, &o, &w); break;
 		case 1: err = render_folded(&sd.in, &o, &w); break;
@@ -404,7 +403,7 @@ static enum MHD_Result diff(struct qreq *r)
 	r->step[STEP_RENDER] += clock_mono_s() - t0;
 	snprintf(bt, sizeof(bt), "%" PRId64, base.r->total);
 	snprintf(ct, sizeof(ct), "%" PRId64, cur.r->total);
-	r->result = base.s->partial || cur.s->partial ? "partial" : "ok";
+	r->out->result = base.s->partial || cur.s->partial ? "partial" : "ok";
 	if (base.s->partial || cur.s->partial)
 		add(&r->q->partial, 1);
 	if (err) {
@@ -453,7 +452,7 @@ static enum MHD_Result missing(struct qreq *r)
 		side_free(&sd);
 		return ok;
 	}
-	r->result = sd.s->partial ? "partial" : "ok";
+	r->out->result = sd.s->partial ? "partial" : "ok";
 	err = render_missing(&sd.in, server, &w);
 	ok = err ? (jsonw_free(&w), respond_err(r, err, "rendering"))
 		 : send_text(r, &w, "application/json", NULL);
@@ -471,15 +470,13 @@ static size_t bucket(double v)
 }
 
 enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn,
-				  enum httpd_query_ep ep, unsigned *status, uint64_t *bytes_out,
-				  const char **result, char *notebuf, size_t notelen)
+				  enum httpd_query_ep ep, struct httpresp_outcome *out)
 {
-	struct qreq r = {.q = q, .conn = conn, .ep = ep, .note = notebuf, .notelen = notelen};
+	struct qreq r = {.q = q, .conn = conn, .ep = ep, .out = out};
 	double t0 = clock_mono_s(), secs;
 	enum MHD_Result ok;
 
-	if (notelen)
-		notebuf[0] = '\0';
+	out->note[0] = '\0';
 	if (r.ep == HTTPD_QUERY_NONE)
 		ok = respond_error(&r, 404, "no such endpoint");
 	else if (!q->o.pstore)
@@ -497,9 +494,6 @@ enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *
 		add(&q->step_usec[s], (uint64_t)(r.step[s] * 1e6));
 	note(&r, "%sms_store=%.1f ms_symbolize=%.1f ms_render=%.1f", r.noteoff ? " " : "",
 	     r.step[STEP_STORE] * 1e3, r.step[STEP_SYMBOLIZE] * 1e3, r.step[STEP_RENDER] * 1e3);
-	*status = r.status;
-	*bytes_out = r.bytes_out;
-	*result = r.result;
 	return ok;
 }
 

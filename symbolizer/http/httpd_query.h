@@ -17,6 +17,7 @@
 
 #include "cache/resolver.h"
 #include "lib/jsonw.h"
+#include "symbolizer/http/httpresp.h"
 #include "symbolizer/store/profstore.h"
 #include "symbolizer/engine/opensyms.h"
 
@@ -47,13 +48,11 @@ enum httpd_query_ep {
 };
 
 /*
- * Answer the request for URL on CONN: queue the response (any status). Sets *STATUS and
- * *BYTES_OUT when queued, *RESULT (a static word for the log line) and NOTE (key=value pairs
- * for the log line). Returns MHD_YES or MHD_NO as an int.
+ * Answer endpoint EP's request on CONN: queue the response (any status) and fill OUT (status,
+ * bytes, a result word and key=value notes for the log line).
  */
 enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn,
-				  enum httpd_query_ep ep, unsigned *status, uint64_t *bytes_out,
-				  const char **result, char *note, size_t notelen);
+				  enum httpd_query_ep ep, struct httpresp_outcome *out);
 
 /* Append this module's Prometheus metrics (latency per endpoint and step, locations
  * symbolized, results-cache hits and size) to W. Q may be NULL. */

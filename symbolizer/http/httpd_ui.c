@@ -76,8 +76,8 @@ static void add_headers(struct MHD_Response *resp, const struct webui_asset *a)
 	MHD_add_response_header(resp, "Content-Security-Policy", UI_CSP);
 }
 
-enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url, unsigned *status,
-			       uint64_t *bytes_out)
+enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url,
+			       struct httpresp_outcome *out)
 {
 	static const char not_found[] = "{\"error\":\"no such file in the web UI\"}\n";
 	const struct webui_asset *a = httpd_ui_find(url);
@@ -116,8 +116,8 @@ enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url, uns
 	ok = MHD_queue_response(conn, code, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES) {
-		*status = code;
-		*bytes_out = len;
+		out->status = code;
+		out->bytes_out = len;
 	}
 	return ok;
 }

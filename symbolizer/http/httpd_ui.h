@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolizer/http/httpresp.h"
+
 /* One embedded file. */
 struct webui_asset {
 	const char *path;	   /* "/ui/app.js" */
@@ -37,10 +39,10 @@ int httpd_ui_route(const char *url);
 
 /*
  * Queue the answer for URL on CONN (a GET or HEAD): 200 with the file, 304 when the request's
- * If-None-Match names its ETag, 404 otherwise. Sets *STATUS and *BYTES_OUT when queued.
+ * If-None-Match names its ETag, 404 otherwise. Sets OUT's status and bytes when queued.
  * Returns MHD_YES, or MHD_NO when the answer could not be queued.
  */
-enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url, unsigned *status,
-			       uint64_t *bytes_out);
+enum MHD_Result httpd_ui_serve(struct MHD_Connection *conn, const char *url,
+			       struct httpresp_outcome *out);
 
 #endif

@@ -15,8 +15,8 @@
 #include <string.h>
 
 enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf, size_t len,
-			       const char *ctype, const char *const *hdrs, unsigned *status_out,
-			       uint64_t *bytes_out)
+			       const char *ctype, const char *const *hdrs,
+			       struct httpresp_outcome *out)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
@@ -32,15 +32,15 @@ enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, cha
 	ok = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES) {
-		*status_out = status;
-		*bytes_out = len;
+		out->status = status;
+		out->bytes_out = len;
 	}
 	return ok;
 }
 
 enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, struct jsonw *w,
-			      const char *too_large, const char *const *hdrs, unsigned *status_out,
-			      uint64_t *bytes_out)
+			      const char *too_large, const char *const *hdrs,
+			      struct httpresp_outcome *out)
 {
 	struct jsonw e = {0};
 	char *buf;
@@ -50,15 +50,14 @@ enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, stru
 	jsonw_raw(w, "\n", 1);
 	err = jsonw_finish(w, &buf, &len);
 	if (!err)
-		return httpresp_queue(conn, status, buf, len, "application/json", hdrs, status_out,
-				      bytes_out);
+		return httpresp_queue(conn, status, buf, len, "application/json", hdrs, out);
 	log_msg(FS_LOG_WARN, "answer not built: %s", err_str(err));
 	httpresp_error_body(&e, too_large, NULL);
 	jsonw_lit(&e, "\n");
 	if (jsonw_finish(&e, &buf, &len))
 		return MHD_NO;
 	return httpresp_queue(conn, err == -E2BIG ? 413 : 500, buf, len, "application/json", hdrs,
-			      status_out, bytes_out);
+			      out);
 }
 
 void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id)
@@ -74,15 +73,15 @@ void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id)
 	jsonw_lit(w, "}");
 }
 
-void httpresp_error_vbody(struct jsonw *w, const char *build_id, const char **result,
+void httpresp_error_vbody(struct jsonw *w, const char *build_id, struct httpresp_outcome *out,
 			  const char *fmt, va_list ap)
 {
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	httpresp_error_body(w, msg, build_id);
-	if (!*result)
-		*result = "error";
+	if (!out->result)
+		out->result = "error";
 }
 
 const char *httpresp_arg(struct MHD_Connection *conn, const char *name)

@@ -18,25 +18,34 @@
 
 struct jsonw;
 
+/* What a request came to, for its log line and metrics: one record per request, owned by
+ * httpd.c's request context and filled by whichever endpoint answers it. */
+struct httpresp_outcome {
+	unsigned status;    /* 0 until an answer is queued */
+	uint64_t bytes_out; /* bytes of the answer */
+	const char *result; /* a static word for the log line, or NULL */
+	char note[160];	    /* more key=value pairs for the log line */
+};
+
 /* Queue BUF (LEN bytes, malloc'd; transferred: MHD frees it, or this does on failure) with
  * Content-Type CTYPE and the extra headers HDRS (NULL-terminated name, value pairs; may be
- * NULL). When queued, sets *STATUS_OUT and *BYTES_OUT. */
+ * NULL). When queued, sets OUT's status and bytes. */
 enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf, size_t len,
-			       const char *ctype, const char *const *hdrs, unsigned *status_out,
-			       uint64_t *bytes_out);
+			       const char *ctype, const char *const *hdrs,
+			       struct httpresp_outcome *out);
 
 /* Finish W with a newline and queue it as application/json. An answer that cannot be built
  * (over its cap, or out of memory) becomes {"error": TOO_LARGE} with 413 (500 for memory). */
 enum MHD_Result httpresp_json(struct MHD_Connection *conn, unsigned status, struct jsonw *w,
-			      const char *too_large, const char *const *hdrs, unsigned *status_out,
-			      uint64_t *bytes_out);
+			      const char *too_large, const char *const *hdrs,
+			      struct httpresp_outcome *out);
 
 /* Append {"error":MSG} to W, with "build_id":BUILD_ID when BUILD_ID is non-empty (no newline). */
 void httpresp_error_body(struct jsonw *w, const char *msg, const char *build_id);
 
-/* The same with the message formatted from FMT and AP; sets *RESULT (the log line's word) to
- * "error" unless a more precise word is there already. */
-void httpresp_error_vbody(struct jsonw *w, const char *build_id, const char **result,
+/* The same with the message formatted from FMT and AP; sets OUT's result to "error" unless a
+ * more precise word is there already. */
+void httpresp_error_vbody(struct jsonw *w, const char *build_id, struct httpresp_outcome *out,
 			  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* The query argument NAME of CONN; NULL when absent or empty. Borrowed until the request ends. */
