@@ -13,6 +13,7 @@
 
 #include "symbolizer/store/selector.h"
 
+#include "lib/counter.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/parse.h"
@@ -45,11 +46,6 @@ struct httpd_ingest {
 	uint64_t bytes, ingests, rows, samples;
 	uint64_t refused[RF_COUNT_];
 };
-
-static void add(uint64_t *p, uint64_t n)
-{
-	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
-}
 
 int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest **out)
 {
@@ -224,13 +220,13 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 	if (x->o.token && !httpd_token_ok(x->o.token, MHD_lookup_connection_value(
 							  conn, MHD_HEADER_KIND,
 							  MHD_HTTP_HEADER_AUTHORIZATION))) {
-		add(&x->refused[RF_UNAUTHORIZED], 1);
+		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
 		return fail(rq, conn, 401,
 			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "
 			    "of the server's --token-file");
 	}
 	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
-		add(&x->refused[RF_TOO_BIG], 1);
+		counter_add(&x->refused[RF_TOO_BIG], 1);
 		rq->out->result = "too_big";
 		return fail(rq, conn, 413,
 			    "the profile is %" PRIu64 " bytes; this server takes at most "
@@ -303,9 +299,9 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	char msg[512] = "";
 	int err;
 
-	add(&x->bytes, rq->seen);
+	counter_add(&x->bytes, rq->seen);
 	if (rq->too_big) {
-		add(&x->refused[RF_TOO_BIG], 1);
+		counter_add(&x->refused[RF_TOO_BIG], 1);
 		rq->out->result = "too_big";
 		return fail(rq, conn, 413,
 			    "the profile passed %" PRIu64
@@ -314,14 +310,14 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	}
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
 	if (p.too_many) {
-		add(&x->refused[RF_BAD_INPUT], 1);
+		counter_add(&x->refused[RF_BAD_INPUT], 1);
 		return fail(rq, conn, 400, "more than %d series labels in the query string",
 			    MAX_PARAMS);
 	}
 	if (enc && !strcasecmp(enc, "gzip") &&
 	    !(rq->body.len >= 2 && (uint8_t)rq->body.data[0] == 0x1f &&
 	      (uint8_t)rq->body.data[1] == 0x8b)) {
-		add(&x->refused[RF_BAD_INPUT], 1);
+		counter_add(&x->refused[RF_BAD_INPUT], 1);
 		return fail(rq, conn, 400,
 			    "Content-Encoding is gzip but the body is not gzip data");
 	}
@@ -330,13 +326,16 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	if (err) {
 		unsigned st = status_of(err);
 
-		add(&x->refused[st == 400 ? RF_BAD_INPUT : st == 413 ? RF_TOO_BIG : RF_STORE], 1);
+		counter_add(&x->refused[st == 400   ? RF_BAD_INPUT
+					: st == 413 ? RF_TOO_BIG
+						    : RF_STORE],
+			    1);
 		rq->out->result = st == 400 ? "bad_input" : st == 413 ? "too_big" : "error";
 		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
 	}
-	add(&x->ingests, 1);
-	add(&x->rows, info.profiles);
-	add(&x->samples, info.samples);
+	counter_add(&x->ingests, 1);
+	counter_add(&x->rows, info.profiles);
+	counter_add(&x->samples, info.samples);
 	rq->out->result = "stored";
 	snprintf(rq->out->note, sizeof(rq->out->note), "profiles=%zu samples=%zu labels=%zu",
 		 info.profiles, info.samples, p.n);
@@ -492,46 +491,36 @@ enum MHD_Result httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection
 
 /* ---- metrics ---- */
 
-static uint64_t get(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static void counter(struct jsonw *w, const char *name, const char *type, const char *help,
-		    uint64_t v)
-{
-	jsonw_printf(w, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
-		     name, v);
-}
-
 void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 {
 	struct pstore_stats st;
 
 	if (!x)
 		return;
-	counter(w, "fleetsymd_ingest_bytes_total", "counter",
-		"Bytes of ingest bodies received (as sent, gzip'd or not).", get(&x->bytes));
-	counter(w, "fleetsymd_ingest_profiles_total", "counter", "Profiles ingested and stored.",
-		get(&x->ingests));
-	counter(w, "fleetsymd_ingest_profile_rows_total", "counter",
-		"Profile rows stored (one per sample type of an ingested profile).", get(&x->rows));
-	counter(w, "fleetsymd_ingest_samples_total", "counter", "Samples of the ingested profiles.",
-		get(&x->samples));
+	metrics_value(w, "fleetsymd_ingest_bytes_total", "counter",
+		      "Bytes of ingest bodies received (as sent, gzip'd or not).",
+		      counter_get(&x->bytes));
+	metrics_value(w, "fleetsymd_ingest_profiles_total", "counter",
+		      "Profiles ingested and stored.", counter_get(&x->ingests));
+	metrics_value(w, "fleetsymd_ingest_profile_rows_total", "counter",
+		      "Profile rows stored (one per sample type of an ingested profile).",
+		      counter_get(&x->rows));
+	metrics_value(w, "fleetsymd_ingest_samples_total", "counter",
+		      "Samples of the ingested profiles.", counter_get(&x->samples));
 	jsonw_printf(w, "# HELP fleetsymd_ingest_errors_total Ingests refused, by reason.\n"
 			"# TYPE fleetsymd_ingest_errors_total counter\n");
 	for (int i = 0; i < RF_COUNT_; i++)
 		jsonw_printf(w, "fleetsymd_ingest_errors_total{reason=\"%s\"} %" PRIu64 "\n",
-			     refusal_names[i], get(&x->refused[i]));
+			     refusal_names[i], counter_get(&x->refused[i]));
 	if (!x->o.pstore)
 		return;
 	pstore_stats(x->o.pstore, &st);
-	counter(w, "fleetsymd_ingest_decoded_bytes_total", "counter",
-		"Bytes of pprof decoded (after gunzip).", st.decoded_bytes);
-	counter(w, "fleetsymd_ingest_truncated_stacks_total", "counter",
-		"Stacks deeper than the store's cap, cut at ingest.", st.truncated_stacks);
-	counter(w, "fleetsymd_retention_runs_total", "counter", "Retention passes over the store.",
-		st.retain_runs);
-	counter(w, "fleetsymd_retention_deleted_profiles_total", "counter",
-		"Profile rows deleted by retention.", st.retained_profiles);
+	metrics_value(w, "fleetsymd_ingest_decoded_bytes_total", "counter",
+		      "Bytes of pprof decoded (after gunzip).", st.decoded_bytes);
+	metrics_value(w, "fleetsymd_ingest_truncated_stacks_total", "counter",
+		      "Stacks deeper than the store's cap, cut at ingest.", st.truncated_stacks);
+	metrics_value(w, "fleetsymd_retention_runs_total", "counter",
+		      "Retention passes over the store.", st.retain_runs);
+	metrics_value(w, "fleetsymd_retention_deleted_profiles_total", "counter",
+		      "Profile rows deleted by retention.", st.retained_profiles);
 }

@@ -9,11 +9,13 @@
  */
 #include "symbolizer/http/httpd_query.h"
 #include "symbolizer/http/httpresp.h"
+#include "symbolizer/http/metrics.h"
 
 #include "symbolizer/query/qsym.h"
 #include "symbolizer/query/render.h"
 #include "symbolizer/store/selector.h"
 
+#include "lib/counter.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -48,16 +50,6 @@ struct httpd_query {
 	uint64_t step_usec[STEP_COUNT_];
 	uint64_t partial, errors;
 };
-
-static void add(uint64_t *p, uint64_t n)
-{
-	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t get(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
 
 int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **out)
 {
@@ -157,7 +149,7 @@ static enum MHD_Result respond_error(struct qreq *r, unsigned status, const char
 	if (!r->out->result)
 		r->out->result = "error";
 	if (status >= 500)
-		add(&r->q->errors, 1);
+		counter_add(&r->q->errors, 1);
 	return respond(r, status, buf, len, "application/json", NULL);
 }
 
@@ -355,7 +347,7 @@ static enum MHD_Result query(struct qreq *r)
 		}
 	}
 	if (sd.s->partial)
-		add(&r->q->partial, 1);
+		counter_add(&r->q->partial, 1);
 	side_free(&sd);
 	return ok;
 }
@@ -405,7 +397,7 @@ static enum MHD_Result diff(struct qreq *r)
 	snprintf(ct, sizeof(ct), "%" PRId64, cur.r->total);
 	r->out->result = base.s->partial || cur.s->partial ? "partial" : "ok";
 	if (base.s->partial || cur.s->partial)
-		add(&r->q->partial, 1);
+		counter_add(&r->q->partial, 1);
 	if (err) {
 		jsonw_free(&w);
 		ok = respond_err(r, err, "rendering");
@@ -488,10 +480,10 @@ enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *
 	else
 		ok = missing(&r);
 	secs = clock_mono_s() - t0;
-	add(&q->lat[r.ep][bucket(secs)], 1);
-	add(&q->lat_usec[r.ep], (uint64_t)(secs * 1e6));
+	counter_add(&q->lat[r.ep][bucket(secs)], 1);
+	counter_add(&q->lat_usec[r.ep], (uint64_t)(secs * 1e6));
 	for (int s = 0; s < STEP_COUNT_; s++)
-		add(&q->step_usec[s], (uint64_t)(r.step[s] * 1e6));
+		counter_add(&q->step_usec[s], (uint64_t)(r.step[s] * 1e6));
 	note(&r, "%sms_store=%.1f ms_symbolize=%.1f ms_render=%.1f", r.noteoff ? " " : "",
 	     r.step[STEP_STORE] * 1e3, r.step[STEP_SYMBOLIZE] * 1e3, r.step[STEP_RENDER] * 1e3);
 	return ok;
@@ -499,68 +491,40 @@ enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *
 
 /* ---- metrics ---- */
 
-static void header(struct jsonw *w, const char *name, const char *type, const char *help)
-{
-	jsonw_printf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void counter(struct jsonw *w, const char *name, const char *type, const char *help,
-		    uint64_t v)
-{
-	header(w, name, type, help);
-	jsonw_printf(w, "%s %llu\n", name, (unsigned long long)v);
-}
-
 void httpd_query_metrics(struct httpd_query *q, struct jsonw *w)
 {
 	struct qsym_stats st;
 
 	if (!q)
 		return;
-	header(w, "fleetsymd_query_duration_seconds", "histogram",
-	       "Time to answer /api/v1/query, /diff and /missing (store, symbolize, render).");
-	for (int ep = HTTPD_QUERY_QUERY; ep < HTTPD_QUERY_COUNT_; ep++) {
-		uint64_t cum = 0;
+	metrics_header(
+	    w, "fleetsymd_query_duration_seconds", "histogram",
+	    "Time to answer /api/v1/query, /diff and /missing (store, symbolize, render).");
+	for (int ep = HTTPD_QUERY_QUERY; ep < HTTPD_QUERY_COUNT_; ep++)
+		metrics_histogram(w, "fleetsymd_query_duration_seconds", qep_names[ep], lat_bounds,
+				  NLAT - 1, q->lat[ep], counter_get(&q->lat_usec[ep]));
 
-		for (size_t b = 0; b < NLAT; b++) {
-			cum += get(&q->lat[ep][b]);
-			if (b + 1 < NLAT)
-				jsonw_printf(
-				    w,
-				    "fleetsymd_query_duration_seconds_bucket{endpoint=\"%s\","
-				    "le=\"%g\"} %llu\n",
-				    qep_names[ep], lat_bounds[b], (unsigned long long)cum);
-			else
-				jsonw_printf(
-				    w,
-				    "fleetsymd_query_duration_seconds_bucket{endpoint=\"%s\","
-				    "le=\"+Inf\"} %llu\n",
-				    qep_names[ep], (unsigned long long)cum);
-		}
-		jsonw_printf(w, "fleetsymd_query_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
-			     qep_names[ep], get(&q->lat_usec[ep]) / 1e6);
-		jsonw_printf(w, "fleetsymd_query_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-			     qep_names[ep], (unsigned long long)cum);
-	}
-	header(w, "fleetsymd_query_step_seconds_total", "counter",
-	       "Time spent per query step, summed over queries.");
+	metrics_header(w, "fleetsymd_query_step_seconds_total", "counter",
+		       "Time spent per query step, summed over queries.");
 	for (int s = 0; s < STEP_COUNT_; s++)
 		jsonw_printf(w, "fleetsymd_query_step_seconds_total{step=\"%s\"} %.6f\n",
-			     step_names[s], get(&q->step_usec[s]) / 1e6);
+			     step_names[s], counter_get(&q->step_usec[s]) / 1e6);
 	qsym_stats(q->qsym, &st);
-	counter(w, "fleetsymd_query_locations_total", "counter",
-		"Raw (build ID, offset) locations asked for by queries.", st.locations);
-	counter(w, "fleetsymd_query_locations_symbolized_total", "counter",
-		"Query locations looked up in debug info (results-cache misses).", st.symbolized);
-	counter(w, "fleetsymd_query_cache_hits_total", "counter",
-		"Query locations answered from the results cache.", st.cache_hits);
-	counter(w, "fleetsymd_query_cache_entries", "gauge",
-		"Location answers held in the results cache.", st.cached);
-	counter(w, "fleetsymd_query_cache_build_ids", "gauge",
-		"Build IDs with answers in the results cache.", st.build_ids);
-	counter(w, "fleetsymd_query_cache_dropped_total", "counter",
-		"Results-cache tables dropped (their file was replaced, or evicted).", st.dropped);
-	counter(w, "fleetsymd_query_partial_total", "counter",
-		"Query answers marked partial: debug info was still being fetched.",
-		get(&q->partial));
+	metrics_value(w, "fleetsymd_query_locations_total", "counter",
+		      "Raw (build ID, offset) locations asked for by queries.", st.locations);
+	metrics_value(w, "fleetsymd_query_locations_symbolized_total", "counter",
+		      "Query locations looked up in debug info (results-cache misses).",
+		      st.symbolized);
+	metrics_value(w, "fleetsymd_query_cache_hits_total", "counter",
+		      "Query locations answered from the results cache.", st.cache_hits);
+	metrics_value(w, "fleetsymd_query_cache_entries", "gauge",
+		      "Location answers held in the results cache.", st.cached);
+	metrics_value(w, "fleetsymd_query_cache_build_ids", "gauge",
+		      "Build IDs with answers in the results cache.", st.build_ids);
+	metrics_value(w, "fleetsymd_query_cache_dropped_total", "counter",
+		      "Results-cache tables dropped (their file was replaced, or evicted).",
+		      st.dropped);
+	metrics_value(w, "fleetsymd_query_partial_total", "counter",
+		      "Query answers marked partial: debug info was still being fetched.",
+		      counter_get(&q->partial));
 }

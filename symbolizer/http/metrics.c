@@ -4,6 +4,8 @@
  */
 #include "symbolizer/http/metrics.h"
 
+#include "lib/counter.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -42,16 +44,6 @@ struct metrics {
 	uint64_t addresses_pending;
 };
 
-static void add(uint64_t *p, uint64_t n)
-{
-	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t get(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
 int metrics_new(struct metrics **out)
 {
 	*out = calloc(1, sizeof(**out));
@@ -84,33 +76,61 @@ void metrics_request(struct metrics *m, enum metrics_endpoint ep, unsigned statu
 {
 	if ((unsigned)ep >= EP_COUNT_)
 		ep = EP_OTHER;
-	add(&m->requests[ep][status_slot(status)], 1);
-	add(&m->lat_buckets[ep][bucket(lat_bounds, NLAT - 1, seconds)], 1);
-	add(&m->lat_usec_sum[ep], (uint64_t)(seconds * 1e6));
+	counter_add(&m->requests[ep][status_slot(status)], 1);
+	counter_add(&m->lat_buckets[ep][bucket(lat_bounds, NLAT - 1, seconds)], 1);
+	counter_add(&m->lat_usec_sum[ep], (uint64_t)(seconds * 1e6));
 }
 
 void metrics_upload_bytes(struct metrics *m, uint64_t n)
 {
-	add(&m->upload_bytes, n);
+	counter_add(&m->upload_bytes, n);
 }
 
 void metrics_addresses(struct metrics *m, uint64_t n, int pending)
 {
-	add(pending ? &m->addresses_pending : &m->addresses, n);
+	counter_add(pending ? &m->addresses_pending : &m->addresses, n);
 }
 
-static void header(struct jsonw *w, const char *name, const char *type, const char *help)
+void metrics_header(struct jsonw *w, const char *name, const char *type, const char *help)
 {
 	jsonw_printf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+void metrics_value(struct jsonw *w, const char *name, const char *type, const char *help,
+		   uint64_t v)
+{
+	metrics_header(w, name, type, help);
+	jsonw_printf(w, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void metrics_histogram(struct jsonw *w, const char *name, const char *endpoint,
+		       const double *bounds, size_t nbounds, const uint64_t *buckets,
+		       uint64_t sum_usec)
+{
+	uint64_t cum = 0;
+
+	for (size_t b = 0; b <= nbounds; b++) {
+		cum += counter_get(&buckets[b]);
+		if (b < nbounds)
+			jsonw_printf(w, "%s_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", name,
+				     endpoint, bounds[b], (unsigned long long)cum);
+		else
+			jsonw_printf(w, "%s_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", name,
+				     endpoint, (unsigned long long)cum);
+	}
+	jsonw_printf(w, "%s_sum{endpoint=\"%s\"} %.6f\n", name, endpoint, sum_usec / 1e6);
+	jsonw_printf(w, "%s_count{endpoint=\"%s\"} %llu\n", name, endpoint,
+		     (unsigned long long)cum);
+}
+
 static void render_requests(struct metrics *m, struct jsonw *w)
 {
-	header(w, "fleetsymd_http_requests_total", "counter",
-	       "HTTP requests by endpoint and status (status 0: client left before the answer).");
+	metrics_header(
+	    w, "fleetsymd_http_requests_total", "counter",
+	    "HTTP requests by endpoint and status (status 0: client left before the answer).");
 	for (int ep = 0; ep < EP_COUNT_; ep++)
 		for (size_t s = 0; s < NSTATUS; s++) {
-			uint64_t v = get(&m->requests[ep][s]);
+			uint64_t v = counter_get(&m->requests[ep][s]);
 
 			if (!v)
 				continue;
@@ -125,60 +145,35 @@ static void render_requests(struct metrics *m, struct jsonw *w)
 					     "\"other\"} %llu\n",
 					     ep_names[ep], (unsigned long long)v);
 		}
-	header(w, "fleetsymd_http_request_duration_seconds", "histogram",
-	       "Time from the request's first byte to the end of the answer.");
-	for (int ep = 0; ep < EP_COUNT_; ep++) {
-		uint64_t cum = 0;
-
-		for (size_t b = 0; b < NLAT; b++) {
-			cum += get(&m->lat_buckets[ep][b]);
-			if (b + 1 < NLAT)
-				jsonw_printf(w,
-					     "fleetsymd_http_request_duration_seconds_bucket{"
-					     "endpoint=\"%s\",le=\"%g\"} %llu\n",
-					     ep_names[ep], lat_bounds[b], (unsigned long long)cum);
-			else
-				jsonw_printf(w,
-					     "fleetsymd_http_request_duration_seconds_bucket{"
-					     "endpoint=\"%s\",le=\"+Inf\"} %llu\n",
-					     ep_names[ep], (unsigned long long)cum);
-		}
-		jsonw_printf(w,
-			     "fleetsymd_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
-			     ep_names[ep], get(&m->lat_usec_sum[ep]) / 1e6);
-		jsonw_printf(
-		    w, "fleetsymd_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-		    ep_names[ep], (unsigned long long)cum);
-	}
-}
-
-static void counter(struct jsonw *w, const char *name, const char *type, const char *help,
-		    uint64_t v)
-{
-	header(w, name, type, help);
-	jsonw_printf(w, "%s %llu\n", name, (unsigned long long)v);
+	metrics_header(w, "fleetsymd_http_request_duration_seconds", "histogram",
+		       "Time from the request's first byte to the end of the answer.");
+	for (int ep = 0; ep < EP_COUNT_; ep++)
+		metrics_histogram(w, "fleetsymd_http_request_duration_seconds", ep_names[ep],
+				  lat_bounds, NLAT - 1, m->lat_buckets[ep],
+				  counter_get(&m->lat_usec_sum[ep]));
 }
 
 static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 {
 	uint64_t cum = 0;
 
-	counter(w, "fleetsymd_symcache_hits_total", "counter",
-		"Symbolize requests that found the build ID's symbols already open.", ss->hits);
-	counter(w, "fleetsymd_symcache_misses_total", "counter",
-		"Symbolize requests that had to open the build ID's symbols.", ss->misses);
-	counter(w, "fleetsymd_symcache_evictions_total", "counter",
-		"Open symbol files closed to stay under the entry cap.", ss->evictions);
-	counter(w, "fleetsymd_symcache_open", "gauge", "Symbol files open now.", ss->open);
-	counter(w, "fleetsymd_symcache_indexed", "gauge",
-		"Open symbol files answered from their index.", ss->indexed);
-	counter(w, "fleetsymd_index_builds_total", "counter", "Symbol indexes built.",
-		ss->index_builds);
-	counter(w, "fleetsymd_index_build_failures_total", "counter",
-		"Symbol index builds that failed (the file stays answered from DWARF).",
-		ss->index_failures);
-	header(w, "fleetsymd_index_build_duration_seconds", "histogram",
-	       "Time to build one symbol index.");
+	metrics_value(w, "fleetsymd_symcache_hits_total", "counter",
+		      "Symbolize requests that found the build ID's symbols already open.",
+		      ss->hits);
+	metrics_value(w, "fleetsymd_symcache_misses_total", "counter",
+		      "Symbolize requests that had to open the build ID's symbols.", ss->misses);
+	metrics_value(w, "fleetsymd_symcache_evictions_total", "counter",
+		      "Open symbol files closed to stay under the entry cap.", ss->evictions);
+	metrics_value(w, "fleetsymd_symcache_open", "gauge", "Symbol files open now.", ss->open);
+	metrics_value(w, "fleetsymd_symcache_indexed", "gauge",
+		      "Open symbol files answered from their index.", ss->indexed);
+	metrics_value(w, "fleetsymd_index_builds_total", "counter", "Symbol indexes built.",
+		      ss->index_builds);
+	metrics_value(w, "fleetsymd_index_build_failures_total", "counter",
+		      "Symbol index builds that failed (the file stays answered from DWARF).",
+		      ss->index_failures);
+	metrics_header(w, "fleetsymd_index_build_duration_seconds", "histogram",
+		       "Time to build one symbol index.");
 	for (size_t b = 0; b < OPENSYMS_BUILD_BUCKETS; b++) {
 		cum += ss->build_buckets[b];
 		if (b + 1 < OPENSYMS_BUILD_BUCKETS)
@@ -198,37 +193,39 @@ static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 
 static void render_store(const struct dstore_stats *ds, struct jsonw *w)
 {
-	counter(w, "fleetsymd_store_entries", "gauge", "Debug files in the store.", ds->entries);
-	counter(w, "fleetsymd_store_bytes", "gauge", "Bytes of all debug files in the store.",
-		ds->bytes);
-	counter(w, "fleetsymd_store_cached_bytes", "gauge",
-		"Bytes of evictable (not uploaded) debug files; capped by --cache-size.",
-		ds->cached_bytes);
-	counter(w, "fleetsymd_store_evictions_total", "counter",
-		"Cached debug files evicted (least recently used first).", ds->evictions);
-	counter(w, "fleetsymd_store_evicted_bytes_total", "counter",
-		"Bytes of evicted debug files.", ds->evicted_bytes);
+	metrics_value(w, "fleetsymd_store_entries", "gauge", "Debug files in the store.",
+		      ds->entries);
+	metrics_value(w, "fleetsymd_store_bytes", "gauge", "Bytes of all debug files in the store.",
+		      ds->bytes);
+	metrics_value(w, "fleetsymd_store_cached_bytes", "gauge",
+		      "Bytes of evictable (not uploaded) debug files; capped by --cache-size.",
+		      ds->cached_bytes);
+	metrics_value(w, "fleetsymd_store_evictions_total", "counter",
+		      "Cached debug files evicted (least recently used first).", ds->evictions);
+	metrics_value(w, "fleetsymd_store_evicted_bytes_total", "counter",
+		      "Bytes of evicted debug files.", ds->evicted_bytes);
 }
 
 static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 {
-	counter(w, "fleetsymd_resolve_store_hits_total", "counter", "Build IDs found in the store.",
-		rs->store_hits);
-	counter(w, "fleetsymd_resolve_local_hits_total", "counter",
-		"Build IDs found in a local debug dir.", rs->local_hits);
-	counter(w, "fleetsymd_resolve_negative_hits_total", "counter",
-		"Build IDs answered from the negative cache.", rs->negative_hits);
-	counter(w, "fleetsymd_debuginfod_fetches_total", "counter",
-		"Fetches from debuginfod servers (one per build ID, shared by its callers).",
-		rs->fetches);
-	counter(w, "fleetsymd_debuginfod_fetch_failures_total", "counter",
-		"Fetches from debuginfod that found nothing or failed.", rs->fetch_failures);
-	header(w, "fleetsymd_debuginfod_fetch_seconds_total", "counter",
-	       "Time spent in debuginfod fetches, summed (divide by fetches for the mean).");
+	metrics_value(w, "fleetsymd_resolve_store_hits_total", "counter",
+		      "Build IDs found in the store.", rs->store_hits);
+	metrics_value(w, "fleetsymd_resolve_local_hits_total", "counter",
+		      "Build IDs found in a local debug dir.", rs->local_hits);
+	metrics_value(w, "fleetsymd_resolve_negative_hits_total", "counter",
+		      "Build IDs answered from the negative cache.", rs->negative_hits);
+	metrics_value(w, "fleetsymd_debuginfod_fetches_total", "counter",
+		      "Fetches from debuginfod servers (one per build ID, shared by its callers).",
+		      rs->fetches);
+	metrics_value(w, "fleetsymd_debuginfod_fetch_failures_total", "counter",
+		      "Fetches from debuginfod that found nothing or failed.", rs->fetch_failures);
+	metrics_header(
+	    w, "fleetsymd_debuginfod_fetch_seconds_total", "counter",
+	    "Time spent in debuginfod fetches, summed (divide by fetches for the mean).");
 	jsonw_printf(w, "fleetsymd_debuginfod_fetch_seconds_total %.3f\n",
 		     rs->fetch_ms_total / 1e3);
-	counter(w, "fleetsymd_debuginfod_fetches_in_flight", "gauge",
-		"Debuginfod fetches running now.", rs->fetches_in_flight);
+	metrics_value(w, "fleetsymd_debuginfod_fetches_in_flight", "gauge",
+		      "Debuginfod fetches running now.", rs->fetches_in_flight);
 }
 
 void metrics_render(struct metrics *m, const struct dstore_stats *ds,
@@ -236,14 +233,14 @@ void metrics_render(struct metrics *m, const struct dstore_stats *ds,
 		    struct jsonw *w)
 {
 	render_requests(m, w);
-	counter(w, "fleetsymd_upload_bytes_total", "counter", "Bytes received in uploads.",
-		get(&m->upload_bytes));
-	counter(w, "fleetsymd_symbolized_addresses_total", "counter",
-		"Addresses answered by /api/v1/symbolize with the build ID's symbols.",
-		get(&m->addresses));
-	counter(w, "fleetsymd_unresolved_addresses_total", "counter",
-		"Addresses answered unknown because the debug info was missing or pending.",
-		get(&m->addresses_pending));
+	metrics_value(w, "fleetsymd_upload_bytes_total", "counter", "Bytes received in uploads.",
+		      counter_get(&m->upload_bytes));
+	metrics_value(w, "fleetsymd_symbolized_addresses_total", "counter",
+		      "Addresses answered by /api/v1/symbolize with the build ID's symbols.",
+		      counter_get(&m->addresses));
+	metrics_value(w, "fleetsymd_unresolved_addresses_total", "counter",
+		      "Addresses answered unknown because the debug info was missing or pending.",
+		      counter_get(&m->addresses_pending));
 	if (ss)
 		render_opensyms(ss, w);
 	if (ds)

@@ -53,4 +53,19 @@ void metrics_render(struct metrics *m, const struct dstore_stats *ds,
 		    const struct resolver_stats *rs, const struct opensyms_stats *ss,
 		    struct jsonw *w);
 
+/* Prometheus text writers, for every module that appends metrics (metrics.c, httpd_query.c,
+ * httpd_ingest.c). The HELP and TYPE lines of NAME: */
+void metrics_header(struct jsonw *w, const char *name, const char *type, const char *help);
+
+/* HELP, TYPE and the one sample of NAME. */
+void metrics_value(struct jsonw *w, const char *name, const char *type, const char *help,
+		   uint64_t v);
+
+/* One labelled series {endpoint="ENDPOINT"} of histogram NAME (its header written already):
+ * NBOUNDS + 1 buckets (counters, read atomically; the last is +Inf, not cumulative), then
+ * _sum (SUM_USEC, in seconds) and _count. */
+void metrics_histogram(struct jsonw *w, const char *name, const char *endpoint,
+		       const double *bounds, size_t nbounds, const uint64_t *buckets,
+		       uint64_t sum_usec);
+
 #endif

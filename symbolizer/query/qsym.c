@@ -18,6 +18,7 @@
  */
 #include "symbolizer/query/qsym.h"
 
+#include "lib/counter.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -83,11 +84,6 @@ struct qsym {
 	size_t ntabs, cached;
 	struct qsym_stats st; /* atomics, except cached/build_ids (under lock) */
 };
-
-static void add(uint64_t *p, uint64_t n)
-{
-	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
-}
 
 static size_t bucket(const char *bid)
 {
@@ -531,7 +527,7 @@ static int lookup_misses(struct group *g, struct btab *t, const struct dstore_en
 	err = opensyms_lookup_batch(sc, f, g->vaddr, g->nv, emit, g);
 	opensyms_put(sc, f);
 	if (!err)
-		add(&b->q->st.symbolized, g->nv);
+		counter_add(&b->q->st.symbolized, g->nv);
 	b->res->symbolized += g->nv;
 	return err;
 }
@@ -637,7 +633,7 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 		tab_added(b->q, t, added);
 	tab_put(b->q, t);
 	b->res->cache_hits += hits;
-	add(&b->q->st.cache_hits, hits);
+	counter_add(&b->q->st.cache_hits, hits);
 	return err;
 }
 
@@ -787,10 +783,10 @@ out:
 	free(b.of);
 	free(b.first);
 	free(b.order);
-	add(&q->st.queries, 1);
-	add(&q->st.locations, b.nraw);
+	counter_add(&q->st.queries, 1);
+	counter_add(&q->st.locations, b.nraw);
 	if (res->partial)
-		add(&q->st.partial, 1);
+		counter_add(&q->st.partial, 1);
 	if (err) {
 		qsym_result_free(res);
 		return err;
