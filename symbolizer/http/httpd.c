@@ -330,26 +330,6 @@ static int method_in(const char *allow, const char *method)
 	return 0;
 }
 
-/* Constant-time in the contents of the expected token (only its length can leak). */
-int httpd_token_ok(const char *expected, const char *auth)
-{
-	static const char scheme[] = "Bearer ";
-	size_t el = strlen(expected), gl;
-	unsigned char diff = 0;
-
-	if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
-		return 0;
-	auth += sizeof(scheme) - 1;
-	while (*auth == ' ')
-		auth++;
-	gl = strlen(auth);
-	while (gl > 0 && (auth[gl - 1] == ' ' || auth[gl - 1] == '\t'))
-		gl--;
-	for (size_t i = 0; i < el; i++)
-		diff |= (unsigned char)expected[i] ^ (unsigned char)(i < gl ? auth[i] : 0);
-	return diff == 0 && gl == el;
-}
-
 static int arg_true(struct MHD_Connection *conn, const char *name)
 {
 	const char *v = httpresp_arg(conn, name);
@@ -366,9 +346,7 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 	int n;
 
 	r->ep = EP_DEBUGINFO_PUT;
-	if (o->token &&
-	    !httpd_token_ok(o->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-								  MHD_HTTP_HEADER_AUTHORIZATION)))
+	if (o->token && !httpresp_token_ok(conn, o->token))
 		return respond_error(r, conn, 401,
 				     "uploads need the header 'Authorization: Bearer TOKEN' with "
 				     "the token of the server's --token-file");

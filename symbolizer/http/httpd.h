@@ -51,8 +51,4 @@ int httpd_port(const struct httpd *h);
 /* Stop accepting, finish the requests in progress, free. */
 void httpd_stop(struct httpd *h);
 
-/* Does AUTH (an Authorization header, may be NULL) carry "Bearer EXPECTED"? Constant-time in
- * the contents of EXPECTED (only its length can leak). */
-int httpd_token_ok(const char *expected, const char *auth);
-
 #endif

@@ -8,7 +8,6 @@
  * or power loss from then on.
  */
 #include "symbolizer/http/httpd_ingest.h"
-#include "symbolizer/http/httpd.h"
 #include "symbolizer/http/httpresp.h"
 
 #include "symbolizer/store/selector.h"
@@ -217,9 +216,7 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 		return fail(rq, conn, 503, "this server has no profile store");
 	if (route != HTTPD_INGEST_INGEST)
 		return MHD_YES;
-	if (x->o.token && !httpd_token_ok(x->o.token, MHD_lookup_connection_value(
-							  conn, MHD_HEADER_KIND,
-							  MHD_HTTP_HEADER_AUTHORIZATION))) {
+	if (x->o.token && !httpresp_token_ok(conn, x->o.token)) {
 		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
 		return fail(rq, conn, 401,
 			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "

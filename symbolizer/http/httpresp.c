@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum MHD_Result httpresp_queue(struct MHD_Connection *conn, unsigned status, char *buf, size_t len,
 			       const char *ctype, const char *const *hdrs,
@@ -126,4 +127,26 @@ int httpresp_body_append(struct httpresp_body *b, const char *data, size_t len, 
 	b->len += len;
 	b->data[b->len] = '\0';
 	return 0;
+}
+
+/* Constant-time in the contents of the expected token (only its length can leak). */
+int httpresp_token_ok(struct MHD_Connection *conn, const char *expected)
+{
+	const char *auth =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	static const char scheme[] = "Bearer ";
+	size_t el = strlen(expected), gl;
+	unsigned char diff = 0;
+
+	if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
+		return 0;
+	auth += sizeof(scheme) - 1;
+	while (*auth == ' ')
+		auth++;
+	gl = strlen(auth);
+	while (gl > 0 && (auth[gl - 1] == ' ' || auth[gl - 1] == '\t'))
+		gl--;
+	for (size_t i = 0; i < el; i++)
+		diff |= (unsigned char)expected[i] ^ (unsigned char)(i < gl ? auth[i] : 0);
+	return diff == 0 && gl == el;
 }

@@ -54,6 +54,10 @@ const char *httpresp_arg(struct MHD_Connection *conn, const char *name);
 /* The request's Content-Length in *LEN: 0, -ENOENT (none sent) or -EINVAL (not a number). */
 int httpresp_content_length(struct MHD_Connection *conn, uint64_t *len);
 
+/* Does CONN's Authorization header carry "Bearer EXPECTED"? Constant-time in the contents of
+ * EXPECTED (only its length can leak). */
+int httpresp_token_ok(struct MHD_Connection *conn, const char *expected);
+
 /* A request body, buffered in memory up to a cap (one buffer for every route that reads one).
  * Zero-init is empty; free DATA with free(). DATA is NUL-terminated once anything is in it. */
 struct httpresp_body {
