@@ -504,8 +504,8 @@ void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 		      counter_get(&x->rows));
 	metrics_value(w, "fleetsymd_ingest_samples_total", "counter",
 		      "Samples of the ingested profiles.", counter_get(&x->samples));
-	jsonw_printf(w, "# HELP fleetsymd_ingest_errors_total Ingests refused, by reason.\n"
-			"# TYPE fleetsymd_ingest_errors_total counter\n");
+	metrics_header(w, "fleetsymd_ingest_errors_total", "counter",
+		       "Ingests refused, by reason.");
 	for (int i = 0; i < RF_COUNT_; i++)
 		jsonw_printf(w, "fleetsymd_ingest_errors_total{reason=\"%s\"} %" PRIu64 "\n",
 			     refusal_names[i], counter_get(&x->refused[i]));
