@@ -15,16 +15,21 @@ endif
 
 CC ?= gcc
 OPT ?= -O2
-CFLAGS := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-	-Wno-unused-parameter -D_GNU_SOURCE -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(SANFLAGS) $(EXTRA_LDFLAGS)
+# CFLAGS and LDFLAGS are the caller's (make CFLAGS=-O0): they are added to, never replace, the
+# flags the build needs (FS_CFLAGS: language, includes relative to the root, warnings).
+CFLAGS ?= $(OPT) -g
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-unused-parameter
+FS_CFLAGS = -std=gnu11 -I. -I$(GEN) -D_GNU_SOURCE -MMD -MP $(WARNINGS) $(SANFLAGS) $(CFLAGS) \
+	$(EXTRA_CFLAGS)
+FS_LDFLAGS = $(SANFLAGS) $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 # Every module except the mains goes into one static library; each program and unit test links
 # it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
 MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c upload-cli/upload_main.c
-MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c upload-cli/*.c))
-MODULE_SRC += symbolizer/engine/gopclntab.c
-CFLAGS += -I.
+# fleetsymd's rooms (README.md, docs/design.md): engine and store feed query, query feeds http.
+SYMBOLIZER_ROOMS := symbolizer/engine symbolizer/store symbolizer/query symbolizer/http
+MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c \
+	$(addsuffix /*.c,$(SYMBOLIZER_ROOMS)) upload-cli/*.c))
 LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
 	-lcurl -lz -lstdc++ -lpthread
 
@@ -34,7 +39,6 @@ LIBFLEETSYM := $(BUILD)/libfleetsym.a
 # pprof's profile.proto, compiled by protoc-c into build/gen (#include "profile.pb-c.h").
 GEN := $(BUILD)/gen
 PROTO_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
-CFLAGS += -I$(GEN)
 
 BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload
 ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
@@ -49,7 +53,7 @@ all: $(BINS) $(UNIT_TESTS)
 
 $(BUILD)/obj/%.o: %.c | $(GEN)/profile.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(FS_CFLAGS) -c -o $@ $<
 
 $(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h &: lib/profile.proto
 	@mkdir -p $(GEN)
@@ -66,19 +70,31 @@ $(LIBFLEETSYM): $(call obj,$(MODULE_SRC)) $(PROTO_OBJ)
 
 $(BUILD)/bin/fleetsym-symbolize: $(call obj,symbolizer/symbolize_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/fleetsym-upload: $(call obj,upload-cli/upload_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/fleetsymd: $(call obj,symbolizer/fleetsymd_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
+
+# agent/ still logs with the unprefixed LOG_INFO etc.; lib/log.h defines them under this macro
+# until it moves to FS_LOG_* (then this goes).
+$(call obj,$(wildcard agent/*.c)): FS_CFLAGS += -DFLEETSYM_LOG_COMPAT
+
+# Helper programs the benchmarks run, built like everything else (same flags and warnings).
+BENCH_TOOLS := $(BUILD)/bench/store_load
+all: $(BENCH_TOOLS)
+
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 deps:
 	bash .ci/deps.sh
@@ -103,11 +119,16 @@ bench: all
 	bash bench/ingest.sh
 	bash bench/store.sh
 
+# Every C file of the project: sources, test headers, the web UI's asset generator, benchmarks.
+# Not tests/data/src/: fixtures whose line numbers the tests expect.
+C_FILES = $(filter-out tests/data/%,$(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+	find . -path ./build -prune -o -name '*.[ch]' -printf '%P\n'))
+
 format:
-	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c)
+	clang-format -i $(C_FILES)
 
 lint:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c)
+	clang-format --dry-run --Werror $(C_FILES)
 
 clean:
 	rm -rf build
@@ -143,12 +164,12 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< >$@.tmp && mv $@.tmp $@
 
-$(call obj,$(AGENT_SRC)): CFLAGS += -I$(BUILD) -Ibpf
+$(call obj,$(AGENT_SRC)): FS_CFLAGS += -I$(BUILD) -Ibpf
 $(call obj,$(AGENT_SRC)): $(AGENT_SKELS)
 
 $(BUILD)/bin/fleetsym-agent: $(call obj,$(AGENT_SRC)) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 all: $(BUILD)/bin/fleetsym-agent
 
@@ -156,19 +177,19 @@ all: $(BUILD)/bin/fleetsym-agent
 AGENT_UNIT_OBJS := $(call obj,agent/smap.c agent/elfid.c agent/procmaps.c agent/ksyms.c agent/cgnames.c)
 $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 # tests/unit/test_unwind.c: the table builder, the replay of recorded stacks, bpf/unwind.h's steps
-$(call obj,tests/unit/test_unwind.c): CFLAGS += -Iagent -Ibpf
+$(call obj,tests/unit/test_unwind.c): FS_CFLAGS += -Iagent -Ibpf
 $(BUILD)/tests/test_unwind: $(call obj,tests/unit/test_unwind.c agent/unwtab.c agent/unwreplay.c) \
 			     $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 # --- web UI ---
 # symbolizer/webui/ (the page, its scripts, style and icon) -> $(GEN)/webui_assets.c (byte
 # arrays and build-time ETags, written by the generator symbolizer/webui/embed.c) -> part of
-# libfleetsym.a; symbolizer/httpd_ui.c serves them at / and /ui/*.
+# libfleetsym.a; symbolizer/http/httpd_ui.c serves them at / and /ui/*.
 WEBUI_FILES := $(notdir $(wildcard $(addprefix symbolizer/webui/*.,html js css svg)))
 WEBUI_EMBED := $(BUILD)/tools/webui-embed
 WEBUI_OBJ := $(BUILD)/obj/gen/webui_assets.o
@@ -181,7 +202,7 @@ $(GEN)/webui_assets.c: $(WEBUI_EMBED) $(addprefix symbolizer/webui/,$(WEBUI_FILE
 	@mkdir -p $(dir $@)
 	$(WEBUI_EMBED) $@.tmp symbolizer/webui $(WEBUI_FILES) && mv $@.tmp $@
 
-$(WEBUI_OBJ): $(GEN)/webui_assets.c symbolizer/httpd_ui.h
+$(WEBUI_OBJ): $(GEN)/webui_assets.c symbolizer/http/httpd_ui.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(OPT) -I. $(SANFLAGS) -c -o $@ $<
 

@@ -6,7 +6,7 @@
 #   bench/store.sh     (env: EVENTS=600 CONNS=4 STACKS=3000 NSERIES=100 PROFILES=360
 #                       SYMS=1 PERF=1 KEEP=0 SERVER_CPU=0 CLIENT_CPU=1)
 #
-# Data (bench/store_load.c, compiled here against build/libfleetsym.a): 6 real ELF files built
+# Data (bench/store_load.c, built by make as build/bench/store_load): 6 real ELF files built
 # here from generated C (4 service executables, 2 shared libraries: the build IDs), a fixed
 # pool of 1,000 offsets inside each one's functions; per service STACKS/4 distinct stacks of
 # 20-60 frames grown as a call tree, a Zipf mix of them; NSERIES series (service, host); one
@@ -143,8 +143,8 @@ for k in 0 1 2 3; do gcc -O2 -g -o "$W/elf/svc$k" "$W/elf/svc$k.c" & done
 for l in libfxcore libfxnet; do gcc -O2 -g -fPIC -shared -o "$W/elf/$l.so" "$W/elf/$l.c" & done
 wait
 ELFS=("$W/elf/svc0" "$W/elf/svc1" "$W/elf/svc2" "$W/elf/svc3" "$W/elf/libfxcore.so" "$W/elf/libfxnet.so")
-gcc -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/build/gen" -o "$W/store_load" "$ROOT/bench/store_load.c" \
-	"$ROOT/build/libfleetsym.a" -lprotobuf-c -lelf -lz -lm -lpthread
+make -s -C "$ROOT" build/bench/store_load # with the project's flags and warnings
+cp "$ROOT/build/bench/store_load" "$W/store_load"
 
 # ---- the profiles, made before anything is timed ----
 NSH=$(nproc)

@@ -32,8 +32,8 @@
  * "samples":nsamples. LIMIT > 0 posts only the first LIMIT. Prints key=value lines: profiles,
  * samples, bytes, wall seconds, client CPU seconds.
  */
-#include "../lib/buildid.h"
-#include "../lib/pprof_builder.h"
+#include "lib/buildid.h"
+#include "lib/pprof_builder.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -146,8 +146,9 @@ static void load_elf(struct elfinfo *e, const char *path, uint64_t *rs)
 		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
 			GElf_Sym sym;
 
-			if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-			    sym.st_size < 16 || sym.st_shndx == SHN_UNDEF)
+			if (!gelf_getsym(d, (int)i, &sym) ||
+			    GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < 16 ||
+			    sym.st_shndx == SHN_UNDEF)
 				continue;
 			for (size_t k = 0; k < nph; k++) {
 				if (sym.st_value < ph[k].p_vaddr ||
@@ -233,12 +234,11 @@ static void make_stacks(const struct genopts *o, size_t nelfs, struct stack **ou
 			if (!ss[i].f)
 				die("out of memory");
 			if (i == 0) {
-				/* _start / __libc_start_main / main: the first frames of every stack */
+				/* _start / __libc_start_main / main: the first frames of every
+				 * stack */
 				ss[i].f[0] = (struct frame){(uint16_t)s, 0};
-				ss[i].f[1] = (struct frame){(uint16_t)(nelfs > (size_t)o->nservices
-									   ? o->nservices
-									   : s),
-							    1};
+				ss[i].f[1] = (struct frame){
+				    (uint16_t)(nelfs > (size_t)o->nservices ? o->nservices : s), 1};
 				ss[i].f[2] = (struct frame){(uint16_t)s, 2};
 				keep = 3;
 			} else {
@@ -334,7 +334,8 @@ static int gen(int argc, char **argv)
 			die("pprofb_new");
 		pprofb_set_time(b, o.t0_ns + step * 10000000000LL, 10000000000LL);
 		/* events -> counts per (stack, pid), then one pprof sample per distinct pair, with
-		 * the locations interned once per profile (what the agent's builder ends up with) */
+		 * the locations interned once per profile (what the agent's builder ends up with)
+		 */
 		memset(cnt, 0, per * (size_t)o.npids * sizeof(*cnt));
 		memset(locid, 0, nelfs * POOL * sizeof(*locid));
 		for (long e = 0; e < nev; e++) {
@@ -379,9 +380,9 @@ static int gen(int argc, char **argv)
 				lid = &locid[f->elf * POOL + f->site];
 				if (!*lid) {
 					err = pprofb_extend_mapping(b, (uint64_t)mids[f->elf],
-								    (addr | 0xfff) + 1) ?:
-						  pprofb_location(b, (uint64_t)mids[f->elf], addr, NULL,
-								  0, lid);
+								    (addr | 0xfff) + 1)
+						  ?: pprofb_location(b, (uint64_t)mids[f->elf],
+								     addr, NULL, 0, lid);
 					if (err)
 						die("pprofb_location: %d", err);
 				}
@@ -414,8 +415,7 @@ static int gen(int argc, char **argv)
 	if (shard == 0)
 		for (size_t i = 0; i < nelfs; i++)
 			fprintf(stderr, "elf %s %s\n", elfs[i].bid, elfs[i].path);
-	printf("profiles=%zu samples=%zu bytes=%zu t0_ns=%lld\n", nprof, nsamples, nbytes,
-	       o.t0_ns);
+	printf("profiles=%zu samples=%zu bytes=%zu t0_ns=%lld\n", nprof, nsamples, nbytes, o.t0_ns);
 	return 0;
 }
 
@@ -548,12 +548,13 @@ static void *poster(void *arg)
 		    (int)r->qlen, r->query, P.host, r->blen);
 		iov[1].iov_base = (void *)r->body;
 		iov[1].iov_len = r->blen;
-		if (write_all(fd, iov, 2) || read_answer(fd, ans, sizeof(ans), &status, &close_after))
+		if (write_all(fd, iov, 2) ||
+		    read_answer(fd, ans, sizeof(ans), &status, &close_after))
 			die("record %zu: connection failed (%s)", i, strerror(errno));
 		snprintf(want, sizeof(want), "\"samples\":%u", r->nsamples);
 		if (status != 200 || !strstr(ans, want)) {
-			fprintf(stderr, "store_load: record %zu: status %d: %s (wanted %s)\n", i, status,
-				ans, want);
+			fprintf(stderr, "store_load: record %zu: status %d: %s (wanted %s)\n", i,
+				status, ans, want);
 			pthread_mutex_lock(&P.mu);
 			P.failed = 1;
 			pthread_mutex_unlock(&P.mu);
@@ -613,8 +614,9 @@ static int post(int argc, char **argv)
 
 		if (fd < 0 || fstat(fd, &stt))
 			die("%s: %s", argv[5 + i], strerror(errno));
-		sh[i].p = stt.st_size ? mmap(NULL, (size_t)stt.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
-				      : NULL;
+		sh[i].p = stt.st_size
+			      ? mmap(NULL, (size_t)stt.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+			      : NULL;
 		if (sh[i].p == MAP_FAILED)
 			die("mmap: %s", strerror(errno));
 		sh[i].end = sh[i].p + stt.st_size;

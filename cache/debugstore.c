@@ -17,12 +17,12 @@
  * (an executable stays runnable, as eu-elfcompress does it); the non-allocated sections are laid
  * out again after them, in their old order.
  */
-#include "debugstore.h"
+#include "cache/debugstore.h"
 
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/fsutil.h"
-#include "../lib/log.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -264,19 +264,6 @@ static void ent_path(const struct dstore *s, const char *bid, const char *suffix
 	(void)n;
 }
 
-/* Build IDs are stored lowercase; anything else is refused before it reaches a path. */
-static int norm_bid(const char *in, char out[BUILDID_HEX_MAX])
-{
-	size_t i;
-
-	if (!in || !buildid_valid(in))
-		return -ERR_BADBUILDID;
-	for (i = 0; in[i]; i++)
-		out[i] = (in[i] >= 'A' && in[i] <= 'F') ? (char)(in[i] - 'A' + 'a') : in[i];
-	out[i] = '\0';
-	return 0;
-}
-
 /* ---- ELF inspection and decompression ---- */
 
 static int has_func_symbol(Elf_Scn *scn, const GElf_Shdr *sh)
@@ -436,7 +423,7 @@ static int decompress_sections(Elf *elf, const char *path)
 		if (sh.sh_flags & SHF_ALLOC)
 			return -ERR_BADELF; /* the gABI forbids it */
 		if (!gelf_getchdr(scn, &ch) || ch.ch_type != ELFCOMPRESS_ZLIB) {
-			log_msg(LOG_WARN,
+			log_msg(FS_LOG_WARN,
 				"debugstore: %s: section %zu: compression this libelf cannot "
 				"undo; kept compressed",
 				path, elf_ndxscn(scn));
@@ -446,8 +433,8 @@ static int decompress_sections(Elf *elf, const char *path)
 		if (total > DSTORE_MAX_RAW)
 			return -ERR_TOOBIG;
 		if (elf_compress(scn, 0, 0) < 0) {
-			log_msg(LOG_WARN, "debugstore: %s: section %zu: %s", path, elf_ndxscn(scn),
-				elf_errmsg(-1));
+			log_msg(FS_LOG_WARN, "debugstore: %s: section %zu: %s", path,
+				elf_ndxscn(scn), elf_errmsg(-1));
 			return -ERR_BADELF;
 		}
 	}
@@ -509,7 +496,7 @@ static int decompress_file(const char *path)
 	elf_flagelf(elf, ELF_C_SET, ELF_F_LAYOUT | ELF_F_DIRTY);
 	size = elf_update(elf, ELF_C_WRITE);
 	if (size < 0) {
-		log_msg(LOG_WARN, "debugstore: %s: rewrite failed: %s", path, elf_errmsg(-1));
+		log_msg(FS_LOG_WARN, "debugstore: %s: rewrite failed: %s", path, elf_errmsg(-1));
 		goto out;
 	}
 	err = 0;
@@ -728,7 +715,7 @@ static void remove_files(struct dstore *s, const char *bid)
 	for (size_t i = 0; i < 3; i++) {
 		ent_path(s, bid, order[i], path);
 		if (unlink(path) < 0 && errno != ENOENT)
-			log_msg(LOG_WARN, "debugstore: unlink %s: %s", path, strerror(errno));
+			log_msg(FS_LOG_WARN, "debugstore: unlink %s: %s", path, strerror(errno));
 	}
 }
 
@@ -742,7 +729,7 @@ static void evict_locked(struct dstore *s, const struct dent *keep)
 			v = v->next;
 		if (!v)
 			break;
-		log_msg(LOG_INFO, "debugstore: evict %s (%llu bytes, %s)", v->bid,
+		log_msg(FS_LOG_INFO, "debugstore: evict %s (%llu bytes, %s)", v->bid,
 			(unsigned long long)v->size, dstore_source_name(v->source));
 		remove_files(s, v->bid);
 		s->st.evictions++;
@@ -767,8 +754,8 @@ static void clean_dir_tmp(const char *dir, int all)
 			continue;
 		if (all || strstr(de->d_name, ".tmp."))
 			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-				log_msg(LOG_INFO, "debugstore: removed stale temp file %s/%s", dir,
-					de->d_name);
+				log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s",
+					dir, de->d_name);
 	}
 	closedir(d);
 }
@@ -843,7 +830,7 @@ static int rebuild_meta(struct dstore *s, const char *bid, const char *path, con
 		err = -errno;
 		unlink(tmp);
 	}
-	log_msg(LOG_INFO, "debugstore: %s: metadata rebuilt from the file", bid);
+	log_msg(FS_LOG_INFO, "debugstore: %s: metadata rebuilt from the file", bid);
 	return err;
 }
 
@@ -869,14 +856,14 @@ static int load_entry(struct dstore *s, const char *bid)
 	json_decref(m);
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
 	    err == -ERR_BUILDID_MISMATCH) {
-		log_msg(LOG_WARN, "debugstore: %s: unusable (%s); removed", path, err_str(err));
+		log_msg(FS_LOG_WARN, "debugstore: %s: unusable (%s); removed", path, err_str(err));
 		remove_files(s, bid);
 		free(d);
 		return 0;
 	}
 	if (err) {
 		/* unreadable rather than bad (permissions, I/O): refuse to open, delete nothing */
-		log_msg(LOG_ERROR, "debugstore: %s: %s", path, err_str(err));
+		log_msg(FS_LOG_ERROR, "debugstore: %s: %s", path, err_str(err));
 		free(d);
 		return err;
 	}
@@ -1027,7 +1014,7 @@ int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e)
 	struct dent *d;
 	int touch = 0, err;
 
-	err = norm_bid(build_id, bid);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (err)
 		return err;
 	pthread_mutex_lock(&s->lock);
@@ -1180,7 +1167,7 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 
 	if (!under_tmp(s, tmp_path) || (unsigned)source > DSTORE_SRC_DEBUGINFOD)
 		return -EINVAL;
-	err = norm_bid(build_id, bid);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (!err)
 		err = prepare(s, bid, tmp_path, source, &p);
 	if (!err) {
@@ -1193,7 +1180,8 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 	if (p.meta_tmp[0])
 		unlink(p.meta_tmp);
 	if (err)
-		log_msg(err == -EEXIST ? LOG_DEBUG : LOG_WARN, "debugstore: put %s from %s: %s",
+		log_msg(err == -EEXIST ? FS_LOG_DEBUG : FS_LOG_WARN,
+			"debugstore: put %s from %s: %s",
 			err == -ERR_BADBUILDID ? "(invalid build ID)" : bid,
 			dstore_source_name(source), err_str(err));
 	else if (result)

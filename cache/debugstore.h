@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "../lib/buildid.h"
+#include "lib/buildid.h"
 
 struct dstore;
 
@@ -36,7 +36,7 @@ enum {
 	DSTORE_Q_SYMTAB = 1 << 0, /* .symtab or .dynsym with function symbols */
 	DSTORE_Q_DWARF = 1 << 1,  /* .debug_info */
 	DSTORE_Q_LINES = 1 << 2,  /* .debug_line */
-	DSTORE_Q_EXEC = 1 << 3,   /* code is present (.text not NOBITS): servable as /executable */
+	DSTORE_Q_EXEC = 1 << 3,	  /* code is present (.text not NOBITS): servable as /executable */
 };
 
 /* Rank for "better replaces worse": DWARF with lines > DWARF > symtab only > nothing. */
@@ -46,21 +46,21 @@ struct dstore_entry {
 	char build_id[BUILDID_HEX_MAX];
 	enum dstore_source source;
 	unsigned quality;   /* DSTORE_Q_* */
-	uint64_t size;      /* bytes on disk (decompressed) */
+	uint64_t size;	    /* bytes on disk (decompressed) */
 	uint64_t orig_size; /* bytes as received */
 	time_t added;
 	time_t last_used;
-	char path[4096];    /* the ELF file; valid while the entry is not evicted or replaced */
+	char path[4096]; /* the ELF file; valid while the entry is not evicted or replaced */
 };
 
 struct dstore_opts {
-	const char *data_dir;  /* required; created if missing */
-	uint64_t cache_size;   /* cap on non-upload entries in bytes; 0 = no cap */
+	const char *data_dir; /* required; created if missing */
+	uint64_t cache_size;  /* cap on non-upload entries in bytes; 0 = no cap */
 };
 
 /* Open (and scan) the store. Sets *OUT, free with dstore_close(). */
 int dstore_open(const struct dstore_opts *opts, struct dstore **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void dstore_close(struct dstore *s);
 
 /* Directory for temp files of this store (same file system as the entries). Borrowed. */
@@ -79,7 +79,7 @@ int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e);
 /* Inspect the ELF file at PATH: -ERR_NOTELF / -ERR_BADELF / -ERR_NOBUILDID, else its build ID
  * and quality. */
 int dstore_inspect(const char *path, char build_id[BUILDID_HEX_MAX], unsigned *quality)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 enum dstore_put_result {
 	DSTORE_PUT_CREATED,   /* new entry */

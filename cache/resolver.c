@@ -14,11 +14,12 @@
  * cancelled query comes back as -ENOENT with a zero-length "miss" file left in its cache, which
  * we remove so that the next attempt really asks the server.
  */
-#include "resolver.h"
+#include "cache/resolver.h"
 
-#include "../lib/err.h"
-#include "../lib/fsutil.h"
-#include "../lib/log.h"
+#include "lib/clock.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
 
 #include <elfutils/debuginfod.h>
 #include <errno.h>
@@ -98,26 +99,6 @@ struct resolver {
 	struct resolver_stats st;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int norm_bid(const char *in, char out[BUILDID_HEX_MAX])
-{
-	size_t i;
-
-	if (!in || !buildid_valid(in))
-		return -ERR_BADBUILDID;
-	for (i = 0; in[i]; i++)
-		out[i] = (in[i] >= 'A' && in[i] <= 'F') ? (char)(in[i] - 'A' + 'a') : in[i];
-	out[i] = '\0';
-	return 0;
-}
-
 static size_t bid_hash(const char *bid)
 {
 	uint64_t h = 1469598103934665603ull;
@@ -174,7 +155,8 @@ static void neg_insert_locked(struct resolver *r, const char *bid, const char *r
 		if (r->nneg >= NEG_MAX)
 			neg_sweep_locked(r, now);
 		if (r->nneg >= NEG_MAX || !(n = calloc(1, sizeof(*n)))) {
-			log_msg(LOG_DEBUG, "resolver: negative cache full; %s not remembered", bid);
+			log_msg(FS_LOG_DEBUG, "resolver: negative cache full; %s not remembered",
+				bid);
 			return;
 		}
 		memcpy(n->bid, bid, strlen(bid) + 1);
@@ -190,7 +172,7 @@ void resolver_forget_negative(struct resolver *r, const char *build_id)
 {
 	char bid[BUILDID_HEX_MAX];
 
-	if (norm_bid(build_id, bid) != 0)
+	if (buildid_normalize(build_id, BUILDID_WHOLE, bid) != 0)
 		return;
 	pthread_mutex_lock(&r->lock);
 	for (struct neg **pp = &r->neg[bid_hash(bid)]; *pp; pp = &(*pp)->next)
@@ -294,7 +276,7 @@ static int try_local(struct resolver *r, const char *bid, struct dstore_entry *e
 			err = store_tmp(r, tmp, bid, DSTORE_SRC_LOCAL, e);
 		if (!err)
 			return 1;
-		log_msg(LOG_WARN, "resolver: %s: %s", path, err_str(err));
+		log_msg(FS_LOG_WARN, "resolver: %s: %s", path, err_str(err));
 	}
 	return 0;
 }
@@ -307,7 +289,7 @@ static int progress_cb(debuginfod_client *c, long a, long b)
 
 	if (!f)
 		return 0;
-	if (now_ms() >= f->deadline_ms)
+	if (clock_mono_ms() >= f->deadline_ms)
 		f->timed_out = 1;
 	f->cancelled = f->timed_out || atomic_load(&f->r->stopping);
 	return f->cancelled;
@@ -444,7 +426,7 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 	}
 	if (!c)
 		c = client_new();
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	f.deadline_ms = t0 + (int64_t)r->timeout_s * 1000;
 	fd = -ENOMEM;
 	if (c) {
@@ -452,7 +434,7 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 		fd = debuginfod_find_debuginfo(c, (const unsigned char *)bid, 0, &path);
 		debuginfod_set_user_data(c, NULL);
 	}
-	slot_give(r, c, now_ms() - t0, fd >= 0);
+	slot_give(r, c, clock_mono_ms() - t0, fd >= 0);
 	err = fd < 0 ? fd : take_fetched(r, fd, path, bid, e);
 	if (fd >= 0)
 		close(fd);
@@ -461,11 +443,11 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 		*reason = fetch_reason(fd, &f, cache);
 		if (f.cancelled)
 			drop_client_miss(r, bid);
-		log_msg(LOG_INFO, "resolver: debuginfod %s: %s (%s)", bid, err_str(fd), *reason);
+		log_msg(FS_LOG_INFO, "resolver: debuginfod %s: %s (%s)", bid, err_str(fd), *reason);
 		return RESOLVER_MISSING;
 	}
 	if (err) {
-		log_msg(LOG_WARN, "resolver: debuginfod %s: %s", bid, err_str(err));
+		log_msg(FS_LOG_WARN, "resolver: debuginfod %s: %s", bid, err_str(err));
 		pthread_mutex_lock(&r->lock);
 		r->st.fetch_failures++;
 		pthread_mutex_unlock(&r->lock);
@@ -610,7 +592,7 @@ int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, stru
 		*reason = NULL;
 	if (!e)
 		e = &scratch;
-	err = norm_bid(build_id, bid);
+	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (err)
 		return err;
 	reap(r);
@@ -634,7 +616,7 @@ int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, stru
 		;
 	if (!j && (err = job_start_locked(r, bid, &j)) != 0) {
 		pthread_mutex_unlock(&r->lock);
-		log_msg(LOG_WARN, "resolver: cannot start resolving %s: %s", bid, err_str(err));
+		log_msg(FS_LOG_WARN, "resolver: cannot start resolving %s: %s", bid, err_str(err));
 		return err;
 	}
 	j->refs++;
@@ -680,7 +662,7 @@ static void set_client_miss_ttl(const char *dir, int ttl_s)
 		return;
 	n = snprintf(buf, sizeof(buf), "%d\n", ttl_s);
 	if (write(fd, buf, (size_t)n) != n)
-		log_msg(LOG_WARN, "resolver: writing %s failed", path);
+		log_msg(FS_LOG_WARN, "resolver: writing %s failed", path);
 	close(fd);
 }
 

@@ -25,27 +25,27 @@
 #ifndef FLEETSYM_RESOLVER_H
 #define FLEETSYM_RESOLVER_H
 
-#include "debugstore.h"
+#include "cache/debugstore.h"
 
 struct resolver;
 
 struct resolver_opts {
-	struct dstore *store;              /* required; borrowed for the resolver's life */
-	const char *const *debug_dirs;     /* NULL-terminated; NULL = { "/usr/lib/debug", NULL } */
-	const char *debuginfod_urls;       /* space-separated; NULL or "" = no debuginfod */
-	int max_fetches;                   /* concurrent debuginfod fetches; 0 = 4 */
-	int fetch_timeout_s;               /* per fetch; 0 = 30 */
-	int negative_ttl_s;                /* 0 = 600 */
+	struct dstore *store;	       /* required; borrowed for the resolver's life */
+	const char *const *debug_dirs; /* NULL-terminated; NULL = { "/usr/lib/debug", NULL } */
+	const char *debuginfod_urls;   /* space-separated; NULL or "" = no debuginfod */
+	int max_fetches;	       /* concurrent debuginfod fetches; 0 = 4 */
+	int fetch_timeout_s;	       /* per fetch; 0 = 30 */
+	int negative_ttl_s;	       /* 0 = 600 */
 };
 
 int resolver_new(const struct resolver_opts *opts, struct resolver **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Waits for fetches in flight to stop (they are cancelled), then frees. */
 void resolver_free(struct resolver *r);
 
 enum resolver_status {
-	RESOLVER_FOUND,   /* *E is filled */
+	RESOLVER_FOUND,	  /* *E is filled */
 	RESOLVER_MISSING, /* nowhere (or negatively cached); *REASON says so */
 	RESOLVER_PENDING, /* a fetch is still running after WAIT_MS */
 };
@@ -54,8 +54,8 @@ enum resolver_status {
  * WAIT_MS for a fetch. Returns an enum resolver_status (>= 0) or a negative errno (-EAGAIN when
  * too many build IDs are being resolved at once: try later). *REASON, for MISSING and PENDING,
  * is a static string a person can act on. E may be NULL. */
-int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms,
-		     struct dstore_entry *e, const char **reason);
+int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, struct dstore_entry *e,
+		     const char **reason);
 
 /* An upload for BUILD_ID arrived: forget that it was missing. */
 void resolver_forget_negative(struct resolver *r, const char *build_id);

@@ -14,13 +14,13 @@
  * still bounds-checks every byte and reference, so a damaged file that slipped through could
  * only give less, never read outside the map.
  */
-#include "symindex.h"
+#include "cache/symindex.h"
 
-#include "../lib/bsearch.h"
-#include "../lib/err.h"
-#include "../lib/fsutil.h"
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/bsearch.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,12 +88,12 @@ struct symindex {
 
 /* --- varints ------------------------------------------------------------------------------ */
 
-struct reader {
+struct vreader {
 	const uint8_t *p, *end;
 	int bad;
 };
 
-static uint64_t get_u(struct reader *r)
+static uint64_t get_u(struct vreader *r)
 {
 	uint64_t v = 0;
 
@@ -111,7 +111,7 @@ static uint64_t get_u(struct reader *r)
 	return 0;
 }
 
-static int64_t get_s(struct reader *r)
+static int64_t get_s(struct vreader *r)
 {
 	uint64_t u = get_u(r);
 	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
@@ -187,10 +187,10 @@ static int build_dir(const struct block *b, size_t nb, struct blockdir *dir)
 	return 0;
 }
 
-static struct reader block_reader(const struct block *b, size_t nb, size_t i, const uint8_t *data,
-				  size_t size)
+static struct vreader block_reader(const struct block *b, size_t nb, size_t i, const uint8_t *data,
+				   size_t size)
 {
-	struct reader r = { 0 };
+	struct vreader r = {0};
 	size_t end = i + 1 < nb ? b[i + 1].off : size;
 
 	if (b[i].off > end || end > size)
@@ -205,7 +205,7 @@ static uint32_t t_range(const struct tables *t, uint32_t a)
 {
 	const struct packed *p = t->p;
 	uint32_t addr, node = SYMIDX_NONE, last = 0;
-	struct reader r;
+	struct vreader r;
 	long bi, i;
 
 	if (!p) {
@@ -238,8 +238,8 @@ static uint32_t t_range(const struct tables *t, uint32_t a)
 static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 {
 	const struct packed *p = t->p;
-	struct symidx_line row = { 0, SYMIDX_NONE, 0, 0 };
-	struct reader r;
+	struct symidx_line row = {0, SYMIDX_NONE, 0, 0};
+	struct vreader r;
 	long bi, i;
 
 	if (!p) {
@@ -264,7 +264,8 @@ static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 				break;
 		}
 		x = get_u(&r);
-		next.line = (uint32_t)((int64_t)row.line + ((int64_t)(x >> 2) ^ -(int64_t)((x >> 1) & 1)));
+		next.line =
+		    (uint32_t)((int64_t)row.line + ((int64_t)(x >> 2) ^ -(int64_t)((x >> 1) & 1)));
 		if (x & 1)
 			next.file = (uint32_t)get_u(&r) - 1;
 		next.col = (uint32_t)get_u(&r);
@@ -279,7 +280,7 @@ static int t_line(const struct tables *t, uint32_t a, struct symidx_line *out)
 static int t_node(const struct tables *t, uint32_t id, struct symidx_node *out)
 {
 	const struct packed *p = t->p;
-	struct reader r;
+	struct vreader r;
 	uint32_t first;
 
 	if (!p) {
@@ -424,13 +425,13 @@ static int lookup(const struct tables *t, uint64_t addr, struct sym_frame *out, 
 
 int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out, int max)
 {
-	struct tables t = { v, NULL };
+	struct tables t = {v, NULL};
 	return lookup(&t, addr, out, max);
 }
 
 int symindex_lookup(const struct symindex *idx, uint64_t addr, struct sym_frame *out, int max)
 {
-	struct tables t = { &idx->view, &idx->packed };
+	struct tables t = {&idx->view, &idx->packed};
 	return lookup(&t, addr, out, max);
 }
 
@@ -457,7 +458,7 @@ struct packed_out {
 
 static void start_block(struct packed_out *o, uint32_t addr)
 {
-	struct block b = { addr, (uint32_t)o->data.n };
+	struct block b = {addr, (uint32_t)o->data.n};
 
 	if (!o->err && o->data.n > UINT32_MAX)
 		o->err = -E2BIG;
@@ -492,7 +493,7 @@ static int pack_ranges(const struct symview *v, struct packed_out *o)
 
 static int pack_lines(const struct symview *v, struct packed_out *o)
 {
-	struct symidx_line prev = { 0 };
+	struct symidx_line prev = {0};
 
 	for (size_t i = 0; i < v->nlines && !o->err && !o->data.err; i++) {
 		const struct symidx_line *l = &v->lines[i];
@@ -501,14 +502,14 @@ static int pack_lines(const struct symview *v, struct packed_out *o)
 
 		if (i % LBLOCK == 0) {
 			start_block(o, l->addr);
-			prev = (struct symidx_line){ l->addr, SYMIDX_NONE - 1, 0, 0 };
+			prev = (struct symidx_line){l->addr, SYMIDX_NONE - 1, 0, 0};
 		} else {
 			put_u(&o->data, l->addr - prev.addr);
 		}
 		file_changed = l->file != prev.file;
 		dl = (int64_t)l->line - (int64_t)prev.line;
-		put_u(&o->data, ((((uint64_t)dl << 1) ^ (uint64_t)(dl >> 63)) << 1) |
-					(uint64_t)file_changed);
+		put_u(&o->data,
+		      ((((uint64_t)dl << 1) ^ (uint64_t)(dl >> 63)) << 1) | (uint64_t)file_changed);
 		if (file_changed)
 			put_u(&o->data, (uint64_t)l->file + 1);
 		put_u(&o->data, l->col);
@@ -542,7 +543,7 @@ static int pack_nodes(const struct symview *v, struct packed_out *o)
 static uint64_t checksum(const void *buf, size_t len)
 {
 	const uint64_t k1 = 0x9e3779b185ebca87ull, k2 = 0xc2b2ae3d27d4eb4full;
-	uint64_t lane[4] = { k1, k2, k1 ^ k2, len };
+	uint64_t lane[4] = {k1, k2, k1 ^ k2, len};
 	const unsigned char *p = buf;
 	uint64_t h;
 	size_t i = 0;
@@ -571,7 +572,7 @@ static size_t align8(size_t n)
 /* Lay the sections out in one buffer, header first; *OUT owned by the caller. */
 static int build_image(const struct symview *v, const char *build_id, uint8_t **out, size_t *len)
 {
-	struct packed_out po[3] = { 0 };
+	struct packed_out po[3] = {0};
 	const void *ptr[S_N];
 	size_t size[S_N], off = sizeof(struct symidx_header);
 	struct symidx_header *h;
@@ -625,38 +626,13 @@ int symindex_write(const struct symview *v, const char *build_id, const char *pa
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
-	char *tmp = NULL;
-	int fd = -1, err;
+	int err;
 
 	if (strlen(build_id) >= sizeof(((struct symidx_header *)0)->build_id))
 		return -ERR_BADBUILDID;
 	err = build_image(v, build_id, &img, &len);
-	if (err)
-		return err;
-	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	err = fsutil_write_all(fd, img, len);
-	if (!err && fsync(fd) < 0)
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	fd = -1;
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (err && tmp)
-		unlink(tmp);
-	free(tmp);
+	if (!err)
+		err = fsutil_write_atomic(path, img, len, 0644);
 	free(img);
 	return err;
 }
@@ -682,7 +658,8 @@ static int check_header(const struct symidx_header *h, size_t size, const char *
 	    h->sect[S_SYMS].size % sizeof(struct symidx_sym) ||
 	    h->sect[S_NBLOCKS].size / sizeof(struct block) < (h->nnodes + NBLOCK - 1) / NBLOCK)
 		return -ERR_BADINDEX;
-	if (h->sect[S_STRS].size && ((const char *)h)[h->sect[S_STRS].off + h->sect[S_STRS].size - 1])
+	if (h->sect[S_STRS].size &&
+	    ((const char *)h)[h->sect[S_STRS].off + h->sect[S_STRS].size - 1])
 		return -ERR_BADINDEX;
 	if (checksum((const char *)h + sizeof(*h), size - sizeof(*h)) != h->hash)
 		return -ERR_BADINDEX;
@@ -696,7 +673,7 @@ static void map_tables(struct symindex *idx)
 	struct packed *p = &idx->packed;
 	struct symview *v = &idx->view;
 
-#define SECT(i) ((const void *)(b + h->sect[i].off))
+#define SECT(i)	       ((const void *)(b + h->sect[i].off))
 #define COUNT(i, type) (h->sect[i].size / sizeof(type))
 	v->base = h->base;
 	v->funcs = SECT(S_FUNCS), v->nfuncs = COUNT(S_FUNCS, struct symidx_func);
@@ -746,14 +723,14 @@ int symindex_open(const char *path, const char *build_id, struct symindex **out)
 	err = check_header(idx->map, idx->size, build_id);
 	if (!err) {
 		map_tables(idx);
-		err = build_dir(idx->packed.rb, idx->packed.nrb, &idx->packed.rdir) ?:
-			      build_dir(idx->packed.lb, idx->packed.nlb, &idx->packed.ldir);
+		err = build_dir(idx->packed.rb, idx->packed.nrb, &idx->packed.rdir)
+			  ?: build_dir(idx->packed.lb, idx->packed.nlb, &idx->packed.ldir);
 	}
 out:
 	close(fd);
 	if (err) {
 		if (err == -ERR_BADINDEX)
-			log_msg(LOG_WARN, "symbol index %s: %s", path, err_str(err));
+			log_msg(FS_LOG_WARN, "symbol index %s: %s", path, err_str(err));
 		symindex_close(idx);
 		return err;
 	}

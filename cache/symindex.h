@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYMIDX_NONE UINT32_MAX
+#define SYMIDX_NONE    UINT32_MAX
 #define SYMIDX_VERSION 2
 
 /* One entry of the flattened range table: [addr, next entry's addr) belongs to NODE
@@ -34,12 +34,12 @@ enum { SYMIDX_NODE_INLINED = 1 };
 /* A concrete subprogram or inlined instance. call_* describe where an inlined node was
  * called from (in its parent); they are zero for out-of-line functions. */
 struct symidx_node {
-	uint32_t func;      /* index into funcs */
+	uint32_t func;	    /* index into funcs */
 	uint32_t parent;    /* enclosing node, SYMIDX_NONE for an out-of-line function */
 	uint32_t call_file; /* string offset or SYMIDX_NONE */
 	uint32_t call_line;
 	uint16_t call_col;
-	uint16_t flags;     /* SYMIDX_NODE_* */
+	uint16_t flags; /* SYMIDX_NODE_* */
 };
 
 /* A function name: NAME as in the file (linkage name when there is one), DEMANGLED its
@@ -83,9 +83,9 @@ struct symview {
 };
 
 enum sym_source {
-	SYM_SRC_NONE,   /* nothing known: print module+offset */
+	SYM_SRC_NONE,	/* nothing known: print module+offset */
 	SYM_SRC_SYMTAB, /* ELF symbol table name only */
-	SYM_SRC_DWARF,  /* DWARF function (and inline chain) */
+	SYM_SRC_DWARF,	/* DWARF function (and inline chain) */
 };
 
 /* One frame of an answer. Strings are borrowed from the view's owner: valid until the next
@@ -96,8 +96,8 @@ struct sym_frame {
 	const char *file;     /* NULL when unknown */
 	uint32_t line;
 	uint32_t column;
-	uint8_t inlined;      /* this frame was inlined into the next one */
-	uint8_t source;       /* enum sym_source */
+	uint8_t inlined; /* this frame was inlined into the next one */
+	uint8_t source;	 /* enum sym_source */
 };
 
 /* Resolve ADDR (an ELF virtual address) into at most MAX frames, innermost first. Always
@@ -113,14 +113,14 @@ struct symindex;
 /* Write V to PATH atomically (temp file + fsync + rename), ranges, nodes and lines packed in
  * blocks of varints. Returns 0 or a negative errno. */
 int symindex_write(const struct symview *v, const char *build_id, const char *path)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Open and verify the index at PATH (checksum, version, bounds). BUILD_ID, if not NULL, must
  * match. On success sets *OUT (free with symindex_close()). -ENOENT when there is none,
  * -ERR_BADINDEX when it is damaged, truncated, or of another version. Lookups on an open index
  * are thread-safe. */
 int symindex_open(const char *path, const char *build_id, struct symindex **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* symview_lookup() and symview_lookup_symtab() on an open index. Strings are borrowed until
  * symindex_close(). */

@@ -2,11 +2,12 @@
  * buildid - reads the GNU build ID note from SHT_NOTE sections, or from PT_NOTE segments when
  * the section headers are gone.
  */
-#include "buildid.h"
+#include "lib/buildid.h"
 
-#include "elfutil.h"
-#include "err.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,25 @@ int buildid_valid(const char *s)
 		      (s[n] >= 'A' && s[n] <= 'F')))
 			return 0;
 	return n >= 2 && n <= 64;
+}
+
+int buildid_normalize(const char *s, size_t len, char hex[BUILDID_HEX_MAX])
+{
+	size_t n = 0;
+
+	for (; s && n < len && s[n]; n++) {
+		if (n + 1 >= BUILDID_HEX_MAX) {
+			hex[0] = '\0';
+			return -ERR_BADBUILDID;
+		}
+		hex[n] = (char)tolower((unsigned char)s[n]);
+	}
+	hex[n] = '\0';
+	if (!buildid_valid(hex)) {
+		hex[0] = '\0';
+		return -ERR_BADBUILDID;
+	}
+	return 0;
 }
 
 static int note_in(Elf_Data *data, char hex[BUILDID_HEX_MAX])

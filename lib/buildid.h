@@ -14,15 +14,23 @@
 /* Is S a build ID we accept: 2-64 hex digits, nothing else? */
 int buildid_valid(const char *s);
 
+/* The build ID in the first LEN bytes of S (or all of S when LEN is BUILDID_WHOLE), lowercased
+ * into HEX: 0, or -ERR_BADBUILDID (HEX is then "") when it is not 2-64 hex digits (or S is
+ * NULL). The one
+ * place untrusted build IDs (URLs, JSON, pprof mappings) take their canonical form. */
+#define BUILDID_WHOLE ((size_t)-1)
+int buildid_normalize(const char *s, size_t len, char hex[BUILDID_HEX_MAX])
+    __attribute__((warn_unused_result));
+
 /* Read ELF's build ID note into HEX (BUILDID_HEX_MAX bytes). -ERR_NOBUILDID when absent. */
 int buildid_from_elf(Elf *elf, char hex[BUILDID_HEX_MAX]) __attribute__((warn_unused_result));
 
 /* Same for the file at PATH. -ENOENT, -ERR_NOTELF, -ERR_BADELF, -ERR_NOBUILDID. */
 int buildid_from_path(const char *path, char hex[BUILDID_HEX_MAX])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* DIR/.build-id/xx/rest.debug into BUF; -ENAMETOOLONG or -ERR_BADBUILDID. */
 int buildid_debug_path(const char *dir, const char *hex, char *buf, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * elfutil - sanity checks that make a truncated or damaged ELF file a clean error.
  */
-#include "elfutil.h"
+#include "lib/elfutil.h"
 
-#include "err.h"
+#include "lib/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,14 +26,16 @@ int elfutil_check(Elf *elf, size_t size)
 	if (eh.e_shoff && (eh.e_shoff > size ||
 			   (uint64_t)(shnum ? shnum : 1) * eh.e_shentsize > size - eh.e_shoff))
 		return -ERR_BADELF;
-	if (eh.e_phnum && (eh.e_phoff > size || (uint64_t)eh.e_phnum * eh.e_phentsize > size - eh.e_phoff))
+	if (eh.e_phnum &&
+	    (eh.e_phoff > size || (uint64_t)eh.e_phnum * eh.e_phentsize > size - eh.e_phoff))
 		return -ERR_BADELF;
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 
 		if (!gelf_getshdr(scn, &sh))
 			return -ERR_BADELF;
-		if (sh.sh_type != SHT_NOBITS && (sh.sh_offset > size || sh.sh_size > size - sh.sh_offset))
+		if (sh.sh_type != SHT_NOBITS &&
+		    (sh.sh_offset > size || sh.sh_size > size - sh.sh_offset))
 			return -ERR_BADELF;
 	}
 	return 0;

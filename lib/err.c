@@ -1,13 +1,13 @@
 /*
  * err - messages for fleetsym's error codes; plain errno values go to strerror().
  */
-#include "err.h"
+#include "lib/err.h"
 
 #include <string.h>
 
 static const char *const err_msgs[] = {
 #define ERR_MSG_(name, msg) msg,
-	ERR_LIST(ERR_MSG_)
+    ERR_LIST(ERR_MSG_)
 #undef ERR_MSG_
 };
 

@@ -9,16 +9,16 @@
 
 #define ERR_BASE 4000
 
-#define ERR_LIST(X)                                                                   \
-	X(ERR_NOTELF, "not an ELF file")                                              \
-	X(ERR_BADELF, "damaged or truncated ELF file")                                \
-	X(ERR_NOBUILDID, "ELF file has no build ID note (link with -Wl,--build-id)")  \
-	X(ERR_BUILDID_MISMATCH, "build ID does not match")                            \
-	X(ERR_BADBUILDID, "build ID must be 2-64 hex digits")                         \
-	X(ERR_NODWARF, "no DWARF debug info")                                         \
-	X(ERR_BADDWARF, "damaged DWARF debug info")                                   \
-	X(ERR_BADINDEX, "symbol index is damaged or of another version")              \
-	X(ERR_TOOBIG, "input exceeds a size limit")                                   \
+#define ERR_LIST(X)                                                                                \
+	X(ERR_NOTELF, "not an ELF file")                                                           \
+	X(ERR_BADELF, "damaged or truncated ELF file")                                             \
+	X(ERR_NOBUILDID, "ELF file has no build ID note (link with -Wl,--build-id)")               \
+	X(ERR_BUILDID_MISMATCH, "build ID does not match")                                         \
+	X(ERR_BADBUILDID, "build ID must be 2-64 hex digits")                                      \
+	X(ERR_NODWARF, "no DWARF debug info")                                                      \
+	X(ERR_BADDWARF, "damaged DWARF debug info")                                                \
+	X(ERR_BADINDEX, "symbol index is damaged or of another version")                           \
+	X(ERR_TOOBIG, "input exceeds a size limit")                                                \
 	X(ERR_BADINPUT, "malformed input")
 
 enum err_code {
@@ -26,7 +26,7 @@ enum err_code {
 #define ERR_ENUM_(name, msg) name,
 	ERR_LIST(ERR_ENUM_)
 #undef ERR_ENUM_
-	ERR_LAST_
+	    ERR_LAST_
 };
 
 /* Message for a negative (or positive) errno or ERR_* code. Returns a static string. */

@@ -13,4 +13,10 @@ int fsutil_write_all(int fd, const void *buf, size_t len) __attribute__((warn_un
 /* mkdir -p PATH: parents with 0755, PATH itself with MODE; existing dirs are fine. */
 int fsutil_mkdir_p(const char *path, mode_t mode) __attribute__((warn_unused_result));
 
+/* Replace PATH with LEN bytes of BUF all at once: write PATH.tmp.PID (mode MODE), fsync it, and
+ * rename it over PATH, so a reader sees the old file or the whole new one, never a part; the
+ * temp file is removed on failure. 0 or -errno. */
+int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
+    __attribute__((warn_unused_result));
+
 #endif

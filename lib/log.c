@@ -1,13 +1,13 @@
 /*
  * log - formats one line and hands it to the sink; a mutex keeps lines whole across threads.
  */
-#include "log.h"
+#include "lib/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-static enum log_level log_level = LOG_WARN;
+static enum log_level log_level = FS_LOG_WARN;
 static log_sink_fn log_sink;
 static void *log_ctx;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,7 +32,7 @@ void log_set_sink(log_sink_fn sink, void *ctx)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char *const names[] = {"error", "warn", "info", "debug"};
 	char line[1024];
 	va_list ap;
 

@@ -6,11 +6,21 @@
 #ifndef FLEETSYM_LOG_H
 #define FLEETSYM_LOG_H
 
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* Prefixed, as libbpf's LIBBPF_WARN: <syslog.h> defines LOG_INFO and LOG_DEBUG. */
+enum log_level { FS_LOG_ERROR, FS_LOG_WARN, FS_LOG_INFO, FS_LOG_DEBUG };
+
+/* The unprefixed names, for agent/ only until it moves over (the Makefile sets the macro for
+ * agent/ objects); never together with <syslog.h>. */
+#ifdef FLEETSYM_LOG_COMPAT
+#define LOG_ERROR FS_LOG_ERROR
+#define LOG_WARN  FS_LOG_WARN
+#define LOG_INFO  FS_LOG_INFO
+#define LOG_DEBUG FS_LOG_DEBUG
+#endif
 
 typedef void (*log_sink_fn)(enum log_level level, const char *line, void *ctx);
 
-/* Messages above LEVEL are dropped. Default: LOG_WARN. */
+/* Messages above LEVEL are dropped. Default: FS_LOG_WARN. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 

@@ -8,7 +8,7 @@
  * a caller fed untrusted input gets -E2BIG instead of unbounded memory. Encoding builds the
  * protobuf-c structs in a few flat arrays that point into these pools: nothing is copied twice.
  */
-#include "pprof_builder.h"
+#include "lib/pprof_builder.h"
 
 #include "profile.pb-c.h"
 

@@ -36,8 +36,7 @@ static inline int vec_reserve(void **p, size_t *cap, size_t need, size_t esize)
 }
 
 /* Append one element: VEC_PUSH(arr, n, cap, value) evaluates to 0 or a negative errno. */
-#define VEC_PUSH(arr, n, cap, val)                                                     \
-	(vec_reserve((void **)&(arr), &(cap), (n) + 1, sizeof(*(arr))) ?:              \
-		 ((arr)[(n)++] = (val), 0))
+#define VEC_PUSH(arr, n, cap, val)                                                                 \
+	(vec_reserve((void **)&(arr), &(cap), (n) + 1, sizeof(*(arr))) ?: ((arr)[(n)++] = (val), 0))
 
 #endif

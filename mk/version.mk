@@ -18,7 +18,7 @@ $(shell mkdir -p $(BUILD)/gen && echo '$(FLEETSYM_VERSION) $(FLEETSYM_COMMIT)' >
 endif
 $(VERSION_STAMP): ;
 $(call obj,lib/version.c): $(VERSION_STAMP)
-$(call obj,lib/version.c): CFLAGS += -DFLEETSYM_VERSION='"$(FLEETSYM_VERSION)"' \
+$(call obj,lib/version.c): FS_CFLAGS += -DFLEETSYM_VERSION='"$(FLEETSYM_VERSION)"' \
 	-DFLEETSYM_COMMIT='"$(FLEETSYM_COMMIT)"'
 
 .PHONY: version

@@ -6,16 +6,18 @@
  * HTTP) and waits for SIGINT/SIGTERM, which every other thread has blocked, so shutdown runs
  * here in order: stop taking requests, stop index builds, cancel fetches, close the store.
  */
-#include "httpd.h"
-#include "metrics.h"
-#include "profstore.h"
-#include "selector.h"
-#include "symcache.h"
+#include "symbolizer/http/httpd.h"
+#include "symbolizer/http/metrics.h"
+#include "symbolizer/store/profstore.h"
+#include "symbolizer/store/selector.h"
+#include "symbolizer/engine/opensyms.h"
 
-#include "../cache/debugstore.h"
-#include "../cache/resolver.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "lib/err.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -46,7 +48,7 @@ struct config {
 	const char *token_file;
 	const char *port_file;
 	int threads;
-	int symcache_entries;
+	int opensyms_entries;
 	int index_threads;
 	enum log_level level;
 };
@@ -82,55 +84,15 @@ static void usage(FILE *f)
 	    "debug\n");
 }
 
-/* "10G", "512M", "100k", "1234" → bytes. */
-static int parse_size(const char *s, uint64_t *out)
+/* A duration option (lib/parse.h: ms, s, m, h, d, w) of at least MIN_MS and at most INT_MAX
+ * milliseconds, in milliseconds. */
+static int parse_duration_ms(const char *s, int64_t min_ms, int64_t *out)
 {
-	char *end;
-	double v;
+	int64_t ns;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (parse_duration(s, &ns) || ns / 1000000 < min_ms || ns / 1000000 > INT_MAX)
 		return -EINVAL;
-	switch (tolower((unsigned char)*end)) {
-	case 'k': v *= 1024.0, end++; break;
-	case 'm': v *= 1024.0 * 1024, end++; break;
-	case 'g': v *= 1024.0 * 1024 * 1024, end++; break;
-	case 't': v *= 1024.0 * 1024 * 1024 * 1024, end++; break;
-	}
-	if (tolower((unsigned char)*end) == 'i')
-		end++;
-	if (tolower((unsigned char)*end) == 'b')
-		end++;
-	if (*end || v > 1.8e19)
-		return -EINVAL;
-	*out = (uint64_t)v;
-	return 0;
-}
-
-/* "500ms", "5s", "10m", "1h", "2.5" (seconds) → milliseconds. */
-static int parse_duration_ms(const char *s, int64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return -EINVAL;
-	if (!strcmp(end, "ms"))
-		;
-	else if (!*end || !strcmp(end, "s"))
-		v *= 1e3;
-	else if (!strcmp(end, "m"))
-		v *= 60e3;
-	else if (!strcmp(end, "h"))
-		v *= 3600e3;
-	else
-		return -EINVAL;
-	if (v > (double)INT_MAX)
-		return -EINVAL;
-	*out = (int64_t)v;
+	*out = ns / 1000000;
 	return 0;
 }
 
@@ -160,7 +122,7 @@ enum {
 	OPT_MAX_UPLOAD,
 	OPT_TOKEN_FILE,
 	OPT_THREADS,
-	OPT_SYMCACHE,
+	OPT_OPENSYMS,
 	OPT_INDEX_THREADS,
 	OPT_PORT_FILE,
 	OPT_LOG_LEVEL,
@@ -171,7 +133,7 @@ enum {
 
 static int parse_one(struct config *c, int opt, const char *arg)
 {
-	int64_t ms;
+	int64_t ms, ns;
 
 	switch (opt) {
 	case OPT_LISTEN: c->listen = arg; return 0;
@@ -182,48 +144,48 @@ static int parse_one(struct config *c, int opt, const char *arg)
 		c->debug_dirs[c->ndebug_dirs++] = arg;
 		return 0;
 	case OPT_URLS: c->debuginfod_urls = arg; return 0;
-	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size);
-	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload);
+	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size) ? -EINVAL : 0;
+	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload) ? -EINVAL : 0;
 	case OPT_MAX_INGEST:
 		if (parse_size(arg, &c->max_ingest) || c->max_ingest < 1024 ||
 		    c->max_ingest > ((uint64_t)1 << 30))
 			return -EINVAL;
 		return 0;
 	case OPT_RETENTION:
-		if (duration_parse(arg, &ms) || ms < 60LL * 1000000000)
+		if (parse_duration(arg, &ns) || ns < 60LL * 1000000000)
 			return -EINVAL;
-		c->retention_s = ms / 1000000000;
+		c->retention_s = ns / 1000000000;
 		return 0;
 	case OPT_NEG_TTL:
-		if (parse_duration_ms(arg, &ms) || ms < 1000)
+		if (parse_duration_ms(arg, 1000, &ms))
 			return -EINVAL;
 		c->negative_ttl_s = (int)(ms / 1000);
 		return 0;
 	case OPT_REQ_TIMEOUT:
-		if (parse_duration_ms(arg, &ms) || ms < 1)
+		if (parse_duration_ms(arg, 1, &ms))
 			return -EINVAL;
 		c->request_timeout_ms = (int)ms;
 		return 0;
 	case OPT_FETCH_TIMEOUT:
-		if (parse_duration_ms(arg, &ms) || ms < 1000)
+		if (parse_duration_ms(arg, 1000, &ms))
 			return -EINVAL;
 		c->fetch_timeout_s = (int)(ms / 1000);
 		return 0;
 	case OPT_MAX_FETCHES: return parse_int(arg, 1, 256, &c->max_fetches);
 	case OPT_TOKEN_FILE: c->token_file = arg; return 0;
 	case OPT_THREADS: return parse_int(arg, 1, 1024, &c->threads);
-	case OPT_SYMCACHE: return parse_int(arg, 1, 100000, &c->symcache_entries);
+	case OPT_OPENSYMS: return parse_int(arg, 1, 100000, &c->opensyms_entries);
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
 	case OPT_LOG_LEVEL:
 		if (!strcmp(arg, "error"))
-			c->level = LOG_ERROR;
+			c->level = FS_LOG_ERROR;
 		else if (!strcmp(arg, "warn"))
-			c->level = LOG_WARN;
+			c->level = FS_LOG_WARN;
 		else if (!strcmp(arg, "info"))
-			c->level = LOG_INFO;
+			c->level = FS_LOG_INFO;
 		else if (!strcmp(arg, "debug"))
-			c->level = LOG_DEBUG;
+			c->level = FS_LOG_DEBUG;
 		else
 			return -EINVAL;
 		return 0;
@@ -246,7 +208,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"max-upload-size", required_argument, NULL, OPT_MAX_UPLOAD},
 	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"threads", required_argument, NULL, OPT_THREADS},
-	    {"symcache-entries", required_argument, NULL, OPT_SYMCACHE},
+	    {"symcache-entries", required_argument, NULL, OPT_OPENSYMS},
 	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
 	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -309,18 +271,10 @@ static int read_token(const char *path, char **out)
 
 static int write_port_file(const char *path, int port)
 {
-	char tmp[4096];
-	FILE *f;
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d\n", port);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
+	return fsutil_write_atomic(path, buf, (size_t)n, 0644);
 }
 
 static int serve(struct config *c, const char *token)
@@ -333,8 +287,8 @@ static int serve(struct config *c, const char *token)
 	    .fetch_timeout_s = c->fetch_timeout_s,
 	    .negative_ttl_s = c->negative_ttl_s,
 	};
-	struct symcache_opts co = {.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
-				   .max_entries = (size_t)c->symcache_entries,
+	struct opensyms_opts co = {.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
+				   .max_entries = (size_t)c->opensyms_entries,
 				   .build_threads = c->index_threads};
 	struct httpd_opts ho = {.listen = c->listen,
 				.threads = c->threads,
@@ -349,7 +303,7 @@ static int serve(struct config *c, const char *token)
 	struct pstore *ps = NULL;
 	struct dstore *store = NULL;
 	struct resolver *res = NULL;
-	struct symcache *sc = NULL;
+	struct opensyms *sc = NULL;
 	struct metrics *m = NULL;
 	struct httpd *h = NULL;
 	sigset_t sigs;
@@ -368,7 +322,7 @@ static int serve(struct config *c, const char *token)
 	}
 	co.index_dir = dstore_index_dir(store);
 	co.tmp_dir = dstore_tmp_dir(store);
-	err = symcache_new(&co, &sc);
+	err = opensyms_new(&co, &sc);
 	if (!err)
 		err = metrics_new(&m);
 	if (err) {
@@ -384,14 +338,14 @@ static int serve(struct config *c, const char *token)
 	ho.pstore = ps;
 	ho.store = store;
 	ho.resolver = res;
-	ho.symcache = sc;
+	ho.opensyms = sc;
 	ho.metrics = m;
 	err = httpd_start(&ho, &h);
 	if (err) {
 		fprintf(stderr, "fleetsymd: cannot serve on %s: %s\n", c->listen, err_str(err));
 		goto out;
 	}
-	log_msg(LOG_INFO, "event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\"",
+	log_msg(FS_LOG_INFO, "event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\"",
 		c->listen, httpd_port(h), c->data_dir,
 		c->debuginfod_urls ? c->debuginfod_urls : "");
 	if (c->port_file && (err = write_port_file(c->port_file, httpd_port(h)))) {
@@ -402,11 +356,11 @@ static int serve(struct config *c, const char *token)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigwait(&sigs, &sig);
-	log_msg(LOG_INFO, "event=stopping signal=%d", sig);
+	log_msg(FS_LOG_INFO, "event=stopping signal=%d", sig);
 out:
 	httpd_stop(h);
 	pstore_close(ps);
-	symcache_free(sc);
+	opensyms_free(sc);
 	resolver_free(res);
 	dstore_close(store);
 	metrics_free(m);
@@ -419,7 +373,7 @@ int main(int argc, char **argv)
 			   .cache_size = (uint64_t)10 << 30,
 			   .retention_s = 7 * 86400,
 			   .max_ingest = (uint64_t)64 << 20,
-			   .level = LOG_INFO};
+			   .level = FS_LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;
 	int err;

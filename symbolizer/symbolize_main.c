@@ -8,10 +8,10 @@
  * Exit status: 0 all addresses parsed; 1 the file could not be opened or some input was not an
  * address (each such line is answered with ?? and reported on stderr); 2 usage errors.
  */
-#include "symfile.h"
+#include "symbolizer/engine/symfile.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_FRAMES 128
+#define MAX_FRAMES     128
 #define MAX_DEBUG_DIRS 16
 
 struct cli {
@@ -36,6 +36,8 @@ struct cli {
 
 static void usage(FILE *f)
 {
+	/* the help text is laid out as it prints */
+	/* clang-format off */
 	fputs("usage: fleetsym-symbolize [-e FILE | --build-id HEX] [-f] [-i] [-C] [-a] [-p] [-s]\n"
 	      "                          [--debug-dir DIR]... [--index-dir DIR] [--json] [ADDR...]\n"
 	      "Symbolizes ELF virtual addresses (hex) given as arguments or one per line on stdin.\n"
@@ -52,6 +54,7 @@ static void usage(FILE *f)
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
 	      "      --json            one JSON object per address\n",
 	      f);
+	/* clang-format on */
 }
 
 static const char *base_name(const char *p)
@@ -124,7 +127,8 @@ static void print_inlined_head(const struct cli *c, uint64_t addr, const struct 
 static void print_text(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
 {
 	if (c->addresses)
-		printf("0x%.*" PRIx64 "%s", symfile_addr_width(c->sf), addr, c->pretty ? ": " : "\n");
+		printf("0x%.*" PRIx64 "%s", symfile_addr_width(c->sf), addr,
+		       c->pretty ? ": " : "\n");
 	if (c->functions) {
 		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty)
 			print_inlined_head(c, addr, f);
@@ -157,7 +161,7 @@ static void print_text(const struct cli *c, uint64_t addr, const struct sym_fram
 
 static void print_json(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
 {
-	static const char *const sources[] = { "none", "symtab", "dwarf" };
+	static const char *const sources[] = {"none", "symtab", "dwarf"};
 	json_t *o = json_object(), *frames = json_array();
 	char buf[64];
 	char *s;
@@ -289,19 +293,19 @@ static int parse_args(struct cli *c, int argc, char **argv)
 {
 	enum { OPT_BUILD_ID = 256, OPT_DEBUG_DIR, OPT_INDEX_DIR, OPT_JSON };
 	static const struct option longopts[] = {
-		{ "exe", required_argument, NULL, 'e' },
-		{ "functions", no_argument, NULL, 'f' },
-		{ "inlines", no_argument, NULL, 'i' },
-		{ "demangle", no_argument, NULL, 'C' },
-		{ "addresses", no_argument, NULL, 'a' },
-		{ "pretty-print", no_argument, NULL, 'p' },
-		{ "basenames", no_argument, NULL, 's' },
-		{ "build-id", required_argument, NULL, OPT_BUILD_ID },
-		{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR },
-		{ "index-dir", required_argument, NULL, OPT_INDEX_DIR },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"exe", required_argument, NULL, 'e'},
+	    {"functions", no_argument, NULL, 'f'},
+	    {"inlines", no_argument, NULL, 'i'},
+	    {"demangle", no_argument, NULL, 'C'},
+	    {"addresses", no_argument, NULL, 'a'},
+	    {"pretty-print", no_argument, NULL, 'p'},
+	    {"basenames", no_argument, NULL, 's'},
+	    {"build-id", required_argument, NULL, OPT_BUILD_ID},
+	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
+	    {"index-dir", required_argument, NULL, OPT_INDEX_DIR},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -340,8 +344,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct cli c = { 0 };
-	struct symfile_opts opts = { 0 };
+	struct cli c = {0};
+	struct symfile_opts opts = {0};
 	int bad = 0, err;
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -361,8 +365,8 @@ int main(int argc, char **argv)
 	}
 	if (err) {
 		fprintf(stderr, "fleetsym-symbolize: %s: %s\n", c.build_id ? c.build_id : c.exe,
-			err == -ENOENT && c.build_id ? "no debug file for this build ID" :
-						       err_str(err));
+			err == -ENOENT && c.build_id ? "no debug file for this build ID"
+						     : err_str(err));
 		return 1;
 	}
 	if (optind < argc) {

@@ -2,10 +2,10 @@
  * client - one curl easy handle reused across requests; responses are read into a capped
  * buffer (only JSON status and error bodies come back); uploads stream from the file.
  */
-#include "client.h"
+#include "upload-cli/client.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BODY_MAX (64 * 1024)
+#define BODY_MAX       (64 * 1024)
 #define BACKOFF_MAX_MS 8000
 
 struct client {
@@ -25,7 +25,7 @@ struct client {
 	CURL *curl;
 	char body[BODY_MAX + 1];
 	size_t body_len;
-	const char *label; /* progress bar */
+	const char *label; /* for the progress callback */
 	int bar_drawn;
 };
 
@@ -79,14 +79,10 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		       curl_off_t ulnow)
 {
 	struct client *c = arg;
-	int width = 30, done;
 
 	if (ultotal <= 0)
 		return 0;
-	done = (int)(ulnow * width / ultotal);
-	fprintf(stderr, "\r  %-40.40s [%.*s%*s] %3d%% %.1f/%.1f MB", c->label, done,
-		"##############################", width - done, "", (int)(ulnow * 100 / ultotal),
-		(double)ulnow / 1e6, (double)ultotal / 1e6);
+	c->opts.progress(c->opts.progress_ctx, c->label, (uint64_t)ulnow, (uint64_t)ultotal);
 	c->bar_drawn = 1;
 	return 0;
 }
@@ -174,15 +170,16 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 		*status = 0;
 		rc = curl_easy_perform(c->curl);
 		if (c->bar_drawn) {
-			fputs("\r\033[K", stderr);
+			c->opts.progress(c->opts.progress_ctx, c->label, 0, 0);
 			c->bar_drawn = 0;
 		}
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 		if (!transient(rc, *status))
 			break;
-		log_msg(LOG_INFO, "%s: %s (attempt %d of %d)", url,
-			rc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(rc)) : "server error",
+		log_msg(FS_LOG_INFO, "%s: %s (attempt %d of %d)", url,
+			rc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(rc))
+				       : "server error",
 			attempt + 1, c->opts.retries + 1);
 	}
 	curl_slist_free_all(hdrs);
@@ -195,7 +192,8 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 	return 0;
 }
 
-/* Quality bits from the status JSON: {"quality": {"dwarf": true, "lines": true, "symtab": true}}. */
+/* Quality bits from the status JSON: {"quality": {"dwarf": true, "lines": true, "symtab": true}}.
+ */
 static unsigned parse_quality(json_t *q)
 {
 	unsigned bits = 0;

@@ -7,19 +7,24 @@
 #define FLEETSYM_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct client;
 
 struct client_opts {
 	const char *server; /* base URL, e.g. http://127.0.0.1:7070 */
 	const char *token;  /* bearer token or NULL */
-	int retries;        /* extra attempts after the first; 0 = none */
-	long timeout_s;     /* per attempt; 0 = 300 */
-	int progress;       /* draw a progress bar on stderr for large uploads */
+	int retries;	    /* extra attempts after the first; 0 = none */
+	long timeout_s;	    /* per attempt; 0 = 300 */
+	/* Called as a large upload (past 4 MiB) goes out, with the bytes SENT of TOTAL, and once
+	 * with TOTAL 0 when the attempt ends; NULL = none. The library itself never prints: the
+	 * tool draws (upload_main.c's progress bar). LABEL is client_put()'s. */
+	void (*progress)(void *ctx, const char *label, uint64_t sent, uint64_t total);
+	void *progress_ctx;
 };
 
 int client_new(const struct client_opts *opts, struct client **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void client_free(struct client *c);
 
 /* What the server holds for a build ID. QUALITY uses the debugstore bits (1 symtab, 2 DWARF,
@@ -38,7 +43,7 @@ int client_status(struct client *c, const char *build_id, struct remote_status *
 /* PUT the file at PATH as the debug info of BUILD_ID (?force=1 with FORCE), streaming it.
  * Returns the final HTTP status (201, 200, 409, 413, ...) or a negative errno when the server
  * could not be reached after the retries. MSG gets the server's error message, if any. LABEL
- * names the file on the progress bar. */
+ * is handed to the progress callback. */
 int client_put(struct client *c, const char *build_id, const char *path, int force,
 	       const char *label, char *msg, size_t msglen);
 

@@ -3,11 +3,11 @@
  * same order (so sh_link/sh_info and e_shstrndx stay valid), data borrowed from the source image
  * for the sections kept, SHT_NOBITS for the rest; libelf lays the file out.
  */
-#include "extract.h"
+#include "upload-cli/extract.h"
 
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +53,8 @@ static int copy_headers(Elf *in, Elf *out)
 	GElf_Ehdr eh, oh;
 	size_t phnum;
 
-	if (!gelf_getehdr(in, &eh) || !gelf_newehdr(out, gelf_getclass(in)) || !gelf_getehdr(out, &oh))
+	if (!gelf_getehdr(in, &eh) || !gelf_newehdr(out, gelf_getclass(in)) ||
+	    !gelf_getehdr(out, &oh))
 		return -ERR_BADELF;
 	memcpy(oh.e_ident, eh.e_ident, EI_NIDENT);
 	oh.e_type = eh.e_type;
@@ -104,7 +105,7 @@ static int copy_section(Elf *out, Elf_Scn *iscn, const GElf_Shdr *ish, int keep,
 		return -ERR_BADELF;
 	if (keep && compress && starts_with(name, ".debug_") && !(ish->sh_flags & SHF_COMPRESSED) &&
 	    ish->sh_size > 64 && elf_compress(oscn, ELFCOMPRESS_ZLIB, 0) < 0) {
-		log_msg(LOG_WARN, "section %s: not compressed: %s", name, elf_errmsg(-1));
+		log_msg(FS_LOG_WARN, "section %s: not compressed: %s", name, elf_errmsg(-1));
 	}
 	return 0;
 }
@@ -154,7 +155,7 @@ int extract_debug(const char *src, const char *dst, int compress, struct extract
 	if (!err && !useful)
 		err = -ERR_NODWARF;
 	if (!err && elf_update(out, ELF_C_WRITE) < 0) {
-		log_msg(LOG_ERROR, "%s: writing: %s", dst, elf_errmsg(-1));
+		log_msg(FS_LOG_ERROR, "%s: writing: %s", dst, elf_errmsg(-1));
 		err = -EIO;
 	}
 	if (!err && fstat(ifd, &sb) == 0)

@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 struct extract_stats {
-	uint64_t in_size;       /* bytes of the source file */
-	uint64_t out_size;      /* bytes written */
+	uint64_t in_size;	/* bytes of the source file */
+	uint64_t out_size;	/* bytes written */
 	unsigned sections_kept; /* with contents */
 	unsigned sections_emptied;
 };
@@ -23,6 +23,6 @@ struct extract_stats {
  * COMPRESS: compress the uncompressed .debug_* sections. Errors: -errno, -ERR_NOTELF,
  * -ERR_BADELF, -ERR_NODWARF (nothing worth keeping: no debug sections and no symtab). */
 int extract_debug(const char *src, const char *dst, int compress, struct extract_stats *st)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

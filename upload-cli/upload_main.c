@@ -14,14 +14,14 @@
  *
  * Exit: 0 every file uploaded or already present, 1 any failed, 2 usage.
  */
-#include "client.h"
-#include "extract.h"
+#include "upload-cli/client.h"
+#include "upload-cli/extract.h"
 
-#include "../lib/buildid.h"
-#include "../lib/elfutil.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/buildid.h"
+#include "lib/elfutil.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -56,6 +56,8 @@ struct upload {
 
 static void usage(FILE *f)
 {
+	/* the help text is laid out as it prints */
+	/* clang-format off */
 	fputs("usage: fleetsym-upload [--server URL] [--token-file F] [--dry-run] [--force]\n"
 	      "                       [--no-extract] [--quiet] [--retries N] PATH...\n"
 	      "       fleetsym-upload buildid PATH\n"
@@ -70,6 +72,7 @@ static void usage(FILE *f)
 	      "  --quiet           print failures only\n"
 	      "  --retries N       retries on network errors and 5xx answers (default 4)\n",
 	      f);
+	/* clang-format on */
 }
 
 static const char *quality_name(unsigned q)
@@ -119,11 +122,11 @@ static unsigned local_quality(const char *path)
 	return q;
 }
 
-static void result(struct upload *u, int fail, const char *what, const char *path,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void result(struct upload *u, int fail, const char *what, const char *path, const char *fmt,
+		   ...) __attribute__((format(printf, 5, 6)));
 
-static void result(struct upload *u, int fail, const char *what, const char *path,
-		   const char *fmt, ...)
+static void result(struct upload *u, int fail, const char *what, const char *path, const char *fmt,
+		   ...)
 {
 	va_list ap;
 
@@ -143,9 +146,11 @@ static void result(struct upload *u, int fail, const char *what, const char *pat
 static const char *http_hint(int status)
 {
 	switch (status) {
-	case 401: return "unauthorized: pass the server's token with --token-file or FLEETSYM_TOKEN";
-	case 409: return "the server has different debug info for this build ID that is not worse "
-			 "(--force replaces it)";
+	case 401:
+		return "unauthorized: pass the server's token with --token-file or FLEETSYM_TOKEN";
+	case 409:
+		return "the server has different debug info for this build ID that is not worse "
+		       "(--force replaces it)";
 	case 413: return "file larger than the server's --max-upload-size";
 	case 400: return "the server refused the file";
 	default: return "unexpected answer";
@@ -169,7 +174,7 @@ static void upload_file(struct upload *u, const char *path)
 {
 	char bid[BUILDID_HEX_MAX], msg[512] = "", tmp[PATH_MAX] = "";
 	struct remote_status rs;
-	struct extract_stats es = { 0 };
+	struct extract_stats es = {0};
 	const char *send = path;
 	unsigned q;
 	int err;
@@ -190,7 +195,8 @@ static void upload_file(struct upload *u, const char *path)
 		}
 		if (err > 0) {
 			u->failed++;
-			result(u, 1, "failed", path, "status %d: %s (%s)", err, http_hint(err), msg);
+			result(u, 1, "failed", path, "status %d: %s (%s)", err, http_hint(err),
+			       msg);
 			return;
 		}
 		if (!err && rs.present && quality_rank(rs.quality) >= quality_rank(q)) {
@@ -239,7 +245,7 @@ out:
 
 static int seen_before(struct upload *u, const struct stat *st)
 {
-	struct seen s = { st->st_dev, st->st_ino };
+	struct seen s = {st->st_dev, st->st_ino};
 
 	for (size_t i = 0; i < u->nseen; i++)
 		if (u->seen[i].dev == s.dev && u->seen[i].ino == s.ino)
@@ -369,23 +375,45 @@ static int cmd_extract(int argc, char **argv)
 	return 0;
 }
 
+/* The client's progress callback: one line on stderr, redrawn in place, erased at the end. */
+static void draw_progress(void *ctx, const char *label, uint64_t sent, uint64_t total)
+{
+	int width = 30, done;
+
+	if (!total) {
+		fputs("\r\033[K", stderr);
+		return;
+	}
+	done = (int)(sent * width / total);
+	fprintf(stderr, "\r  %-40.40s [%.*s%*s] %3d%% %.1f/%.1f MB", label, done,
+		"##############################", width - done, "", (int)(sent * 100 / total),
+		(double)sent / 1e6, (double)total / 1e6);
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_SERVER = 256, OPT_TOKEN_FILE, OPT_DRY_RUN, OPT_FORCE, OPT_NO_EXTRACT, OPT_QUIET,
-	       OPT_RETRIES };
-	static const struct option longopts[] = {
-		{ "server", required_argument, NULL, OPT_SERVER },
-		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "no-extract", no_argument, NULL, OPT_NO_EXTRACT },
-		{ "quiet", no_argument, NULL, OPT_QUIET },
-		{ "retries", required_argument, NULL, OPT_RETRIES },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	enum {
+		OPT_SERVER = 256,
+		OPT_TOKEN_FILE,
+		OPT_DRY_RUN,
+		OPT_FORCE,
+		OPT_NO_EXTRACT,
+		OPT_QUIET,
+		OPT_RETRIES
 	};
-	struct upload u = { .retries = 4 };
-	struct client_opts copts = { 0 };
+	static const struct option longopts[] = {
+	    {"server", required_argument, NULL, OPT_SERVER},
+	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"force", no_argument, NULL, OPT_FORCE},
+	    {"no-extract", no_argument, NULL, OPT_NO_EXTRACT},
+	    {"quiet", no_argument, NULL, OPT_QUIET},
+	    {"retries", required_argument, NULL, OPT_RETRIES},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct upload u = {.retries = 4};
+	struct client_opts copts = {0};
 	const char *env;
 	int opt, err;
 
@@ -405,7 +433,8 @@ int main(int argc, char **argv)
 			free(u.token);
 			u.token = read_token(optarg);
 			if (!u.token) {
-				fprintf(stderr, "fleetsym-upload: %s: %s\n", optarg, strerror(errno));
+				fprintf(stderr, "fleetsym-upload: %s: %s\n", optarg,
+					strerror(errno));
 				return 2;
 			}
 			break;
@@ -427,7 +456,8 @@ int main(int argc, char **argv)
 	copts.server = u.server;
 	copts.token = u.token;
 	copts.retries = u.retries;
-	copts.progress = isatty(STDERR_FILENO) && !u.quiet;
+	if (isatty(STDERR_FILENO) && !u.quiet)
+		copts.progress = draw_progress;
 	err = client_new(&copts, &u.client);
 	if (err) {
 		fprintf(stderr, "fleetsym-upload: %s\n", err_str(err));
@@ -437,7 +467,8 @@ int main(int argc, char **argv)
 		walk(&u, argv[i], 0, 1);
 	if (!u.quiet)
 		printf("%d %s, %d already present, %d failed, %d skipped\n", u.uploaded,
-		       u.dry_run ? "would be uploaded" : "uploaded", u.present, u.failed, u.skipped);
+		       u.dry_run ? "would be uploaded" : "uploaded", u.present, u.failed,
+		       u.skipped);
 	client_free(u.client);
 	free(u.seen);
 	free(u.token);

@@ -309,7 +309,7 @@ static void find_gofunc(struct gopcln *g)
 		}
 	}
 	if (!g->have_gofunc)
-		log_msg(LOG_DEBUG, "gopclntab: no moduledata found: no inline frames");
+		log_msg(FS_LOG_DEBUG, "gopclntab: no moduledata found: no inline frames");
 }
 
 /* ---- open/close ---- */
@@ -361,7 +361,7 @@ int gopcln_open(const char *path, struct gopcln **out)
 	*out = g;
 	return 0;
 out:
-	log_msg(LOG_DEBUG, "gopclntab: %s: %s", path, err_str(err));
+	log_msg(FS_LOG_DEBUG, "gopclntab: %s: %s", path, err_str(err));
 	gopcln_close(g);
 	return err;
 }

@@ -2,14 +2,14 @@
  * test_agent - the agent's modules that need no BPF: smap, elfid (build IDs through program
  * headers, on damaged input too), procmaps (this process's own mappings, the vDSO), ksyms.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../agent/elfid.h"
-#include "../../agent/ksyms.h"
-#include "../../agent/procmaps.h"
-#include "../../agent/smap.h"
-#include "../../lib/buildid.h"
-#include "../../lib/err.h"
+#include "agent/elfid.h"
+#include "agent/ksyms.h"
+#include "agent/procmaps.h"
+#include "agent/smap.h"
+#include "lib/buildid.h"
+#include "lib/err.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,12 +4,12 @@
  * eu-addr2line and by running a decompressed executable), LRU eviction under a tiny cap,
  * persistence across a reopen, no temp files left, and concurrent puts.
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "../../cache/debugstore.h"
-#include "../../lib/err.h"
-#include "../../lib/log.h"
+#include "cache/debugstore.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <elfutils/libdw.h>
 #include <errno.h>
@@ -24,7 +24,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 /* ---- fixtures, built once per run into a temp dir ---- */

@@ -24,7 +24,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 /* Build both variants once. The DWARF build passes '-w=0 ', a no-op (DWARF on is the default)

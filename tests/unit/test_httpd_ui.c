@@ -4,9 +4,9 @@
  * and that the embedded bytes are the files of symbolizer/webui/ (a stale build would serve an
  * old UI). The HTTP side (Content-Type, 304, 404, 405) is checked by tests/run-webui.sh.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../symbolizer/httpd_ui.h"
+#include "symbolizer/http/httpd_ui.h"
 
 #include <ctype.h>
 

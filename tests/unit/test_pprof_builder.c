@@ -2,9 +2,9 @@
  * test_pprof_builder - interning, sample merging, encoding (decoded back with protobuf-c),
  * gzip and the byte cap.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../lib/pprof_builder.h"
+#include "lib/pprof_builder.h"
 #include "profile.pb-c.h"
 
 #include <errno.h>

@@ -4,12 +4,12 @@
  * selectors, listings, the timeline, garbage/truncated/oversized input (refused, nothing
  * stored), deep stacks, retention with orphans, and reopening.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../lib/err.h"
-#include "../../lib/pprof_builder.h"
-#include "../../symbolizer/profstore.h"
-#include "../../symbolizer/selector.h"
+#include "lib/err.h"
+#include "lib/pprof_builder.h"
+#include "symbolizer/store/profstore.h"
+#include "symbolizer/store/selector.h"
 #include "profile.pb-c.h"
 
 #include <errno.h>
@@ -331,6 +331,116 @@ TEST(merge_window_type)
 	CHECK(r == NULL);
 }
 
+/* The store returns data; these write it as the text the assertions below compare (the API's
+ * JSON shapes, without escaping: test values are plain). *OUT is malloc'd. */
+static char *text_of(size_t n, void (*item)(FILE *f, size_t i, const void *ctx), const void *ctx)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		item(f, i, ctx);
+	}
+	fputc(']', f);
+	fclose(f);
+	return buf;
+}
+
+static void string_item(FILE *f, size_t i, const void *ctx)
+{
+	fprintf(f, "\"%s\"", ((const struct pstore_strings *)ctx)->v[i]);
+}
+
+static void type_item(FILE *f, size_t i, const void *ctx)
+{
+	const struct pstore_strings *l = ctx;
+
+	fprintf(f, "{\"name\":\"%s\",\"unit\":\"%s\"}", l->v[2 * i], l->v[2 * i + 1]);
+}
+
+static void series_item(FILE *f, size_t i, const void *ctx)
+{
+	const struct pstore_strings *lb = &((const struct pstore_series_list *)ctx)->v[i].labels;
+
+	fputc('{', f);
+	for (size_t k = 0; k + 1 < lb->n; k += 2)
+		fprintf(f, "%s\"%s\":\"%s\"", k ? "," : "", lb->v[k], lb->v[k + 1]);
+	fputc('}', f);
+}
+
+static int labels_text(struct pstore *s, char **out)
+{
+	struct pstore_strings l = {0};
+	int err = pstore_labels(s, &l);
+
+	*out = err ? NULL : text_of(l.n, string_item, &l);
+	pstore_strings_free(&l);
+	return err;
+}
+
+static int label_values_text(struct pstore *s, const char *name, char **out)
+{
+	struct pstore_strings l = {0};
+	int err = pstore_label_values(s, name, &l);
+
+	*out = err ? NULL : text_of(l.n, string_item, &l);
+	pstore_strings_free(&l);
+	return err;
+}
+
+static int types_text(struct pstore *s, char **out)
+{
+	struct pstore_strings l = {0};
+	int err = pstore_types(s, &l);
+
+	*out = err ? NULL : text_of(l.n / 2, type_item, &l);
+	pstore_strings_free(&l);
+	return err;
+}
+
+static int series_text(struct pstore *s, const struct selector *sel, int64_t from, int64_t to,
+		       char **out)
+{
+	struct pstore_series_list l = {0};
+	int err = pstore_series(s, sel, from, to, &l);
+
+	*out = err ? NULL : text_of(l.n, series_item, &l);
+	pstore_series_list_free(&l);
+	return err;
+}
+
+static void point_item(FILE *f, size_t i, const void *ctx)
+{
+	const int64_t *v = ctx; /* v[0] from (s), v[1] step (s), then the values */
+
+	fprintf(f, "[%lld,%lld]", (long long)(v[0] + (int64_t)i * v[1]), (long long)v[2 + i]);
+}
+
+/* Whole-second windows and steps only. */
+static int timeline_text(struct pstore *s, const struct selector *sel, int64_t from, int64_t to,
+			 int64_t step, const char *type, char **out)
+{
+	int64_t *values = NULL, *v;
+	size_t n = 0;
+	int err = pstore_timeline(s, sel, from, to, step, type, &values, &n);
+
+	*out = NULL;
+	if (err)
+		return err;
+	v = calloc(n + 2, sizeof(*v));
+	v[0] = from / SEC;
+	v[1] = step / SEC;
+	memcpy(v + 2, values, n * sizeof(*v));
+	*out = text_of(n, point_item, v);
+	free(v);
+	free(values);
+	return 0;
+}
+
 TEST(selectors_series_and_sample_labels)
 {
 	struct pstore *s = open_store();
@@ -394,41 +504,41 @@ TEST(selectors_series_and_sample_labels)
 	CHECK_INT(r->total, 0);
 	CHECK_INT(r->nstacks, 0);
 	pstore_result_free(r);
-	CHECK_INT(pstore_series(s, x, t - HOUR, t + HOUR, &json), 0);
+	CHECK_INT(series_text(s, x, t - HOUR, t + HOUR, &json), 0);
 	CHECK_STR(json, "[]");
 	free(json);
 	selector_free(x);
 
 	/* listings */
-	CHECK_INT(pstore_labels(s, &json), 0);
+	CHECK_INT(labels_text(s, &json), 0);
 	CHECK_STR(json, "[\"comm\",\"host\",\"pid\",\"service\"]");
 	free(json);
-	CHECK_INT(pstore_label_values(s, "host", &json), 0);
+	CHECK_INT(label_values_text(s, "host", &json), 0);
 	CHECK_STR(json, "[\"web-1\",\"web-2\"]");
 	free(json);
-	CHECK_INT(pstore_label_values(s, "comm", &json), 0);
+	CHECK_INT(label_values_text(s, "comm", &json), 0);
 	CHECK_STR(json, "[\"app\",\"gc\"]");
 	free(json);
-	CHECK_INT(pstore_label_values(s, "nope", &json), 0);
+	CHECK_INT(label_values_text(s, "nope", &json), 0);
 	CHECK_STR(json, "[]");
 	free(json);
-	CHECK_INT(pstore_types(s, &json), 0);
+	CHECK_INT(types_text(s, &json), 0);
 	CHECK_STR(json, "[{\"name\":\"cpu\",\"unit\":\"nanoseconds\"}]");
 	free(json);
 	x = sel("{host=\"web-1\"}");
-	CHECK_INT(pstore_series(s, x, t - HOUR, t + HOUR, &json), 0);
+	CHECK_INT(series_text(s, x, t - HOUR, t + HOUR, &json), 0);
 	CHECK(strstr(json, "{\"host\":\"web-1\",\"service\":\"checkout\"}"));
 	CHECK(strstr(json, "{\"host\":\"web-1\",\"service\":\"search\"}"));
 	CHECK(!strstr(json, "web-2"));
 	free(json);
 	/* outside the window: nothing */
-	CHECK_INT(pstore_series(s, x, t + HOUR, t + 2 * HOUR, &json), 0);
+	CHECK_INT(series_text(s, x, t + HOUR, t + 2 * HOUR, &json), 0);
 	CHECK_STR(json, "[]");
 	free(json);
 	selector_free(x);
 	/* series by a sample label: only those with such samples */
 	x = sel("{comm=\"gc\",host=\"web-2\"}");
-	CHECK_INT(pstore_series(s, x, t - HOUR, t + HOUR, &json), 0);
+	CHECK_INT(series_text(s, x, t - HOUR, t + HOUR, &json), 0);
 	CHECK(strstr(json, "web-2") && !strstr(json, "web-1"));
 	free(json);
 	selector_free(x);
@@ -452,22 +562,22 @@ TEST(timeline)
 		CHECK_INT(prof_ingest(s, &p, "checkout", "web-1", 0), 0);
 	}
 	/* 30 s steps: profiles at 0, 20 | 40 | 60 */
-	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + 90 * SEC, 30 * SEC, NULL, &json), 0);
+	CHECK_INT(timeline_text(s, NULL, t0, t0 + 90 * SEC, 30 * SEC, NULL, &json), 0);
 	snprintf(want, sizeof(want), "[[%lld,12],[%lld,6],[%lld,6]]", t0 / SEC, t0 / SEC + 30,
 		 t0 / SEC + 60);
 	CHECK_STR(json, want);
 	free(json);
 	/* by a sample label: the blobs are read */
 	x = sel("{comm=\"b\"}");
-	CHECK_INT(pstore_timeline(s, x, t0, t0 + 90 * SEC, 30 * SEC, "cpu", &json), 0);
+	CHECK_INT(timeline_text(s, x, t0, t0 + 90 * SEC, 30 * SEC, "cpu", &json), 0);
 	snprintf(want, sizeof(want), "[[%lld,2],[%lld,1],[%lld,1]]", t0 / SEC, t0 / SEC + 30,
 		 t0 / SEC + 60);
 	CHECK_STR(json, want);
 	free(json);
 	selector_free(x);
-	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + 90 * SEC, 0, NULL, &json), -EINVAL);
-	CHECK_INT(pstore_timeline(s, NULL, t0 + SEC, t0, SEC, NULL, &json), -EINVAL);
-	CHECK_INT(pstore_timeline(s, NULL, t0, t0 + DAY, 1000000, NULL, &json), -E2BIG);
+	CHECK_INT(timeline_text(s, NULL, t0, t0 + 90 * SEC, 0, NULL, &json), -EINVAL);
+	CHECK_INT(timeline_text(s, NULL, t0 + SEC, t0, SEC, NULL, &json), -EINVAL);
+	CHECK_INT(timeline_text(s, NULL, t0, t0 + DAY, 1000000, NULL, &json), -E2BIG);
 }
 
 /* A Go-like symbolized profile: no build ID, functions with files and lines, inline frames. */
@@ -821,10 +931,10 @@ TEST(retention_and_orphans)
 	CHECK_INT(count("stacks"), 1);
 	CHECK_INT(count("locations"), 2);
 	CHECK_INT(count("labelsets"), 1);
-	CHECK_INT(pstore_label_values(s, "comm", &json), 0);
+	CHECK_INT(label_values_text(s, "comm", &json), 0);
 	CHECK_STR(json, "[\"shared\"]");
 	free(json);
-	CHECK_INT(pstore_label_values(s, "service", &json), 0);
+	CHECK_INT(label_values_text(s, "service", &json), 0);
 	CHECK_STR(json, "[\"new\"]");
 	free(json);
 	CHECK_INT(pstore_query(s, NULL, 0, now, NULL, 0, &r), 0);

@@ -1,6 +1,6 @@
 /*
- * Unit tests of symbolizer/qsym and loadrebuild against a real debug store, resolver (no
- * debuginfod) and symbol cache, with fixtures compiled at test time from
+ * Unit tests of symbolizer/query/qsym and engine/loadrebuild against a real debug store, resolver
+ * (no debuginfod) and symbol cache, with fixtures compiled at test time from
  * tests/data/src/inline_c.c (-O2 -g, non-PIE so that file offsets and addresses differ):
  * - rebuilt program headers of objcopy --only-keep-debug files equal the executables' own
  *   (fixtures, and Debian's libc6-dbg when installed);
@@ -10,16 +10,16 @@
  * - named and build-ID-less locations pass through; out-of-segment offsets stay unknown;
  * - concurrent runs give identical answers.
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "../../cache/debugstore.h"
-#include "../../cache/resolver.h"
-#include "../../lib/log.h"
-#include "../../symbolizer/loadrebuild.h"
-#include "../../symbolizer/qsym.h"
-#include "../../symbolizer/symcache.h"
-#include "../../symbolizer/symfile.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "lib/log.h"
+#include "symbolizer/engine/loadrebuild.h"
+#include "symbolizer/query/qsym.h"
+#include "symbolizer/engine/opensyms.h"
+#include "symbolizer/engine/symfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,7 +33,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 static const char *setup(void)
@@ -103,7 +103,7 @@ TEST(rebuilt_headers_equal_the_executables)
 struct svc {
 	struct dstore *store;
 	struct resolver *res;
-	struct symcache *sc;
+	struct opensyms *sc;
 	struct qsym *q;
 };
 
@@ -116,7 +116,7 @@ static void svc_open(struct svc *s)
 	static const char *dirs[2];
 	struct dstore_opts so = {0};
 	struct resolver_opts ro = {0};
-	struct symcache_opts co = {0};
+	struct opensyms_opts co = {0};
 	struct qsym_opts qo = {0};
 	char cmd[256];
 
@@ -134,9 +134,9 @@ static void svc_open(struct svc *s)
 	co.debug_dirs = dirs;
 	co.index_dir = dstore_index_dir(s->store);
 	co.tmp_dir = dstore_tmp_dir(s->store);
-	CHECK_INT(symcache_new(&co, &s->sc), 0);
+	CHECK_INT(opensyms_new(&co, &s->sc), 0);
 	qo.resolver = s->res;
-	qo.symcache = s->sc;
+	qo.opensyms = s->sc;
 	qo.wait_ms = 200;
 	CHECK_INT(qsym_new(&qo, &s->q), 0);
 }
@@ -144,7 +144,7 @@ static void svc_open(struct svc *s)
 static void svc_close(struct svc *s)
 {
 	qsym_free(s->q);
-	symcache_free(s->sc);
+	opensyms_free(s->sc);
 	resolver_free(s->res);
 	dstore_close(s->store);
 	memset(s, 0, sizeof(*s));
@@ -166,7 +166,7 @@ static void upload(struct svc *s, const char *file, const char *bid, int force)
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(dstore_put(s->store, bid, tmp, DSTORE_SRC_UPLOAD, force, &pr, NULL), 0);
 	resolver_forget_negative(s->res, bid);
-	symcache_drop(s->sc, bid);
+	opensyms_drop(s->sc, bid);
 }
 
 /* The raw locations: NADDR offsets over fx's .text, and the engine's answers at their
@@ -365,7 +365,7 @@ TEST(cache_cap_evicts_whole_build_ids)
 	svc_open(&s);
 	qsym_free(s.q);
 	qo.resolver = s.res;
-	qo.symcache = s.sc;
+	qo.opensyms = s.sc;
 	qo.max_cached = 10;
 	CHECK_INT(qsym_new(&qo, &s.q), 0);
 	upload(&s, "fx", fx_bid, 0);

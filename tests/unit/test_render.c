@@ -1,15 +1,15 @@
 /*
- * Unit tests of symbolizer/render (+ strpool, u64map): folded, JSON tree, top, pprof and the
- * diffs from hand-built profiles (a pstore_result and its qsym_result, as the store and the
+ * Unit tests of symbolizer/query/render (+ lib/strpool, lib/u64map): folded, JSON tree, top, pprof
+ * and the diffs from hand-built profiles (a pstore_result and its qsym_result, as the store and the
  * symbolizer would hand them over): inline chains as frames, unknown frames named FILE+0xOFF
  * and never merged, sums equal to the total, max_nodes pruning that keeps every total equal
  * to self + children, diff shares (a traffic-only change has zero deltas), /missing ranking.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../symbolizer/render.h"
-#include "../../symbolizer/strpool.h"
-#include "../../symbolizer/u64map.h"
+#include "symbolizer/query/render.h"
+#include "lib/strpool.h"
+#include "lib/u64map.h"
 
 #include "profile.pb-c.h"
 

@@ -8,13 +8,13 @@
  *
  * Servers are started with PR_SET_PDEATHSIG and killed at exit, so none outlives the test.
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "../../cache/debugstore.h"
-#include "../../cache/resolver.h"
-#include "../../lib/err.h"
-#include "../../lib/log.h"
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,7 +33,7 @@
 
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 #define NVARIANTS 6 /* p0..p2 served by debuginfod, p3..p5 not */

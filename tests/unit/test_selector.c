@@ -2,10 +2,11 @@
  * test_selector - the label selector language (parse, errors with positions, anchored
  * regexes, absent labels) and the from/to time expressions.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../lib/err.h"
-#include "../../symbolizer/selector.h"
+#include "lib/err.h"
+#include "lib/parse.h"
+#include "symbolizer/store/selector.h"
 
 #include <errno.h>
 
@@ -194,14 +195,14 @@ TEST(times)
 	CHECK_INT(time_parse("", now, &t, err, sizeof(err)), -ERR_BADINPUT);
 	CHECK_INT(time_parse("-5", now, &t, err, sizeof(err)), -ERR_BADINPUT);
 	CHECK_INT(time_parse("1e300", now, &t, err, sizeof(err)), -ERR_BADINPUT);
-	CHECK_INT(duration_parse("10s", &t), 0);
+	CHECK_INT(parse_duration("10s", &t), 0);
 	CHECK_INT(t, 10LL * 1000000000);
-	CHECK_INT(duration_parse("7d", &t), 0);
+	CHECK_INT(parse_duration("7d", &t), 0);
 	CHECK_INT(t, 7 * 86400LL * 1000000000);
-	CHECK_INT(duration_parse("90", &t), 0);
+	CHECK_INT(parse_duration("90", &t), 0);
 	CHECK_INT(t, 90LL * 1000000000);
-	CHECK_INT(duration_parse("5x", &t), -ERR_BADINPUT);
-	CHECK_INT(duration_parse("", &t), -ERR_BADINPUT);
+	CHECK_INT(parse_duration("5x", &t), -ERR_BADINPUT);
+	CHECK_INT(parse_duration("", &t), -ERR_BADINPUT);
 }
 
 /* Mutated selectors never crash and either parse or fail with a message. */

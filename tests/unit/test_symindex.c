@@ -2,11 +2,11 @@
  * Unit tests of cache/symindex: the packed index answers exactly as the plain tables it was
  * written from, and every kind of damaged file is refused with -ERR_BADINDEX.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../cache/symindex.h"
-#include "../../lib/err.h"
-#include "../../lib/log.h"
+#include "cache/symindex.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 /* Refusals are logged as warnings; the tests check the return codes instead. */
 __attribute__((constructor)) static void quiet(void)
 {
-	log_set_level(LOG_ERROR);
+	log_set_level(FS_LOG_ERROR);
 }
 
 struct fixture {

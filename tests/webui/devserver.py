@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fixture server for working on the web UI without a store: serves symbolizer/webui/ at /
 and /ui/* straight from the source tree (edit, reload) and hand-written answers in the shapes
-symbolizer/render.c writes for /api/v1/query (json, top), /diff, /missing, /labels, /types.
+symbolizer/query/render.c writes for /api/v1/query (json, top), /diff, /missing, /labels, /types.
 
   python3 tests/webui/devserver.py [PORT]      then open http://127.0.0.1:PORT/
 

@@ -1,0 +1,54 @@
+/*
+ * httpd - fleetsymd's HTTP API on libmicrohttpd (docs/api.md): uploads, debuginfo status,
+ * the debuginfod protocol, symbolize and /metrics.
+ *
+ * MHD runs a pool of polling threads; a handler runs on one of them. Request bodies are
+ * streamed: an upload goes chunk by chunk into a temp file in the store's tmp dir (never
+ * whole in memory), a symbolize body into a buffer capped at max_body. Every answer that is
+ * not a file is JSON (errors: {"error": "..."}), and every request ends in one key=value log
+ * line and the metrics, written from MHD's request-completed callback, which is also where
+ * an abandoned upload's temp file is removed.
+ */
+#ifndef FLEETSYM_HTTPD_H
+#define FLEETSYM_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache/debugstore.h"
+#include "cache/resolver.h"
+#include "symbolizer/http/metrics.h"
+#include "symbolizer/store/profstore.h"
+#include "symbolizer/engine/opensyms.h"
+
+struct httpd;
+
+struct httpd_opts {
+	const char *listen;	/* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
+	int threads;		/* MHD thread pool size; 0 = 2 per CPU, at least 4 */
+	uint64_t max_upload;	/* bytes; 0 = 1 GiB */
+	int request_timeout_ms; /* longest wait for a debuginfod fetch; 0 = 5000 */
+	const char *token;	/* bearer token for writes; NULL = writes are open */
+	size_t max_addresses;	/* per symbolize request; 0 = 100,000 */
+	size_t max_body;	/* symbolize request body; 0 = 16 MiB */
+	/* Borrowed until httpd_stop(); all required. */
+	struct dstore *store;
+	struct resolver *resolver;
+	struct opensyms *opensyms;
+	struct metrics *metrics;
+	struct pstore *pstore; /* profile store; NULL: the profile routes answer 503 */
+	uint64_t max_ingest;   /* bytes of one POST /api/v1/ingest body; 0 = 64 MiB */
+};
+
+/* Bind and start serving. Sets *OUT (stop with httpd_stop()). -EADDRINUSE, -EINVAL (bad
+ * listen address), -ENOMEM. */
+int httpd_start(const struct httpd_opts *opts, struct httpd **out)
+    __attribute__((warn_unused_result));
+
+/* The port bound (useful with port 0). */
+int httpd_port(const struct httpd *h);
+
+/* Stop accepting, finish the requests in progress, free. */
+void httpd_stop(struct httpd *h);
+
+#endif

@@ -1,0 +1,1202 @@
+/*
+ * profstore_ingest - pprof in, rows out.
+ *
+ * Three phases. (1) Decode: gunzip with a cap on the output, protobuf-c unpack through an
+ * allocator with a byte cap, so a bomb or a hostile length prefix ends in -ERR_TOOBIG, not in
+ * the OOM killer. (2) Validate everything that refers to something (string, mapping, function
+ * and location indexes, value counts) before the database is touched, so garbage is refused
+ * with a message and nothing is stored. (3) Write, in one transaction under the writer lock:
+ * each pprof location becomes a deduplicated store location, each sample's location list a
+ * deduplicated stack, each sample's labels a deduplicated label set, and each sample type one
+ * profile row holding the packed (stack, label set, value) entries. The writer's caches
+ * (key -> id) make the common case — a stack seen before — a hash lookup with no SQL.
+ */
+#include "symbolizer/store/profstore_int.h"
+
+#include "profile.pb-c.h"
+
+#include "lib/clock.h"
+#include "lib/bsearch.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#define DECODE_FACTOR	 32			 /* unpacked bytes per encoded byte allowed */
+#define DECODE_MAX_BYTES ((size_t)2 << 30)	 /* and never more than this */
+#define KEY_MAX		 (PSTORE_MAX_DEPTH * 10) /* a stack key: varint location ids */
+
+/* ---- the capped allocator for protobuf-c ---- */
+
+struct palloc {
+	size_t used, max;
+	int over;
+};
+
+static void *pa_alloc(void *data, size_t size)
+{
+	struct palloc *a = data;
+	uint8_t *p;
+
+	if (size > a->max - a->used || a->max - a->used - size < 16) {
+		a->over = 1;
+		return NULL;
+	}
+	p = malloc(size + 16);
+	if (!p)
+		return NULL;
+	memcpy(p, &size, sizeof(size));
+	a->used += size + 16;
+	return p + 16;
+}
+
+static void pa_free(void *data, void *ptr)
+{
+	struct palloc *a = data;
+	uint8_t *p;
+	size_t size;
+
+	if (!ptr)
+		return;
+	p = (uint8_t *)ptr - 16;
+	memcpy(&size, p, sizeof(size));
+	a->used -= size + 16;
+	free(p);
+}
+
+/* ---- gunzip ---- */
+
+static int gunzip(const uint8_t *in, size_t len, size_t cap, uint8_t **out, size_t *outlen,
+		  char *err, size_t errlen)
+{
+	z_stream z = {0};
+	size_t size = len * 4 < cap ? len * 4 + 4096 : cap + 1, n = 0;
+	uint8_t *buf = NULL;
+	int rc, ret = 0;
+
+	if (size > cap + 1)
+		size = cap + 1;
+	buf = malloc(size);
+	if (!buf || inflateInit2(&z, 15 + 16) != Z_OK) {
+		free(buf);
+		return -ENOMEM;
+	}
+	z.next_in = (uint8_t *)in;
+	z.avail_in = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
+	for (;;) {
+		if (n == size) {
+			size_t ns = size * 2 > cap + 1 ? cap + 1 : size * 2;
+			uint8_t *nb;
+
+			if (n > cap) {
+				snprintf(err, errlen,
+					 "the gzip body decompresses to more than %zu bytes "
+					 "(--max-ingest-size)",
+					 cap);
+				ret = -ERR_TOOBIG;
+				break;
+			}
+			nb = realloc(buf, ns);
+			if (!nb) {
+				ret = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			size = ns;
+		}
+		z.next_out = buf + n;
+		z.avail_out = (uInt)(size - n > UINT32_MAX ? UINT32_MAX : size - n);
+		rc = inflate(&z, Z_NO_FLUSH);
+		n = (size_t)(z.next_out - buf);
+		if (rc == Z_STREAM_END) {
+			size_t used = (size_t)(z.next_in - in);
+
+			/* concatenated members, as gzip(1) makes them */
+			if (used + 2 <= len && in[used] == 0x1f && in[used + 1] == 0x8b) {
+				inflateReset(&z);
+				z.avail_in =
+				    (uInt)(len - used > UINT32_MAX ? UINT32_MAX : len - used);
+				continue;
+			}
+			if (used != len) {
+				snprintf(err, errlen, "%zu bytes of garbage after the gzip data",
+					 len - used);
+				ret = -ERR_BADINPUT;
+			}
+			break;
+		}
+		if (rc == Z_BUF_ERROR && z.avail_in == 0 && z.avail_out > 0) {
+			snprintf(err, errlen, "truncated gzip data (after %zu decompressed bytes)",
+				 n);
+			ret = -ERR_BADINPUT;
+			break;
+		}
+		if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			snprintf(err, errlen, "damaged gzip data: %s", z.msg ? z.msg : "error");
+			ret = rc == Z_MEM_ERROR ? -ENOMEM : -ERR_BADINPUT;
+			break;
+		}
+	}
+	inflateEnd(&z);
+	if (!ret && n > cap) {
+		snprintf(err, errlen,
+			 "the gzip body decompresses to more than %zu bytes (--max-ingest-size)",
+			 cap);
+		ret = -ERR_TOOBIG;
+	}
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+/* ---- id -> index maps for mappings, functions, locations ---- */
+
+struct idmap {
+	uint64_t (*pairs)[2]; /* sorted (id, index); NULL when ids are 1..n in order */
+	size_t n;
+};
+
+static int idmap_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* IDS(i) gives the id of element i. -EEXIST on a duplicate or zero id. */
+static int idmap_build(struct idmap *m, size_t n, uint64_t (*ids)(const void *arr, size_t i),
+		       const void *arr)
+{
+	int dense = 1;
+
+	m->n = n;
+	for (size_t i = 0; i < n && dense; i++)
+		dense = ids(arr, i) == i + 1;
+	if (dense)
+		return 0;
+	m->pairs = malloc((n ? n : 1) * sizeof(*m->pairs));
+	if (!m->pairs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		m->pairs[i][0] = ids(arr, i);
+		m->pairs[i][1] = i;
+	}
+	qsort(m->pairs, n, sizeof(*m->pairs), idmap_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (m->pairs[i][0] == 0 || (i && m->pairs[i][0] == m->pairs[i - 1][0]))
+			return -EEXIST;
+	return 0;
+}
+
+/* Index of ID, or -1. */
+static long idmap_get(const struct idmap *m, uint64_t id)
+{
+	long k;
+
+	if (!m->pairs)
+		return id >= 1 && id <= m->n ? (long)(id - 1) : -1;
+	k = bsearch_last_le64(m->pairs, m->n, sizeof(*m->pairs), id);
+	return k >= 0 && m->pairs[k][0] == id ? (long)m->pairs[k][1] : -1;
+}
+
+static uint64_t mapping_id(const void *arr, size_t i)
+{
+	return ((Perftools__Profiles__Mapping *const *)arr)[i]->id;
+}
+
+static uint64_t function_id(const void *arr, size_t i)
+{
+	return ((Perftools__Profiles__Function *const *)arr)[i]->id;
+}
+
+static uint64_t location_id(const void *arr, size_t i)
+{
+	return ((Perftools__Profiles__Location *const *)arr)[i]->id;
+}
+
+/* ---- one ingest ---- */
+
+struct entry {
+	int64_t stack, ls, value;
+};
+
+struct ing {
+	struct pstore *s;
+	const Perftools__Profiles__Profile *p;
+	char *err;
+	size_t errlen;
+	int64_t time, duration;
+	struct idmap maps, funcs, locs;
+	int64_t *loc_store;	       /* per pprof location: store id, 0 until needed */
+	char (*bids)[BUILDID_HEX_MAX]; /* per mapping: its build ID if usable, else "" */
+	int64_t *sample_stack, *sample_ls;
+	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
+	size_t truncated;
+	uint8_t key[KEY_MAX + 64];
+	uint8_t *buf; /* scratch for location keys, frames, label sets */
+	size_t buf_cap;
+};
+
+static int bad(struct ing *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(struct ing *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g->err, g->errlen, fmt, ap);
+	va_end(ap);
+	return -ERR_BADINPUT;
+}
+
+static int str_ok(const struct ing *g, int64_t i)
+{
+	return i >= 0 && (uint64_t)i < g->p->n_string_table;
+}
+
+static const char *str(const struct ing *g, int64_t i)
+{
+	const char *s = str_ok(g, i) ? g->p->string_table[i] : NULL;
+
+	return s ? s : "";
+}
+
+/* Length of S cut to at most MAX bytes without splitting a UTF-8 sequence. */
+static size_t cut_len(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+static int validate_header(struct ing *g)
+{
+	const Perftools__Profiles__Profile *p = g->p;
+
+	if (p->n_sample_type == 0)
+		return bad(g, "the profile has no sample_type");
+	if (p->n_sample_type > PSTORE_MAX_SAMPLE_TYPES)
+		return bad(g, "%zu sample types; at most %d are taken", p->n_sample_type,
+			   PSTORE_MAX_SAMPLE_TYPES);
+	if (p->n_sample > PSTORE_MAX_SAMPLES || p->n_location > PSTORE_MAX_LOCATIONS ||
+	    p->n_function > PSTORE_MAX_FUNCTIONS || p->n_mapping > PSTORE_MAX_MAPPINGS) {
+		snprintf(g->err, g->errlen,
+			 "the profile has %zu samples, %zu locations, %zu functions, %zu "
+			 "mappings; at most %d, %d, %d, %d are taken",
+			 p->n_sample, p->n_location, p->n_function, p->n_mapping,
+			 PSTORE_MAX_SAMPLES, PSTORE_MAX_LOCATIONS, PSTORE_MAX_FUNCTIONS,
+			 PSTORE_MAX_MAPPINGS);
+		return -ERR_TOOBIG;
+	}
+	for (size_t i = 0; i < p->n_sample_type; i++) {
+		const Perftools__Profiles__ValueType *vt = p->sample_type[i];
+
+		if (!str_ok(g, vt->type) || !str_ok(g, vt->unit))
+			return bad(g, "sample_type[%zu] has a string index out of range", i);
+		if (!*str(g, vt->type))
+			return bad(g, "sample_type[%zu] has an empty type name", i);
+	}
+	if (p->period_type &&
+	    (!str_ok(g, p->period_type->type) || !str_ok(g, p->period_type->unit)))
+		return bad(g, "period_type has a string index out of range");
+	if (p->time_nanos < 0 || p->duration_nanos < 0)
+		return bad(g, "negative time_nanos or duration_nanos");
+	if (p->time_nanos > clock_wall_ns() + (int64_t)86400 * 1000000000)
+		return bad(g, "time_nanos is more than a day in the future");
+	return 0;
+}
+
+static int validate_tables(struct ing *g)
+{
+	const Perftools__Profiles__Profile *p = g->p;
+	int err;
+
+	for (size_t i = 0; i < p->n_mapping; i++) {
+		const Perftools__Profiles__Mapping *m = p->mapping[i];
+
+		if (!str_ok(g, m->filename) || !str_ok(g, m->build_id))
+			return bad(g, "mapping[%zu] has a string index out of range", i);
+	}
+	for (size_t i = 0; i < p->n_function; i++) {
+		const Perftools__Profiles__Function *f = p->function[i];
+
+		if (!str_ok(g, f->name) || !str_ok(g, f->system_name) || !str_ok(g, f->filename))
+			return bad(g, "function[%zu] has a string index out of range", i);
+	}
+	err = idmap_build(&g->maps, p->n_mapping, mapping_id, p->mapping);
+	if (!err)
+		err = idmap_build(&g->funcs, p->n_function, function_id, p->function);
+	if (!err)
+		err = idmap_build(&g->locs, p->n_location, location_id, p->location);
+	if (err == -EEXIST)
+		return bad(g, "a mapping, function or location id is 0 or used twice");
+	if (err)
+		return err;
+	g->bids = calloc(p->n_mapping + 1, sizeof(*g->bids));
+	if (!g->bids)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_mapping; i++) {
+		/* a mapping without a usable build ID keeps "" (its frames stay raw) */
+		if (buildid_normalize(str(g, p->mapping[i]->build_id), BUILDID_WHOLE, g->bids[i]))
+			g->bids[i][0] = '\0';
+	}
+	for (size_t i = 0; i < p->n_location; i++) {
+		const Perftools__Profiles__Location *l = p->location[i];
+
+		if (l->mapping_id && idmap_get(&g->maps, l->mapping_id) < 0)
+			return bad(g, "location id %llu refers to mapping id %llu, which is absent",
+				   (unsigned long long)l->id, (unsigned long long)l->mapping_id);
+		for (size_t k = 0; k < l->n_line; k++)
+			if (l->line[k]->function_id &&
+			    idmap_get(&g->funcs, l->line[k]->function_id) < 0)
+				return bad(g,
+					   "location id %llu refers to function id %llu, which is "
+					   "absent",
+					   (unsigned long long)l->id,
+					   (unsigned long long)l->line[k]->function_id);
+	}
+	return 0;
+}
+
+static int validate_samples(struct ing *g)
+{
+	const Perftools__Profiles__Profile *p = g->p;
+
+	for (size_t i = 0; i < p->n_sample; i++) {
+		const Perftools__Profiles__Sample *sm = p->sample[i];
+
+		if (sm->n_value != p->n_sample_type)
+			return bad(g, "sample %zu has %zu values for %zu sample types", i,
+				   sm->n_value, p->n_sample_type);
+		for (size_t k = 0; k < sm->n_location_id; k++)
+			if (idmap_get(&g->locs, sm->location_id[k]) < 0)
+				return bad(g,
+					   "sample %zu refers to location id %llu, which is absent",
+					   i, (unsigned long long)sm->location_id[k]);
+		for (size_t k = 0; k < sm->n_label; k++) {
+			const Perftools__Profiles__Label *l = sm->label[k];
+
+			if (!str_ok(g, l->key) || !str_ok(g, l->str) || !str_ok(g, l->num_unit))
+				return bad(g,
+					   "sample %zu has a label with a string index out of "
+					   "range",
+					   i);
+		}
+	}
+	return 0;
+}
+
+/* ---- scratch ---- */
+
+static int reserve(struct ing *g, size_t n)
+{
+	uint8_t *nb;
+	size_t cap = g->buf_cap ? g->buf_cap : 4096;
+
+	if (n <= g->buf_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	nb = realloc(g->buf, cap);
+	if (!nb)
+		return -ENOMEM;
+	g->buf = nb;
+	g->buf_cap = cap;
+	return 0;
+}
+
+/* ---- dictionary rows: find in cache, else in the DB by hash, else insert ---- */
+
+struct dict {
+	struct kcache *cache;
+	enum wstmt find, ins, seen;
+	/* binds the insert's columns after ?1 hash, ?2 key, ?3 last_seen */
+	int (*bind_extra)(sqlite3_stmt *st, void *ctx);
+	void *ctx;
+};
+
+static int step_done(struct pstore *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : pstore_sqlite_err(s->wdb, rc, what);
+}
+
+static int bump_seen(struct pstore *s, enum wstmt seen, int64_t id, int64_t t)
+{
+	sqlite3_stmt *st = s->wst[seen];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, t);
+	return step_done(s, st, "update last_seen");
+}
+
+static int dict_get(struct ing *g, const struct dict *d, const uint8_t *key, size_t klen,
+		    int64_t *id)
+{
+	struct pstore *s = g->s;
+	uint64_t h = pstore_hash(key, klen);
+	struct kcache_ent *e = kcache_find(d->cache, h, key, klen);
+	sqlite3_stmt *st;
+	int64_t seen = 0;
+	int rc, err;
+
+	if (e) {
+		if (g->time > e->seen + PSTORE_SEEN_SLACK_NS) {
+			err = bump_seen(s, d->seen, e->id, g->time);
+			if (err)
+				return err;
+			e->seen = g->time;
+		}
+		*id = e->id;
+		return 0;
+	}
+	*id = 0;
+	st = s->wst[d->find];
+	sqlite3_bind_int64(st, 1, (int64_t)h);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((size_t)sqlite3_column_bytes(st, 2) == klen &&
+		    !memcmp(sqlite3_column_blob(st, 2), key, klen)) {
+			*id = sqlite3_column_int64(st, 0);
+			seen = sqlite3_column_int64(st, 1);
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return pstore_sqlite_err(s->wdb, rc, "dictionary lookup");
+	if (*id) {
+		if (g->time > seen + PSTORE_SEEN_SLACK_NS) {
+			err = bump_seen(s, d->seen, *id, g->time);
+			if (err)
+				return err;
+			seen = g->time;
+		}
+	} else {
+		st = s->wst[d->ins];
+		sqlite3_bind_int64(st, 1, (int64_t)h);
+		sqlite3_bind_blob(st, 2, key, (int)klen, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, g->time);
+		err = d->bind_extra ? d->bind_extra(st, d->ctx) : 0;
+		if (!err)
+			err = step_done(s, st, "dictionary insert");
+		sqlite3_clear_bindings(st);
+		if (err)
+			return err;
+		*id = sqlite3_last_insert_rowid(s->wdb);
+		seen = g->time;
+	}
+	return kcache_add(d->cache, h, key, klen, *id, seen);
+}
+
+/* ---- locations ---- */
+
+struct loc_cols {
+	const char *build_id, *mapping_file;
+	uint64_t file_off;
+	int kernel;
+	const uint8_t *frames;
+	size_t frames_len;
+};
+
+static int bind_loc(sqlite3_stmt *st, void *ctx)
+{
+	const struct loc_cols *c = ctx;
+
+	sqlite3_bind_text(st, 4, c->build_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)c->file_off);
+	sqlite3_bind_text(st, 6, c->mapping_file, (int)cut_len(c->mapping_file, PSTORE_MAX_STRING),
+			  SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, c->kernel);
+	if (c->frames)
+		sqlite3_bind_blob(st, 8, c->frames, (int)c->frames_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	return 0;
+}
+
+static size_t put_str(uint8_t *b, const char *s, size_t n)
+{
+	size_t k = pv_put(b, n);
+
+	memcpy(b + k, s, n);
+	return k + n;
+}
+
+/* The frames blob of L into g->buf at offset OFF: per Line, innermost first,
+ * varint(len) function, varint(len) file, varint(zigzag(line)). Sets *LEN (0: no names). */
+static int encode_frames(struct ing *g, const Perftools__Profiles__Location *l, size_t off,
+			 size_t *len)
+{
+	size_t n = off, nl = l->n_line < PSTORE_MAX_INLINE ? l->n_line : PSTORE_MAX_INLINE;
+	int named = 0, err;
+
+	for (size_t k = 0; k < nl; k++) {
+		const Perftools__Profiles__Line *ln = l->line[k];
+		long fi = ln->function_id ? idmap_get(&g->funcs, ln->function_id) : -1;
+		const Perftools__Profiles__Function *f = fi >= 0 ? g->p->function[fi] : NULL;
+		const char *name = f ? str(g, f->name) : "", *file = f ? str(g, f->filename) : "";
+		size_t nn, fn;
+
+		if (!*name && f)
+			name = str(g, f->system_name);
+		if (!*name)
+			name = "[unknown function]";
+		else
+			named = 1;
+		nn = cut_len(name, PSTORE_MAX_STRING);
+		fn = cut_len(file, PSTORE_MAX_STRING);
+		err = reserve(g, n + nn + fn + 40);
+		if (err)
+			return err;
+		n += put_str(g->buf + n, name, nn);
+		n += put_str(g->buf + n, file, fn);
+		n += pv_put(g->buf + n, pv_zig(ln->line));
+	}
+	*len = named ? n - off : 0;
+	return 0;
+}
+
+static int is_kernel_file(const char *f)
+{
+	return !strncmp(f, "[kernel", 7) || !strcmp(f, "[vmlinux]") || !strncmp(f, "[module", 7);
+}
+
+/* location()'s use of the scratch buffer: a key goes first, the encoded frames KEY_ROOM bytes
+ * past the mapping file's length, so no key overlaps them (a key is a tag, a build ID or the
+ * file name, and a varint: at most 80 bytes besides the name). A named location's key holds
+ * its frames, so it goes after them. */
+#define KEY_ROOM 128
+
+/* Where location L points: its mapping's build ID into BID ("" if none or unusable), file
+ * name and kind, and the file offset of its address. */
+static void loc_place(struct ing *g, const Perftools__Profiles__Location *l, struct loc_cols *c,
+		      char bid[BUILDID_HEX_MAX])
+{
+	const Perftools__Profiles__Mapping *m = NULL;
+	long mi = l->mapping_id ? idmap_get(&g->maps, l->mapping_id) : -1;
+
+	c->file_off = l->address;
+	if (mi < 0)
+		return;
+	m = g->p->mapping[mi];
+	memcpy(bid, g->bids[mi], BUILDID_HEX_MAX);
+	c->mapping_file = str(g, m->filename);
+	c->kernel = is_kernel_file(c->mapping_file);
+	if (l->address >= m->memory_start)
+		c->file_off = l->address - m->memory_start + m->file_offset;
+}
+
+/* The identity a location is stored under, written into the scratch buffer: 'R' build ID and
+ * file offset; without a build ID, 'N' kernel flag and frames when it names its frames, else
+ * 'U' mapping file and file offset. FL is the mapping file's length as stored. */
+static uint8_t *loc_key(struct ing *g, const struct loc_cols *c, size_t fl, size_t *klen)
+{
+	uint8_t *k = g->buf;
+	size_t n = 0;
+
+	if (c->build_id[0]) {
+		size_t bl = strlen(c->build_id) + 1;
+
+		k[n++] = 'R';
+		memcpy(k + n, c->build_id, bl);
+		n += bl;
+		n += pv_put(k + n, c->file_off);
+	} else if (c->frames_len) {
+		k = g->buf + fl + KEY_ROOM + c->frames_len;
+		k[n++] = 'N';
+		k[n++] = (uint8_t)c->kernel;
+		memcpy(k + n, c->frames, c->frames_len);
+		n += c->frames_len;
+	} else {
+		k[n++] = 'U';
+		memcpy(k + n, c->mapping_file, fl);
+		n += fl;
+		k[n++] = '\0';
+		n += pv_put(k + n, c->file_off);
+	}
+	*klen = n;
+	return k;
+}
+
+/* The store id of pprof location I. */
+static int location(struct ing *g, long i, int64_t *id)
+{
+	const Perftools__Profiles__Location *l = g->p->location[i];
+	struct loc_cols c = {.build_id = "", .mapping_file = ""};
+	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c};
+	char bid[BUILDID_HEX_MAX] = "";
+	size_t fl, flen = 0, klen;
+	uint8_t *key;
+	int err;
+
+	if (g->loc_store[i]) {
+		*id = g->loc_store[i];
+		return 0;
+	}
+	loc_place(g, l, &c, bid);
+	c.build_id = bid;
+	fl = cut_len(c.mapping_file, PSTORE_MAX_STRING);
+	err = reserve(g, fl + KEY_ROOM);
+	if (!err)
+		err = encode_frames(g, l, fl + KEY_ROOM, &flen);
+	if (!err && !bid[0] && flen) /* the named key after the frames */
+		err = reserve(g, fl + KEY_ROOM + 2 * flen + 8);
+	if (err)
+		return err;
+	if (flen) {
+		c.frames = g->buf + fl + KEY_ROOM;
+		c.frames_len = flen;
+	}
+	key = loc_key(g, &c, fl, &klen);
+	err = dict_get(g, &d, key, klen, &g->loc_store[i]);
+	if (!err)
+		*id = g->loc_store[i];
+	return err;
+}
+
+/* The named location "[truncated]" that roots a cut stack. */
+static int truncated_location(struct ing *g, int64_t *id)
+{
+	static const char name[] = "[truncated]";
+	struct loc_cols c = {.build_id = "", .mapping_file = ""};
+	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c};
+	uint8_t fr[32], key[40];
+	size_t n = 0, klen = 0;
+
+	if (g->truncated_loc) {
+		*id = g->truncated_loc;
+		return 0;
+	}
+	n += put_str(fr + n, name, sizeof(name) - 1);
+	n += put_str(fr + n, "", 0);
+	n += pv_put(fr + n, 0);
+	c.frames = fr;
+	c.frames_len = n;
+	key[klen++] = 'N';
+	key[klen++] = 0;
+	memcpy(key + klen, fr, n);
+	klen += n;
+	return dict_get(g, &d, key, klen, &g->truncated_loc) ?: (*id = g->truncated_loc, 0);
+}
+
+/* ---- stacks ---- */
+
+static int stack(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
+{
+	struct dict d = {&g->s->stacks, W_STACK_FIND, W_STACK_INS, W_STACK_SEEN, NULL, NULL};
+	size_t n = sm->n_location_id, klen = 0;
+	int cut = n > PSTORE_MAX_DEPTH;
+	int64_t lid;
+	int err;
+
+	if (cut)
+		n = PSTORE_MAX_DEPTH - 1;
+	for (size_t k = 0; k < n; k++) {
+		long li = idmap_get(&g->locs, sm->location_id[k]);
+
+		lid = g->loc_store[li]; /* seen in this profile already: the common case */
+		if (!lid && (err = location(g, li, &lid)))
+			return err;
+		klen += pv_put(g->key + klen, (uint64_t)lid);
+	}
+	if (cut) {
+		err = truncated_location(g, &lid);
+		if (err)
+			return err;
+		klen += pv_put(g->key + klen, (uint64_t)lid);
+		g->truncated++;
+	}
+	return dict_get(g, &d, g->key, klen, id);
+}
+
+/* ---- label sets ---- */
+
+struct lpair {
+	char name[PSTORE_MAX_LABEL_NAME + 2];
+	const char *value; /* borrowed from the string table, or points into num */
+	size_t vlen;
+	int isnum; /* VALUE is NUM (fixed up after sorting moves the struct) */
+	char num[24];
+};
+
+static int lpair_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct lpair *)a)->name, ((const struct lpair *)b)->name);
+}
+
+/* Label keys become selector-addressable names: [a-zA-Z_][a-zA-Z0-9_]*, other bytes '_'. */
+static void sanitize_name(const char *k, char *out)
+{
+	size_t n = 0;
+
+	if (isdigit((unsigned char)k[0]))
+		out[n++] = '_';
+	for (; *k && n < PSTORE_MAX_LABEL_NAME; k++)
+		out[n++] = isalnum((unsigned char)*k) || *k == '_' ? *k : '_';
+	out[n] = '\0';
+}
+
+static int lvalue_seen(struct ing *g, int sample, const char *name, const char *value, size_t vlen);
+
+/* Canonical blob of a sorted pair list into g->buf; sets *LEN. */
+static int encode_pairs(struct ing *g, const struct lpair *lp, size_t n, size_t *len)
+{
+	size_t off = 0;
+	int err = reserve(g, n * (PSTORE_MAX_LABEL_NAME + PSTORE_MAX_LABEL_VALUE + 4) + 1);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(lp[i].name);
+
+		memcpy(g->buf + off, lp[i].name, nl + 1);
+		off += nl + 1;
+		memcpy(g->buf + off, lp[i].value, lp[i].vlen);
+		off += lp[i].vlen;
+		g->buf[off++] = '\0';
+	}
+	*len = off;
+	return 0;
+}
+
+static int labelset(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
+{
+	struct dict d = {&g->s->lsets, W_LS_FIND, W_LS_INS, W_LS_SEEN, NULL, NULL};
+	struct lpair lp[PSTORE_MAX_SAMPLE_LABELS];
+	size_t n = 0, len;
+	int err;
+
+	*id = 0;
+	for (size_t k = 0; k < sm->n_label && n < PSTORE_MAX_SAMPLE_LABELS; k++) {
+		const Perftools__Profiles__Label *l = sm->label[k];
+		struct lpair *p = &lp[n];
+		int dup = 0;
+
+		if (!*str(g, l->key))
+			continue;
+		sanitize_name(str(g, l->key), p->name);
+		p->isnum = !l->str;
+		if (l->str) {
+			p->value = str(g, l->str);
+		} else {
+			snprintf(p->num, sizeof(p->num), "%lld", (long long)l->num);
+			p->value = p->num;
+		}
+		p->vlen = cut_len(p->value, PSTORE_MAX_LABEL_VALUE);
+		if (!p->vlen || memchr(p->value, '\0', p->vlen))
+			continue;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = !strcmp(lp[j].name, p->name);
+		if (!dup)
+			n++;
+	}
+	if (!n)
+		return 0;
+	qsort(lp, n, sizeof(lp[0]), lpair_cmp);
+	for (size_t k = 0; k < n; k++)
+		if (lp[k].isnum)
+			lp[k].value = lp[k].num;
+	for (size_t k = 0; k < n; k++) {
+		err = lvalue_seen(g, 1, lp[k].name, lp[k].value, lp[k].vlen);
+		if (err)
+			return err;
+	}
+	err = encode_pairs(g, lp, n, &len);
+	if (err)
+		return err;
+	return dict_get(g, &d, g->buf, len, id);
+}
+
+/* label_values rows (for /labels and /labels/NAME/values), with the same lazy last_seen. */
+static int lvalue_seen(struct ing *g, int sample, const char *name, const char *value, size_t vlen)
+{
+	struct pstore *s = g->s;
+	uint8_t key[PSTORE_MAX_LABEL_NAME + PSTORE_MAX_LABEL_VALUE + 8];
+	size_t nl = strlen(name), klen = 0;
+	struct kcache_ent *e;
+	sqlite3_stmt *st;
+	uint64_t h;
+	int err;
+
+	key[klen++] = (uint8_t)sample;
+	memcpy(key + klen, name, nl + 1);
+	klen += nl + 1;
+	memcpy(key + klen, value, vlen);
+	klen += vlen;
+	h = pstore_hash(key, klen);
+	e = kcache_find(&s->lvals, h, key, klen);
+	if (e && g->time <= e->seen + PSTORE_SEEN_SLACK_NS)
+		return 0;
+	st = s->wst[W_LV_UPSERT];
+	sqlite3_bind_text(st, 1, name, (int)nl, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, (int)vlen, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, sample);
+	sqlite3_bind_int64(st, 4, g->time);
+	err = step_done(s, st, "label value upsert");
+	if (err)
+		return err;
+	if (e) {
+		e->seen = g->time;
+		return 0;
+	}
+	return kcache_add(&s->lvals, h, key, klen, 1, g->time);
+}
+
+/* ---- series ---- */
+
+static int valid_name(const char *n)
+{
+	if (!*n || !(isalpha((unsigned char)*n) || *n == '_'))
+		return 0;
+	for (; *n; n++)
+		if (!isalnum((unsigned char)*n) && *n != '_')
+			return 0;
+	return 1;
+}
+
+/* Check and sort the series labels into LP (empty values dropped); sets *N. */
+static int series_pairs(struct ing *g, const struct pstore_label *series, size_t nseries,
+			struct lpair *lp, size_t *n)
+{
+	*n = 0;
+	if (nseries > PSTORE_MAX_SERIES_LABELS)
+		return bad(g, "%zu series labels; at most %d are taken", nseries,
+			   PSTORE_MAX_SERIES_LABELS);
+	for (size_t i = 0; i < nseries; i++) {
+		const char *name = series[i].name, *v = series[i].value ? series[i].value : "";
+
+		if (!valid_name(name) || strlen(name) > PSTORE_MAX_LABEL_NAME)
+			return bad(g,
+				   "series label name '%.64s' is not [a-zA-Z_][a-zA-Z0-9_]* of at "
+				   "most %d bytes",
+				   name, PSTORE_MAX_LABEL_NAME);
+		if (strlen(v) > PSTORE_MAX_LABEL_VALUE)
+			return bad(g, "the value of series label %s is longer than %d bytes", name,
+				   PSTORE_MAX_LABEL_VALUE);
+		for (size_t j = 0; j < *n; j++)
+			if (!strcmp(lp[j].name, name))
+				return bad(g, "series label %s is given twice", name);
+		if (!*v)
+			continue;
+		snprintf(lp[*n].name, sizeof(lp[*n].name), "%s", name);
+		lp[*n].value = v;
+		lp[*n].vlen = strlen(v);
+		(*n)++;
+	}
+	qsort(lp, *n, sizeof(lp[0]), lpair_cmp);
+	return 0;
+}
+
+static int series_id(struct ing *g, const struct lpair *lp, size_t n, int64_t *id)
+{
+	struct pstore *s = g->s;
+	struct dict d = {&s->series, W_SERIES_FIND, W_SERIES_INS, W_SERIES_SEEN, NULL, NULL};
+	sqlite3_stmt *st;
+	size_t len;
+	int err;
+
+	for (size_t k = 0; k < n; k++) {
+		err = lvalue_seen(g, 0, lp[k].name, lp[k].value, lp[k].vlen);
+		if (err)
+			return err;
+	}
+	err = encode_pairs(g, lp, n, &len);
+	if (!err)
+		err = dict_get(g, &d, g->buf, len, id);
+	if (err)
+		return err;
+	/* first/last seen are exact (the series listing filters on them) */
+	st = s->wst[W_SERIES_SEEN];
+	sqlite3_bind_int64(st, 1, *id);
+	sqlite3_bind_int64(st, 2, g->time);
+	return step_done(s, st, "series seen");
+}
+
+/* ---- profile rows ---- */
+
+static int type_id(struct ing *g, const Perftools__Profiles__ValueType *vt, int64_t *id)
+{
+	struct pstore *s = g->s;
+	sqlite3_stmt *st = s->wst[W_TYPE_INS];
+	const char *name = str(g, vt->type), *unit = str(g, vt->unit);
+	int rc, err;
+
+	sqlite3_bind_text(st, 1, name, (int)cut_len(name, 64 - 1), SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, unit, (int)cut_len(unit, 64 - 1), SQLITE_STATIC);
+	err = step_done(s, st, "type insert");
+	if (err)
+		return err;
+	st = s->wst[W_TYPE_FIND];
+	sqlite3_bind_text(st, 1, name, (int)cut_len(name, 64 - 1), SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, unit, (int)cut_len(unit, 64 - 1), SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : pstore_sqlite_err(s->wdb, rc, "type lookup");
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->stack != y->stack)
+		return x->stack < y->stack ? -1 : 1;
+	return x->ls < y->ls ? -1 : x->ls > y->ls;
+}
+
+/* One profile row for sample type K. Sets *STORED when a row was written. */
+static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents, int *stored)
+{
+	const Perftools__Profiles__Profile *p = g->p;
+	struct pstore *s = g->s;
+	size_t n = 0, m = 0, off = 0;
+	int64_t tid, total = 0, prev = 0, period = p->period, scale;
+	sqlite3_stmt *st;
+	int err;
+
+	err = type_id(g, p->sample_type[k], &tid);
+	if (err)
+		return err;
+	for (size_t i = 0; i < p->n_sample; i++)
+		if (p->sample[i]->value[k])
+			ents[n++] = (struct entry){g->sample_stack[i], g->sample_ls[i],
+						   p->sample[i]->value[k]};
+	qsort(ents, n, sizeof(*ents), entry_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m && ents[m - 1].stack == ents[i].stack && ents[m - 1].ls == ents[i].ls)
+			ents[m - 1].value += ents[i].value;
+		else
+			ents[m++] = ents[i];
+	}
+	/* a period in another unit than this type says nothing about it */
+	if (p->period_type && strcmp(str(g, p->period_type->type), str(g, p->sample_type[k]->type)))
+		period = 0;
+	/* CPU values are counts times the period: store the counts (1 byte, not 5) */
+	scale = period > 1 ? period : 1;
+	for (size_t i = 0; i < m && scale > 1; i++)
+		if (ents[i].value % scale)
+			scale = 1;
+	err = reserve(g, m * 30 + 11);
+	if (err)
+		return err;
+	off += pv_put(g->buf, (uint64_t)scale);
+	for (size_t i = 0; i < m; i++) {
+		off += pv_put(g->buf + off, (uint64_t)(ents[i].stack - prev));
+		off += pv_put(g->buf + off, (uint64_t)ents[i].ls);
+		off += pv_put(g->buf + off, pv_zig(ents[i].value / scale));
+		prev = ents[i].stack;
+		total += ents[i].value;
+	}
+	st = s->wst[W_PROFILE_INS];
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, tid);
+	sqlite3_bind_int64(st, 3, g->time);
+	sqlite3_bind_int64(st, 4, g->duration);
+	sqlite3_bind_int64(st, 5, period);
+	sqlite3_bind_int64(st, 6, (int64_t)m);
+	sqlite3_bind_int64(st, 7, total);
+	sqlite3_bind_blob(st, 8, g->buf, (int)off, SQLITE_STATIC);
+	err = step_done(s, st, "profile insert");
+	sqlite3_clear_bindings(st);
+	*stored = !err;
+	return err;
+}
+
+static int exec(struct pstore *s, const char *sql)
+{
+	int rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : pstore_sqlite_err(s->wdb, rc, sql);
+}
+
+static void drop_caches(struct pstore *s)
+{
+	kcache_clear(&s->locs);
+	kcache_clear(&s->stacks);
+	kcache_clear(&s->lsets);
+	kcache_clear(&s->series);
+	kcache_clear(&s->lvals);
+}
+
+static int write_profile(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows)
+{
+	const Perftools__Profiles__Profile *p = g->p;
+	struct entry *ents = NULL;
+	int64_t sid;
+	int err, stored;
+
+	*rows = 0;
+	err = series_id(g, sp, nsp, &sid);
+	for (size_t i = 0; !err && i < p->n_sample; i++) {
+		err = stack(g, p->sample[i], &g->sample_stack[i]);
+		if (!err)
+			err = labelset(g, p->sample[i], &g->sample_ls[i]);
+	}
+	if (!err) {
+		ents = malloc((p->n_sample ? p->n_sample : 1) * sizeof(*ents));
+		if (!ents)
+			err = -ENOMEM;
+	}
+	for (size_t k = 0; !err && k < p->n_sample_type; k++) {
+		err = profile_row(g, sid, k, ents, &stored);
+		*rows += (size_t)stored;
+	}
+	free(ents);
+	return err;
+}
+
+static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows)
+{
+	struct pstore *s = g->s;
+	int err;
+
+	g->loc_store = calloc(g->p->n_location + 1, sizeof(*g->loc_store));
+	g->sample_stack = calloc(g->p->n_sample + 1, sizeof(*g->sample_stack));
+	g->sample_ls = calloc(g->p->n_sample + 1, sizeof(*g->sample_ls));
+	if (!g->loc_store || !g->sample_stack || !g->sample_ls)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->wlock);
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (!err) {
+		err = write_profile(g, sp, nsp, rows);
+		/* COMMIT with synchronous=FULL: the WAL is fsynced before it returns */
+		err = err ?: exec(s, "COMMIT");
+		if (err) {
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+			/* rows the caches point at, and last_seen values they hold, are gone */
+			drop_caches(s);
+		}
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return err;
+}
+
+static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,
+		  Perftools__Profiles__Profile **out, struct palloc *pa, uint8_t **plain)
+{
+	ProtobufCAllocator alloc = {pa_alloc, pa_free, pa};
+	size_t n = len;
+	int err;
+
+	*plain = NULL;
+	if (len >= 2 && body[0] == 0x1f && body[1] == 0x8b) {
+		err = gunzip(body, len, cap, plain, &n, g->err, g->errlen);
+		if (err)
+			return err;
+		body = *plain;
+	} else if (len > cap) {
+		snprintf(g->err, g->errlen, "the profile is %zu bytes; at most %zu are taken", len,
+			 cap);
+		return -ERR_TOOBIG;
+	}
+	if (n == 0)
+		return bad(g, "empty body: expected a pprof profile (gzip'd or not)");
+	__atomic_fetch_add(&g->s->stats.decoded_bytes, n, __ATOMIC_RELAXED);
+	pa->max = n > (DECODE_MAX_BYTES - (4 << 20)) / DECODE_FACTOR
+		      ? DECODE_MAX_BYTES
+		      : n * DECODE_FACTOR + (4 << 20);
+	*out = perftools__profiles__profile__unpack(&alloc, n, body);
+	if (!*out && pa->over) {
+		snprintf(g->err, g->errlen,
+			 "the profile needs more than %zu bytes of memory to decode", pa->max);
+		return -ERR_TOOBIG;
+	}
+	if (!*out)
+		return bad(g, "not a pprof profile: protobuf decoding of %zu bytes failed%s", n,
+			   *plain ? " (after gunzip)" : "");
+	return 0;
+}
+
+int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t nseries,
+		     const void *body, size_t len, struct pstore_ingest_info *info, char *errbuf,
+		     size_t errlen)
+{
+	char dummy[8];
+	struct ing g = {
+	    .s = s, .err = errbuf ? errbuf : dummy, .errlen = errbuf ? errlen : sizeof(dummy)};
+	struct palloc pa = {0};
+	Perftools__Profiles__Profile *p = NULL;
+	struct lpair *sp = NULL;
+	uint8_t *plain = NULL;
+	size_t nsp = 0, rows = 0;
+	int err;
+
+	if (info)
+		memset(info, 0, sizeof(*info));
+	g.err[0] = '\0';
+	sp = calloc(PSTORE_MAX_SERIES_LABELS + 1, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	err = series_pairs(&g, series, nseries, sp, &nsp);
+	if (!err)
+		err = decode(&g, body, len, s->o.max_ingest_size, &p, &pa, &plain);
+	free(plain);
+	if (!err) {
+		g.p = p;
+		err = validate_header(&g);
+	}
+	if (!err)
+		err = validate_tables(&g);
+	if (!err)
+		err = validate_samples(&g);
+	if (!err) {
+		g.time = p->time_nanos ? p->time_nanos : clock_wall_ns();
+		g.duration = p->duration_nanos;
+		err = store(&g, sp, nsp, &rows);
+	}
+	if (err == -ERR_BADINPUT || err == -ERR_TOOBIG) {
+		__atomic_fetch_add(&s->stats.ingest_rejected, 1, __ATOMIC_RELAXED);
+	} else if (err) {
+		__atomic_fetch_add(&s->stats.ingest_failed, 1, __ATOMIC_RELAXED);
+		if (!g.err[0])
+			snprintf(g.err, g.errlen, "storing the profile failed: %s", err_str(err));
+	} else {
+		__atomic_fetch_add(&s->stats.ingests, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->stats.profile_rows, rows, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->stats.samples, p->n_sample, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->stats.truncated_stacks, g.truncated, __ATOMIC_RELAXED);
+		if (info) {
+			info->profiles = rows;
+			info->samples = p->n_sample;
+			info->time_ns = g.time;
+			info->truncated = g.truncated;
+		}
+	}
+	if (p) {
+		ProtobufCAllocator alloc = {pa_alloc, pa_free, &pa};
+
+		protobuf_c_message_free_unpacked(&p->base, &alloc);
+	}
+	free(g.maps.pairs);
+	free(g.funcs.pairs);
+	free(g.locs.pairs);
+	free(g.loc_store);
+	free(g.bids);
+	free(g.sample_stack);
+	free(g.sample_ls);
+	free(g.buf);
+	free(sp);
+	return err;
+}
+
+int pstore_ingest(struct pstore *s, const struct pstore_label *series, size_t nseries,
+		  const void *body, size_t len, char *errbuf, size_t errlen)
+{
+	return pstore_ingest_ex(s, series, nseries, body, len, NULL, errbuf, errlen);
+}
