@@ -14,7 +14,7 @@ FLEETSYMD_ENV ?= symbolizer/fleetsymd.env
 AGENT_UNIT ?= agent/fleetsym-agent.service
 MAN_SRC ?= $(wildcard docs/man/*.scd)
 COMPLETION ?= docs/completion/fleetsym.bash
-INSTALL_DOCS ?= README.md docs/api.md docs/ci.md docs/operations.md
+INSTALL_DOCS ?= README.md docs/api.md docs/ci.md docs/design.md docs/operations.md
 
 PREFIX ?= /usr/local
 DESTDIR ?=

@@ -18,6 +18,7 @@
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/parse.h"
+#include "lib/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,7 +82,8 @@ static void usage(FILE *f)
 	    "  --index-threads N        background symbol index builders (default 1)\n"
 	    "  --port-file FILE         write the bound port here once serving\n"
 	    "  --log-level LEVEL        error, warn, info (default; one line per request), "
-	    "debug\n");
+	    "debug\n"
+	    "  --version                version, commit and library versions\n");
 }
 
 /* A duration option (lib/parse.h: ms, s, m, h, d, w) of at least MIN_MS and at most INT_MAX
@@ -129,6 +131,7 @@ enum {
 	OPT_RETENTION,
 	OPT_MAX_INGEST,
 	OPT_HELP,
+	OPT_VERSION,
 };
 
 static int parse_one(struct config *c, int opt, const char *arg)
@@ -215,6 +218,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"retention", required_argument, NULL, OPT_RETENTION},
 	    {"max-ingest-size", required_argument, NULL, OPT_MAX_INGEST},
 	    {"help", no_argument, NULL, OPT_HELP},
+	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -222,6 +226,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (opt == 'h' || opt == OPT_HELP) {
 			usage(stdout);
+			exit(0);
+		}
+		if (opt == OPT_VERSION) {
+			version_print(stdout, "fleetsymd", VERSION_LIBS_FLEETSYMD);
 			exit(0);
 		}
 		if (opt == '?' || parse_one(c, opt, optarg)) {

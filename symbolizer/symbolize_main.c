@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -52,7 +53,8 @@ static void usage(FILE *f)
 	      "  -s, --basenames       file basenames only\n"
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
-	      "      --json            one JSON object per address\n",
+	      "      --json            one JSON object per address\n"
+	      "      --version         version, commit and library versions\n",
 	      f);
 	/* clang-format on */
 }
@@ -291,7 +293,7 @@ static int answer_stdin(struct cli *c)
 
 static int parse_args(struct cli *c, int argc, char **argv)
 {
-	enum { OPT_BUILD_ID = 256, OPT_DEBUG_DIR, OPT_INDEX_DIR, OPT_JSON };
+	enum { OPT_BUILD_ID = 256, OPT_DEBUG_DIR, OPT_INDEX_DIR, OPT_JSON, OPT_VERSION };
 	static const struct option longopts[] = {
 	    {"exe", required_argument, NULL, 'e'},
 	    {"functions", no_argument, NULL, 'f'},
@@ -305,6 +307,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"index-dir", required_argument, NULL, OPT_INDEX_DIR},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -330,6 +333,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			c->debug_dirs[c->ndebug_dirs++] = optarg;
 			break;
 		case 'h': usage(stdout); exit(0);
+		case OPT_VERSION:
+			version_print(stdout, "fleetsym-symbolize", VERSION_LIBS_SYMBOLIZE);
+			exit(0);
 		default: return -1;
 		}
 	}

@@ -37,6 +37,7 @@ cat >"$T/want.txt" <<EOT
 ./usr/share/doc/fleetsym/agent.md
 ./usr/share/doc/fleetsym/api.md
 ./usr/share/doc/fleetsym/ci.md
+./usr/share/doc/fleetsym/design.md
 ./usr/share/doc/fleetsym/examples/fleetsymd.env
 ./usr/share/doc/fleetsym/operations.md
 ./usr/share/man/man1/fleetsym-symbolize.1
@@ -45,7 +46,7 @@ cat >"$T/want.txt" <<EOT
 ./usr/share/man/man8/fleetsymd.8
 EOT
 (cd "$T/root" && find . -type f | sort) >"$T/files.txt"
-diff -u "$T/want.txt" "$T/files.txt" && ok "the installed files are the 21 expected" ||
+diff -u "$T/want.txt" "$T/files.txt" && ok "the installed files are the 22 expected" ||
 	fail "installed files differ from the expected list"
 for p in $SBIN; do [ -x "$T/root/usr/sbin/$p" ] || fail "$p not executable in /usr/sbin"; done
 for p in $BINS; do [ -x "$T/root/usr/bin/$p" ] || fail "$p not executable in /usr/bin"; done
@@ -67,13 +68,13 @@ for p in $SBIN $BINS; do
 	else
 		fail "$p --help: $(head -3 "$T/help-$p.txt")"
 	fi
-	# TODO(--version): turn on once the mains call version_print() (lib/version.h):
-	# if "$exe" --version >"$T/version-$p.txt" 2>&1 &&
-	#	grep -q "^$p [^ ]" "$T/version-$p.txt" && grep -q '^commit ' "$T/version-$p.txt"; then
-	#	ok "$p --version: $(head -1 "$T/version-$p.txt")"
-	# else
-	#	fail "$p --version: $(head -3 "$T/version-$p.txt")"
-	# fi
+	if "$exe" --version >"$T/version-$p.txt" 2>&1 &&
+		grep -q "^$p [^ ]" "$T/version-$p.txt" && grep -q '^commit ' "$T/version-$p.txt" &&
+		grep -q '^built with .*elfutils' "$T/version-$p.txt"; then
+		ok "$p --version: $(head -1 "$T/version-$p.txt")"
+	else
+		fail "$p --version: $(head -3 "$T/version-$p.txt")"
+	fi
 done
 
 # --- man pages: no warning at 80 columns; every long flag of --help is in the page

@@ -30,6 +30,13 @@ curl -s "$URL/metrics" >metrics.txt
 grep -q 'fleetsymd_query_duration_seconds_count{endpoint="query"} [1-9]' metrics.txt ||
 	fail "no query latency histogram"
 ok "metrics: $(metric "$URL" fleetsymd_query_locations_symbolized_total) locations symbolized, $(metric "$URL" fleetsymd_query_cache_hits_total) results-cache hits"
+# the build, as Prometheus exporters name it: version, commit and the libraries' versions
+bi=$(grep '^fleetsym_build_info{' metrics.txt)
+v=$("$FSD" --version | head -1)
+case "$bi" in
+*"version=\"${v#fleetsymd }\""*"sqlite="*"} 1") ok "metrics: $bi" ;;
+*) fail "fleetsym_build_info: '$bi' for '$v'" ;;
+esac
 stop_pid "$FSD_PID" || fail "fleetsymd exit status"
 
 echo "== a debuginfod that accepts and never answers: bounded wait, partial answers"

@@ -21,6 +21,7 @@
 #include "lib/elfutil.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/version.h"
 #include "lib/vec.h"
 
 #include <dirent.h>
@@ -70,7 +71,8 @@ static void usage(FILE *f)
 	      "  --force           upload even when the server has debug info as good\n"
 	      "  --no-extract      upload files as they are (no only-keep-debug extraction)\n"
 	      "  --quiet           print failures only\n"
-	      "  --retries N       retries on network errors and 5xx answers (default 4)\n",
+	      "  --retries N       retries on network errors and 5xx answers (default 4)\n"
+	      "  --version         version, commit and library versions\n",
 	      f);
 	/* clang-format on */
 }
@@ -399,7 +401,8 @@ int main(int argc, char **argv)
 		OPT_FORCE,
 		OPT_NO_EXTRACT,
 		OPT_QUIET,
-		OPT_RETRIES
+		OPT_RETRIES,
+		OPT_VERSION
 	};
 	static const struct option longopts[] = {
 	    {"server", required_argument, NULL, OPT_SERVER},
@@ -410,6 +413,7 @@ int main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"retries", required_argument, NULL, OPT_RETRIES},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
 	};
 	struct upload u = {.retries = 4};
@@ -444,6 +448,9 @@ int main(int argc, char **argv)
 		case OPT_QUIET: u.quiet = 1; break;
 		case OPT_RETRIES: u.retries = atoi(optarg); break;
 		case 'h': usage(stdout); return 0;
+		case OPT_VERSION:
+			version_print(stdout, "fleetsym-upload", VERSION_LIBS_UPLOAD);
+			return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -19,6 +19,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/version.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1008,7 +1009,7 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	struct resolver_stats rs;
 	struct opensyms_stats ss;
 	struct jsonw w = {0};
-	char *buf;
+	char *buf, bi[512];
 	size_t len;
 
 	dstore_stats(o->store, &ds);
@@ -1017,6 +1018,8 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	metrics_render(o->metrics, &ds, &rs, &ss, &w);
 	httpd_query_metrics(r->h->query, &w);
 	httpd_ingest_metrics(r->h->ingest, &w);
+	if (version_prometheus(bi, sizeof(bi), VERSION_LIBS_FLEETSYMD) > 0)
+		jsonw_lit(&w, bi);
 	if (jsonw_finish(&w, &buf, &len))
 		return respond_error(r, conn, 500, "rendering metrics failed");
 	return respond_buf(r, conn, 200, buf, len, "text/plain; version=0.0.4");
