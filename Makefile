@@ -84,10 +84,6 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
-# agent/ still logs with the unprefixed LOG_INFO etc.; lib/log.h defines them under this macro
-# until it moves to FS_LOG_* (then this goes).
-$(call obj,$(wildcard agent/*.c)): FS_CFLAGS += -DFLEETSYM_LOG_COMPAT
-
 # Helper programs the benchmarks run, built like everything else (same flags and warnings).
 BENCH_TOOLS := $(BUILD)/bench/store_load
 all: $(BENCH_TOOLS)

@@ -102,11 +102,12 @@ int agg_new(const struct agg_opts *o, struct agg **out)
 		int kerr = ksyms_load(&a->ks);
 
 		if (kerr == -EPERM)
-			log_msg(LOG_WARN,
+			log_msg(FS_LOG_WARN,
 				"/proc/kallsyms shows no addresses (kernel.kptr_restrict; "
 				"CAP_SYSLOG is missing): kernel frames stay unnamed");
 		else if (kerr)
-			log_msg(LOG_WARN, "reading /proc/kallsyms: %s: kernel frames stay unnamed",
+			log_msg(FS_LOG_WARN,
+				"reading /proc/kallsyms: %s: kernel frames stay unnamed",
 				err_str(kerr));
 		a->st.ksyms = a->ks ? ksyms_count(a->ks) : 0;
 	}
@@ -320,7 +321,7 @@ int agg_record(struct agg *a, const void *data, size_t size, uint64_t now_ns)
 		if (err == -E2BIG || err == -ENOMEM) {
 			a->st.profile_full++;
 		} else if (err) {
-			log_msg(LOG_WARN, "sample of pid %u: %s", h->pid, err_str(err));
+			log_msg(FS_LOG_WARN, "sample of pid %u: %s", h->pid, err_str(err));
 			a->st.bad_records++;
 		}
 		return 0;

@@ -94,9 +94,9 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = 0;
-	log_msg(level == LIBBPF_WARN   ? LOG_WARN
-		: level == LIBBPF_INFO ? LOG_INFO
-				       : LOG_DEBUG,
+	log_msg(level == LIBBPF_WARN   ? FS_LOG_WARN
+		: level == LIBBPF_INFO ? FS_LOG_INFO
+				       : FS_LOG_DEBUG,
 		"%s", line); /* libbpf's lines start with "libbpf: " */
 	return 0;
 }
@@ -116,20 +116,20 @@ static int diagnose(void)
 
 	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &maj, &min) == 2 &&
 	    (maj < 5 || (maj == 5 && min < 8))) {
-		log_msg(LOG_ERROR,
+		log_msg(FS_LOG_ERROR,
 			"kernel %s is too old: fleetsym-agent needs 5.8 or later "
 			"(BPF ring buffer, build IDs in stacks)",
 			u.release);
 		missing++;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-		log_msg(LOG_ERROR, "no /sys/kernel/btf/vmlinux: the kernel has no BTF "
-				   "(CONFIG_DEBUG_INFO_BTF=y is needed for CO-RE)");
+		log_msg(FS_LOG_ERROR, "no /sys/kernel/btf/vmlinux: the kernel has no BTF "
+				      "(CONFIG_DEBUG_INFO_BTF=y is needed for CO-RE)");
 		missing++;
 	}
 	if (syscall(SYS_capget, &h, d) == 0 && !has_cap(d, CAP_SYS_ADMIN) &&
 	    !(has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON))) {
-		log_msg(LOG_ERROR,
+		log_msg(FS_LOG_ERROR,
 			"not privileged: run as root, or with CAP_BPF and CAP_PERFMON "
 			"(plus CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE and CAP_DAC_READ_SEARCH "
 			"for the build IDs of mapped files, CAP_SYSLOG for kernel symbols): "
@@ -201,16 +201,16 @@ static void explain_perf_error(int err, unsigned int freq)
 			max[strcspn(max, "\n")] = 0;
 			fclose(f);
 		}
-		log_msg(LOG_ERROR,
+		log_msg(FS_LOG_ERROR,
 			"perf_event_open refused %u Hz: kernel.perf_event_max_sample_rate "
 			"is %s",
 			freq, max);
 	} else if (err == -EACCES || err == -EPERM) {
-		log_msg(LOG_ERROR, "perf_event_open: %s: needs CAP_PERFMON (or root)",
+		log_msg(FS_LOG_ERROR, "perf_event_open: %s: needs CAP_PERFMON (or root)",
 			strerror(-err));
 		diagnose();
 	} else {
-		log_msg(LOG_ERROR, "perf_event_open: %s", strerror(-err));
+		log_msg(FS_LOG_ERROR, "perf_event_open: %s", strerror(-err));
 	}
 }
 
@@ -222,7 +222,7 @@ static int attach_cpus(struct bpfprof *p, unsigned int freq)
 	memset(online, 0, sizeof(online));
 	n = online_cpus(online, BPFPROF_MAX_CPUS);
 	if (n <= 0) {
-		log_msg(LOG_ERROR, "cannot read /sys/devices/system/cpu/online");
+		log_msg(FS_LOG_ERROR, "cannot read /sys/devices/system/cpu/online");
 		return n ? n : -ENODEV;
 	}
 	p->links = calloc((size_t)n, sizeof(*p->links));
@@ -245,7 +245,7 @@ static int attach_cpus(struct bpfprof *p, unsigned int freq)
 		if (!l) {
 			err = -errno;
 			close(fd);
-			log_msg(LOG_ERROR, "attaching to the perf event of CPU %d: %s", cpu,
+			log_msg(FS_LOG_ERROR, "attaching to the perf event of CPU %d: %s", cpu,
 				strerror(-err));
 			return err;
 		}
@@ -275,7 +275,7 @@ static int load(struct bpfprof *p, const struct bpfprof_opts *o, bool unwind)
 	p->skel = profile_bpf__open();
 	if (!p->skel) {
 		err = -errno;
-		log_msg(LOG_ERROR, "opening the BPF object: %s", strerror(-err));
+		log_msg(FS_LOG_ERROR, "opening the BPF object: %s", strerror(-err));
 		return err;
 	}
 	p->skel->rodata->targ_tgid = o->pid;
@@ -295,11 +295,11 @@ static int load(struct bpfprof *p, const struct bpfprof_opts *o, bool unwind)
 	err = profile_bpf__load(p->skel);
 	if (err) {
 		err = err < 0 ? err : -EINVAL;
-		log_msg(unwind ? LOG_INFO : LOG_ERROR, "loading the BPF program: %s",
+		log_msg(unwind ? FS_LOG_INFO : FS_LOG_ERROR, "loading the BPF program: %s",
 			strerror(-err));
 		if (!unwind && !diagnose())
-			log_msg(LOG_ERROR, "privileges, BTF and kernel version look fine; the "
-					   "verifier's log above says why");
+			log_msg(FS_LOG_ERROR, "privileges, BTF and kernel version look fine; the "
+					      "verifier's log above says why");
 		return err;
 	}
 	if (unwind) {
@@ -307,7 +307,7 @@ static int load(struct bpfprof *p, const struct bpfprof_opts *o, bool unwind)
 		err = bpf_map__update_elem(p->skel->maps.unw_progs, &zero, sizeof(zero), &fd,
 					   sizeof(fd), BPF_ANY);
 		if (err) {
-			log_msg(LOG_WARN, "installing the unwinder's tail call: %s",
+			log_msg(FS_LOG_WARN, "installing the unwinder's tail call: %s",
 				strerror(-err));
 			return err;
 		}
@@ -336,7 +336,7 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 	p->rb_size = ring_size();
 	err = load(p, o, o->unwind_rows > 0);
 	if (err && o->unwind_rows > 0) {
-		log_msg(LOG_WARN,
+		log_msg(FS_LOG_WARN,
 			"the table unwinder did not load (it needs Linux 5.17+ for "
 			"bpf_find_vma and bpf_loop): user stacks through frame pointers only");
 		err = load(p, o, false);
@@ -349,7 +349,7 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 		err = bpf_map__update_elem(p->skel->maps.cgroup_filter, &zero, sizeof(zero), &fdv,
 					   sizeof(fdv), BPF_ANY);
 		if (err) {
-			log_msg(LOG_ERROR,
+			log_msg(FS_LOG_ERROR,
 				"setting the cgroup filter: %s (not a cgroup v2 "
 				"directory?)",
 				strerror(-err));
@@ -361,22 +361,23 @@ int bpfprof_open(const struct bpfprof_opts *o, bpfprof_record_fn fn, void *ctx,
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), on_record, p, NULL);
 	if (!p->rb) {
 		err = -errno;
-		log_msg(LOG_ERROR, "mapping the ring buffer: %s", strerror(-err));
+		log_msg(FS_LOG_ERROR, "mapping the ring buffer: %s", strerror(-err));
 		goto out;
 	}
 	if (!o->no_notices) {
 		p->skel->links.on_exec = bpf_program__attach(p->skel->progs.on_exec);
 		p->skel->links.on_exit = bpf_program__attach(p->skel->progs.on_exit);
 		if (!p->skel->links.on_exec || !p->skel->links.on_exit)
-			log_msg(LOG_WARN, "exec/exit tracepoints not attached: maps of processes "
-					  "that exec are re-read on misses only");
+			log_msg(FS_LOG_WARN,
+				"exec/exit tracepoints not attached: maps of processes "
+				"that exec are re-read on misses only");
 	}
 	if (p->unwind) {
 		/* without it the executable's mapping is learned from a sample: later, not
 		 * wrong */
 		p->skel->links.unw_on_exec = bpf_program__attach(p->skel->progs.unw_on_exec);
 		if (!p->skel->links.unw_on_exec)
-			log_msg(LOG_WARN, "the unwinder's exec tracepoint is not attached");
+			log_msg(FS_LOG_WARN, "the unwinder's exec tracepoint is not attached");
 	}
 	err = attach_cpus(p, freq);
 	if (err)

@@ -17,6 +17,7 @@
 
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../lib/parse.h"
 #include "../lib/version.h"
 
 #include <curl/curl.h>
@@ -90,27 +91,17 @@ static void usage(FILE *f)
 		"                      with the tables, compare with their reference, exit\n"
 		"  -v, --verbose       more log (twice: debug)\n"
 		"  --version           version, commit and library versions, exit\n"
-		"Durations: 500ms, 10s, 5m, 1h (plain numbers are seconds).\n");
+		"Durations: 500ms, 10s, 5m, 1h, 1d (plain numbers are seconds).\n");
 }
 
-static int parse_duration(const char *s, double *out)
+/* A duration option in seconds, through the one parser (lib/parse.h: ms, s, m, h, d, w). */
+static int opt_seconds(const char *s, double *out)
 {
-	char *end;
-	double v = strtod(s, &end), mult = 1;
+	int64_t ns;
 
-	if (end == s || !isfinite(v) || v < 0)
+	if (parse_duration(s, &ns))
 		return -EINVAL;
-	if (!strcmp(end, "ms"))
-		mult = 0.001;
-	else if (!strcmp(end, "s") || !*end)
-		mult = 1;
-	else if (!strcmp(end, "m"))
-		mult = 60;
-	else if (!strcmp(end, "h"))
-		mult = 3600;
-	else
-		return -EINVAL;
-	*out = v * mult;
+	*out = (double)ns / 1e9;
 	return 0;
 }
 
@@ -257,7 +248,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->frequency = (unsigned int)v;
 			break;
 		case 'I':
-			if (parse_duration(optarg, &o->interval_s) || o->interval_s < 0.1 ||
+			if (opt_seconds(optarg, &o->interval_s) || o->interval_s < 0.1 ||
 			    o->interval_s > 3600)
 				goto bad;
 			break;
@@ -272,7 +263,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'C': o->cgroup = optarg; break;
 		case 'd':
-			if (parse_duration(optarg, &o->duration_s) || o->duration_s <= 0)
+			if (opt_seconds(optarg, &o->duration_s) || o->duration_s <= 0)
 				goto bad;
 			break;
 		case 'Q':
@@ -455,12 +446,12 @@ static int flush(struct run *r, int64_t *interval_start)
 	err = agg_flush(r->agg, *interval_start, now, r->ship != NULL, &gz, &len);
 	if (err) {
 		free(gz);
-		log_msg(LOG_ERROR, "encoding a profile: %s", err_str(err));
+		log_msg(FS_LOG_ERROR, "encoding a profile: %s", err_str(err));
 		return err;
 	}
 	r->profiles++;
-	log_msg(LOG_INFO, "profile: %llu samples, %zu bytes gzip'd", (unsigned long long)nsamples,
-		len);
+	log_msg(FS_LOG_INFO, "profile: %llu samples, %zu bytes gzip'd",
+		(unsigned long long)nsamples, len);
 	if (r->ship) {
 		ship_push(r->ship, gz, len);
 		*interval_start = now;
@@ -469,7 +460,7 @@ static int flush(struct run *r, int64_t *interval_start)
 	err = write_file(r->o->output, gz, len);
 	free(gz);
 	if (err)
-		log_msg(LOG_ERROR, "writing %s: %s", r->o->output, err_str(err));
+		log_msg(FS_LOG_ERROR, "writing %s: %s", r->o->output, err_str(err));
 	return err;
 }
 
@@ -494,7 +485,7 @@ static int run_loop(struct run *r)
 			wait = deadline - now;
 		n = bpfprof_poll(r->bpf, (int)(wait / 1000000));
 		if (n < 0) {
-			log_msg(LOG_ERROR, "reading the ring buffer: %s", err_str(n));
+			log_msg(FS_LOG_ERROR, "reading the ring buffer: %s", err_str(n));
 			err = n;
 			break;
 		}
@@ -504,7 +495,7 @@ static int run_loop(struct run *r)
 		if (now - last_check >= 1000000000ull) {
 			last_check = now;
 			if (target_gone(r->o->pid)) {
-				log_msg(LOG_INFO, "process %u exited", r->o->pid);
+				log_msg(FS_LOG_INFO, "process %u exited", r->o->pid);
 				break;
 			}
 		}
@@ -514,7 +505,7 @@ static int run_loop(struct run *r)
 		}
 	}
 	if (bpfprof_poll(r->bpf, 0) < 0)
-		log_msg(LOG_WARN, "reading the last records failed");
+		log_msg(FS_LOG_WARN, "reading the last records failed");
 	return flush(r, &interval_start) ?: err;
 }
 
@@ -617,7 +608,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o))
 		return 2;
 	log_set_sink(log_to_stderr, NULL);
-	log_set_level(o.verbose >= 2 ? LOG_DEBUG : o.verbose ? LOG_INFO : LOG_WARN);
+	log_set_level(o.verbose >= 2 ? FS_LOG_DEBUG : o.verbose ? FS_LOG_INFO : FS_LOG_WARN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -691,15 +682,15 @@ int main(int argc, char **argv)
 		if (!err)
 			err = unwind_new(rows_fd, files_fd, bo.unwind_rows, &r.unw);
 		if (err && err != -ENOTSUP)
-			log_msg(LOG_WARN, "table unwinding off: %s", err_str(err));
+			log_msg(FS_LOG_WARN, "table unwinding off: %s", err_str(err));
 	}
-	log_msg(LOG_INFO, "sampling %d CPUs at %u Hz, ring buffer %zu KiB, %s %s",
+	log_msg(FS_LOG_INFO, "sampling %d CPUs at %u Hz, ring buffer %zu KiB, %s %s",
 		bpfprof_ncpus(r.bpf), o.frequency, bpfprof_ring_size(r.bpf) >> 10,
 		o.output ? "writing" : "shipping to", o.output ? o.output : url);
 	rc = run_loop(&r) ? 1 : 0;
 out:
 	if (r.bpf && bpfprof_counters(r.bpf, r.counters))
-		log_msg(LOG_WARN, "reading the BPF counters failed");
+		log_msg(FS_LOG_WARN, "reading the BPF counters failed");
 	if (r.unw)
 		unwind_get_stats(r.unw, &r.us);
 	unwind_free(r.unw); /* before the maps it writes go away */

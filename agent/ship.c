@@ -199,7 +199,7 @@ static void send_one(struct ship *s, uint64_t *next_ns)
 	pthread_mutex_lock(&s->mu);
 	if (status >= 200 && status < 300) {
 		if (s->failures)
-			log_msg(LOG_INFO, "server reachable again after %u failed attempts",
+			log_msg(FS_LOG_INFO, "server reachable again after %u failed attempts",
 				s->failures);
 		s->failures = 0;
 		s->st.sent++;
@@ -210,22 +210,24 @@ static void send_one(struct ship *s, uint64_t *next_ns)
 	if (status >= 400 && status < 500 && status != 408 && status != 429 && status != 401 &&
 	    status != 403) {
 		if (status != s->last_status)
-			log_msg(LOG_WARN, "server refused a profile: HTTP %ld (dropped)", status);
+			log_msg(FS_LOG_WARN, "server refused a profile: HTTP %ld (dropped)",
+				status);
 		s->last_status = status;
 		s->st.rejected++;
 		free(it.buf);
 		return;
 	}
 	if (status == 401 || status == 403) {
-		log_msg(LOG_WARN, "server answered HTTP %ld: re-reading the token file", status);
+		log_msg(FS_LOG_WARN, "server answered HTTP %ld: re-reading the token file", status);
 		if (read_token(s))
-			log_msg(LOG_WARN, "cannot read the token file %s", s->token_file);
+			log_msg(FS_LOG_WARN, "cannot read the token file %s", s->token_file);
 	} else if (!s->failures) {
 		if (status)
-			log_msg(LOG_WARN, "sending a profile: HTTP %ld; retrying with backoff",
+			log_msg(FS_LOG_WARN, "sending a profile: HTTP %ld; retrying with backoff",
 				status);
 		else
-			log_msg(LOG_WARN, "sending a profile: %s; retrying with backoff", errbuf);
+			log_msg(FS_LOG_WARN, "sending a profile: %s; retrying with backoff",
+				errbuf);
 	}
 	s->last_status = status;
 	s->failures++;
@@ -306,7 +308,7 @@ int ship_new(const struct ship_opts *o, struct ship **out)
 		s->rng = mono_ns() | 1;
 	err = read_token(s);
 	if (err) {
-		log_msg(LOG_ERROR, "cannot read the token file %s: %s", o->token_file,
+		log_msg(FS_LOG_ERROR, "cannot read the token file %s: %s", o->token_file,
 			strerror(-err));
 		goto out;
 	}

@@ -291,7 +291,7 @@ static int open_mapped(uint32_t pid, uint64_t start, uint64_t end)
 static void set_file(struct unwind *u, const struct unw_file_key *key, const struct unw_file *f)
 {
 	if (bpf_map_update_elem(u->files_fd, key, f, BPF_ANY))
-		log_msg(LOG_DEBUG, "unwind: updating a file entry: %s", strerror(errno));
+		log_msg(FS_LOG_DEBUG, "unwind: updating a file entry: %s", strerror(errno));
 }
 
 /* Point KEY's entry at E (under the lock). */
@@ -354,7 +354,7 @@ static void serve(struct unwind *u, const struct unw_need *nd)
 	if (e) {
 		hook(u, e, &nd->key);
 	} else {
-		log_msg(LOG_INFO, "unwind: no table for %s (pid %" PRIu32 "): %s", id, nd->h.pid,
+		log_msg(FS_LOG_INFO, "unwind: no table for %s (pid %" PRIu32 "): %s", id, nd->h.pid,
 			err_str(err));
 		u->st.tables_failed++;
 		none.has_build_id = has_bid;

@@ -11,13 +11,6 @@ enum log_level { FS_LOG_ERROR, FS_LOG_WARN, FS_LOG_INFO, FS_LOG_DEBUG };
 
 /* The unprefixed names, for agent/ only until it moves over (the Makefile sets the macro for
  * agent/ objects); never together with <syslog.h>. */
-#ifdef FLEETSYM_LOG_COMPAT
-#define LOG_ERROR FS_LOG_ERROR
-#define LOG_WARN  FS_LOG_WARN
-#define LOG_INFO  FS_LOG_INFO
-#define LOG_DEBUG FS_LOG_DEBUG
-#endif
-
 typedef void (*log_sink_fn)(enum log_level level, const char *line, void *ctx);
 
 /* Messages above LEVEL are dropped. Default: FS_LOG_WARN. */
