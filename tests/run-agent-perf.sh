@@ -39,14 +39,8 @@ done
 [ -n "$work" ] || { cat perf.err; echo "FAIL: the workload did not start under perf"; exit 1; }
 PIDS+=("$work")
 
-bg "$AGENT" --output "$T/agent.pb.gz" --frequency 99 --pid "$work" -v 2>agent.err
-agent=$BG
-for _ in $(seq 300); do
-	grep -q 'info: sampling' agent.err && break
-	kill -0 "$agent" 2>/dev/null || break
-	sleep 0.1
-done
-grep -q 'info: sampling' agent.err || { cat agent.err; echo "FAIL: the agent did not start"; exit 1; }
+start_agent agent.err --output "$T/agent.pb.gz" --frequency 99 --pid "$work" -v
+agent=$AGENT_PID
 start=$(date +%s)
 touch go
 

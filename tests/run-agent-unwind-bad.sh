@@ -54,15 +54,8 @@ PY
 objcopy --remove-section .eh_frame --remove-section .eh_frame_hdr unw_nocfi || exit 1
 readelf -SW unw_nocfi | grep -q eh_frame && { echo "FAIL: unw_nocfi still has CFI"; exit 1; }
 
-"$AGENT" --output prof.pb.gz --frequency 99 --interval 60s -v 2>agent.err &
-agent=$!
-PIDS+=("$agent")
-for _ in $(seq 300); do
-	[ -d "/proc/$agent" ] || break
-	grep -q "sampling" agent.err && break
-	sleep 0.1
-done
-grep -E "warning|error" agent.err && fail "the agent warned at start (verifier, attach)"
+start_agent agent.err --output prof.pb.gz --frequency 99 --interval 60s -v
+agent=$AGENT_PID
 sleep 1
 bg ./unw_garbage chain 6
 bg ./unw_nocfi chain 6

@@ -49,15 +49,8 @@ for f in unw_work.full unw_lib.full unw_cxx.full; do
 	"$BUILD/bin/fleetsym-upload" --server "$URL" "$f" >up.txt 2>&1 ||
 		{ cat up.txt; echo "FAIL: upload of $f"; exit 1; }
 done
-"$AGENT" --server "$URL" --label service=unwind --frequency 99 --interval 2s -v 2>agent.err &
-agent=$!
-PIDS+=("$agent")
-for _ in $(seq 300); do
-	[ -d "/proc/$agent" ] || break
-	grep -q "sampling" agent.err && break
-	sleep 0.1
-done
-grep -E "warning|error" agent.err && fail "the agent warned at start (verifier, attach)"
+start_agent agent.err --server "$URL" --label service=unwind --frequency 99 --interval 2s -v
+agent=$AGENT_PID
 sleep 1
 
 # phase 1: the fixtures, side by side; the dlopen happens 1.5 s into its run

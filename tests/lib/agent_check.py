@@ -87,7 +87,7 @@ def symbolize(sym, exe, vaddrs):
     if not vaddrs:
         return {}
     out = subprocess.run([sym, "-e", exe, "--json"], input="\n".join("0x%x" % v for v in vaddrs),
-                         capture_output=True, text=True, timeout=60).stdout
+                         capture_output=True, text=True, timeout=300).stdout
     res = {}
     for v, line in zip(vaddrs, out.splitlines()):
         j = json.loads(line)

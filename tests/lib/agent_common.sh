@@ -53,6 +53,27 @@ build_fixture() {
 	echo "fixture: $T/agent_work, build ID $FIXTURE_BUILD_ID"
 }
 
+# start_agent LOG ARGS...: fleetsym-agent ARGS (with -v: "sampling" is an info line) in the
+# background, stderr to LOG, its pid in $AGENT_PID (and for the cleanup); returns once it
+# samples (at most 30 s); fails the test if it does not, or if it warned at start (verifier,
+# attach).
+start_agent() {
+	local log=$1
+	shift
+	bg "$AGENT" "$@" 2>"$log"
+	AGENT_PID=$BG
+	for _ in $(seq 300); do
+		grep -q 'info: sampling' "$log" && break
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q 'info: sampling' "$log" || { cat "$log"; echo "FAIL: the agent did not start"; exit 1; }
+	if grep -E "warning|error" "$log"; then
+		echo "FAIL: the agent warned at start (verifier, attach)"
+		exit 1
+	fi
+}
+
 # stat_field FILE KEY: the key=value of the agent's last "stats" line in FILE.
 stat_field() {
 	grep 'fleetsym-agent: stats' "$1" | tail -1 | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'

@@ -23,24 +23,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_pprof  # noqa: E402
-from agent_check import build_id, count, file_offset, pt_loads, to_vaddr  # noqa: E402
+from agent_check import build_id, count, file_offset, pt_loads, symbolize, to_vaddr  # noqa: E402
 
 ENTRY = ("__libc_start_call_main", "start_thread", "__clone3", "clone3", "__GI___clone3")
-
-
-def symbolize(sym, exe, vaddrs):
-    """{vaddr: physical function name} (the outermost of the inline chain)."""
-    import json
-    vaddrs = sorted(set(v for v in vaddrs if v is not None))
-    if not vaddrs:
-        return {}
-    out = subprocess.run([sym, "-e", exe, "--json"], input="\n".join("0x%x" % v for v in vaddrs),
-                         capture_output=True, text=True, timeout=300).stdout
-    res = {}
-    for v, line in zip(vaddrs, out.splitlines()):
-        fr = json.loads(line).get("frames", [])
-        res[v] = fr[-1].get("function", "??") if fr else "??"
-    return res
 
 
 def agent_stacks(a):
@@ -69,7 +54,9 @@ def agent_stacks(a):
             else:
                 fr.append((None, "%s+0x%x" % (m["filename"] or "?", off)))
         frames.append((s, fr))
-    names = {b: symbolize(a.sym, elfs[b][0], vs) for b, vs in want.items()}
+    # the physical function: the outermost of each address's inline chain
+    names = {b: {v: ch[-1][0] if ch else "??" for v, ch in symbolize(a.sym, elfs[b][0], vs).items()}
+             for b, vs in want.items()}
     out = []
     for s, fr in frames:
         stack = [names[b].get(v, "??") if b else v for b, v in fr]
