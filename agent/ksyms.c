@@ -6,6 +6,7 @@
  */
 #include "ksyms.h"
 
+#include "../lib/bsearch.h"
 #include "../lib/vec.h"
 
 #include <errno.h>
@@ -219,20 +220,12 @@ int ksyms_refresh(struct ksyms **k)
 
 const char *ksyms_lookup(const struct ksyms *k, uint64_t addr, const char **module)
 {
-	size_t lo = 0, hi = k->n;
+	long i = bsearch_last_le64(k->syms, k->n, sizeof(*k->syms), addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (k->syms[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (!lo || addr - k->syms[lo - 1].addr >= KSYMS_MAX_SIZE)
+	if (i < 0 || addr - k->syms[i].addr >= KSYMS_MAX_SIZE)
 		return NULL;
-	*module = k->names + k->modules[k->syms[lo - 1].module];
-	return k->names + k->syms[lo - 1].name;
+	*module = k->names + k->modules[k->syms[i].module];
+	return k->names + k->syms[i].name;
 }
 
 size_t ksyms_count(const struct ksyms *k)

@@ -29,6 +29,14 @@ struct u64map {
 /* The value of KEY into *VAL: 1 when present, 0 when not. */
 int u64map_get(const struct u64map *m, uint64_t key, uint32_t *val);
 
+/* 1 when KEY is in M (a map used as a set), 0 when not. */
+static inline int u64map_has(const struct u64map *m, uint64_t key)
+{
+	uint32_t v;
+
+	return u64map_get(m, key, &v);
+}
+
 /* Set KEY to VAL (insert or overwrite). 0, -ENOMEM or -E2BIG. */
 int u64map_put(struct u64map *m, uint64_t key, uint32_t val) __attribute__((warn_unused_result));
 

@@ -4,8 +4,10 @@
  */
 #include "symbolizer/engine/ivset.h"
 
+#include "lib/bsearch.h"
 #include "lib/vec.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void ivset_clear(struct ivset *s)
@@ -55,19 +57,12 @@ void ivset_normalize(struct ivset *s)
 	s->n = k + 1;
 }
 
-/* First interval of S with hi > X. */
+/* First interval of S with hi > X (the intervals are disjoint and sorted, so their ends are
+ * sorted too). */
 static size_t first_above(const struct ivset *s, uint64_t x)
 {
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->v[mid].hi <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return (size_t)(bsearch_last_le(s->v, s->n, sizeof(*s->v), offsetof(struct iv, hi),
+					sizeof(s->v->hi), x) + 1);
 }
 
 int ivset_claim(struct ivset *parent, const struct ivset *want, struct ivset *out)

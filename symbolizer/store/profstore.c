@@ -147,69 +147,6 @@ void kcache_clear(struct kcache *c)
 	c->cap = c->n = c->bytes = 0;
 }
 
-/* ---- idset ---- */
-
-static int idset_grow(struct idset *s)
-{
-	size_t ncap = s->cap ? s->cap * 2 : 64;
-	int64_t *nt = calloc(ncap, sizeof(*nt));
-
-	if (!nt)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->cap; i++) {
-		size_t j;
-
-		if (!s->tab[i])
-			continue;
-		for (j = (uint64_t)s->tab[i] * 0x9e3779b97f4a7c15ULL >> 7 & (ncap - 1); nt[j];
-		     j = (j + 1) & (ncap - 1))
-			;
-		nt[j] = s->tab[i];
-	}
-	free(s->tab);
-	s->tab = nt;
-	s->cap = ncap;
-	return 0;
-}
-
-int idset_add(struct idset *s, int64_t id)
-{
-	size_t j;
-
-	if (!id) {
-		s->has_zero = 1;
-		return 0;
-	}
-	if ((s->n + 1) * 2 > s->cap && idset_grow(s))
-		return -ENOMEM;
-	for (j = (uint64_t)id * 0x9e3779b97f4a7c15ULL >> 7 & (s->cap - 1); s->tab[j];
-	     j = (j + 1) & (s->cap - 1))
-		if (s->tab[j] == id)
-			return 0;
-	s->tab[j] = id;
-	s->n++;
-	return 0;
-}
-
-int idset_has(const struct idset *s, int64_t id)
-{
-	if (!id)
-		return s->has_zero;
-	if (!s->cap)
-		return 0;
-	for (size_t j = (uint64_t)id * 0x9e3779b97f4a7c15ULL >> 7 & (s->cap - 1); s->tab[j];
-	     j = (j + 1) & (s->cap - 1))
-		if (s->tab[j] == id)
-			return 1;
-	return 0;
-}
-
-void idset_free(struct idset *s)
-{
-	free(s->tab);
-	memset(s, 0, sizeof(*s));
-}
-
 /* ---- canonical label blobs ---- */
 
 int pstore_labels_each(const uint8_t *b, size_t n,
@@ -240,7 +177,7 @@ struct sv_cursor {
 	uint8_t *buf;
 	size_t cap;
 	const uint8_t *p, *end;
-	const struct idset *allow;
+	const struct u64map *allow;
 	int64_t stack, ls, value, rowid, scale;
 	int eof;
 };
@@ -333,7 +270,7 @@ static int sv_next(sqlite3_vtab_cursor *cur)
 		c->ls = (int64_t)ls;
 		c->value = pv_unzig(v) * c->scale;
 		c->rowid++;
-		if (!c->allow || idset_has(c->allow, c->ls))
+		if (!c->allow || u64map_has(c->allow, (uint64_t)c->ls))
 			return SQLITE_OK;
 	}
 }
@@ -477,7 +414,7 @@ static void merge_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	const uint8_t *p = sqlite3_value_blob(argv[0]), *end;
 	const struct lsfilter *f = sqlite3_value_pointer(argv[1], LSFILTER_PTR_TYPE);
 	int64_t grp = sqlite3_value_int64(argv[2]), stack = 0;
-	const struct idset *allow;
+	const struct u64map *allow;
 	uint64_t scale, d, ls, v;
 
 	if (!a || a->err || !p)
@@ -494,7 +431,7 @@ static void merge_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 			break;
 		}
 		stack += (int64_t)d;
-		if (!allow || idset_has(allow, (int64_t)ls))
+		if (!allow || u64map_has(allow, ls))
 			a->err = merge_add(a, stack, pv_unzig(v) * (int64_t)scale);
 	}
 }
@@ -850,7 +787,7 @@ static const char *pair_value(const struct pairs *p, const char *name)
 static void selection_free(struct selection *sl)
 {
 	for (size_t g = 0; g < sl->f.ngroups; g++)
-		idset_free(&sl->f.groups[g]);
+		u64map_free(&sl->f.groups[g]);
 	free(sl->f.groups);
 	memset(sl, 0, sizeof(*sl));
 }
@@ -912,8 +849,10 @@ static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from, st
 	if (!sl->f.ngroups)
 		return 0;
 	for (size_t g = 0; g < sl->f.ngroups; g++)
-		if (ls_matches(sel, sl->masks[g], &empty))
-			idset_add(&sl->f.groups[g], 0);
+		if (!err && ls_matches(sel, sl->masks[g], &empty))
+			err = u64map_put(&sl->f.groups[g], 0, 1);
+	if (err)
+		return err;
 	err = prep(db, "SELECT id, labels FROM labelsets WHERE last_seen >= ?1", &st);
 	if (err)
 		return err;
@@ -926,7 +865,7 @@ static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from, st
 			continue;
 		for (size_t g = 0; !err && g < sl->f.ngroups; g++)
 			if (ls_matches(sel, sl->masks[g], &p))
-				err = idset_add(&sl->f.groups[g], sqlite3_column_int64(st, 0));
+				err = u64map_put(&sl->f.groups[g], (uint64_t)sqlite3_column_int64(st, 0), 1);
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = pstore_sqlite_err(db, rc, "label sets");

@@ -21,6 +21,8 @@
 #include "symbolizer/store/profstore.h"
 #include "symbolizer/store/selector.h"
 
+#include "lib/u64map.h"
+
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -132,20 +134,11 @@ void kcache_clear(struct kcache *c);
 
 /* ---- label-set filters handed to pstore_samples() through sqlite3_bind_pointer ---- */
 
-struct idset {
-	int64_t *tab; /* open addressing; 0 is empty, so id 0 is kept in has_zero */
-	size_t cap, n;
-	int has_zero;
-};
-
 struct lsfilter {
-	struct idset *groups; /* group g (1-based) allows the label sets in groups[g - 1] */
+	struct u64map *groups; /* group g (1-based) allows the label-set ids in groups[g - 1] */
 	size_t ngroups;
 };
 
-int idset_add(struct idset *s, int64_t id);
-int idset_has(const struct idset *s, int64_t id);
-void idset_free(struct idset *s);
 
 #define LSFILTER_PTR_TYPE "fleetsym_lsfilter"
 
