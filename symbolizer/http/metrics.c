@@ -7,6 +7,7 @@
 #include "lib/counter.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static const unsigned status_codes[] = {0,   200, 201, 206, 304, 400, 401, 404,
@@ -107,20 +108,24 @@ void metrics_histogram(struct jsonw *w, const char *name, const char *endpoint,
 		       const double *bounds, size_t nbounds, const uint64_t *buckets,
 		       uint64_t sum_usec)
 {
+	char lbl[128] = "", sel[160] = "";
 	uint64_t cum = 0;
 
+	if (endpoint) {
+		snprintf(lbl, sizeof(lbl), "endpoint=\"%s\",", endpoint);
+		snprintf(sel, sizeof(sel), "{endpoint=\"%s\"}", endpoint);
+	}
 	for (size_t b = 0; b <= nbounds; b++) {
 		cum += counter_get(&buckets[b]);
 		if (b < nbounds)
-			jsonw_printf(w, "%s_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", name,
-				     endpoint, bounds[b], (unsigned long long)cum);
+			jsonw_printf(w, "%s_bucket{%sle=\"%g\"} %llu\n", name, lbl, bounds[b],
+				     (unsigned long long)cum);
 		else
-			jsonw_printf(w, "%s_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", name,
-				     endpoint, (unsigned long long)cum);
+			jsonw_printf(w, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lbl,
+				     (unsigned long long)cum);
 	}
-	jsonw_printf(w, "%s_sum{endpoint=\"%s\"} %.6f\n", name, endpoint, sum_usec / 1e6);
-	jsonw_printf(w, "%s_count{endpoint=\"%s\"} %llu\n", name, endpoint,
-		     (unsigned long long)cum);
+	jsonw_printf(w, "%s_sum%s %.6f\n", name, sel, sum_usec / 1e6);
+	jsonw_printf(w, "%s_count%s %llu\n", name, sel, (unsigned long long)cum);
 }
 
 static void render_requests(struct metrics *m, struct jsonw *w)
@@ -155,8 +160,6 @@ static void render_requests(struct metrics *m, struct jsonw *w)
 
 static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 {
-	uint64_t cum = 0;
-
 	metrics_value(w, "fleetsymd_symcache_hits_total", "counter",
 		      "Symbolize requests that found the build ID's symbols already open.",
 		      ss->hits);
@@ -174,21 +177,9 @@ static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 		      ss->index_failures);
 	metrics_header(w, "fleetsymd_index_build_duration_seconds", "histogram",
 		       "Time to build one symbol index.");
-	for (size_t b = 0; b < OPENSYMS_BUILD_BUCKETS; b++) {
-		cum += ss->build_buckets[b];
-		if (b + 1 < OPENSYMS_BUILD_BUCKETS)
-			jsonw_printf(
-			    w, "fleetsymd_index_build_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			    opensyms_build_bounds[b], (unsigned long long)cum);
-		else
-			jsonw_printf(
-			    w, "fleetsymd_index_build_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-			    (unsigned long long)cum);
-	}
-	jsonw_printf(w, "fleetsymd_index_build_duration_seconds_sum %.6f\n",
-		     ss->build_usec_sum / 1e6);
-	jsonw_printf(w, "fleetsymd_index_build_duration_seconds_count %llu\n",
-		     (unsigned long long)cum);
+	metrics_histogram(w, "fleetsymd_index_build_duration_seconds", NULL,
+			  opensyms_build_bounds, OPENSYMS_BUILD_BUCKETS - 1, ss->build_buckets,
+			  ss->build_usec_sum);
 }
 
 static void render_store(const struct dstore_stats *ds, struct jsonw *w)

@@ -61,9 +61,9 @@ void metrics_header(struct jsonw *w, const char *name, const char *type, const c
 void metrics_value(struct jsonw *w, const char *name, const char *type, const char *help,
 		   uint64_t v);
 
-/* One labelled series {endpoint="ENDPOINT"} of histogram NAME (its header written already):
- * NBOUNDS + 1 buckets (counters, read atomically; the last is +Inf, not cumulative), then
- * _sum (SUM_USEC, in seconds) and _count. */
+/* One series of histogram NAME (its header written already), labelled {endpoint="ENDPOINT"}
+ * or unlabelled when ENDPOINT is NULL: NBOUNDS + 1 buckets (counters, read atomically; the
+ * last is +Inf, not cumulative), then _sum (SUM_USEC, in seconds) and _count. */
 void metrics_histogram(struct jsonw *w, const char *name, const char *endpoint,
 		       const double *bounds, size_t nbounds, const uint64_t *buckets,
 		       uint64_t sum_usec);
