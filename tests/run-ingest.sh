@@ -153,6 +153,18 @@ expect "timeline default step and type" 200 GET "/api/v1/timeline?$Q"
 check "10 s steps over the last hour, cpu" \
 	"len(d['points']) == 360 and sum(v for t, v in d['points']) == $GO_NS"
 
+# a pprof answer over a 2 h window keeps the profile's own time: go tool pprof prints the same
+# "Duration: ..., Total samples = ... (N%)" header for the answer as for the original
+expect "pprof answer over 2 h" 200 GET "/api/v1/query?$Q&from=now-2h&to=now%2B1m&format=pprof"
+cp "$T/body" answer.pb.gz
+header() { PPROF_TMPDIR=$T HOME=$T go tool pprof -top -nodecount=1 "$1" 2>/dev/null | grep '^Duration:'; }
+H_GO=$(header cpu.pprof) H_FS=$(header answer.pb.gz)
+if [ -n "$H_GO" ] && [ "$H_GO" = "$H_FS" ]; then
+	ok "go tool pprof -top on the answer: $H_FS (the original says the same)"
+else
+	fail "go tool pprof -top header: answer '$H_FS', original '$H_GO'"
+fi
+
 # ---- bad parameters ----
 expect "bad selector" 400 GET "/api/v1/series?query=%7Bservice%3Dburn%7D"
 check "message with position" '"position 10" in d["error"]'

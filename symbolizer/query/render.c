@@ -1033,7 +1033,12 @@ static int pp_build(struct pp *p)
 	err = pprofb_add_sample_type(p->b, r->sample_type, r->sample_unit);
 	if (!err)
 		err = pprofb_set_period(p->b, r->sample_type, r->sample_unit, r->period);
-	pprofb_set_time(p->b, in->from_ns, in->to_ns - in->from_ns);
+	/* the profiles' own time, as `pprof -proto a b` would merge them, not the window: a
+	 * 2 s profile queried over 2 h still says "Duration: 2s" */
+	if (r->nprofiles)
+		pprofb_set_time(p->b, r->time_nanos, r->duration_nanos);
+	else
+		pprofb_set_time(p->b, in->from_ns, in->to_ns - in->from_ns);
 	snprintf(comment, sizeof(comment),
 		 "fleetsymd query %s: %zu profiles merged, symbolized at query time%s",
 		 in->query ? in->query : "{}", r->nprofiles,

@@ -29,7 +29,7 @@
 struct render_input {
 	const struct pstore_result *r;
 	const struct qsym_result *s;
-	int64_t from_ns, to_ns; /* the window; for pprof's time and duration, JSON's echo */
+	int64_t from_ns, to_ns; /* the window: JSON's echo; pprof's time when nothing merged */
 	const char *query;	/* the selector as asked; NULL = all */
 };
 

@@ -1247,7 +1247,8 @@ static int count_profiles(sqlite3 *db, int64_t tid, int64_t from, int64_t to,
 	int rc, err;
 
 	err = prep(db,
-		   "SELECT count(*), max(p.period) FROM temp.q_series q JOIN profiles p ON "
+		   "SELECT count(*), max(p.period), min(p.time), total(p.duration) "
+		   "FROM temp.q_series q JOIN profiles p ON "
 		   "p.series_id = q.id AND p.time >= ?2 AND p.time < ?3 AND p.type_id = ?1",
 		   &st);
 	if (err)
@@ -1258,7 +1259,11 @@ static int count_profiles(sqlite3 *db, int64_t tid, int64_t from, int64_t to,
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		r->nprofiles = (size_t)sqlite3_column_int64(st, 0);
+		double d = sqlite3_column_double(st, 3); /* total(): a float, cannot overflow */
+
 		r->period = sqlite3_column_int64(st, 1);
+		r->time_nanos = sqlite3_column_int64(st, 2);
+		r->duration_nanos = d >= 0x1p63 ? INT64_MAX : (int64_t)d;
 	} else {
 		err = pstore_sqlite_err(db, rc, "count");
 	}

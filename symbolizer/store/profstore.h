@@ -144,6 +144,9 @@ struct pstore_result {
 	size_t nprofiles; /* profiles merged */
 	char sample_type[64], sample_unit[64];
 	int64_t period;
+	/* The merged profiles' own time as pprof merges headers: the earliest time_nanos and
+	 * the sum of their durations (saturating). 0 and 0 when nothing was merged. */
+	int64_t time_nanos, duration_nanos;
 };
 
 /*

@@ -71,7 +71,9 @@ static struct pstore_result result(struct pstore_stack *st, const int64_t *v, si
 		st[i] = (struct pstore_stack){sl[i], sn[i], v[i]};
 		r.total += v[i];
 	}
-	r.nprofiles = 2;
+	r.nprofiles = 2; /* two 2 s profiles, at 5 s and 20 s */
+	r.time_nanos = 5000;
+	r.duration_nanos = 4000;
 	snprintf(r.sample_type, sizeof(r.sample_type), "cpu");
 	snprintf(r.sample_unit, sizeof(r.sample_unit), "nanoseconds");
 	return r;
@@ -353,8 +355,9 @@ TEST(pprof_mappings_functions_inline_lines)
 	CHECK_INT(p->n_sample_type, 1);
 	CHECK_STR(pstr(p, p->sample_type[0]->type), "cpu");
 	CHECK_STR(pstr(p, p->sample_type[0]->unit), "nanoseconds");
-	CHECK_INT(p->time_nanos, 1000);
-	CHECK_INT(p->duration_nanos, 60000);
+	/* the merged profiles' own time and summed durations, not the query window */
+	CHECK_INT(p->time_nanos, 5000);
+	CHECK_INT(p->duration_nanos, 4000);
 	CHECK_INT(p->n_mapping, 3); /* cccc, aaaa, bbbb */
 	for (size_t i = 0; i < p->n_mapping; i++) {
 		const char *bid = pstr(p, p->mapping[i]->build_id);
