@@ -8,6 +8,7 @@
  * or power loss from then on.
  */
 #include "symbolizer/http/httpd_ingest.h"
+#include "symbolizer/http/httpd_pyro.h"
 #include "symbolizer/http/httpresp.h"
 
 #include "symbolizer/store/selector.h"
@@ -190,6 +191,7 @@ static unsigned status_of(int err)
 	switch (err) {
 	case -ERR_BADINPUT:
 	case -EINVAL: return 400;
+	case -EPROTONOSUPPORT: return 415;
 	case -ERR_TOOBIG:
 	case -E2BIG: return 413;
 	case -ENOSPC: return 507;
@@ -214,13 +216,16 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 	rq->out = out;
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	if (route != HTTPD_INGEST_INGEST)
+	if (route != HTTPD_INGEST_INGEST && route != HTTPD_INGEST_PYROSCOPE)
 		return MHD_YES;
-	if (x->o.token && !httpresp_token_ok(conn, x->o.token)) {
+	if (x->o.token && !(route == HTTPD_INGEST_PYROSCOPE ? httpd_pyro_token_ok(conn, x->o.token)
+							   : httpresp_token_ok(conn, x->o.token))) {
 		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
 		return fail(rq, conn, 401,
-			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "
-			    "of the server's --token-file");
+			    "ingest needs the header 'Authorization: Bearer TOKEN'%s with the token "
+			    "of the server's --token-file",
+			    route == HTTPD_INGEST_PYROSCOPE ? " (or basic auth, TOKEN the password)"
+							    : "");
 	}
 	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
 		counter_add(&x->refused[RF_TOO_BIG], 1);
@@ -240,7 +245,8 @@ enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_re
 	int err;
 
 	rq->seen += len;
-	if (rq->route != HTTPD_INGEST_INGEST || rq->out->status)
+	if ((rq->route != HTTPD_INGEST_INGEST && rq->route != HTTPD_INGEST_PYROSCOPE) ||
+	    rq->out->status)
 		return MHD_YES; /* bodies of GETs are ignored */
 	if (rq->too_big)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
@@ -305,6 +311,8 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 			    " bytes, the most this server takes (--max-ingest-size)",
 			    x->o.max_ingest);
 	}
+	if (rq->route == HTTPD_INGEST_PYROSCOPE)
+		goto store;
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
 	if (p.too_many) {
 		counter_add(&x->refused[RF_BAD_INPUT], 1);
@@ -318,8 +326,13 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 		return fail(rq, conn, 400,
 			    "Content-Encoding is gzip but the body is not gzip data");
 	}
-	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
-			       rq->body.len, &info, msg, sizeof(msg));
+store:
+	if (rq->route == HTTPD_INGEST_PYROSCOPE)
+		err = httpd_pyro_ingest(x->o.pstore, conn, rq->body.data ? rq->body.data : "",
+					rq->body.len, &info, msg, sizeof(msg));
+	else
+		err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
+				       rq->body.len, &info, msg, sizeof(msg));
 	if (err) {
 		unsigned st = status_of(err);
 
@@ -455,7 +468,8 @@ static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn
 	int err;
 
 	switch (rq->route) {
-	case HTTPD_INGEST_INGEST: return ingest(x, conn, rq);
+	case HTTPD_INGEST_INGEST:
+	case HTTPD_INGEST_PYROSCOPE: return ingest(x, conn, rq);
 	case HTTPD_INGEST_LABELS:
 		err = pstore_labels(x->o.pstore, &l);
 		return err ? store_error(rq, conn, err) : answer_strings(rq, conn, "labels", &l);
