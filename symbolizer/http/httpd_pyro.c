@@ -181,6 +181,10 @@ static int parse_name(const char *name, struct name *nm, char *errbuf, size_t er
 		trim(&v);
 		if (!*k || strpbrk(v, "{}=\""))
 			return bad(errbuf, errlen, "name '%.64s': bad label '%.64s'", name, k);
+		for (char *c = k; *c; c++) /* otel.scope.name -> otel_scope_name */
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9')))
+				*c = '_';
 		if (!strcmp(k, "service_name") || !strcmp(k, "pyroscope_spy"))
 			return bad(errbuf, errlen, "name '%.64s': label %s is set by the server",
 				   name, k);

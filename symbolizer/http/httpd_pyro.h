@@ -6,7 +6,8 @@
  * an optional `sample_type_config`), folded ("a;b;c N" lines) or lines (one stack a line,
  * counted once); jfr is refused. The application name becomes the series label service_name
  * (a trailing Pyroscope type suffix such as ".cpu" dropped), each {k=v} a series label of its
- * own, spyName the label pyroscope_spy. Folded and lines bodies become a pprof (lib/pprof_builder)
+ * own (characters outside [A-Za-z0-9_] become _, as Prometheus names them: otel.scope.name is
+ * otel_scope_name), spyName the label pyroscope_spy. Folded and lines bodies become a pprof (lib/pprof_builder)
  * whose sample types follow units and aggregationType as Pyroscope names them, so they are kept
  * apart as our own types are. httpd_ingest.c buffers the body and answers; this module only
  * converts and stores.
