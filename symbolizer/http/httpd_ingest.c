@@ -218,14 +218,15 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 		return fail(rq, conn, 503, "this server has no profile store");
 	if (route != HTTPD_INGEST_INGEST && route != HTTPD_INGEST_PYROSCOPE)
 		return MHD_YES;
-	if (x->o.token && !(route == HTTPD_INGEST_PYROSCOPE ? httpd_pyro_token_ok(conn, x->o.token)
-							   : httpresp_token_ok(conn, x->o.token))) {
+	if (x->o.token &&
+	    !(route == HTTPD_INGEST_PYROSCOPE ? httpd_pyro_token_ok(conn, x->o.token)
+					      : httpresp_token_ok(conn, x->o.token))) {
 		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
-		return fail(rq, conn, 401,
-			    "ingest needs the header 'Authorization: Bearer TOKEN'%s with the token "
-			    "of the server's --token-file",
-			    route == HTTPD_INGEST_PYROSCOPE ? " (or basic auth, TOKEN the password)"
-							    : "");
+		return fail(
+		    rq, conn, 401,
+		    "ingest needs the header 'Authorization: Bearer TOKEN'%s with the token "
+		    "of the server's --token-file",
+		    route == HTTPD_INGEST_PYROSCOPE ? " (or basic auth, TOKEN the password)" : "");
 	}
 	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
 		counter_add(&x->refused[RF_TOO_BIG], 1);

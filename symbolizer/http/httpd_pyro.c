@@ -102,9 +102,9 @@ int httpd_pyro_token_ok(struct MHD_Connection *conn, const char *token)
 
 /* Pyroscope's type suffixes of an application name ("app.cpu"): dropped from service_name. */
 static const char *const type_suffixes[] = {
-    "cpu",	   "itimer",	     "wall",	      "alloc_objects", "alloc_space",
-    "inuse_objects", "inuse_space",	     "goroutines",    "mutex_count",   "mutex_duration",
-    "block_count",   "block_duration", "lock_count",    "lock_duration", "exceptions"};
+    "cpu",	     "itimer",	       "wall",	     "alloc_objects", "alloc_space",
+    "inuse_objects", "inuse_space",    "goroutines", "mutex_count",   "mutex_duration",
+    "block_count",   "block_duration", "lock_count", "lock_duration", "exceptions"};
 
 struct name {
 	char buf[MAX_NAME + 1];
@@ -247,7 +247,8 @@ static int fold_line(struct pprofb *b, char *line, size_t len, int counted, int6
 
 		errno = 0;
 		if (!sp || sp[1] < '0' || sp[1] > '9' ||
-		    ((cnt = strtoull(sp + 1, &end, 10)), *end || errno) || cnt > INT64_MAX / 1000000000)
+		    ((cnt = strtoull(sp + 1, &end, 10)), *end || errno) ||
+		    cnt > INT64_MAX / 1000000000)
 			return bad(errbuf, errlen,
 				   "folded line %zu is not 'frame;frame;... COUNT': '%.64s'",
 				   lineno, line);
@@ -264,8 +265,8 @@ static int fold_line(struct pprofb *b, char *line, size_t len, int counted, int6
 		while (semi > stack && semi[-1] != ';')
 			semi--;
 		if (n >= MAX_DEPTH)
-			return bad(errbuf, errlen, "folded line %zu has more than %d frames", lineno,
-				   MAX_DEPTH);
+			return bad(errbuf, errlen, "folded line %zu has more than %d frames",
+				   lineno, MAX_DEPTH);
 		if (semi == f)
 			return bad(errbuf, errlen, "folded line %zu has an empty frame", lineno);
 		if (f - semi > MAX_FRAME)
@@ -349,8 +350,8 @@ static int fold_to_pprof(struct MHD_Connection *conn, char *body, size_t len, in
 		char *nl = memchr(body + i, '\n', len - i);
 		size_t ll = nl ? (size_t)(nl - (body + i)) : len - i;
 
-		err = fold_line(b, body + i, ll, counted, 1000000000 / hz, ++lineno, errbuf,
-				errlen);
+		err =
+		    fold_line(b, body + i, ll, counted, 1000000000 / hz, ++lineno, errbuf, errlen);
 		i += ll + 1;
 	}
 	if (!err && pprofb_sample_count(b) == 0)
@@ -424,8 +425,8 @@ static int boundary_of(const char *ct, char *out, size_t cap)
 
 /* ---- the ingest ---- */
 
-int httpd_pyro_ingest(struct pstore *s, struct MHD_Connection *conn, const char *body,
-		      size_t len, struct pstore_ingest_info *info, char *errbuf, size_t errlen)
+int httpd_pyro_ingest(struct pstore *s, struct MHD_Connection *conn, const char *body, size_t len,
+		      struct pstore_ingest_info *info, char *errbuf, size_t errlen)
 {
 	const char *name = httpresp_arg(conn, "name"), *format = httpresp_arg(conn, "format"),
 		   *spy = httpresp_arg(conn, "spyName"),
@@ -471,15 +472,16 @@ int httpd_pyro_ingest(struct pstore *s, struct MHD_Connection *conn, const char 
 				goto out;
 			}
 			if (!data) {
-				err = bad(errbuf, errlen, "the multipart body has no 'profile' part");
+				err =
+				    bad(errbuf, errlen, "the multipart body has no 'profile' part");
 				goto out;
 			}
 		}
 		err = pstore_ingest_ex(s, nm->l, nm->n, data, dlen, info, errbuf, errlen);
 	} else if (!strcmp(format, "folded") || !strcmp(format, "lines")) {
 		if (multipart) {
-			err = bad(errbuf, errlen, "format=%s takes a plain text body, not multipart",
-				  format);
+			err = bad(errbuf, errlen,
+				  "format=%s takes a plain text body, not multipart", format);
 			goto out;
 		}
 		copy = malloc(len + 1);
