@@ -88,7 +88,8 @@ static void usage(FILE *f)
 	    "  --port-file FILE         write the bound port here once serving\n"
 	    "  --log-level LEVEL        error, warn, info (default; one line per request), "
 	    "debug\n"
-	    "  --scrape URL[,k=v...]    pull URL/debug/pprof/profile (Go net/http/pprof) and store\n"
+	    "  --scrape URL[,k=v...]    pull URL/debug/pprof/profile (Go net/http/pprof) and "
+	    "store\n"
 	    "                           it with labels k=v; interval=DUR (default 60s), seconds=N\n"
 	    "                           (default 10) (repeatable)\n"
 	    "  --version                version, commit and library versions\n");
@@ -383,8 +384,7 @@ static int serve(struct config *c, const char *token)
 		fprintf(stderr, "fleetsymd: %s: %s\n", c->port_file, err_str(err));
 		goto out;
 	}
-	if (c->nscrapes &&
-	    (err = scrape_start(ps, c->scrapes, c->nscrapes, c->max_ingest, &scr))) {
+	if (c->nscrapes && (err = scrape_start(ps, c->scrapes, c->nscrapes, c->max_ingest, &scr))) {
 		fprintf(stderr, "fleetsymd: scraping: %s\n", err_str(err));
 		goto out;
 	}

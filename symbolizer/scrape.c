@@ -90,8 +90,8 @@ static int parse_spec(const char *spec, struct target *t, char *errbuf, size_t e
 		if (!strcmp(p, "interval")) {
 			if (parse_duration(eq + 1, &t->interval_ns) ||
 			    t->interval_ns < 1000000000LL)
-				return bad(errbuf, errlen, "scrape interval is not a duration >= 1s",
-					   eq + 1);
+				return bad(errbuf, errlen,
+					   "scrape interval is not a duration >= 1s", eq + 1);
 		} else if (!strcmp(p, "seconds")) {
 			char *e;
 			long v = strtol(eq + 1, &e, 10);
@@ -118,8 +118,7 @@ static int parse_spec(const char *spec, struct target *t, char *errbuf, size_t e
 		t->l[t->n].name = "job";
 		t->l[t->n++].value = "scrape";
 	}
-	snprintf(t->url, sizeof(t->url), "%s/debug/pprof/profile?seconds=%d", t->spec,
-		 t->seconds);
+	snprintf(t->url, sizeof(t->url), "%s/debug/pprof/profile?seconds=%d", t->spec, t->seconds);
 	return 0;
 }
 
@@ -199,20 +198,21 @@ static void fetch_once(struct target *t)
 	if (atomic_load(&sc->stop))
 		goto out;
 	if (rc != CURLE_OK || code != 200) {
-		log_msg(FS_LOG_WARN, "event=scrape_failed url=%s status=%ld error=\"%s\"", t->url, code,
-			    b.too_big ? "larger than --max-ingest-size"
-			    : cerr[0] ? cerr
-				      : curl_easy_strerror(rc));
+		log_msg(FS_LOG_WARN, "event=scrape_failed url=%s status=%ld error=\"%s\"", t->url,
+			code,
+			b.too_big ? "larger than --max-ingest-size"
+			: cerr[0] ? cerr
+				  : curl_easy_strerror(rc));
 		goto out;
 	}
 	err = pstore_ingest_ex(sc->ps, t->l, t->n, b.data ? b.data : "", b.len, &info, msg,
 			       sizeof(msg));
 	if (err)
 		log_msg(FS_LOG_WARN, "event=scrape_refused url=%s error=\"%s\"", t->url,
-			    msg[0] ? msg : err_str(err));
+			msg[0] ? msg : err_str(err));
 	else
 		log_msg(FS_LOG_INFO, "event=scraped url=%s bytes=%zu samples=%zu", t->url, b.len,
-			    info.samples);
+			info.samples);
 out:
 	free(b.data);
 }
