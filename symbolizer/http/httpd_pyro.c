@@ -5,6 +5,7 @@
 #include "symbolizer/http/httpd_pyro.h"
 #include "symbolizer/http/httpresp.h"
 
+#include "lib/buildid.h"
 #include "lib/err.h"
 #include "lib/pprof_builder.h"
 
@@ -21,6 +22,7 @@
 #define MAX_DEPTH    1024
 #define MAX_FRAME    PSTORE_MAX_STRING
 #define MAX_BOUNDARY 70 /* RFC 2046 */
+#define MAX_MAPPINGS 1024 /* build IDs of raw frames in one body */
 
 static int bad(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -226,8 +228,60 @@ static const struct kind *kind_of(const char *units, const char *agg)
 	return NULL;
 }
 
-/* One folded line (LINE, LEN bytes, no newline) into B. */
-static int fold_line(struct pprofb *b, char *line, size_t len, int counted, int64_t period,
+/* The builder and the mappings of raw frames, one per build ID. */
+struct fold {
+	struct pprofb *b;
+	struct {
+		char build_id[BUILDID_HEX_MAX];
+		uint64_t id;
+	} m[MAX_MAPPINGS];
+	size_t nm;
+};
+
+/* A raw frame "FILE@BUILDID+0xOFFSET" (FILE may be empty; OFFSET in the ELF file, as
+ * fleetsym-upload fold writes frames perf could not name): 1 and *LOC, 0 when F..END is not
+ * one (a named frame), or a negative errno. */
+static int raw_frame(struct fold *fo, char *f, char *end, uint64_t *loc)
+{
+	char *at = NULL, *plus, *e, hex[BUILDID_HEX_MAX];
+	struct pprofb_mapping mp = {.memory_limit = UINT64_MAX};
+	unsigned long long off;
+	size_t i;
+	int err;
+
+	for (char *c = end; c > f; c--)
+		if (c[-1] == '@') {
+			at = c - 1;
+			break;
+		}
+	if (!at || !(plus = memchr(at, '+', (size_t)(end - at))) || end - plus < 4 ||
+	    plus[1] != '0' || plus[2] != 'x' ||
+	    buildid_normalize(at + 1, (size_t)(plus - at - 1), hex))
+		return 0;
+	errno = 0;
+	off = strtoull(plus + 3, &e, 16);
+	if (e != end || errno)
+		return 0;
+	for (i = 0; i < fo->nm && strcmp(fo->m[i].build_id, hex); i++)
+		;
+	if (i == fo->nm) {
+		if (fo->nm == MAX_MAPPINGS)
+			return -ERR_BADINPUT;
+		*at = '\0';
+		mp.filename = f;
+		mp.build_id = hex;
+		err = pprofb_add_mapping(fo->b, &mp, &fo->m[i].id);
+		if (err)
+			return err;
+		memcpy(fo->m[i].build_id, hex, sizeof(hex));
+		fo->nm++;
+	}
+	err = pprofb_location(fo->b, fo->m[i].id, off, NULL, 0, loc);
+	return err ? err : 1;
+}
+
+/* One folded line (LINE, LEN bytes, no newline) into FO. */
+static int fold_line(struct fold *fo, char *line, size_t len, int counted, int64_t period,
 		     size_t lineno, char *errbuf, size_t errlen)
 {
 	uint64_t locs[MAX_DEPTH];
@@ -272,12 +326,18 @@ static int fold_line(struct pprofb *b, char *line, size_t len, int counted, int6
 		if (f - semi > MAX_FRAME)
 			return bad(errbuf, errlen, "folded line %zu has a frame over %d bytes",
 				   lineno, MAX_FRAME);
+		err = raw_frame(fo, semi, f, &locs[n]);
 		*f = '\0';
-		err = pprofb_function(b, semi, semi, NULL, 0, &fid);
-		pl.function_id = fid;
-		if (!err)
-			err = pprofb_location(b, 0, 0, &pl, 1, &locs[n]);
-		if (err)
+		if (!err) {
+			err = pprofb_function(fo->b, semi, semi, NULL, 0, &fid);
+			pl.function_id = fid;
+			if (!err)
+				err = pprofb_location(fo->b, 0, 0, &pl, 1, &locs[n]);
+		}
+		if (err == -ERR_BADINPUT)
+			return bad(errbuf, errlen, "folded body has more than %d build IDs",
+				   MAX_MAPPINGS);
+		if (err < 0)
 			return err;
 		n++;
 		if (semi == stack)
@@ -286,7 +346,7 @@ static int fold_line(struct pprofb *b, char *line, size_t len, int counted, int6
 	}
 	vals[0] = (int64_t)cnt;
 	vals[1] = (int64_t)cnt * period;
-	return pprofb_add_sample(b, locs, n, vals, NULL, 0);
+	return pprofb_add_sample(fo->b, locs, n, vals, NULL, 0);
 }
 
 /* Seconds, milliseconds or nanoseconds since the epoch (as Pyroscope guesses) to ns. */
@@ -314,6 +374,7 @@ static int fold_to_pprof(struct MHD_Connection *conn, char *body, size_t len, in
 	int cpu = k == &kinds[0];
 	long long hz = 100;
 	int64_t t0 = 0, t1 = 0;
+	struct fold *fo = NULL;
 	struct pprofb *b = NULL;
 	size_t lineno = 0;
 	char *end;
@@ -336,7 +397,11 @@ static int fold_to_pprof(struct MHD_Connection *conn, char *body, size_t len, in
 		return bad(errbuf, errlen, "until is before from");
 	if (memchr(body, '\0', len))
 		return bad(errbuf, errlen, "the folded body has a NUL byte");
+	fo = calloc(1, sizeof(*fo));
+	if (!fo)
+		return -ENOMEM;
 	err = pprofb_new(NULL, &b);
+	fo->b = b;
 	if (!err)
 		err = pprofb_add_sample_type(b, k->type, k->unit);
 	if (!err && cpu)
@@ -350,8 +415,8 @@ static int fold_to_pprof(struct MHD_Connection *conn, char *body, size_t len, in
 		char *nl = memchr(body + i, '\n', len - i);
 		size_t ll = nl ? (size_t)(nl - (body + i)) : len - i;
 
-		err =
-		    fold_line(b, body + i, ll, counted, 1000000000 / hz, ++lineno, errbuf, errlen);
+		err = fold_line(fo, body + i, ll, counted, 1000000000 / hz, ++lineno, errbuf,
+				errlen);
 		i += ll + 1;
 	}
 	if (!err && pprofb_sample_count(b) == 0)
@@ -360,6 +425,7 @@ static int fold_to_pprof(struct MHD_Connection *conn, char *body, size_t len, in
 		err = pprofb_encode(b, out, outlen);
 out:
 	pprofb_free(b);
+	free(fo);
 	return err;
 }
 
