@@ -40,6 +40,8 @@ gcc -O1 -g -fno-omit-frame-pointer -fno-inline -o fx fx.c || { echo "FAILED: gcc
 strip -o fx-stripped fx
 mkdir -p nodebug
 export DEBUGINFOD_URLS=
+# perf's own build-ID cache would name the stripped run's frames from the first run's binary
+export PERF_BUILDID_DIR="$T/perf-buildid"
 echo "f0ld-$RANDOM" >token
 start_fleetsymd fold --data-dir "$T/data" --token-file token --debug-dir "$T/nodebug" --log-level info
 AUTH=(-H "Authorization: Bearer $(cat token)")
@@ -47,7 +49,7 @@ q() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]
 
 # record ROUNDS BIN OUT: perf record -g + perf script into OUT
 record() {
-	perf record -q -g -F 499 -o "$3.data" "./$2" "$1" >/dev/null 2>"$3.err" ||
+	perf record -q -N -g -F 499 -o "$3.data" "./$2" "$1" >/dev/null 2>"$3.err" ||
 		{ fail "perf record: $(tail -2 "$3.err")"; return 1; }
 	perf script -i "$3.data" >"$3" 2>>"$3.err" || { fail "perf script: $(tail -2 "$3.err")"; return 1; }
 }

@@ -103,7 +103,8 @@ static int frame(struct folder *fo, char *line, char **name)
 		struct file *f = file_of(fo, dso);
 
 		for (size_t i = 0; f && f->build_id[0] && i < f->nload; i++)
-			if (addr >= f->load[i].vaddr && addr - f->load[i].vaddr < f->load[i].memsz) {
+			if (addr >= f->load[i].vaddr &&
+			    addr - f->load[i].vaddr < f->load[i].memsz) {
 				size_t cap = strlen(dso) + BUILDID_HEX_MAX + 24;
 
 				*name = malloc(cap);

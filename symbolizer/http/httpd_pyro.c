@@ -21,7 +21,7 @@
 #define MAX_NAME     4096
 #define MAX_DEPTH    1024
 #define MAX_FRAME    PSTORE_MAX_STRING
-#define MAX_BOUNDARY 70 /* RFC 2046 */
+#define MAX_BOUNDARY 70	  /* RFC 2046 */
 #define MAX_MAPPINGS 1024 /* build IDs of raw frames in one body */
 
 static int bad(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -415,8 +415,8 @@ static int fold_to_pprof(struct MHD_Connection *conn, char *body, size_t len, in
 		char *nl = memchr(body + i, '\n', len - i);
 		size_t ll = nl ? (size_t)(nl - (body + i)) : len - i;
 
-		err = fold_line(fo, body + i, ll, counted, 1000000000 / hz, ++lineno, errbuf,
-				errlen);
+		err =
+		    fold_line(fo, body + i, ll, counted, 1000000000 / hz, ++lineno, errbuf, errlen);
 		i += ll + 1;
 	}
 	if (!err && pprofb_sample_count(b) == 0)
