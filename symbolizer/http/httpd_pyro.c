@@ -39,65 +39,18 @@ static int bad(char *errbuf, size_t errlen, const char *fmt, ...)
 
 /* ---- tokens ---- */
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decode base64 S into OUT (at most CAP-1 bytes, NUL-terminated); -1 when it is not base64. */
-static int b64decode(const char *s, char *out, size_t cap)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t n = 0;
-
-	for (; *s && *s != '='; s++) {
-		int v = b64val((unsigned char)*s);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n + 1 >= cap)
-				return -1;
-			out[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[n] = '\0';
-	return 0;
-}
-
 int httpd_pyro_token_ok(struct MHD_Connection *conn, const char *token)
 {
-	const char *auth =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	static const char scheme[] = "Basic ";
-	char dec[1024], *pw;
-	size_t el = strlen(token), gl;
-	unsigned char diff = 0;
+	char *pw = NULL, *user;
+	int ok;
 
 	if (httpresp_token_ok(conn, token))
 		return 1;
-	if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
-		return 0;
-	auth += sizeof(scheme) - 1;
-	while (*auth == ' ')
-		auth++;
-	if (b64decode(auth, dec, sizeof(dec)) || !(pw = strchr(dec, ':')))
-		return 0;
-	pw++;
-	gl = strlen(pw);
-	for (size_t i = 0; i < el; i++)
-		diff |= (unsigned char)token[i] ^ (unsigned char)(i < gl ? pw[i] : 0);
-	return diff == 0 && gl == el;
+	user = MHD_basic_auth_get_username_password(conn, &pw);
+	ok = pw && httpresp_token_eq(pw, strlen(pw), token);
+	MHD_free(user);
+	MHD_free(pw);
+	return ok;
 }
 
 /* ---- name=APP{k=v,...} ---- */
