@@ -16,16 +16,8 @@ need node npm curl sqlite3 python3
 
 top=$(cd "$TESTS/.." && pwd)
 NODE_DIR=${PYROSCOPE_NODE_DIR:-$top/build/pyroscope-node}
-if ! cmp -s "$TESTS/pyroscope/package-lock.json" "$NODE_DIR/package-lock.json" ||
-	[ ! -f "$NODE_DIR/node_modules/@pyroscope/nodejs/package.json" ]; then
-	rm -rf "$NODE_DIR"
-	mkdir -p "$NODE_DIR"
-	cp "$TESTS/pyroscope/package.json" "$TESTS/pyroscope/package-lock.json" "$NODE_DIR/"
-	(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
-		{ echo "FAILED: npm ci of tests/pyroscope/package-lock.json"; exit 1; }
-fi
+npm_ci "$TESTS/pyroscope" "$NODE_DIR" @pyroscope/nodejs
 cp "$TESTS/pyroscope/hot.js" "$NODE_DIR/hot.js"
-ok "@pyroscope/nodejs $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$NODE_DIR/node_modules/@pyroscope/nodejs/package.json" | head -1)"
 
 cd "$T"
 echo "pyr0-$RANDOM" >token
@@ -35,27 +27,6 @@ DB="$T/data/profiles.db"
 rows() { sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM profiles" 2>/dev/null || echo 0; }
 BEARER=(-H "Authorization: Bearer $TOKEN")
 
-expect() {
-	local name=$1 want=$2 m=$3 p=$4 code
-	shift 4
-	code=$(http_code "$m" "$URL$p" "$@")
-	if [ "$code" != "$want" ]; then
-		fail "$name: status $code, want $want: $(head -c 300 "$T/body")"
-		return 1
-	fi
-	if [ "$want" -ge 400 ] && ! python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["error"]' "$T/body" 2>/dev/null; then
-		fail "$name: error body is not JSON with an error: $(head -c 300 "$T/body")"
-		return 1
-	fi
-	ok "$name: $code $(head -c 160 "$T/body")"
-}
-check() {
-	if python3 -c "import json,sys; d = json.load(open('$T/body')); sys.exit(0 if ($2) else 1)"; then
-		ok "$1"
-	else
-		fail "$1: $(head -c 400 "$T/body")"
-	fi
-}
 q() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 
 # ---- bad input first: nothing may be stored ----
