@@ -312,14 +312,6 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 			    " bytes, the most this server takes (--max-ingest-size)",
 			    x->o.max_ingest);
 	}
-	if (rq->route == HTTPD_INGEST_PYROSCOPE)
-		goto store;
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
-	if (p.too_many) {
-		counter_add(&x->refused[RF_BAD_INPUT], 1);
-		return fail(rq, conn, 400, "more than %d series labels in the query string",
-			    MAX_PARAMS);
-	}
 	if (enc && !strcasecmp(enc, "gzip") &&
 	    !(rq->body.len >= 2 && (uint8_t)rq->body.data[0] == 0x1f &&
 	      (uint8_t)rq->body.data[1] == 0x8b)) {
@@ -327,21 +319,29 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 		return fail(rq, conn, 400,
 			    "Content-Encoding is gzip but the body is not gzip data");
 	}
-store:
-	if (rq->route == HTTPD_INGEST_PYROSCOPE)
+	if (rq->route == HTTPD_INGEST_PYROSCOPE) {
+		/* Pyroscope's name=APP{k=v} and parameters; the labels come from them */
 		err = httpd_pyro_ingest(x->o.pstore, conn, rq->body.data ? rq->body.data : "",
 					rq->body.len, &info, msg, sizeof(msg));
-	else
+	} else {
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
+		if (p.too_many) {
+			counter_add(&x->refused[RF_BAD_INPUT], 1);
+			return fail(rq, conn, 400, "more than %d series labels in the query string",
+				    MAX_PARAMS);
+		}
 		err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
 				       rq->body.len, &info, msg, sizeof(msg));
+	}
 	if (err) {
 		unsigned st = status_of(err);
+		int badin = st == 400 || st == 415; /* 415: a format this server does not read */
 
-		counter_add(&x->refused[st == 400   ? RF_BAD_INPUT
+		counter_add(&x->refused[badin	    ? RF_BAD_INPUT
 					: st == 413 ? RF_TOO_BIG
 						    : RF_STORE],
 			    1);
-		rq->out->result = st == 400 ? "bad_input" : st == 413 ? "too_big" : "error";
+		rq->out->result = badin ? "bad_input" : st == 413 ? "too_big" : "error";
 		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
 	}
 	counter_add(&x->ingests, 1);
