@@ -100,6 +100,11 @@ static int parse_spec(const char *spec, struct target *t, char *errbuf, size_t e
 				return bad(errbuf, errlen, "scrape seconds is not 1..3600", eq + 1);
 			t->seconds = (int)v;
 		} else {
+			if (strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+				      "0123456789") != strlen(p) ||
+			    (*p >= '0' && *p <= '9') || strlen(p) > PSTORE_MAX_LABEL_NAME)
+				return bad(errbuf, errlen,
+					   "scrape label name is not [a-zA-Z_][a-zA-Z0-9_]*", p);
 			if (t->n + 2 >= PSTORE_MAX_SERIES_LABELS)
 				return bad(errbuf, errlen, "too many scrape labels", spec);
 			have_instance |= !strcmp(p, "instance");

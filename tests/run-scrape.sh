@@ -63,7 +63,7 @@ SVC="http://127.0.0.1:$(cat svc.port)"
 ok "Go service on $SVC"
 
 # bad targets: refused before serving
-for bad in "ftp://x" "$SVC,nolabel" "$SVC,interval=0s" "$SVC,seconds=30,interval=10s" "$SVC,seconds=abc"; do
+for bad in "ftp://x" "$SVC,nolabel" "$SVC,bad-name=1" "$SVC,interval=0s" "$SVC,seconds=30,interval=10s" "$SVC,seconds=abc"; do
 	if "$FSD" --data-dir "$T/bad" --listen 127.0.0.1:0 --scrape "$bad" >bad.log 2>&1; then
 		fail "--scrape '$bad' was accepted"
 	else
