@@ -60,11 +60,13 @@ static struct file *file_of(struct folder *fo, const char *path)
 	if (buildid_from_elf(elf, f->build_id))
 		f->build_id[0] = '\0';
 	if (elf_getphdrnum(elf, &n) == 0)
-		for (size_t i = 0; i < n && f->nload < MAX_LOADS; i++)
-			if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD)
-				f->load[f->nload].vaddr = ph.p_vaddr,
-				f->load[f->nload].memsz = ph.p_memsz,
-				f->load[f->nload++].offset = ph.p_offset;
+		for (size_t i = 0; i < n && f->nload < MAX_LOADS; i++) {
+			if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+				continue;
+			f->load[f->nload].vaddr = ph.p_vaddr;
+			f->load[f->nload].memsz = ph.p_memsz;
+			f->load[f->nload++].offset = ph.p_offset;
+		}
 	elfutil_close(fd, elf);
 	return f;
 }
@@ -217,10 +219,9 @@ int fold_perf_script(FILE *in, FILE *out, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "line %zu is not perf script output: '%.80s'",
 				 lineno, line);
 	}
-	if (!err)
-		emit(fo, out);
-	else
-		fo->in_sample = 0, emit(fo, out);
+	if (err)
+		fo->in_sample = 0; /* a partial sample is dropped */
+	emit(fo, out);
 	for (size_t i = 0; i < fo->nfiles; i++)
 		free(fo->files[i].path);
 	free(line);
