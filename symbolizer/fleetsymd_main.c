@@ -88,10 +88,9 @@ static void usage(FILE *f)
 	    "  --port-file FILE         write the bound port here once serving\n"
 	    "  --log-level LEVEL        error, warn, info (default; one line per request), "
 	    "debug\n"
-	    "  --scrape URL[,k=v...]    pull URL/debug/pprof/profile (Go net/http/pprof) and "
-	    "store\n"
-	    "                           it with labels k=v; interval=DUR (default 60s), seconds=N\n"
-	    "                           (default 10) (repeatable)\n"
+	    "  --scrape URL[,k=v...]    pull URL/debug/pprof/profile (Go net/http/pprof) into\n"
+	    "                           the store, labels k=v; interval=DUR (60s), seconds=N\n"
+	    "                           (10); repeatable\n"
 	    "  --version                version, commit and library versions\n");
 }
 
