@@ -460,7 +460,8 @@ static bool sample_eq(const struct pprofb *b, size_t idx, const void *key)
 
 	return s->nlocs == k->nlocs && s->nlabels == k->nlabels &&
 	       !memcmp(&b->sample_locs[s->loc0], k->locs, k->nlocs * sizeof(*k->locs)) &&
-	       !memcmp(&b->labels[s->label0], k->labels, k->nlabels * sizeof(*k->labels));
+	       (!k->nlabels || /* memcmp of a NULL table, even for 0 bytes, is undefined */
+		!memcmp(&b->labels[s->label0], k->labels, k->nlabels * sizeof(*k->labels)));
 }
 
 /* Sample label limit per sample: pprof labels are a handful; more is a caller bug or abuse. */

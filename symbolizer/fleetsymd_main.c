@@ -11,6 +11,7 @@
 #include "symbolizer/store/profstore.h"
 #include "symbolizer/store/selector.h"
 #include "symbolizer/engine/opensyms.h"
+#include "symbolizer/scrape.h"
 
 #include "cache/debugstore.h"
 #include "cache/resolver.h"
@@ -22,6 +23,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <curl/curl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -31,6 +33,7 @@
 
 #define MAX_DEBUG_DIRS 32
 #define TOKEN_MAX      4096
+#define MAX_SCRAPES    64
 
 struct config {
 	const char *listen;
@@ -52,6 +55,8 @@ struct config {
 	int opensyms_entries;
 	int index_threads;
 	enum log_level level;
+	const char *scrapes[MAX_SCRAPES];
+	size_t nscrapes;
 };
 
 static void usage(FILE *f)
@@ -83,6 +88,9 @@ static void usage(FILE *f)
 	    "  --port-file FILE         write the bound port here once serving\n"
 	    "  --log-level LEVEL        error, warn, info (default; one line per request), "
 	    "debug\n"
+	    "  --scrape URL[,k=v...]    pull URL/debug/pprof/profile (Go net/http/pprof) into\n"
+	    "                           the store, labels k=v; interval=DUR (60s), seconds=N\n"
+	    "                           (10); repeatable\n"
 	    "  --version                version, commit and library versions\n");
 }
 
@@ -130,6 +138,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_RETENTION,
 	OPT_MAX_INGEST,
+	OPT_SCRAPE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -176,6 +185,18 @@ static int parse_one(struct config *c, int opt, const char *arg)
 		return 0;
 	case OPT_MAX_FETCHES: return parse_int(arg, 1, 256, &c->max_fetches);
 	case OPT_TOKEN_FILE: c->token_file = arg; return 0;
+	case OPT_SCRAPE: {
+		char msg[300];
+
+		if (c->nscrapes >= MAX_SCRAPES)
+			return -E2BIG;
+		if (scrape_check(arg, msg, sizeof(msg))) {
+			fprintf(stderr, "fleetsymd: %s\n", msg);
+			return -EINVAL;
+		}
+		c->scrapes[c->nscrapes++] = arg;
+		return 0;
+	}
 	case OPT_THREADS: return parse_int(arg, 1, 1024, &c->threads);
 	case OPT_OPENSYMS: return parse_int(arg, 1, 100000, &c->opensyms_entries);
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
@@ -217,6 +238,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	    {"retention", required_argument, NULL, OPT_RETENTION},
 	    {"max-ingest-size", required_argument, NULL, OPT_MAX_INGEST},
+	    {"scrape", required_argument, NULL, OPT_SCRAPE},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -314,6 +336,7 @@ static int serve(struct config *c, const char *token)
 	struct opensyms *sc = NULL;
 	struct metrics *m = NULL;
 	struct httpd *h = NULL;
+	struct scrape *scr = NULL;
 	sigset_t sigs;
 	int err, sig = 0;
 
@@ -360,12 +383,17 @@ static int serve(struct config *c, const char *token)
 		fprintf(stderr, "fleetsymd: %s: %s\n", c->port_file, err_str(err));
 		goto out;
 	}
+	if (c->nscrapes && (err = scrape_start(ps, c->scrapes, c->nscrapes, c->max_ingest, &scr))) {
+		fprintf(stderr, "fleetsymd: scraping: %s\n", err_str(err));
+		goto out;
+	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigwait(&sigs, &sig);
 	log_msg(FS_LOG_INFO, "event=stopping signal=%d", sig);
 out:
+	scrape_stop(scr);
 	httpd_stop(h);
 	pstore_close(ps);
 	opensyms_free(sc);
@@ -403,6 +431,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: scraping uses libcurl */
 	err = serve(&c, token);
 	free(token);
 	return err ? 1 : 0;

@@ -77,31 +77,6 @@ AUTH=(-H "Authorization: Bearer $(cat token)")
 DB="$T/data/profiles.db"
 rows() { sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM $1"; }
 
-# expect NAME WANT_CODE METHOD PATH [curl args...]: status; a JSON error body for >= 400
-expect() {
-	local name=$1 want=$2 m=$3 p=$4 code
-	shift 4
-	code=$(http_code "$m" "$URL$p" "$@")
-	if [ "$code" != "$want" ]; then
-		fail "$name: status $code, want $want: $(head -c 300 "$T/body")"
-		return 1
-	fi
-	if [ "$want" -ge 400 ] && ! python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["error"]' "$T/body" 2>/dev/null; then
-		fail "$name: error body is not JSON with an error: $(head -c 300 "$T/body")"
-		return 1
-	fi
-	ok "$name: $code $(head -c 200 "$T/body")"
-}
-
-# jq-like checks with python: check NAME PYTHON-EXPR (on the JSON in $T/body as d)
-check() {
-	if python3 -c "import json,sys; d = json.load(open('$T/body')); sys.exit(0 if ($2) else 1)"; then
-		ok "$1"
-	else
-		fail "$1: $(head -c 400 "$T/body")"
-	fi
-}
-
 Q='query=%7Bservice%3D%22burn%22%7D' # {service="burn"}
 
 # ---- ingest the Go profile ----

@@ -21,15 +21,7 @@ mkdir -p "$SHOTS"
 
 # playwright-core, pinned, installed once per lock file content (shared by build/ and build/san/)
 NODE_DIR=${WEBUI_NODE_DIR:-$top/build/webui-node}
-if ! cmp -s "$TESTS/webui/package-lock.json" "$NODE_DIR/package-lock.json" ||
-	[ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
-	rm -rf "$NODE_DIR"
-	mkdir -p "$NODE_DIR"
-	cp "$TESTS/webui/package.json" "$TESTS/webui/package-lock.json" "$NODE_DIR/"
-	(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) ||
-		{ echo "FAILED: npm ci of tests/webui/package-lock.json"; exit 1; }
-fi
-ok "playwright-core $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$NODE_DIR/node_modules/playwright-core/package.json" | head -1) in $NODE_DIR"
+npm_ci "$TESTS/webui" "$NODE_DIR" playwright-core
 
 # the fixture, as the demo builds it
 mkdir -p "$T/app" "$T/nodebug"

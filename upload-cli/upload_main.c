@@ -6,6 +6,7 @@
  *                   [--quiet] [--retries N] PATH...
  *   fleetsym-upload buildid PATH
  *   fleetsym-upload extract [--no-compress] PATH OUT
+ *   fleetsym-upload fold [FILE]      perf script output to folded stacks (fold.h)
  *
  * Per file: read the build ID; ask the server what it has and skip when that is at least as
  * good; extract what symbolization needs (extract.h) into a temp file, with compressed debug
@@ -16,6 +17,7 @@
  */
 #include "upload-cli/client.h"
 #include "upload-cli/extract.h"
+#include "upload-cli/fold.h"
 
 #include "lib/buildid.h"
 #include "lib/elfutil.h"
@@ -63,6 +65,7 @@ static void usage(FILE *f)
 	      "                       [--no-extract] [--quiet] [--retries N] PATH...\n"
 	      "       fleetsym-upload buildid PATH\n"
 	      "       fleetsym-upload extract [--no-compress] PATH OUT\n"
+	      "       perf script | fleetsym-upload fold [FILE] > out.folded\n"
 	      "Uploads the debug info of ELF files (binaries, .debug files, or directories of them)\n"
 	      "to fleetsymd, keyed by build ID.\n"
 	      "  --server URL      fleetsymd (default $FLEETSYM_SERVER, else http://127.0.0.1:7070)\n"
@@ -347,6 +350,33 @@ static int cmd_buildid(int argc, char **argv)
 	return 0;
 }
 
+/* fold [FILE]: perf script output (FILE or stdin) to folded stacks on stdout (fold.h) */
+static int cmd_fold(int argc, char **argv)
+{
+	FILE *in = stdin;
+	char msg[256] = "";
+	int err;
+
+	if (argc > 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (argc == 2 && strcmp(argv[1], "-") && !(in = fopen(argv[1], "re"))) {
+		fprintf(stderr, "fleetsym-upload: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	err = fold_perf_script(in, stdout, msg, sizeof(msg));
+	if (in != stdin)
+		fclose(in);
+	if (!err && fflush(stdout))
+		err = -errno;
+	if (err) {
+		fprintf(stderr, "fleetsym-upload: fold: %s\n", msg[0] ? msg : err_str(err));
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_extract(int argc, char **argv)
 {
 	struct extract_stats st;
@@ -423,6 +453,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "buildid"))
 		return cmd_buildid(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "fold"))
+		return cmd_fold(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "extract"))
 		return cmd_extract(argc - 1, argv + 1);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());

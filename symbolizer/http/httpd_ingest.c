@@ -8,6 +8,7 @@
  * or power loss from then on.
  */
 #include "symbolizer/http/httpd_ingest.h"
+#include "symbolizer/http/httpd_pyro.h"
 #include "symbolizer/http/httpresp.h"
 
 #include "symbolizer/store/selector.h"
@@ -190,6 +191,7 @@ static unsigned status_of(int err)
 	switch (err) {
 	case -ERR_BADINPUT:
 	case -EINVAL: return 400;
+	case -EPROTONOSUPPORT: return 415;
 	case -ERR_TOOBIG:
 	case -E2BIG: return 413;
 	case -ENOSPC: return 507;
@@ -214,13 +216,17 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 	rq->out = out;
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	if (route != HTTPD_INGEST_INGEST)
+	if (route != HTTPD_INGEST_INGEST && route != HTTPD_INGEST_PYROSCOPE)
 		return MHD_YES;
-	if (x->o.token && !httpresp_token_ok(conn, x->o.token)) {
+	if (x->o.token &&
+	    !(route == HTTPD_INGEST_PYROSCOPE ? httpd_pyro_token_ok(conn, x->o.token)
+					      : httpresp_token_ok(conn, x->o.token))) {
 		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
-		return fail(rq, conn, 401,
-			    "ingest needs the header 'Authorization: Bearer TOKEN' with the token "
-			    "of the server's --token-file");
+		return fail(
+		    rq, conn, 401,
+		    "ingest needs the header 'Authorization: Bearer TOKEN'%s with the token "
+		    "of the server's --token-file",
+		    route == HTTPD_INGEST_PYROSCOPE ? " (or basic auth, TOKEN the password)" : "");
 	}
 	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
 		counter_add(&x->refused[RF_TOO_BIG], 1);
@@ -240,7 +246,8 @@ enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_re
 	int err;
 
 	rq->seen += len;
-	if (rq->route != HTTPD_INGEST_INGEST || rq->out->status)
+	if ((rq->route != HTTPD_INGEST_INGEST && rq->route != HTTPD_INGEST_PYROSCOPE) ||
+	    rq->out->status)
 		return MHD_YES; /* bodies of GETs are ignored */
 	if (rq->too_big)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
@@ -305,12 +312,6 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 			    " bytes, the most this server takes (--max-ingest-size)",
 			    x->o.max_ingest);
 	}
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
-	if (p.too_many) {
-		counter_add(&x->refused[RF_BAD_INPUT], 1);
-		return fail(rq, conn, 400, "more than %d series labels in the query string",
-			    MAX_PARAMS);
-	}
 	if (enc && !strcasecmp(enc, "gzip") &&
 	    !(rq->body.len >= 2 && (uint8_t)rq->body.data[0] == 0x1f &&
 	      (uint8_t)rq->body.data[1] == 0x8b)) {
@@ -318,16 +319,29 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 		return fail(rq, conn, 400,
 			    "Content-Encoding is gzip but the body is not gzip data");
 	}
-	err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
-			       rq->body.len, &info, msg, sizeof(msg));
+	if (rq->route == HTTPD_INGEST_PYROSCOPE) {
+		/* Pyroscope's name=APP{k=v} and parameters; the labels come from them */
+		err = httpd_pyro_ingest(x->o.pstore, conn, rq->body.data ? rq->body.data : "",
+					rq->body.len, &info, msg, sizeof(msg));
+	} else {
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, &p);
+		if (p.too_many) {
+			counter_add(&x->refused[RF_BAD_INPUT], 1);
+			return fail(rq, conn, 400, "more than %d series labels in the query string",
+				    MAX_PARAMS);
+		}
+		err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
+				       rq->body.len, &info, msg, sizeof(msg));
+	}
 	if (err) {
 		unsigned st = status_of(err);
+		int badin = st == 400 || st == 415; /* 415: a format this server does not read */
 
-		counter_add(&x->refused[st == 400   ? RF_BAD_INPUT
+		counter_add(&x->refused[badin	    ? RF_BAD_INPUT
 					: st == 413 ? RF_TOO_BIG
 						    : RF_STORE],
 			    1);
-		rq->out->result = st == 400 ? "bad_input" : st == 413 ? "too_big" : "error";
+		rq->out->result = badin ? "bad_input" : st == 413 ? "too_big" : "error";
 		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
 	}
 	counter_add(&x->ingests, 1);
@@ -455,7 +469,8 @@ static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn
 	int err;
 
 	switch (rq->route) {
-	case HTTPD_INGEST_INGEST: return ingest(x, conn, rq);
+	case HTTPD_INGEST_INGEST:
+	case HTTPD_INGEST_PYROSCOPE: return ingest(x, conn, rq);
 	case HTTPD_INGEST_LABELS:
 		err = pstore_labels(x->o.pstore, &l);
 		return err ? store_error(rq, conn, err) : answer_strings(rq, conn, "labels", &l);

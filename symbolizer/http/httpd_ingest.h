@@ -6,6 +6,7 @@
  *   GET  /api/v1/series?query=&from=&to=
  *   GET  /api/v1/types
  *   GET  /api/v1/timeline?query=&from=&to=&step=&type=
+ *   POST /ingest?name=...                Pyroscope's ingest (converted by httpd_pyro.c)
  *
  * httpd.c routes here (its route table) and hands over the request: this module checks
  * the token and Content-Length when the headers arrive, buffers the ingest body up to
@@ -45,6 +46,7 @@ enum httpd_ingest_ep {
 	HTTPD_INGEST_SERIES,	   /* /api/v1/series */
 	HTTPD_INGEST_TYPES,	   /* /api/v1/types */
 	HTTPD_INGEST_TIMELINE,	   /* /api/v1/timeline */
+	HTTPD_INGEST_PYROSCOPE,	   /* POST /ingest (Pyroscope's, httpd_pyro.h) */
 };
 
 /* One request's state. */

@@ -130,13 +130,22 @@ int httpresp_body_append(struct httpresp_body *b, const char *data, size_t len, 
 }
 
 /* Constant-time in the contents of the expected token (only its length can leak). */
+int httpresp_token_eq(const char *given, size_t len, const char *expected)
+{
+	size_t el = strlen(expected);
+	unsigned char diff = 0;
+
+	for (size_t i = 0; i < el; i++)
+		diff |= (unsigned char)expected[i] ^ (unsigned char)(i < len ? given[i] : 0);
+	return diff == 0 && len == el;
+}
+
 int httpresp_token_ok(struct MHD_Connection *conn, const char *expected)
 {
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	static const char scheme[] = "Bearer ";
-	size_t el = strlen(expected), gl;
-	unsigned char diff = 0;
+	size_t gl;
 
 	if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
 		return 0;
@@ -146,7 +155,5 @@ int httpresp_token_ok(struct MHD_Connection *conn, const char *expected)
 	gl = strlen(auth);
 	while (gl > 0 && (auth[gl - 1] == ' ' || auth[gl - 1] == '\t'))
 		gl--;
-	for (size_t i = 0; i < el; i++)
-		diff |= (unsigned char)expected[i] ^ (unsigned char)(i < gl ? auth[i] : 0);
-	return diff == 0 && gl == el;
+	return httpresp_token_eq(auth, gl, expected);
 }

@@ -58,6 +58,9 @@ int httpresp_content_length(struct MHD_Connection *conn, uint64_t *len);
  * EXPECTED (only its length can leak). */
 int httpresp_token_ok(struct MHD_Connection *conn, const char *expected);
 
+/* Is GIVEN (LEN bytes) EXPECTED? Constant-time in EXPECTED's contents, as above. */
+int httpresp_token_eq(const char *given, size_t len, const char *expected);
+
 /* A request body, buffered in memory up to a cap (one buffer for every route that reads one).
  * Zero-init is empty; free DATA with free(). DATA is NUL-terminated once anything is in it. */
 struct httpresp_body {

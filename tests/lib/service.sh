@@ -149,3 +149,43 @@ tmp_files() {
 
 [ -x "$FSD" ] || { echo "FAILED: $FSD not built (make)"; exit 1; }
 need python3 readelf curl gcc
+
+# expect NAME WANT_CODE METHOD PATH [curl args...]: status; a JSON error body for >= 400
+expect() {
+	local name=$1 want=$2 m=$3 p=$4 code
+	shift 4
+	code=$(http_code "$m" "$URL$p" "$@")
+	if [ "$code" != "$want" ]; then
+		fail "$name: status $code, want $want: $(head -c 300 "$T/body")"
+		return 1
+	fi
+	if [ "$want" -ge 400 ] && ! python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["error"]' "$T/body" 2>/dev/null; then
+		fail "$name: error body is not JSON with an error: $(head -c 300 "$T/body")"
+		return 1
+	fi
+	ok "$name: $code $(head -c 200 "$T/body")"
+}
+
+# jq-like checks with python: check NAME PYTHON-EXPR (on the JSON in $T/body as d)
+check() {
+	if python3 -c "import json,sys; d = json.load(open('$T/body')); sys.exit(0 if ($2) else 1)"; then
+		ok "$1"
+	else
+		fail "$1: $(head -c 400 "$T/body")"
+	fi
+}
+
+# npm_ci SRC NODE_DIR PKG: npm ci of SRC's package.json and package-lock.json into NODE_DIR,
+# once per lock file content (shared by build/ and build/san/); exits when it fails.
+npm_ci() {
+	local src=$1 dir=$2 pkg=$3
+	if ! cmp -s "$src/package-lock.json" "$dir/package-lock.json" ||
+		[ ! -f "$dir/node_modules/$pkg/package.json" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		cp "$src/package.json" "$src/package-lock.json" "$dir/"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+			{ echo "FAILED: npm ci of $src/package-lock.json"; exit 1; }
+	fi
+	ok "$pkg $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$dir/node_modules/$pkg/package.json" | head -1) in $dir"
+}
