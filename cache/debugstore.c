@@ -34,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define DSTORE_MAX_ENTRIES (1u << 20)
@@ -59,7 +61,7 @@ struct dent {
 
 struct dstore {
 	char data_dir[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
-	uint64_t cap;
+	uint64_t cap, max_inflated, reserve;
 	pthread_mutex_t lock;
 	struct dent **buckets;
 	size_t nbuckets, n;
@@ -407,6 +409,69 @@ static int fixed_end(Elf *elf, uint64_t fsize, uint64_t *end, struct secpos *v, 
 	return 0;
 }
 
+/* Free bytes for unprivileged writers on the file system of DIR; UINT64_MAX if unknown. */
+static uint64_t free_bytes(const char *dir)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v) < 0)
+		return UINT64_MAX;
+	if (v.f_frsize && v.f_bavail > UINT64_MAX / v.f_frsize)
+		return UINT64_MAX;
+	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/* Sum of the sizes the zlib sections of ELF declare, without inflating anything: what an
+ * install would add is known and checked before a byte of it is made. */
+static int inflated_size(Elf *elf, uint64_t *total)
+{
+	Elf_Scn *scn = NULL;
+
+	*total = 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		GElf_Chdr ch;
+
+		if (!gelf_getshdr(scn, &sh))
+			return -ERR_BADELF;
+		if (!(sh.sh_flags & SHF_COMPRESSED) || !gelf_getchdr(scn, &ch) ||
+		    ch.ch_type != ELFCOMPRESS_ZLIB)
+			continue;
+		if (ch.ch_size > DSTORE_MAX_RAW || *total + ch.ch_size > DSTORE_MAX_RAW)
+			return -ERR_TOOBIG;
+		*total += ch.ch_size;
+	}
+	return 0;
+}
+
+/* The caps of a decompression of a file of ORIG bytes in S that declares TOTAL inflated. */
+static int inflation_allowed(const struct dstore *s, const char *path, uint64_t orig,
+			     uint64_t total)
+{
+	uint64_t cap = s->max_inflated && s->max_inflated < DSTORE_MAX_RAW ? s->max_inflated
+									      : DSTORE_MAX_RAW;
+	uint64_t free;
+
+	if (orig < cap / DSTORE_INFLATE_RATIO)
+		cap = orig * DSTORE_INFLATE_RATIO;
+	if (total > cap) {
+		log_msg(FS_LOG_WARN,
+			"debugstore: %s: %" PRIu64 " bytes would inflate to %" PRIu64
+			", more than the cap of %" PRIu64,
+			path, orig, total, cap);
+		return -ERR_TOOBIG;
+	}
+	free = free_bytes(s->tmp);
+	if (free < total || free - total < s->reserve) {
+		log_msg(FS_LOG_WARN,
+			"debugstore: %s: inflating to %" PRIu64 " bytes would leave less than %" PRIu64
+			" bytes free (%" PRIu64 " free)",
+			path, total, s->reserve, free);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 static int decompress_sections(Elf *elf, const char *path)
 {
 	Elf_Scn *scn = NULL;
@@ -441,8 +506,9 @@ static int decompress_sections(Elf *elf, const char *path)
 	return 0;
 }
 
-/* Rewrite the ELF file at PATH (ours: a temp file) with its compressed sections inflated. */
-static int decompress_file(const char *path)
+/* Rewrite the ELF file at PATH (ours: a temp file) with its compressed sections inflated,
+ * within the caps of S. */
+static int decompress_file(const struct dstore *s, const char *path)
 {
 	struct secpos *v = NULL;
 	Elf *elf = NULL;
@@ -463,6 +529,11 @@ static int decompress_file(const char *path)
 	elf = elf_begin(fd, ELF_C_RDWR, NULL);
 	err = -ERR_BADELF;
 	if (!elf || elf_getshdrnum(elf, &shnum) != 0 || !gelf_getehdr(elf, &eh))
+		goto out;
+	err = inflated_size(elf, &end);
+	if (!err)
+		err = inflation_allowed(s, path, (uint64_t)st.st_size, end);
+	if (err)
 		goto out;
 	v = calloc(shnum ? shnum : 1, sizeof(*v));
 	if (!v) {
@@ -829,6 +900,8 @@ static int rebuild_meta(struct dstore *s, const char *bid, const char *path, con
 	if (rename(tmp, meta) < 0) {
 		err = -errno;
 		unlink(tmp);
+	} else {
+		err = fsutil_fsync_parent(meta);
 	}
 	log_msg(FS_LOG_INFO, "debugstore: %s: metadata rebuilt from the file", bid);
 	return err;
@@ -954,6 +1027,8 @@ int dstore_open(const struct dstore_opts *opts, struct dstore **out)
 	snprintf(s->dir, sizeof(s->dir), "%s/debuginfo", opts->data_dir);
 	snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", opts->data_dir);
 	s->cap = opts->cache_size;
+	s->max_inflated = opts->max_inflated;
+	s->reserve = opts->reserve;
 	s->nbuckets = 1024;
 	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
 	err = -ENOMEM;
@@ -1047,8 +1122,13 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 		err = -ERR_BUILDID_MISMATCH;
 	if (!err)
 		err = hash_file(path, p->sha, &p->orig_size);
+	if (!err && free_bytes(s->tmp) < s->reserve) {
+		log_msg(FS_LOG_WARN, "debugstore: less than %" PRIu64 " bytes free in %s",
+			s->reserve, s->tmp);
+		err = -ENOSPC;
+	}
 	if (!err && nzlib) {
-		err = decompress_file(path);
+		err = decompress_file(s, path);
 		/* check what libelf wrote as if it came from outside */
 		if (!err)
 			err = inspect(path, got, &p->quality, &nzlib);
@@ -1174,6 +1254,13 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 		pthread_mutex_lock(&s->lock);
 		err = install_locked(s, bid, tmp_path, source, force, &p, &res, e, &consumed);
 		pthread_mutex_unlock(&s->lock);
+	}
+	if (consumed && !err) {
+		char path[PATH_MAX];
+
+		/* the renames are done: make them survive a crash before the caller acknowledges */
+		ent_path(s, bid, ".debug", path);
+		err = fsutil_fsync_parent(path);
 	}
 	if (!consumed)
 		unlink(tmp_path);

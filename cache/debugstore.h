@@ -56,7 +56,15 @@ struct dstore_entry {
 struct dstore_opts {
 	const char *data_dir; /* required; created if missing */
 	uint64_t cache_size;  /* cap on non-upload entries in bytes; 0 = no cap */
+	/* cap on the decompressed size of one file (fleetsymd: DSTORE_INFLATE_PER_UPLOAD times its
+	 * upload limit); 0 or more than 4 GiB = 4 GiB. Whatever the cap, a file never inflates to
+	 * more than DSTORE_INFLATE_RATIO times the bytes received. */
+	uint64_t max_inflated;
+	uint64_t reserve; /* free bytes an install must leave on the file system; 0 = none */
 };
+
+#define DSTORE_INFLATE_PER_UPLOAD 8
+#define DSTORE_INFLATE_RATIO	  64
 
 /* Open (and scan) the store. Sets *OUT, free with dstore_close(). */
 int dstore_open(const struct dstore_opts *opts, struct dstore **out)
@@ -95,8 +103,9 @@ enum dstore_put_result {
  * new file is better (higher quality rank, or an upload of equal rank over a cached entry) or
  * FORCE → replaced (old index removed); otherwise -EEXIST and nothing changes. Identical bytes
  * uploaded over a cached entry make it an upload entry (never evicted); still IDENTICAL.
- * Compressed (zlib) debug sections are decompressed on the way in; -ERR_TOOBIG past 4 GiB
- * decompressed. -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in
+ * Compressed (zlib) debug sections are decompressed on the way in; -ERR_TOOBIG past the
+ * inflation caps of dstore_opts (checked from the section headers before anything is inflated),
+ * -ENOSPC when the inflated file, or the file at all, would leave less than opts.reserve free. -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in
  * dstore_tmp_dir(). Fills *E and *RESULT when not NULL.
  */
 int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,

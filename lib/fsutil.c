@@ -50,6 +50,29 @@ int fsutil_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+int fsutil_fsync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, err = 0;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
@@ -68,7 +91,9 @@ int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mo
 		err = -errno;
 	if (!err && rename(tmp, path) < 0)
 		err = -errno;
-	if (err)
+	if (err) {
 		unlink(tmp);
-	return err;
+		return err;
+	}
+	return fsutil_fsync_parent(path);
 }

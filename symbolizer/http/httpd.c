@@ -495,6 +495,9 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
 	    err == -ERR_BUILDID_MISMATCH)
 		return respond_error(r, conn, 400, "the upload is not usable: %s", err_str(err));
+	if (err == -ERR_TOOBIG)
+		return respond_error(r, conn, 413, "the upload inflates too much: %s",
+				     err_str(err));
 	if (err)
 		return respond_error(r, conn, err == -ENOSPC ? 507 : 500,
 				     "storing the upload failed: %s", err_str(err));
