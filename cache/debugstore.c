@@ -54,6 +54,7 @@ struct dent {
 	unsigned quality;
 	uint64_t size, orig_size;
 	time_t added, last_used, touched;
+	int orig;	   /* <bid>.orig holds the bytes as received (orig_size of them) */
 	char sha[SHA_HEX]; /* of the bytes as received; "" when unknown (rebuilt sidecar) */
 	struct dent *hnext;
 	struct dent *prev, *next; /* LRU of non-upload entries, coldest first */
@@ -76,6 +77,7 @@ struct prep {
 	unsigned quality;
 	time_t mtime;
 	char meta_tmp[PATH_MAX]; /* "" when none */
+	char orig_tmp[PATH_MAX]; /* the bytes as received when inflated, else "" */
 };
 
 static const char *const source_names[] = {"upload", "local", "debuginfod"};
@@ -743,19 +745,20 @@ static void lru_append(struct dstore *s, struct dent *d)
 static void account(struct dstore *s, struct dent *d, int sign)
 {
 	int cached = d->source != DSTORE_SRC_UPLOAD;
+	uint64_t bytes = d->size + (d->orig ? d->orig_size : 0);
 
 	if (sign > 0) {
 		s->st.entries++;
-		s->st.bytes += d->size;
+		s->st.bytes += bytes;
 		if (cached) {
-			s->st.cached_bytes += d->size;
+			s->st.cached_bytes += bytes;
 			lru_append(s, d);
 		}
 	} else {
 		s->st.entries--;
-		s->st.bytes -= d->size;
+		s->st.bytes -= bytes;
 		if (cached) {
-			s->st.cached_bytes -= d->size;
+			s->st.cached_bytes -= bytes;
 			lru_unlink(s, d);
 		}
 	}
@@ -774,16 +777,17 @@ static void fill_entry(const struct dstore *s, const struct dent *d, struct dsto
 	e->added = d->added;
 	e->last_used = d->last_used;
 	ent_path(s, d->bid, ".debug", e->path);
+	ent_path(s, d->bid, d->orig ? ".orig" : ".debug", e->served_path);
 }
 
 static void remove_files(struct dstore *s, const char *bid)
 {
-	static const char *const order[] = {".debug", ".symidx", ".meta.json"};
+	static const char *const order[] = {".debug", ".orig", ".symidx", ".meta.json"};
 	char path[PATH_MAX];
 
 	/* The sidecar goes last: a crash part-way leaves a sidecar without its file, which open
 	 * drops, never a file without a sidecar, which open would adopt. */
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		ent_path(s, bid, order[i], path);
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_msg(FS_LOG_WARN, "debugstore: unlink %s: %s", path, strerror(errno));
@@ -907,6 +911,25 @@ static int rebuild_meta(struct dstore *s, const char *bid, const char *path, con
 	return err;
 }
 
+/* Adopt <bid>.orig of D when it is the original its metadata describes (a crash between the
+ * renames of an install can leave another one); a stray one goes. */
+static int load_orig(struct dstore *s, struct dent *d)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	ent_path(s, d->bid, ".orig", path);
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode) && d->sha[0] && (uint64_t)st.st_size == d->orig_size &&
+	    d->size != d->orig_size) {
+		d->orig = 1;
+		return 0;
+	}
+	log_msg(FS_LOG_INFO, "debugstore: %s: does not match its metadata; removed", path);
+	return unlink(path) < 0 ? -errno : 0;
+}
+
 static int load_entry(struct dstore *s, const char *bid)
 {
 	char path[PATH_MAX], meta[PATH_MAX];
@@ -927,6 +950,8 @@ static int load_entry(struct dstore *s, const char *bid)
 	if (!meta_matches(m, bid, &st, d))
 		err = rebuild_meta(s, bid, path, &st, m, d);
 	json_decref(m);
+	if (!err)
+		err = load_orig(s, d);
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
 	    err == -ERR_BUILDID_MISMATCH) {
 		log_msg(FS_LOG_WARN, "debugstore: %s: unusable (%s); removed", path, err_str(err));
@@ -999,7 +1024,7 @@ static int scan(struct dstore *s)
 	rewinddir(dir);
 	while (!err && (de = readdir(dir)))
 		if ((name_bid(de->d_name, ".meta.json", bid) ||
-		     name_bid(de->d_name, ".symidx", bid)) &&
+		     name_bid(de->d_name, ".symidx", bid) || name_bid(de->d_name, ".orig", bid)) &&
 		    !table_find(s, bid))
 			unlinkat(dirfd(dir), de->d_name, 0);
 	closedir(dir);
@@ -1109,6 +1134,32 @@ int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e)
 	return 0;
 }
 
+/* Copy the file at PATH, as received, into a new temp file of S (named in OUT) before it is
+ * inflated: that copy is what the store serves. */
+static int keep_original(struct dstore *s, const char *path, char out[PATH_MAX])
+{
+	int in, fd, err;
+
+	if (snprintf(out, PATH_MAX, "%s/orig.XXXXXX", s->tmp) >= PATH_MAX) {
+		out[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	fd = mkstemp(out);
+	if (fd < 0) {
+		out[0] = '\0';
+		return -errno;
+	}
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	err = in < 0 ? -errno : fsutil_copy_fd(in, fd);
+	if (!err && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+		err = -errno;
+	if (in >= 0)
+		close(in);
+	close(fd);
+	/* on failure the caller's cleanup unlinks OUT */
+	return err;
+}
+
 /* Checks, hash, decompression and the sidecar of the new file, all without the lock. */
 static int prepare(struct dstore *s, const char *bid, const char *path, enum dstore_source src,
 		   struct prep *p)
@@ -1127,6 +1178,8 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 			s->reserve, s->tmp);
 		err = -ENOSPC;
 	}
+	if (!err && nzlib)
+		err = keep_original(s, path, p->orig_tmp);
 	if (!err && nzlib) {
 		err = decompress_file(s, path);
 		/* check what libelf wrote as if it came from outside */
@@ -1161,10 +1214,11 @@ static int install_locked(struct dstore *s, const char *bid, const char *tmp_pat
 			  enum dstore_source src, int force, struct prep *p,
 			  enum dstore_put_result *result, struct dstore_entry *e, int *consumed)
 {
-	char meta[PATH_MAX], path[PATH_MAX];
+	char meta[PATH_MAX], path[PATH_MAX], orig[PATH_MAX];
 	struct dent *d = table_find(s, bid), *nd = NULL;
 	enum dstore_put_result res = d ? DSTORE_PUT_REPLACED : DSTORE_PUT_CREATED;
 	time_t now = time(NULL);
+	int has_orig;
 
 	if (d && d->sha[0] && d->orig_size == p->orig_size && strcmp(d->sha, p->sha) == 0) {
 		res = DSTORE_PUT_IDENTICAL;
@@ -1193,6 +1247,19 @@ static int install_locked(struct dstore *s, const char *bid, const char *tmp_pat
 		return -errno;
 	}
 	p->meta_tmp[0] = '\0';
+	/* the original before the file: a crash in between leaves a .debug that its sidecar does
+	 * not describe, and open then drops the .orig with the rebuilt sidecar */
+	ent_path(s, bid, ".orig", orig);
+	has_orig = p->orig_tmp[0] != '\0';
+	if (has_orig ? rename(p->orig_tmp, orig) < 0 : unlink(orig) < 0 && errno != ENOENT) {
+		int err = -errno;
+
+		if (nd)
+			unlink(meta);
+		free(nd);
+		return err;
+	}
+	p->orig_tmp[0] = '\0';
 	if (rename(tmp_path, path) < 0) {
 		int err = -errno;
 
@@ -1214,6 +1281,7 @@ static int install_locked(struct dstore *s, const char *bid, const char *tmp_pat
 	d->quality = p->quality;
 	d->size = p->size;
 	d->orig_size = p->orig_size;
+	d->orig = has_orig;
 	memcpy(d->sha, p->sha, sizeof(d->sha));
 	d->added = d->last_used = d->touched = now;
 	if (nd && table_insert(s, d) != 0) {
@@ -1266,6 +1334,8 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 		unlink(tmp_path);
 	if (p.meta_tmp[0])
 		unlink(p.meta_tmp);
+	if (p.orig_tmp[0])
+		unlink(p.orig_tmp);
 	if (err)
 		log_msg(err == -EEXIST ? FS_LOG_DEBUG : FS_LOG_WARN,
 			"debugstore: put %s from %s: %s",

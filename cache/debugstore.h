@@ -4,7 +4,9 @@
  * One entry per build ID: the ELF file (debug sections stored decompressed, so libdw never
  * inflates them again), a small JSON metadata file (source, quality, sizes, times), and the
  * symbol index beside them (<bid>.symidx, written by the symbolizer into the dir returned by
- * dstore_index_dir()). Files: <bid>.debug, <bid>.meta.json, <bid>.symidx; each is installed by
+ * dstore_index_dir()). A file whose debug sections were inflated keeps its bytes as received in
+ * <bid>.orig, which is what is served back (byte for byte, its SHA-256 is in the metadata).
+ * Files: <bid>.debug, <bid>.orig, <bid>.meta.json, <bid>.symidx; each is installed by
  * writing a temp file under <data-dir>/tmp and rename()ing it, so a crash leaves either the old
  * entry or the new one, never half of one; leftover temp files are removed at open.
  *
@@ -51,6 +53,9 @@ struct dstore_entry {
 	time_t added;
 	time_t last_used;
 	char path[4096]; /* the ELF file; valid while the entry is not evicted or replaced */
+	/* the bytes as received, to serve: path itself, or, when the store inflated the file's
+	 * debug sections, the compressed original kept beside it (<bid>.orig) */
+	char served_path[4096];
 };
 
 struct dstore_opts {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,31 @@ int fsutil_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int fsutil_copy_fd(int in, int out)
+{
+	enum { COPY_BUF = 1 << 20 };
+	char *buf = malloc(COPY_BUF);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(in, buf, COPY_BUF);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : 0;
+			break;
+		}
+		err = fsutil_write_all(out, buf, (size_t)n);
+		if (err)
+			break;
+	}
+	free(buf);
+	return err;
 }
 
 int fsutil_mkdir_p(const char *path, mode_t mode)

@@ -10,6 +10,9 @@
 /* write() all of BUF, retrying on EINTR and short writes. 0 or -errno. */
 int fsutil_write_all(int fd, const void *buf, size_t len) __attribute__((warn_unused_result));
 
+/* Copy everything from IN (from its current offset) to OUT until end of file. 0 or -errno. */
+int fsutil_copy_fd(int in, int out) __attribute__((warn_unused_result));
+
 /* mkdir -p PATH: parents with 0755, PATH itself with MODE; existing dirs are fine. */
 int fsutil_mkdir_p(const char *path, mode_t mode) __attribute__((warn_unused_result));
 

@@ -607,6 +607,37 @@ TEST(decompressed_debug_file_reads_the_same)
 	CHECK_STR(a1, a0);
 }
 
+/* What is served is what was received: the compressed original beside the inflated working
+ * copy, kept across a restart and gone with the entry. */
+TEST(served_bytes_are_the_bytes_received)
+{
+	static struct tstore t;
+	enum dstore_put_result res;
+	struct dstore_entry e;
+
+	fixtures();
+	store_open(&t, 0);
+	CHECK_INT(put(&t, "p0.debug.z", bids[0], DSTORE_SRC_UPLOAD, 0, &res, &e), 0);
+	CHECK(strcmp(e.served_path, e.path) != 0);
+	CHECK_INT(sh("cmp -s '%s' '%s'", e.served_path, fxp("p0.debug.z")), 0);
+	CHECK_INT(fixture_compressed_sections(e.path), 0);
+	/* uncompressed: the file itself */
+	CHECK_INT(put(&t, "p1.debug", bids[1], DSTORE_SRC_UPLOAD, 0, &res, &e), 0);
+	CHECK_STR(e.served_path, e.path);
+	CHECK_INT(sh("cmp -s '%s' '%s'", e.served_path, fxp("p1.debug")), 0);
+	/* after a restart */
+	store_close(&t);
+	store_open(&t, 0);
+	CHECK_INT(dstore_get(t.s, bids[0], &e), 0);
+	CHECK_INT(sh("cmp -s '%s' '%s'", e.served_path, fxp("p0.debug.z")), 0);
+	/* replaced by an uncompressed upload: the old original goes */
+	CHECK_INT(put(&t, "p0.debug", bids[0], DSTORE_SRC_UPLOAD, 1, &res, &e), 0);
+	CHECK_INT(res, DSTORE_PUT_REPLACED);
+	CHECK_STR(e.served_path, e.path);
+	CHECK_INT(exists(dstore_index_dir(t.s), bids[0], ".orig"), 0);
+	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
+}
+
 TEST(decompressed_executable_still_runs)
 {
 	static struct tstore t;
