@@ -450,8 +450,8 @@ static int inflated_size(Elf *elf, uint64_t *total)
 static int inflation_allowed(const struct dstore *s, const char *path, uint64_t orig,
 			     uint64_t total)
 {
-	uint64_t cap = s->max_inflated && s->max_inflated < DSTORE_MAX_RAW ? s->max_inflated
-									      : DSTORE_MAX_RAW;
+	uint64_t cap =
+	    s->max_inflated && s->max_inflated < DSTORE_MAX_RAW ? s->max_inflated : DSTORE_MAX_RAW;
 	uint64_t free;
 
 	if (orig < cap / DSTORE_INFLATE_RATIO)
@@ -466,8 +466,8 @@ static int inflation_allowed(const struct dstore *s, const char *path, uint64_t 
 	free = free_bytes(s->tmp);
 	if (free < total || free - total < s->reserve) {
 		log_msg(FS_LOG_WARN,
-			"debugstore: %s: inflating to %" PRIu64 " bytes would leave less than %" PRIu64
-			" bytes free (%" PRIu64 " free)",
+			"debugstore: %s: inflating to %" PRIu64
+			" bytes would leave less than %" PRIu64 " bytes free (%" PRIu64 " free)",
 			path, total, s->reserve, free);
 		return -ENOSPC;
 	}

@@ -110,8 +110,9 @@ enum dstore_put_result {
  * uploaded over a cached entry make it an upload entry (never evicted); still IDENTICAL.
  * Compressed (zlib) debug sections are decompressed on the way in; -ERR_TOOBIG past the
  * inflation caps of dstore_opts (checked from the section headers before anything is inflated),
- * -ENOSPC when the inflated file, or the file at all, would leave less than opts.reserve free. -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in
- * dstore_tmp_dir(). Fills *E and *RESULT when not NULL.
+ * -ENOSPC when the inflated file, or the file at all, would leave less than opts.reserve free.
+ * -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in dstore_tmp_dir(). Fills *E
+ * and *RESULT when not NULL.
  */
 int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 	       enum dstore_source source, int force, enum dstore_put_result *result,

@@ -22,8 +22,8 @@ int fsutil_mkdir_p(const char *path, mode_t mode) __attribute__((warn_unused_res
 int fsutil_fsync_parent(const char *path) __attribute__((warn_unused_result));
 
 /* Replace PATH with LEN bytes of BUF all at once: write PATH.tmp.PID (mode MODE), fsync it, and
- * rename it over PATH and fsync the directory, so a reader sees the old file or the whole new one, never a part; the
- * temp file is removed on failure. 0 or -errno. */
+ * rename it over PATH and fsync the directory, so a reader sees the old file or the whole new one,
+ * never a part; the temp file is removed on failure. 0 or -errno. */
 int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
     __attribute__((warn_unused_result));
 
