@@ -34,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define DSTORE_MAX_ENTRIES (1u << 20)
@@ -52,6 +54,7 @@ struct dent {
 	unsigned quality;
 	uint64_t size, orig_size;
 	time_t added, last_used, touched;
+	int orig;	   /* <bid>.orig holds the bytes as received (orig_size of them) */
 	char sha[SHA_HEX]; /* of the bytes as received; "" when unknown (rebuilt sidecar) */
 	struct dent *hnext;
 	struct dent *prev, *next; /* LRU of non-upload entries, coldest first */
@@ -59,7 +62,7 @@ struct dent {
 
 struct dstore {
 	char data_dir[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
-	uint64_t cap;
+	uint64_t cap, max_inflated, reserve;
 	pthread_mutex_t lock;
 	struct dent **buckets;
 	size_t nbuckets, n;
@@ -74,6 +77,7 @@ struct prep {
 	unsigned quality;
 	time_t mtime;
 	char meta_tmp[PATH_MAX]; /* "" when none */
+	char orig_tmp[PATH_MAX]; /* the bytes as received when inflated, else "" */
 };
 
 static const char *const source_names[] = {"upload", "local", "debuginfod"};
@@ -407,6 +411,69 @@ static int fixed_end(Elf *elf, uint64_t fsize, uint64_t *end, struct secpos *v, 
 	return 0;
 }
 
+/* Free bytes for unprivileged writers on the file system of DIR; UINT64_MAX if unknown. */
+static uint64_t free_bytes(const char *dir)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v) < 0)
+		return UINT64_MAX;
+	if (v.f_frsize && v.f_bavail > UINT64_MAX / v.f_frsize)
+		return UINT64_MAX;
+	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/* Sum of the sizes the zlib sections of ELF declare, without inflating anything: what an
+ * install would add is known and checked before a byte of it is made. */
+static int inflated_size(Elf *elf, uint64_t *total)
+{
+	Elf_Scn *scn = NULL;
+
+	*total = 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		GElf_Chdr ch;
+
+		if (!gelf_getshdr(scn, &sh))
+			return -ERR_BADELF;
+		if (!(sh.sh_flags & SHF_COMPRESSED) || !gelf_getchdr(scn, &ch) ||
+		    ch.ch_type != ELFCOMPRESS_ZLIB)
+			continue;
+		if (ch.ch_size > DSTORE_MAX_RAW || *total + ch.ch_size > DSTORE_MAX_RAW)
+			return -ERR_TOOBIG;
+		*total += ch.ch_size;
+	}
+	return 0;
+}
+
+/* The caps of a decompression of a file of ORIG bytes in S that declares TOTAL inflated. */
+static int inflation_allowed(const struct dstore *s, const char *path, uint64_t orig,
+			     uint64_t total)
+{
+	uint64_t cap =
+	    s->max_inflated && s->max_inflated < DSTORE_MAX_RAW ? s->max_inflated : DSTORE_MAX_RAW;
+	uint64_t free;
+
+	if (orig < cap / DSTORE_INFLATE_RATIO)
+		cap = orig * DSTORE_INFLATE_RATIO;
+	if (total > cap) {
+		log_msg(FS_LOG_WARN,
+			"debugstore: %s: %" PRIu64 " bytes would inflate to %" PRIu64
+			", more than the cap of %" PRIu64,
+			path, orig, total, cap);
+		return -ERR_TOOBIG;
+	}
+	free = free_bytes(s->tmp);
+	if (free < total || free - total < s->reserve) {
+		log_msg(FS_LOG_WARN,
+			"debugstore: %s: inflating to %" PRIu64
+			" bytes would leave less than %" PRIu64 " bytes free (%" PRIu64 " free)",
+			path, total, s->reserve, free);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 static int decompress_sections(Elf *elf, const char *path)
 {
 	Elf_Scn *scn = NULL;
@@ -441,8 +508,9 @@ static int decompress_sections(Elf *elf, const char *path)
 	return 0;
 }
 
-/* Rewrite the ELF file at PATH (ours: a temp file) with its compressed sections inflated. */
-static int decompress_file(const char *path)
+/* Rewrite the ELF file at PATH (ours: a temp file) with its compressed sections inflated,
+ * within the caps of S. */
+static int decompress_file(const struct dstore *s, const char *path)
 {
 	struct secpos *v = NULL;
 	Elf *elf = NULL;
@@ -463,6 +531,11 @@ static int decompress_file(const char *path)
 	elf = elf_begin(fd, ELF_C_RDWR, NULL);
 	err = -ERR_BADELF;
 	if (!elf || elf_getshdrnum(elf, &shnum) != 0 || !gelf_getehdr(elf, &eh))
+		goto out;
+	err = inflated_size(elf, &end);
+	if (!err)
+		err = inflation_allowed(s, path, (uint64_t)st.st_size, end);
+	if (err)
 		goto out;
 	v = calloc(shnum ? shnum : 1, sizeof(*v));
 	if (!v) {
@@ -672,19 +745,20 @@ static void lru_append(struct dstore *s, struct dent *d)
 static void account(struct dstore *s, struct dent *d, int sign)
 {
 	int cached = d->source != DSTORE_SRC_UPLOAD;
+	uint64_t bytes = d->size + (d->orig ? d->orig_size : 0);
 
 	if (sign > 0) {
 		s->st.entries++;
-		s->st.bytes += d->size;
+		s->st.bytes += bytes;
 		if (cached) {
-			s->st.cached_bytes += d->size;
+			s->st.cached_bytes += bytes;
 			lru_append(s, d);
 		}
 	} else {
 		s->st.entries--;
-		s->st.bytes -= d->size;
+		s->st.bytes -= bytes;
 		if (cached) {
-			s->st.cached_bytes -= d->size;
+			s->st.cached_bytes -= bytes;
 			lru_unlink(s, d);
 		}
 	}
@@ -703,16 +777,17 @@ static void fill_entry(const struct dstore *s, const struct dent *d, struct dsto
 	e->added = d->added;
 	e->last_used = d->last_used;
 	ent_path(s, d->bid, ".debug", e->path);
+	ent_path(s, d->bid, d->orig ? ".orig" : ".debug", e->served_path);
 }
 
 static void remove_files(struct dstore *s, const char *bid)
 {
-	static const char *const order[] = {".debug", ".symidx", ".meta.json"};
+	static const char *const order[] = {".debug", ".orig", ".symidx", ".meta.json"};
 	char path[PATH_MAX];
 
 	/* The sidecar goes last: a crash part-way leaves a sidecar without its file, which open
 	 * drops, never a file without a sidecar, which open would adopt. */
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		ent_path(s, bid, order[i], path);
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_msg(FS_LOG_WARN, "debugstore: unlink %s: %s", path, strerror(errno));
@@ -829,9 +904,30 @@ static int rebuild_meta(struct dstore *s, const char *bid, const char *path, con
 	if (rename(tmp, meta) < 0) {
 		err = -errno;
 		unlink(tmp);
+	} else {
+		err = fsutil_fsync_parent(meta);
 	}
 	log_msg(FS_LOG_INFO, "debugstore: %s: metadata rebuilt from the file", bid);
 	return err;
+}
+
+/* Adopt <bid>.orig of D when it is the original its metadata describes (a crash between the
+ * renames of an install can leave another one); a stray one goes. */
+static int load_orig(struct dstore *s, struct dent *d)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	ent_path(s, d->bid, ".orig", path);
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode) && d->sha[0] && (uint64_t)st.st_size == d->orig_size &&
+	    d->size != d->orig_size) {
+		d->orig = 1;
+		return 0;
+	}
+	log_msg(FS_LOG_INFO, "debugstore: %s: does not match its metadata; removed", path);
+	return unlink(path) < 0 ? -errno : 0;
 }
 
 static int load_entry(struct dstore *s, const char *bid)
@@ -854,6 +950,8 @@ static int load_entry(struct dstore *s, const char *bid)
 	if (!meta_matches(m, bid, &st, d))
 		err = rebuild_meta(s, bid, path, &st, m, d);
 	json_decref(m);
+	if (!err)
+		err = load_orig(s, d);
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
 	    err == -ERR_BUILDID_MISMATCH) {
 		log_msg(FS_LOG_WARN, "debugstore: %s: unusable (%s); removed", path, err_str(err));
@@ -926,7 +1024,7 @@ static int scan(struct dstore *s)
 	rewinddir(dir);
 	while (!err && (de = readdir(dir)))
 		if ((name_bid(de->d_name, ".meta.json", bid) ||
-		     name_bid(de->d_name, ".symidx", bid)) &&
+		     name_bid(de->d_name, ".symidx", bid) || name_bid(de->d_name, ".orig", bid)) &&
 		    !table_find(s, bid))
 			unlinkat(dirfd(dir), de->d_name, 0);
 	closedir(dir);
@@ -954,6 +1052,8 @@ int dstore_open(const struct dstore_opts *opts, struct dstore **out)
 	snprintf(s->dir, sizeof(s->dir), "%s/debuginfo", opts->data_dir);
 	snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", opts->data_dir);
 	s->cap = opts->cache_size;
+	s->max_inflated = opts->max_inflated;
+	s->reserve = opts->reserve;
 	s->nbuckets = 1024;
 	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
 	err = -ENOMEM;
@@ -1034,6 +1134,32 @@ int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e)
 	return 0;
 }
 
+/* Copy the file at PATH, as received, into a new temp file of S (named in OUT) before it is
+ * inflated: that copy is what the store serves. */
+static int keep_original(struct dstore *s, const char *path, char out[PATH_MAX])
+{
+	int in, fd, err;
+
+	if (snprintf(out, PATH_MAX, "%s/orig.XXXXXX", s->tmp) >= PATH_MAX) {
+		out[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	fd = mkstemp(out);
+	if (fd < 0) {
+		out[0] = '\0';
+		return -errno;
+	}
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	err = in < 0 ? -errno : fsutil_copy_fd(in, fd);
+	if (!err && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+		err = -errno;
+	if (in >= 0)
+		close(in);
+	close(fd);
+	/* on failure the caller's cleanup unlinks OUT */
+	return err;
+}
+
 /* Checks, hash, decompression and the sidecar of the new file, all without the lock. */
 static int prepare(struct dstore *s, const char *bid, const char *path, enum dstore_source src,
 		   struct prep *p)
@@ -1047,8 +1173,15 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 		err = -ERR_BUILDID_MISMATCH;
 	if (!err)
 		err = hash_file(path, p->sha, &p->orig_size);
+	if (!err && free_bytes(s->tmp) < s->reserve) {
+		log_msg(FS_LOG_WARN, "debugstore: less than %" PRIu64 " bytes free in %s",
+			s->reserve, s->tmp);
+		err = -ENOSPC;
+	}
+	if (!err && nzlib)
+		err = keep_original(s, path, p->orig_tmp);
 	if (!err && nzlib) {
-		err = decompress_file(path);
+		err = decompress_file(s, path);
 		/* check what libelf wrote as if it came from outside */
 		if (!err)
 			err = inspect(path, got, &p->quality, &nzlib);
@@ -1081,10 +1214,11 @@ static int install_locked(struct dstore *s, const char *bid, const char *tmp_pat
 			  enum dstore_source src, int force, struct prep *p,
 			  enum dstore_put_result *result, struct dstore_entry *e, int *consumed)
 {
-	char meta[PATH_MAX], path[PATH_MAX];
+	char meta[PATH_MAX], path[PATH_MAX], orig[PATH_MAX];
 	struct dent *d = table_find(s, bid), *nd = NULL;
 	enum dstore_put_result res = d ? DSTORE_PUT_REPLACED : DSTORE_PUT_CREATED;
 	time_t now = time(NULL);
+	int has_orig;
 
 	if (d && d->sha[0] && d->orig_size == p->orig_size && strcmp(d->sha, p->sha) == 0) {
 		res = DSTORE_PUT_IDENTICAL;
@@ -1113,6 +1247,19 @@ static int install_locked(struct dstore *s, const char *bid, const char *tmp_pat
 		return -errno;
 	}
 	p->meta_tmp[0] = '\0';
+	/* the original before the file: a crash in between leaves a .debug that its sidecar does
+	 * not describe, and open then drops the .orig with the rebuilt sidecar */
+	ent_path(s, bid, ".orig", orig);
+	has_orig = p->orig_tmp[0] != '\0';
+	if (has_orig ? rename(p->orig_tmp, orig) < 0 : unlink(orig) < 0 && errno != ENOENT) {
+		int err = -errno;
+
+		if (nd)
+			unlink(meta);
+		free(nd);
+		return err;
+	}
+	p->orig_tmp[0] = '\0';
 	if (rename(tmp_path, path) < 0) {
 		int err = -errno;
 
@@ -1134,6 +1281,7 @@ static int install_locked(struct dstore *s, const char *bid, const char *tmp_pat
 	d->quality = p->quality;
 	d->size = p->size;
 	d->orig_size = p->orig_size;
+	d->orig = has_orig;
 	memcpy(d->sha, p->sha, sizeof(d->sha));
 	d->added = d->last_used = d->touched = now;
 	if (nd && table_insert(s, d) != 0) {
@@ -1175,10 +1323,19 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 		err = install_locked(s, bid, tmp_path, source, force, &p, &res, e, &consumed);
 		pthread_mutex_unlock(&s->lock);
 	}
+	if (consumed && !err) {
+		char path[PATH_MAX];
+
+		/* the renames are done: make them survive a crash before the caller acknowledges */
+		ent_path(s, bid, ".debug", path);
+		err = fsutil_fsync_parent(path);
+	}
 	if (!consumed)
 		unlink(tmp_path);
 	if (p.meta_tmp[0])
 		unlink(p.meta_tmp);
+	if (p.orig_tmp[0])
+		unlink(p.orig_tmp);
 	if (err)
 		log_msg(err == -EEXIST ? FS_LOG_DEBUG : FS_LOG_WARN,
 			"debugstore: put %s from %s: %s",

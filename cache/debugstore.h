@@ -4,7 +4,9 @@
  * One entry per build ID: the ELF file (debug sections stored decompressed, so libdw never
  * inflates them again), a small JSON metadata file (source, quality, sizes, times), and the
  * symbol index beside them (<bid>.symidx, written by the symbolizer into the dir returned by
- * dstore_index_dir()). Files: <bid>.debug, <bid>.meta.json, <bid>.symidx; each is installed by
+ * dstore_index_dir()). A file whose debug sections were inflated keeps its bytes as received in
+ * <bid>.orig, which is what is served back (byte for byte, its SHA-256 is in the metadata).
+ * Files: <bid>.debug, <bid>.orig, <bid>.meta.json, <bid>.symidx; each is installed by
  * writing a temp file under <data-dir>/tmp and rename()ing it, so a crash leaves either the old
  * entry or the new one, never half of one; leftover temp files are removed at open.
  *
@@ -51,12 +53,23 @@ struct dstore_entry {
 	time_t added;
 	time_t last_used;
 	char path[4096]; /* the ELF file; valid while the entry is not evicted or replaced */
+	/* the bytes as received, to serve: path itself, or, when the store inflated the file's
+	 * debug sections, the compressed original kept beside it (<bid>.orig) */
+	char served_path[4096];
 };
 
 struct dstore_opts {
 	const char *data_dir; /* required; created if missing */
 	uint64_t cache_size;  /* cap on non-upload entries in bytes; 0 = no cap */
+	/* cap on the decompressed size of one file (fleetsymd: DSTORE_INFLATE_PER_UPLOAD times its
+	 * upload limit); 0 or more than 4 GiB = 4 GiB. Whatever the cap, a file never inflates to
+	 * more than DSTORE_INFLATE_RATIO times the bytes received. */
+	uint64_t max_inflated;
+	uint64_t reserve; /* free bytes an install must leave on the file system; 0 = none */
 };
+
+#define DSTORE_INFLATE_PER_UPLOAD 8
+#define DSTORE_INFLATE_RATIO	  64
 
 /* Open (and scan) the store. Sets *OUT, free with dstore_close(). */
 int dstore_open(const struct dstore_opts *opts, struct dstore **out)
@@ -95,9 +108,11 @@ enum dstore_put_result {
  * new file is better (higher quality rank, or an upload of equal rank over a cached entry) or
  * FORCE → replaced (old index removed); otherwise -EEXIST and nothing changes. Identical bytes
  * uploaded over a cached entry make it an upload entry (never evicted); still IDENTICAL.
- * Compressed (zlib) debug sections are decompressed on the way in; -ERR_TOOBIG past 4 GiB
- * decompressed. -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in
- * dstore_tmp_dir(). Fills *E and *RESULT when not NULL.
+ * Compressed (zlib) debug sections are decompressed on the way in; -ERR_TOOBIG past the
+ * inflation caps of dstore_opts (checked from the section headers before anything is inflated),
+ * -ENOSPC when the inflated file, or the file at all, would leave less than opts.reserve free.
+ * -EINVAL (and TMP_PATH is left alone) if TMP_PATH is not directly in dstore_tmp_dir(). Fills *E
+ * and *RESULT when not NULL.
  */
 int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 	       enum dstore_source source, int force, enum dstore_put_result *result,

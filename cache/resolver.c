@@ -38,7 +38,6 @@
 #define NEG_MAX		  65536 /* remembered misses */
 #define NEG_BUCKETS	  4096
 #define JOB_STACK	  (1 << 20)
-#define COPY_BUF	  (1 << 20)
 
 static const char R_PENDING[] = "debug info is being fetched; ask again shortly";
 static const char R_NOWHERE[] =
@@ -192,39 +191,6 @@ void resolver_forget_negative(struct resolver *r, const char *build_id)
 
 /* ---- copying into the store ---- */
 
-static int copy_fd(int in, int out)
-{
-	char *buf = malloc(COPY_BUF);
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(in, buf, COPY_BUF), w = 0;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : 0;
-			break;
-		}
-		while (w < n) {
-			ssize_t k = write(out, buf + w, (size_t)(n - w));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				err = -errno;
-				goto out;
-			}
-			w += k;
-		}
-	}
-out:
-	free(buf);
-	return err;
-}
-
 static int make_tmp(struct resolver *r, const char *what, char path[PATH_MAX])
 {
 	int fd;
@@ -266,7 +232,7 @@ static int try_local(struct resolver *r, const char *bid, struct dstore_entry *e
 			continue;
 		}
 		out = make_tmp(r, "local", tmp);
-		err = out < 0 ? out : copy_fd(in, out);
+		err = out < 0 ? out : fsutil_copy_fd(in, out);
 		close(in);
 		if (out >= 0 && close(out) < 0 && !err)
 			err = -errno;
@@ -373,7 +339,7 @@ static int take_fetched(struct resolver *r, int fd, const char *path, const char
 		if (lseek(fd, 0, SEEK_SET) < 0)
 			err = -errno;
 		if (!err)
-			err = copy_fd(fd, out);
+			err = fsutil_copy_fd(fd, out);
 	}
 	if (close(out) < 0 && !err)
 		err = -errno;

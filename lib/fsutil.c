@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,31 @@ int fsutil_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int fsutil_copy_fd(int in, int out)
+{
+	enum { COPY_BUF = 1 << 20 };
+	char *buf = malloc(COPY_BUF);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(in, buf, COPY_BUF);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : 0;
+			break;
+		}
+		err = fsutil_write_all(out, buf, (size_t)n);
+		if (err)
+			break;
+	}
+	free(buf);
+	return err;
 }
 
 int fsutil_mkdir_p(const char *path, mode_t mode)
@@ -50,6 +76,29 @@ int fsutil_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+int fsutil_fsync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, err = 0;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
@@ -68,7 +117,9 @@ int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mo
 		err = -errno;
 	if (!err && rename(tmp, path) < 0)
 		err = -errno;
-	if (err)
+	if (err) {
 		unlink(tmp);
-	return err;
+		return err;
+	}
+	return fsutil_fsync_parent(path);
 }

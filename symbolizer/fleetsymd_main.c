@@ -46,7 +46,7 @@ struct config {
 	int request_timeout_ms;
 	int fetch_timeout_s;
 	int max_fetches;
-	uint64_t max_upload;
+	uint64_t max_upload, disk_reserve;
 	int64_t retention_s;
 	uint64_t max_ingest;
 	const char *token_file;
@@ -77,7 +77,9 @@ static void usage(FILE *f)
 	    "  --request-timeout DUR    longest a request waits for a fetch (default 5s)\n"
 	    "  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
 	    "  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
-	    "  --max-upload-size SIZE   largest upload (default 1G)\n"
+	    "  --max-upload-size SIZE   largest upload (default 1G); a file's compressed debug\n"
+	    "                           sections may inflate to 8 times this, at most 4G\n"
+	    "  --disk-reserve SIZE      free space debug-file installs leave (default 256M)\n"
 	    "  --retention DURATION     keep ingested profiles this long (default 7d; s, m, h, d, "
 	    "w)\n"
 	    "  --max-ingest-size SIZE   largest ingested profile, compressed or not (default 64M)\n"
@@ -130,6 +132,7 @@ enum {
 	OPT_FETCH_TIMEOUT,
 	OPT_MAX_FETCHES,
 	OPT_MAX_UPLOAD,
+	OPT_DISK_RESERVE,
 	OPT_TOKEN_FILE,
 	OPT_THREADS,
 	OPT_OPENSYMS,
@@ -158,6 +161,7 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	case OPT_URLS: c->debuginfod_urls = arg; return 0;
 	case OPT_CACHE_SIZE: return parse_size(arg, &c->cache_size) ? -EINVAL : 0;
 	case OPT_MAX_UPLOAD: return parse_size(arg, &c->max_upload) ? -EINVAL : 0;
+	case OPT_DISK_RESERVE: return parse_size(arg, &c->disk_reserve) ? -EINVAL : 0;
 	case OPT_MAX_INGEST:
 		if (parse_size(arg, &c->max_ingest) || c->max_ingest < 1024 ||
 		    c->max_ingest > ((uint64_t)1 << 30))
@@ -230,6 +234,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
 	    {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
 	    {"max-upload-size", required_argument, NULL, OPT_MAX_UPLOAD},
+	    {"disk-reserve", required_argument, NULL, OPT_DISK_RESERVE},
 	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"threads", required_argument, NULL, OPT_THREADS},
 	    {"symcache-entries", required_argument, NULL, OPT_OPENSYMS},
@@ -309,7 +314,10 @@ static int write_port_file(const char *path, int port)
 
 static int serve(struct config *c, const char *token)
 {
-	struct dstore_opts so = {.data_dir = c->data_dir, .cache_size = c->cache_size};
+	struct dstore_opts so = {.data_dir = c->data_dir,
+				 .cache_size = c->cache_size,
+				 .max_inflated = c->max_upload * DSTORE_INFLATE_PER_UPLOAD,
+				 .reserve = c->disk_reserve};
 	struct resolver_opts ro = {
 	    .debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
 	    .debuginfod_urls = c->debuginfod_urls,
@@ -409,6 +417,7 @@ int main(int argc, char **argv)
 			   .cache_size = (uint64_t)10 << 30,
 			   .retention_s = 7 * 86400,
 			   .max_ingest = (uint64_t)64 << 20,
+			   .disk_reserve = (uint64_t)256 << 20,
 			   .level = FS_LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;

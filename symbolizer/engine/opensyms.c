@@ -15,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/elfutil.h"
 #include "lib/err.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -477,6 +478,8 @@ static int publish_locked(struct opensyms *c, struct opensyms_file *f, struct sy
 		return -ENAMETOOLONG;
 	if (rename(from, to) < 0)
 		return -errno;
+	if (fsutil_fsync_parent(to) < 0)
+		log_msg(FS_LOG_DEBUG, "opensyms: %s: fsync of the index dir failed", to);
 	f->published = 1;
 	__atomic_store_n(&f->warm, sf, __ATOMIC_RELEASE);
 	return 0;

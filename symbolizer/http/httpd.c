@@ -496,6 +496,9 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
 	    err == -ERR_BUILDID_MISMATCH)
 		return respond_error(r, conn, 400, "the upload is not usable: %s", err_str(err));
+	if (err == -ERR_TOOBIG)
+		return respond_error(r, conn, 413, "the upload inflates too much: %s",
+				     err_str(err));
 	if (err)
 		return respond_error(r, conn, err == -ENOSPC ? 507 : 500,
 				     "storing the upload failed: %s", err_str(err));
@@ -644,7 +647,7 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 	struct tm tm;
 	int fd;
 
-	fd = open(e->path, O_RDONLY | O_CLOEXEC);
+	fd = open(e->served_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		/* evicted or replaced between the lookup and the open */
 		if (fd >= 0)
@@ -663,7 +666,7 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	MHD_add_response_header(resp, "X-DEBUGINFOD-SIZE", size);
-	MHD_add_response_header(resp, "X-DEBUGINFOD-FILE", e->path);
+	MHD_add_response_header(resp, "X-DEBUGINFOD-FILE", e->served_path);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, lm);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public");
 	ok = MHD_queue_response(conn, 200, resp);

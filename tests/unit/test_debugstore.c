@@ -103,7 +103,11 @@ static void fixtures(void)
 		       "strip --strip-debug -o p0.symtab p0 && "
 		       "objcopy --remove-section=.debug_line p0.debug p0.nolines && "
 		       "head -c 3000 p0.debug > p0.trunc && echo 'not an ELF file' > notelf && "
-		       "gcc -O2 -Wl,--build-id=none -DVARIANT=0 -o nobid p.c",
+		       "gcc -O2 -Wl,--build-id=none -DVARIANT=0 -o nobid p.c && "
+		       /* a bomb: 64 MB of zeros that zlib turns into about 64 KB */
+		       "head -c 64000000 /dev/zero > zeros && "
+		       "objcopy --add-section .debug_zeros=zeros p0.debug bomb.raw && "
+		       "objcopy --compress-debug-sections=zlib bomb.raw bomb && rm zeros bomb.raw",
 		       fx))
 			goto done;
 		for (int i = 0; i < NVARIANTS; i++) {
@@ -145,18 +149,24 @@ static void store_cleanup(void *arg)
 	t->dir[0] = '\0';
 }
 
-/* Open T's store, in a new dir under the fixtures on the first call, with a cache cap CAP.
- * T must outlive the test (static): the harness cleans it up when the test ends. */
-static void store_open(struct tstore *t, uint64_t cap)
+/* Open T's store with options O (data_dir is filled in), in a new dir under the fixtures on
+ * the first call. T must outlive the test (static): the harness cleans it up when the test
+ * ends. */
+static void store_open_opts(struct tstore *t, struct dstore_opts o)
 {
-	struct dstore_opts o = {.data_dir = t->dir, .cache_size = cap};
-
 	if (!t->dir[0]) {
 		snprintf(t->dir, sizeof(t->dir), "%s/store.XXXXXX", fx);
 		CHECK(mkdtemp(t->dir) != NULL);
 		t_defer(store_cleanup, t);
 	}
+	o.data_dir = t->dir;
 	CHECK_INT(dstore_open(&o, &t->s), 0);
+}
+
+/* store_open_opts() with a cache cap CAP and nothing else. */
+static void store_open(struct tstore *t, uint64_t cap)
+{
+	store_open_opts(t, (struct dstore_opts){.cache_size = cap});
 }
 
 /* Copy fixture NAME into the store's temp dir, as an upload handler would; path into OUT. */
@@ -529,6 +539,36 @@ TEST(damaged_compressed_sections)
 	CHECK_INT(count_files(dstore_index_dir(t.s)), 0);
 }
 
+TEST(inflation_is_bounded_before_inflating)
+{
+	static struct tstore t, small, full;
+	enum dstore_put_result res;
+	struct stat st;
+
+	fixtures();
+	CHECK_INT(stat(fxp("bomb"), &st), 0);
+	CHECK(st.st_size < 1000000);
+	/* 64 MB from well under 1 MB: past DSTORE_INFLATE_RATIO times the bytes received */
+	store_open(&t, 0);
+	CHECK_INT(put(&t, "bomb", bids[0], DSTORE_SRC_UPLOAD, 0, &res, NULL), -ERR_TOOBIG);
+	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
+	CHECK_INT(dstore_get(t.s, bids[0], &(struct dstore_entry){0}), -ENOENT);
+	/* an ordinary compressed file still goes in */
+	CHECK_INT(put(&t, "p0.debug.z", bids[0], DSTORE_SRC_UPLOAD, 0, &res, NULL), 0);
+	CHECK_INT(res, DSTORE_PUT_CREATED);
+	/* the cap derived from the upload limit */
+	store_open_opts(&small, (struct dstore_opts){.max_inflated = 1000});
+	CHECK_INT(put(&small, "p0.debug.z", bids[0], DSTORE_SRC_UPLOAD, 0, &res, NULL),
+		  -ERR_TOOBIG);
+	CHECK_INT(count_files(dstore_tmp_dir(small.s)), 0);
+	/* a reserve larger than any disk: refused with ENOSPC, nothing left behind */
+	store_open_opts(&full, (struct dstore_opts){.reserve = UINT64_MAX / 2});
+	CHECK_INT(put(&full, "p0.debug.z", bids[0], DSTORE_SRC_UPLOAD, 0, &res, NULL), -ENOSPC);
+	CHECK_INT(put(&full, "p0.debug", bids[0], DSTORE_SRC_UPLOAD, 0, &res, NULL), -ENOSPC);
+	CHECK_INT(count_files(dstore_tmp_dir(full.s)), 0);
+	CHECK_INT(count_files(dstore_index_dir(full.s)), 0);
+}
+
 TEST(decompressed_debug_file_reads_the_same)
 {
 	static struct tstore t;
@@ -565,6 +605,37 @@ TEST(decompressed_debug_file_reads_the_same)
 	free(addrs);
 	CHECK(a0 && a1 && strstr(a0, "p.c:"));
 	CHECK_STR(a1, a0);
+}
+
+/* What is served is what was received: the compressed original beside the inflated working
+ * copy, kept across a restart and gone with the entry. */
+TEST(served_bytes_are_the_bytes_received)
+{
+	static struct tstore t;
+	enum dstore_put_result res;
+	struct dstore_entry e;
+
+	fixtures();
+	store_open(&t, 0);
+	CHECK_INT(put(&t, "p0.debug.z", bids[0], DSTORE_SRC_UPLOAD, 0, &res, &e), 0);
+	CHECK(strcmp(e.served_path, e.path) != 0);
+	CHECK_INT(sh("cmp -s '%s' '%s'", e.served_path, fxp("p0.debug.z")), 0);
+	CHECK_INT(fixture_compressed_sections(e.path), 0);
+	/* uncompressed: the file itself */
+	CHECK_INT(put(&t, "p1.debug", bids[1], DSTORE_SRC_UPLOAD, 0, &res, &e), 0);
+	CHECK_STR(e.served_path, e.path);
+	CHECK_INT(sh("cmp -s '%s' '%s'", e.served_path, fxp("p1.debug")), 0);
+	/* after a restart */
+	store_close(&t);
+	store_open(&t, 0);
+	CHECK_INT(dstore_get(t.s, bids[0], &e), 0);
+	CHECK_INT(sh("cmp -s '%s' '%s'", e.served_path, fxp("p0.debug.z")), 0);
+	/* replaced by an uncompressed upload: the old original goes */
+	CHECK_INT(put(&t, "p0.debug", bids[0], DSTORE_SRC_UPLOAD, 1, &res, &e), 0);
+	CHECK_INT(res, DSTORE_PUT_REPLACED);
+	CHECK_STR(e.served_path, e.path);
+	CHECK_INT(exists(dstore_index_dir(t.s), bids[0], ".orig"), 0);
+	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
 }
 
 TEST(decompressed_executable_still_runs)
