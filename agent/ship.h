@@ -19,7 +19,7 @@ struct ship;
 
 /* Zero-init means defaults. */
 struct ship_opts {
-	const char *url;	     /* the whole URL, query included; copied */
+	const char *url;	      /* the whole URL, query included; copied */
 	const char *const *more_urls; /* further URLs tried in turn after a retryable failure
 				       * (failover between replicas); copied; may be NULL */
 	size_t nmore_urls;
