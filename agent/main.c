@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #define MAX_LABELS    32
+#define MAX_SERVERS   8
 #define MAX_LABEL_LEN 256
 #define POLL_MS	      150
 #define DRAIN_MS      5000
@@ -45,7 +46,9 @@ struct label {
 };
 
 struct opts {
-	const char *server, *token_file, *output, *cgroup;
+	const char *servers[MAX_SERVERS]; /* --server, in order of preference */
+	int nservers;
+	const char *token_file, *output, *cgroup;
 	unsigned int frequency;
 	double interval_s, duration_s;
 	uint32_t pid;
@@ -71,7 +74,9 @@ static void usage(FILE *f)
 		"usage: fleetsym-agent (--server URL | --output FILE) [options]\n"
 		"Samples on-CPU stacks of every process with eBPF; ships unsymbolized pprof\n"
 		"(build IDs + file offsets) to fleetsymd, or writes it to FILE.\n"
-		"  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest\n"
+		"  --server URL        fleetsymd base URL; profiles go to URL/api/v1/ingest;\n"
+		"                      repeatable (up to 8 replicas): a failed send moves on\n"
+		"                      to the next URL\n"
 		"  --token-file F      bearer token for the server (first line of F)\n"
 		"  --output FILE       write one gzip'd pprof covering the whole run instead\n"
 		"  --frequency HZ      samples per second per CPU (default 19)\n"
@@ -239,7 +244,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->unwind_mb = 32;
 	while ((c = getopt_long(argc, argv, "vh", longopts, &idx)) != -1) {
 		switch (c) {
-		case 'S': o->server = optarg; break;
+		case 'S':
+			if (o->nservers == MAX_SERVERS)
+				goto bad;
+			o->servers[o->nservers++] = optarg;
+			break;
 		case 'T': o->token_file = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'F':
@@ -290,7 +299,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "fleetsym-agent: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->server == !o->output) {
+	if (!o->nservers == !o->output) {
 		fprintf(stderr, "fleetsym-agent: give one of --server URL and --output FILE\n");
 		return -EINVAL;
 	}
@@ -301,9 +310,9 @@ bad:
 }
 
 /* SERVER/api/v1/ingest?k=v&... with host first. */
-static int ingest_url(const struct opts *o, char **out)
+static int ingest_url(const struct opts *o, const char *server, char **out)
 {
-	size_t cap = strlen(o->server) + 64, len;
+	size_t cap = strlen(server) + 64, len;
 	CURL *curl = curl_easy_init();
 	char *url = NULL;
 	int err = 0;
@@ -317,7 +326,7 @@ static int ingest_url(const struct opts *o, char **out)
 		err = -ENOMEM;
 		goto out;
 	}
-	len = (size_t)snprintf(url, cap, "%s", o->server);
+	len = (size_t)snprintf(url, cap, "%s", server);
 	while (len && url[len - 1] == '/')
 		url[--len] = 0;
 	len += (size_t)snprintf(url + len, cap - len, "/api/v1/ingest");
@@ -601,7 +610,7 @@ int main(int argc, char **argv)
 	struct agg_opts ao = {0};
 	struct ship_stats ss = {0};
 	struct sigaction sa = {.sa_handler = on_signal};
-	char *url = NULL;
+	char *urls[MAX_SERVERS] = {0};
 	int cgfd = -1, err, rc = 1;
 	bool have_host = false;
 
@@ -635,7 +644,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (o.server) {
+	if (o.nservers) {
 		struct ship_opts so = {
 		    .token_file = o.token_file,
 		    .queue_size = o.queue_size,
@@ -644,12 +653,17 @@ int main(int argc, char **argv)
 			o.interval_s < 30 ? (unsigned int)(o.interval_s * 1000) : 30000,
 		};
 
-		err = ingest_url(&o, &url);
-		if (err) {
-			fprintf(stderr, "fleetsym-agent: building the URL: %s\n", err_str(err));
-			goto out;
+		for (int i = 0; i < o.nservers; i++) {
+			err = ingest_url(&o, o.servers[i], &urls[i]);
+			if (err) {
+				fprintf(stderr, "fleetsym-agent: building the URL: %s\n",
+					err_str(err));
+				goto out;
+			}
 		}
-		so.url = url;
+		so.url = urls[0];
+		so.more_urls = (const char *const *)urls + 1;
+		so.nmore_urls = (size_t)o.nservers - 1;
 		err = ship_new(&so, &r.ship);
 		if (err) {
 			fprintf(stderr, "fleetsym-agent: cannot start shipping: %s\n",
@@ -686,7 +700,7 @@ int main(int argc, char **argv)
 	}
 	log_msg(FS_LOG_INFO, "sampling %d CPUs at %u Hz, ring buffer %zu KiB, %s %s",
 		bpfprof_ncpus(r.bpf), o.frequency, bpfprof_ring_size(r.bpf) >> 10,
-		o.output ? "writing" : "shipping to", o.output ? o.output : url);
+		o.output ? "writing" : "shipping to", o.output ? o.output : urls[0]);
 	rc = run_loop(&r) ? 1 : 0;
 out:
 	if (r.bpf && bpfprof_counters(r.bpf, r.counters))
@@ -703,7 +717,8 @@ out:
 	agg_free(r.agg);
 	if (cgfd >= 0)
 		close(cgfd);
-	free(url);
+	for (int i = 0; i < o.nservers; i++)
+		free(urls[i]);
 	curl_global_cleanup();
 	return rc;
 }

@@ -31,7 +31,8 @@ struct item {
 };
 
 struct ship {
-	char *url;
+	char **urls; /* [0] is ship_opts.url, then more_urls */
+	size_t nurls, cur;
 	char *token_file;
 	char token[SHIP_TOKEN_MAX];
 	unsigned int max_backoff_ms, timeout_ms;
@@ -147,7 +148,7 @@ static long post(struct ship *s, const struct item *it, char *errbuf)
 		h = curl_slist_append(h, auth);
 	}
 	h = curl_slist_append(h, "Expect:");
-	curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
+	curl_easy_setopt(s->curl, CURLOPT_URL, s->urls[s->cur]);
 	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, it->buf);
 	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
@@ -166,8 +167,9 @@ static long post(struct ship *s, const struct item *it, char *errbuf)
 static uint64_t backoff_ns(struct ship *s)
 {
 	uint64_t ms = SHIP_BACKOFF_BASE_MS;
+	unsigned int rounds = s->failures / (unsigned int)s->nurls; /* every URL failed */
 
-	for (unsigned int i = 1; i < s->failures && ms < s->max_backoff_ms; i++)
+	for (unsigned int i = 1; i < rounds && ms < s->max_backoff_ms; i++)
 		ms *= 2;
 	if (ms > s->max_backoff_ms)
 		ms = s->max_backoff_ms;
@@ -233,9 +235,11 @@ static void send_one(struct ship *s, uint64_t *next_ns)
 	s->failures++;
 	s->st.attempts_failed++;
 	enqueue(s, it, true);
-	*next_ns = mono_ns() + backoff_ns(s);
-	if (s->closing)
-		s->deadline_ns = 0; /* the server is away: one last try was enough */
+	s->cur = (s->cur + 1) % s->nurls;
+	/* the next URL at once; backoff only when the whole list failed in a row */
+	*next_ns = s->failures % s->nurls ? mono_ns() : mono_ns() + backoff_ns(s);
+	if (s->closing && !(s->failures % s->nurls))
+		s->deadline_ns = 0; /* every server is away: one last round was enough */
 }
 
 static void *run(void *arg)
@@ -275,7 +279,9 @@ static void ship_free(struct ship *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->q);
-	free(s->url);
+	for (size_t i = 0; s->urls && i < s->nurls; i++)
+		free(s->urls[i]);
+	free(s->urls);
 	free(s->token_file);
 	free(s);
 }
@@ -298,11 +304,20 @@ int ship_new(const struct ship_opts *o, struct ship **out)
 	s->max_backoff_ms = o->max_backoff_ms ? o->max_backoff_ms : 30000;
 	s->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
 	s->q = calloc(s->cap, sizeof(*s->q));
-	s->url = strdup(o->url);
+	s->urls = calloc(1 + o->nmore_urls, sizeof(*s->urls));
 	s->token_file = o->token_file ? strdup(o->token_file) : NULL;
-	if (!s->q || !s->url || (o->token_file && !s->token_file)) {
+	if (!s->q || !s->urls || (o->token_file && !s->token_file)) {
 		err = -ENOMEM;
 		goto out;
+	}
+	for (s->nurls = 0; s->nurls < 1 + o->nmore_urls; s->nurls++) {
+		const char *u = s->nurls ? o->more_urls[s->nurls - 1] : o->url;
+
+		s->urls[s->nurls] = strdup(u);
+		if (!s->urls[s->nurls]) {
+			err = -ENOMEM;
+			goto out;
+		}
 	}
 	if (getrandom(&s->rng, sizeof(s->rng), 0) != sizeof(s->rng) || !s->rng)
 		s->rng = mono_ns() | 1;

@@ -6,6 +6,8 @@
  * sends (no connection, timeouts, 5xx, 408, 429) are retried with exponential backoff and
  * jitter, forever: the agent never stops or exits because the server is away. A 4xx other
  * than those is the server refusing this profile for good: it is dropped (counted).
+ * With several URLs, a retryable failure moves on to the next one at once; backoff starts
+ * only when every URL failed in a row.
  */
 #ifndef FLEETSYM_AGENT_SHIP_H
 #define FLEETSYM_AGENT_SHIP_H
@@ -17,7 +19,10 @@ struct ship;
 
 /* Zero-init means defaults. */
 struct ship_opts {
-	const char *url;	     /* the whole URL, query included; copied */
+	const char *url;	      /* the whole URL, query included; copied */
+	const char *const *more_urls; /* further URLs tried in turn after a retryable failure
+				       * (failover between replicas); copied; may be NULL */
+	size_t nmore_urls;
 	const char *token_file;	     /* bearer token (first line); NULL: none */
 	size_t queue_size;	     /* profiles held; 0: 16 */
 	unsigned int max_backoff_ms; /* 0: 30000 */

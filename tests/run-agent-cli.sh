@@ -21,6 +21,7 @@ expect() {
 
 expect no-mode 2 'one of --server URL and --output FILE' -- "$AGENT"
 expect both-modes 2 'one of --server' -- "$AGENT" --server http://127.0.0.1:1 --output x
+expect nine-servers 2 "bad value 'http://127.0.0.1:9' for --server" -- "$AGENT" --server http://127.0.0.1:1 --server http://127.0.0.1:2 --server http://127.0.0.1:3 --server http://127.0.0.1:4 --server http://127.0.0.1:5 --server http://127.0.0.1:6 --server http://127.0.0.1:7 --server http://127.0.0.1:8 --server http://127.0.0.1:9
 expect bad-frequency 2 "bad value '0' for --frequency" -- "$AGENT" --output x --frequency 0
 expect bad-interval 2 "bad value '1ms' for --interval" -- "$AGENT" --output x --interval 1ms
 expect bad-duration 2 "bad value '5parsecs' for --duration" -- "$AGENT" --output x --duration 5parsecs

@@ -3,7 +3,9 @@
 # endpoint comes later): gzip'd pprof POSTed to /api/v1/ingest with the series labels in the
 # query and the bearer token; the receiver stopped mid-run (the agent keeps sampling, queues,
 # and ships the backlog when it returns, losing nothing); --queue-size 1 with no server
-# (drops counted, oldest first, the agent runs to the end); a 400 answer (dropped, counted).
+# (drops counted, oldest first, the agent runs to the end); a 400 answer (dropped, counted);
+# two --server URLs with the first receiver killed mid-run (the agent moves on to the second,
+# nothing it counted as sent is lost).
 set -u
 . "$(dirname "$0")/lib/agent_common.sh"
 cd "$T"
@@ -110,4 +112,26 @@ echo "HTTP 400: rc=$rc pushed=$pushed rejected=$rej attempts_failed=$(stat_field
 	"received=$(ls refuse/*.body | wc -l)"
 [ "$rc" = 0 ] && [ "$rej" = "$pushed" ] && [ "$(ls refuse/*.body | wc -l)" = "$pushed" ] &&
 	echo "ok   refused profiles dropped without retries" || { echo "FAIL: 400 handling"; fail=1; }
+
+# 4. failover: --server A --server B, A killed mid-run; B gets the rest at once (no backoff
+# wait: a failed send moves on to the next URL), nothing acknowledged is lost
+portA=$(free_port) portB=$(free_port)
+receiver "$portA" failA
+recvA=$BG
+receiver "$portB" failB
+bg timeout 40 "$AGENT" --server "http://127.0.0.1:$portA" --server "http://127.0.0.1:$portB" \
+	--interval 0.5s --frequency 99 --pid "$work" --duration 6 2>agent4.err
+agent=$BG
+wait_for 2 failA 10 || { echo "FAIL: A got no profile within 10 s"; fail=1; }
+kill "$recvA"
+wait "$recvA" 2>/dev/null
+wait "$agent" 2>/dev/null
+rc=$?
+nA=$(ls failA/*.body | wc -l) nB=$(ls failB/*.body 2>/dev/null | wc -l)
+sent=$(stat_field agent4.err sent) pushed=$(stat_field agent4.err pushed)
+echo "failover: rc=$rc pushed=$pushed sent=$sent received A=$nA B=$nB" \
+	"attempts_failed=$(stat_field agent4.err attempts_failed)"
+[ "$rc" = 0 ] && [ "$nB" -ge 2 ] && [ "$sent" = "$pushed" ] && [ $((nA + nB)) -ge "$sent" ] &&
+	echo "ok   moved on to the second server, nothing lost" ||
+	{ echo "FAIL: failover"; fail=1; }
 exit $fail
