@@ -160,7 +160,7 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< >$@.tmp && mv $@.tmp $@
 
-$(call obj,$(AGENT_SRC)): FS_CFLAGS += -I$(BUILD) -Ibpf
+$(call obj,$(AGENT_SRC)): FS_CFLAGS += -I$(BUILD)
 $(call obj,$(AGENT_SRC)): $(AGENT_SKELS)
 
 $(BUILD)/bin/fleetsym-agent: $(call obj,$(AGENT_SRC)) $(LIBFLEETSYM)
@@ -176,7 +176,6 @@ $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
 # tests/unit/test_unwind.c: the table builder, the replay of recorded stacks, bpf/unwind.h's steps
-$(call obj,tests/unit/test_unwind.c): FS_CFLAGS += -Iagent -Ibpf
 $(BUILD)/tests/test_unwind: $(call obj,tests/unit/test_unwind.c agent/unwtab.c agent/unwreplay.c) \
 			     $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)

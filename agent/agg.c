@@ -3,19 +3,19 @@
  * (build ID -> id; raw mapping "start-end-offset-path-buildid" -> id). The caches that outlive
  * an interval (process mappings, kernel symbols, cgroup names) are owned here too.
  */
-#include "agg.h"
+#include "agent/agg.h"
 
 #include <linux/bpf.h>
 
-#include "cgnames.h"
-#include "ksyms.h"
-#include "profile.h"
-#include "smap.h"
+#include "agent/cgnames.h"
+#include "agent/ksyms.h"
+#include "bpf/profile.h"
+#include "agent/smap.h"
 
-#include "../lib/buildid.h"
-#include "../lib/err.h"
-#include "../lib/log.h"
-#include "../lib/pprof_builder.h"
+#include "lib/buildid.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/pprof_builder.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -15,7 +15,7 @@
 #ifndef FLEETSYM_AGENT_AGG_H
 #define FLEETSYM_AGENT_AGG_H
 
-#include "procmaps.h"
+#include "agent/procmaps.h"
 
 #include <stdbool.h>
 #include <stddef.h>

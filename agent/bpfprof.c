@@ -4,12 +4,12 @@
  * second of samples per CPU, against a poll every ~150 ms. The program wakes user space only
  * when a quarter of it is used.
  */
-#include "bpfprof.h"
+#include "agent/bpfprof.h"
 
 #include "profile.skel.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>

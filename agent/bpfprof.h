@@ -9,7 +9,7 @@
 #ifndef FLEETSYM_AGENT_BPFPROF_H
 #define FLEETSYM_AGENT_BPFPROF_H
 
-#include "profile.h"
+#include "bpf/profile.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,9 +2,9 @@
  * cgnames - an smap from the decimal id to the path (num = 1) or to a negative entry (num = the
  * time after which to try again).
  */
-#include "cgnames.h"
+#include "agent/cgnames.h"
 
-#include "smap.h"
+#include "agent/smap.h"
 
 #include <errno.h>
 #include <inttypes.h>

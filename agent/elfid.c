@@ -3,9 +3,9 @@
  * each PT_NOTE segment (at most ELFID_MAX_NOTE bytes) scanned for NT_GNU_BUILD_ID. ELF32 and
  * ELF64, host byte order only. All reads go through one bounded reader over fd or memory.
  */
-#include "elfid.h"
+#include "agent/elfid.h"
 
-#include "../lib/err.h"
+#include "lib/err.h"
 
 #include <elf.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #ifndef FLEETSYM_AGENT_ELFID_H
 #define FLEETSYM_AGENT_ELFID_H
 
-#include "../lib/buildid.h"
+#include "lib/buildid.h"
 
 #include <stddef.h>
 

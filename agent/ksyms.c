@@ -4,10 +4,10 @@
  * double the table. A function's extent is up to the next symbol, capped at KSYMS_MAX_SIZE so
  * that addresses past the last symbol of a region stay unnamed.
  */
-#include "ksyms.h"
+#include "agent/ksyms.h"
 
-#include "../lib/bsearch.h"
-#include "../lib/vec.h"
+#include "lib/bsearch.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -7,18 +7,18 @@
  * (ship.c), which never makes sampling wait. With --output the profile instead accumulates over
  * the whole run and FILE is rewritten (atomically) at every interval and at the end.
  */
-#include "agg.h"
-#include "bpfprof.h"
-#include "cgnames.h"
-#include "ship.h"
-#include "unwind.h"
-#include "unwreplay.h"
-#include "unwtab.h"
+#include "agent/agg.h"
+#include "agent/bpfprof.h"
+#include "agent/cgnames.h"
+#include "agent/ship.h"
+#include "agent/unwind.h"
+#include "agent/unwreplay.h"
+#include "agent/unwtab.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
-#include "../lib/parse.h"
-#include "../lib/version.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/parse.h"
+#include "lib/version.h"
 
 #include <curl/curl.h>
 #include <errno.h>

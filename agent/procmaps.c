@@ -4,13 +4,13 @@
  * agent's own vDSO build ID. Caches are bounded: past their caps the file maps start over and
  * the least recently used process is dropped.
  */
-#include "procmaps.h"
+#include "agent/procmaps.h"
 
-#include "elfid.h"
-#include "smap.h"
+#include "agent/elfid.h"
+#include "agent/smap.h"
 
-#include "../lib/log.h"
-#include "../lib/vec.h"
+#include "lib/log.h"
+#include "lib/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>

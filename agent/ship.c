@@ -6,10 +6,10 @@
  * failure it goes back at the head, unless the queue filled up meanwhile, in which case it
  * is the oldest and is dropped. So at most queue_size + 1 profiles are held.
  */
-#include "ship.h"
+#include "agent/ship.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * smap - chained hashing over a power-of-two bucket array that doubles at load factor 1. Each
  * entry is one allocation: the node, its key and its string back to back.
  */
-#include "smap.h"
+#include "agent/smap.h"
 
 #include <errno.h>
 #include <stdlib.h>

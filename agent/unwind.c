@@ -11,13 +11,13 @@
  * walk can take one wrong step, which ends it or gives one bad frame; it never faults (every
  * stack read is bpf_probe_read_user) and the window is one sample.
  */
-#include "unwind.h"
+#include "agent/unwind.h"
 
-#include "elfid.h"
-#include "unwtab.h"
+#include "agent/elfid.h"
+#include "agent/unwtab.h"
 
-#include "../lib/err.h"
-#include "../lib/log.h"
+#include "lib/err.h"
+#include "lib/log.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>

@@ -15,7 +15,7 @@
 #ifndef FLEETSYM_AGENT_UNWIND_H
 #define FLEETSYM_AGENT_UNWIND_H
 
-#include "profile.h"
+#include "bpf/profile.h"
 
 #include <stddef.h>
 #include <stdint.h>

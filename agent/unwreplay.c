@@ -5,9 +5,9 @@
  * pointers, as in BPF. The BPF program's own walk differs only in where the mappings and rows
  * come from (maps), which the integration tests cover.
  */
-#include "unwreplay.h"
+#include "agent/unwreplay.h"
 
-#include "unwtab.h"
+#include "agent/unwtab.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +48,7 @@ static int snap_read(__u64 *dst, __u64 addr)
 }
 
 #define UNW_READ(dst, addr) snap_read((dst), (addr))
-#include "../bpf/unwind.h"
+#include "bpf/unwind.h"
 
 static struct rmap *map_of(struct rmap *maps, int n, uint64_t pc)
 {

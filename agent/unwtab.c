@@ -4,9 +4,9 @@
  * Everything read from the file is bounded: the rows by UNWTAB_MAX_ROWS, the FDEs by the
  * section's size, and a row that does not advance ends its FDE.
  */
-#include "unwtab.h"
+#include "agent/unwtab.h"
 
-#include "../lib/err.h"
+#include "lib/err.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>

@@ -14,7 +14,7 @@
 #ifndef FLEETSYM_AGENT_UNWTAB_H
 #define FLEETSYM_AGENT_UNWTAB_H
 
-#include "profile.h"
+#include "bpf/profile.h"
 
 #include <stddef.h>
 #include <stdint.h>

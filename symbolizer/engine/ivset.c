@@ -61,8 +61,9 @@ void ivset_normalize(struct ivset *s)
  * sorted too). */
 static size_t first_above(const struct ivset *s, uint64_t x)
 {
-	return (size_t)(bsearch_last_le(s->v, s->n, sizeof(*s->v), offsetof(struct iv, hi),
-					sizeof(s->v->hi), x) + 1);
+	ptrdiff_t i = bsearch_last_le(s->v, s->n, sizeof(*s->v), offsetof(struct iv, hi),
+				      sizeof(s->v->hi), x);
+	return (size_t)(i + 1);
 }
 
 int ivset_claim(struct ivset *parent, const struct ivset *want, struct ivset *out)

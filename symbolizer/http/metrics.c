@@ -177,9 +177,8 @@ static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 		      ss->index_failures);
 	metrics_header(w, "fleetsymd_index_build_duration_seconds", "histogram",
 		       "Time to build one symbol index.");
-	metrics_histogram(w, "fleetsymd_index_build_duration_seconds", NULL,
-			  opensyms_build_bounds, OPENSYMS_BUILD_BUCKETS - 1, ss->build_buckets,
-			  ss->build_usec_sum);
+	metrics_histogram(w, "fleetsymd_index_build_duration_seconds", NULL, opensyms_build_bounds,
+			  OPENSYMS_BUILD_BUCKETS - 1, ss->build_buckets, ss->build_usec_sum);
 }
 
 static void render_store(const struct dstore_stats *ds, struct jsonw *w)

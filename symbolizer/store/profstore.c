@@ -865,7 +865,8 @@ static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from, st
 			continue;
 		for (size_t g = 0; !err && g < sl->f.ngroups; g++)
 			if (ls_matches(sel, sl->masks[g], &p))
-				err = u64map_put(&sl->f.groups[g], (uint64_t)sqlite3_column_int64(st, 0), 1);
+				err = u64map_put(&sl->f.groups[g],
+						 (uint64_t)sqlite3_column_int64(st, 0), 1);
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = pstore_sqlite_err(db, rc, "label sets");

@@ -139,7 +139,6 @@ struct lsfilter {
 	size_t ngroups;
 };
 
-
 #define LSFILTER_PTR_TYPE "fleetsym_lsfilter"
 
 /* Register pstore_samples() and pstore_merge() on DB. */

@@ -5,9 +5,9 @@
  * checked) at every function entry and at random PCs inside every function, and as the program
  * itself reports through runtime.CallersFrames; damaged tables must give errors, never a crash.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "fixture.h"
+#include "tests/unit/fixture.h"
 
 #include "lib/err.h"
 #include "lib/log.h"

@@ -6,7 +6,7 @@
  * - under CI=true a skip not in tests/skips.allowed counts as a failure; without CI, a skip;
  * - a name on the command line that matches no test is an error.
  */
-#include "../t.h"
+#include "tests/t.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -6,11 +6,11 @@
  * or truncated .eh_frame, a truncated file, no CFI at all) gives an error or a table, never a crash
  * or a hang; and the step rules of bpf/unwind.h on a hand-made stack.
  */
-#include "../t.h"
-#include "fixture.h"
+#include "tests/t.h"
+#include "tests/unit/fixture.h"
 
-#include "unwreplay.h"
-#include "unwtab.h"
+#include "agent/unwreplay.h"
+#include "agent/unwtab.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -314,7 +314,7 @@ static int fake_read(__u64 *dst, __u64 addr)
 }
 
 #define UNW_READ(dst, addr) fake_read((dst), (addr))
-#include "../../bpf/unwind.h"
+#include "bpf/unwind.h"
 
 TEST(step_rules)
 {

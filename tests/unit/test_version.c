@@ -2,9 +2,9 @@
  * test_version - the --version text and the fleetsym_build_info gauge: the program, version,
  * commit and exactly the libraries asked for, label values escaped, a short buffer refused.
  */
-#include "../t.h"
+#include "tests/t.h"
 
-#include "../../lib/version.h"
+#include "lib/version.h"
 
 #include <errno.h>
 #include <stdlib.h>
