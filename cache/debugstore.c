@@ -246,18 +246,6 @@ out:
 	return err;
 }
 
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 /* Paths of one entry; the lengths were checked at open, so these always fit. */
 static void ent_path(const struct dstore *s, const char *bid, const char *suffix,
 		     char buf[PATH_MAX])
@@ -1188,7 +1176,7 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 		if (!err && strcmp(got, bid) != 0)
 			err = -ERR_BADELF;
 	} else if (!err) {
-		err = fsync_path(path);
+		err = fsutil_fsync_file(path);
 	}
 	if (err)
 		return err;

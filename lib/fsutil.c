@@ -76,11 +76,28 @@ int fsutil_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* open PATH read-only with FLAGS added, fsync it, close it */
+static int fsync_open(const char *path, int flags)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int fsutil_fsync_file(const char *path)
+{
+	return fsync_open(path, 0);
+}
+
 int fsutil_fsync_parent(const char *path)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	int fd, err = 0;
 
 	if (!slash)
 		snprintf(dir, sizeof(dir), ".");
@@ -90,13 +107,7 @@ int fsutil_fsync_parent(const char *path)
 		return -ENAMETOOLONG;
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		err = -errno;
-	close(fd);
-	return err;
+	return fsync_open(dir, O_DIRECTORY);
 }
 
 int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)

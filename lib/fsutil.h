@@ -16,6 +16,9 @@ int fsutil_copy_fd(int in, int out) __attribute__((warn_unused_result));
 /* mkdir -p PATH: parents with 0755, PATH itself with MODE; existing dirs are fine. */
 int fsutil_mkdir_p(const char *path, mode_t mode) __attribute__((warn_unused_result));
 
+/* fsync the file PATH (its data and metadata). 0 or -errno. */
+int fsutil_fsync_file(const char *path) __attribute__((warn_unused_result));
+
 /* fsync the directory that holds PATH (a file or directory name), so that a rename or create
  * of PATH is on disk: without it a crash after rename() can bring back the old name.
  * 0 or -errno. */
