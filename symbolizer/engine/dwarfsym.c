@@ -20,6 +20,7 @@
 #include "lib/elfutil.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/u64map.h"
 #include "lib/vec.h"
 
 #include <dwarf.h>
@@ -45,13 +46,6 @@ struct u32set {
 	uint32_t *slots; /* SYMIDX_NONE = empty */
 	size_t cap;	 /* power of two */
 	size_t count;
-};
-
-/* DIE offset (bit 63: in the dwz alt file) → function id, for abstract origins. */
-struct origin_map {
-	uint64_t *keys; /* 0 = empty */
-	uint32_t *vals;
-	size_t cap, count;
 };
 
 struct cu {
@@ -117,7 +111,7 @@ struct dwarfsym {
 	struct symidx_sym *syms;
 	size_t nsyms, syms_cap;
 	struct u32set str_set, func_set, node_set;
-	struct origin_map origins;
+	struct u64map origins; /* DIE offset (bit 63: in the dwz alt file) → function id */
 
 	/* scratch while reading one CU */
 	struct claim *claims;
@@ -334,39 +328,6 @@ static const char *die_name(Dwarf_Die *die)
 
 static int intern_src(struct dwarfsym *d, const char *comp_dir, const char *src, uint32_t *id);
 
-static uint32_t *origin_slot(struct origin_map *m, uint64_t key, int *found)
-{
-	size_t j = (key * 0x9e3779b97f4a7c15ull >> 20) & (m->cap - 1);
-
-	while (m->keys[j] && m->keys[j] != key)
-		j = (j + 1) & (m->cap - 1);
-	*found = m->keys[j] == key;
-	m->keys[j] = key;
-	return &m->vals[j];
-}
-
-static int origin_grow(struct origin_map *m)
-{
-	struct origin_map n = {.cap = m->cap ? m->cap * 2 : 4096};
-	int found;
-
-	n.keys = calloc(n.cap, sizeof(*n.keys));
-	n.vals = malloc(n.cap * sizeof(*n.vals));
-	if (!n.keys || !n.vals) {
-		free(n.keys);
-		free(n.vals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->keys[i])
-			*origin_slot(&n, m->keys[i], &found) = m->vals[i];
-	n.count = m->count;
-	free(m->keys);
-	free(m->vals);
-	*m = n;
-	return 0;
-}
-
 /* The function a subprogram or inlined DIE names. Inlined instances of one function share an
  * abstract origin, so its name (a walk through origins and specifications, three times over)
  * is worked out once per origin; a DIE with a name of its own is asked directly. */
@@ -374,35 +335,20 @@ static int func_of_die(struct dwarfsym *d, Dwarf_Die *die, uint32_t *id)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Die origin;
-	uint32_t *slot;
 	uint64_t key;
-	int found, err;
+	int err;
 
 	if (dwarf_hasattr(die, DW_AT_name) || dwarf_hasattr(die, DW_AT_linkage_name) ||
 	    dwarf_hasattr(die, DW_AT_MIPS_linkage_name) ||
 	    !dwarf_formref_die(dwarf_attr(die, DW_AT_abstract_origin, &attr), &origin))
 		return intern_func(d, die_name(die), id);
-	key = dwarf_dieoffset(&origin) + 1;
+	key = dwarf_dieoffset(&origin);
 	if (d->alt_dw && dwarf_cu_getdwarf(origin.cu) == d->alt_dw)
 		key |= 1ull << 63;
-	if (d->origins.count * 2 >= d->origins.cap) {
-		err = origin_grow(&d->origins);
-		if (err)
-			return err;
-	}
-	slot = origin_slot(&d->origins, key, &found);
-	if (found) {
-		*id = *slot;
+	if (u64map_get(&d->origins, key, id))
 		return 0;
-	}
 	err = intern_func(d, die_name(die), id);
-	if (err) {
-		*slot = 0; /* keep the map consistent; the caller stops anyway */
-		return err;
-	}
-	*slot = *id;
-	d->origins.count++;
-	return 0;
+	return err ? err : u64map_put(&d->origins, key, *id);
 }
 
 static int file_id(struct dwarfsym *d, Dwarf_Files *files, size_t nfiles, Dwarf_Word idx,
@@ -1290,8 +1236,7 @@ void dwarfsym_close(struct dwarfsym *d)
 	free(d->str_set.slots);
 	free(d->func_set.slots);
 	free(d->node_set.slots);
-	free(d->origins.keys);
-	free(d->origins.vals);
+	u64map_free(&d->origins);
 	free(d->claims);
 	for (int i = 0; d->levels && i < MAX_DEPTH; i++)
 		ivset_free(&d->levels[i].rem);
