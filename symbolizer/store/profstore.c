@@ -176,9 +176,9 @@ struct sv_cursor {
 	sqlite3_vtab_cursor base;
 	uint8_t *buf;
 	size_t cap;
-	const uint8_t *p, *end;
+	struct pblob_rd rd;
 	const struct u64map *allow;
-	int64_t stack, ls, value, rowid, scale;
+	int64_t stack, ls, value, rowid;
 	int eof;
 };
 
@@ -254,21 +254,14 @@ static int sv_close(sqlite3_vtab_cursor *cur)
 static int sv_next(sqlite3_vtab_cursor *cur)
 {
 	struct sv_cursor *c = (struct sv_cursor *)cur;
-	uint64_t d, ls, v;
+	int rc;
 
 	for (;;) {
-		if (c->p >= c->end) {
+		rc = pblob_rd_next(&c->rd, &c->stack, &c->ls, &c->value);
+		if (rc <= 0) {
 			c->eof = 1;
-			return SQLITE_OK;
+			return rc ? SQLITE_CORRUPT : SQLITE_OK;
 		}
-		if (pv_get(&c->p, c->end, &d) || pv_get(&c->p, c->end, &ls) ||
-		    pv_get(&c->p, c->end, &v)) {
-			c->eof = 1;
-			return SQLITE_CORRUPT;
-		}
-		c->stack += (int64_t)d;
-		c->ls = (int64_t)ls;
-		c->value = pv_unzig(v) * c->scale;
 		c->rowid++;
 		if (!c->allow || u64map_has(c->allow, (uint64_t)c->ls))
 			return SQLITE_OK;
@@ -283,7 +276,6 @@ static int sv_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int 
 	int64_t grp = 0;
 	int j = 0, n = 0;
 	const void *b = NULL;
-	uint64_t scale;
 
 	if (idx & 1) {
 		b = sqlite3_value_blob(argv[j]);
@@ -305,15 +297,12 @@ static int sv_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int 
 	}
 	if (n)
 		memcpy(c->buf, b, (size_t)n);
-	c->p = c->buf;
-	c->end = c->buf + n;
-	c->stack = c->rowid = 0;
+	c->rowid = 0;
 	c->eof = 0;
-	if (n && pv_get(&c->p, c->end, &scale)) {
+	if (pblob_rd_init(&c->rd, c->buf, (size_t)n)) {
 		c->eof = 1;
 		return SQLITE_CORRUPT;
 	}
-	c->scale = n ? (int64_t)scale : 1;
 	return sv_next(cur);
 }
 
@@ -411,28 +400,25 @@ static int merge_add(struct merge_acc *a, int64_t id, int64_t v)
 static void merge_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	struct merge_acc *a = sqlite3_aggregate_context(ctx, sizeof(*a));
-	const uint8_t *p = sqlite3_value_blob(argv[0]), *end;
+	const uint8_t *p = sqlite3_value_blob(argv[0]);
 	const struct lsfilter *f = sqlite3_value_pointer(argv[1], LSFILTER_PTR_TYPE);
-	int64_t grp = sqlite3_value_int64(argv[2]), stack = 0;
+	int64_t grp = sqlite3_value_int64(argv[2]), stack, ls, v;
 	const struct u64map *allow;
-	uint64_t scale, d, ls, v;
+	struct pblob_rd rd;
+	int rc;
 
 	if (!a || a->err || !p)
 		return;
-	end = p + sqlite3_value_bytes(argv[0]);
 	allow = f && grp > 0 && (size_t)grp <= f->ngroups ? &f->groups[grp - 1] : NULL;
-	if (pv_get(&p, end, &scale)) {
+	if (pblob_rd_init(&rd, p, (size_t)sqlite3_value_bytes(argv[0]))) {
 		a->err = -EIO;
 		return;
 	}
-	while (p < end && !a->err) {
-		if (pv_get(&p, end, &d) || pv_get(&p, end, &ls) || pv_get(&p, end, &v)) {
+	while (!a->err && (rc = pblob_rd_next(&rd, &stack, &ls, &v)) != 0) {
+		if (rc < 0)
 			a->err = -EIO;
-			break;
-		}
-		stack += (int64_t)d;
-		if (!allow || u64map_has(allow, ls))
-			a->err = merge_add(a, stack, pv_unzig(v) * (int64_t)scale);
+		else if (!allow || u64map_has(allow, (uint64_t)ls))
+			a->err = merge_add(a, stack, v);
 	}
 }
 
@@ -443,16 +429,14 @@ static void merge_final(sqlite3_context *ctx)
 	uint8_t *buf;
 	size_t n = 0;
 
-	if (!a || !a->n) {
-		if (a && a->err)
-			sqlite3_result_error_code(ctx,
-						  a->err == -ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG);
-		else
-			sqlite3_result_null(ctx);
+	if (a && a->err) {
+		sqlite3_result_error_code(ctx, a->err == -ENOMEM ? SQLITE_NOMEM
+					       : a->err == -EIO	 ? SQLITE_CORRUPT
+								 : SQLITE_TOOBIG);
 		goto out;
 	}
-	if (a->err) {
-		sqlite3_result_error_code(ctx, a->err == -ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG);
+	if (!a || !a->n) {
+		sqlite3_result_null(ctx);
 		goto out;
 	}
 	buf = malloc(a->n * 20 + 1);

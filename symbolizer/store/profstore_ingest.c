@@ -955,9 +955,9 @@ static int entry_cmp(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
 
-	if (x->stack != y->stack)
-		return x->stack < y->stack ? -1 : 1;
-	return x->ls < y->ls ? -1 : x->ls > y->ls;
+	if (x->ls != y->ls)
+		return x->ls < y->ls ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
 /* One profile row for sample type K. Sets *STORED when a row was written. */
@@ -966,7 +966,7 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 	const Perftools__Profiles__Profile *p = g->p;
 	struct pstore *s = g->s;
 	size_t n = 0, m = 0, off = 0;
-	int64_t tid, total = 0, prev = 0, period = p->period, scale;
+	int64_t tid, total = 0, prev_ls = 0, period = p->period, scale;
 	sqlite3_stmt *st;
 	int err;
 
@@ -992,16 +992,26 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 	for (size_t i = 0; i < m && scale > 1; i++)
 		if (ents[i].value % scale)
 			scale = 1;
-	err = reserve(g, m * 30 + 11);
+	err = reserve(g, m * 40 + 12); /* per entry at most: a group header and two varints */
 	if (err)
 		return err;
-	off += pv_put(g->buf, (uint64_t)scale);
-	for (size_t i = 0; i < m; i++) {
-		off += pv_put(g->buf + off, (uint64_t)(ents[i].stack - prev));
-		off += pv_put(g->buf + off, (uint64_t)ents[i].ls);
-		off += pv_put(g->buf + off, pv_zig(ents[i].value / scale));
-		prev = ents[i].stack;
-		total += ents[i].value;
+	off = pblob_header(g->buf, scale);
+	for (size_t i = 0, j; i < m; i = j) {
+		for (j = i; j < m && ents[j].ls == ents[i].ls; j++)
+			;
+		off += pv_put(g->buf + off, (uint64_t)(ents[i].ls - prev_ls));
+		off += pv_put(g->buf + off, j - i);
+		prev_ls = ents[i].ls;
+		for (size_t e = i; e < j; e++) {
+			int64_t v = ents[e].value / scale;
+			uint64_t c = v >= 1 && v <= 3 ? (uint64_t)v : 0;
+			uint64_t d = (uint64_t)(ents[e].stack - (e > i ? ents[e - 1].stack : 0));
+
+			off += pv_put(g->buf + off, d << 2 | c);
+			if (!c)
+				off += pv_put(g->buf + off, pv_zig(v));
+			total += ents[e].value;
+		}
 	}
 	st = s->wst[W_PROFILE_INS];
 	sqlite3_bind_int64(st, 1, sid);
