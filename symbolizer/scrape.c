@@ -205,9 +205,10 @@ static void fetch_once(struct target *t)
 	if (rc != CURLE_OK || code != 200) {
 		log_msg(FS_LOG_WARN, "event=scrape_failed url=%s status=%ld error=\"%s\"", t->url,
 			code,
-			b.too_big ? "larger than --max-ingest-size"
-			: cerr[0] ? cerr
-				  : curl_easy_strerror(rc));
+			b.too_big	 ? "larger than --max-ingest-size"
+			: rc == CURLE_OK ? "the answer's status is not 200"
+			: cerr[0]	 ? cerr
+					 : curl_easy_strerror(rc));
 		goto out;
 	}
 	err = pstore_ingest_ex(sc->ps, t->l, t->n, b.data ? b.data : "", b.len, &info, msg,

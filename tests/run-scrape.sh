@@ -3,7 +3,9 @@
 # profile is stored under the scrape's labels (plus instance and job), /query's top shows its
 # two hot functions, and `go tool pprof -top` of what fleetsymd stored agrees with
 # `go tool pprof -top` of a direct fetch (the next window: Go serves one CPU profile at a
-# time) within sampling noise (4 standard deviations at their sample counts). Bad --scrape values are refused at startup.
+# time) within sampling noise (4 standard deviations at their sample counts), by cumulative
+# share: on a loaded host Go's preemption signal often lands in the hot loop, so the leaf is
+# runtime.asyncPreempt and the flat share moves to it. Bad --scrape values are refused at startup.
 set -uo pipefail
 . "$(dirname "$0")/lib/service.sh"
 need go curl python3
@@ -101,8 +103,8 @@ for _ in 1 2 3 4 5; do
 	curl -s -m 60 -o direct.pprof "$SVC/debug/pprof/profile?seconds=8"
 done
 go tool pprof -top stored.pprof >stored.top 2>&1 || fail "go tool pprof -top of the stored profile: $(head -3 stored.top)"
-# flat% of each hot function, in each
-share() { awk -v f="$2" '$0 ~ f {gsub("%", "", $2); print $2; exit}' "$1"; }
+# cum% of each hot function, in each
+share() { awk -v f="$2" '$0 ~ f {gsub("%", "", $5); print $5; exit}' "$1"; }
 read -r S2 S1 D2 D1 <<<"$(share stored.top hotTwoThirds) $(share stored.top hotOneThird) $(share direct.top hotTwoThirds) $(share direct.top hotOneThird)"
 echo "stored: hotTwoThirds ${S2:-?}% hotOneThird ${S1:-?}%; direct: ${D2:-?}% ${D1:-?}%"
 python3 - stored.top direct.top <<EOF
