@@ -531,6 +531,10 @@ void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 		      "Bytes of pprof decoded (after gunzip).", st.decoded_bytes);
 	metrics_value(w, "fleetsymd_ingest_truncated_stacks_total", "counter",
 		      "Stacks deeper than the store's cap, cut at ingest.", st.truncated_stacks);
+	metrics_value(
+	    w, "fleetsymd_ingest_commits_total", "counter",
+	    "Store transactions that wrote ingested profiles (concurrent ones share one).",
+	    st.ingest_commits);
 	metrics_value(w, "fleetsymd_retention_runs_total", "counter",
 		      "Retention passes over the store.", st.retain_runs);
 	metrics_value(w, "fleetsymd_retention_deleted_profiles_total", "counter",

@@ -608,6 +608,9 @@ int pstore_open(const struct pstore_opts *opts, struct pstore **out)
 	    CACHE_BYTES_OTHER;
 	s->stacks.max_bytes = CACHE_BYTES_STACKS;
 	pthread_mutex_init(&s->wlock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	s->qtail = &s->qhead;
 	pthread_mutex_init(&s->rlock, NULL);
 	pthread_cond_init(&s->rfree, NULL);
 	pthread_mutex_init(&s->stop_lock, NULL);
@@ -662,6 +665,8 @@ void pstore_close(struct pstore *s)
 	kcache_clear(&s->series);
 	kcache_clear(&s->lvals);
 	pthread_mutex_destroy(&s->wlock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->qcond);
 	pthread_mutex_destroy(&s->rlock);
 	pthread_cond_destroy(&s->rfree);
 	pthread_mutex_destroy(&s->stop_lock);

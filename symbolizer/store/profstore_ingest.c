@@ -277,6 +277,12 @@ struct ing {
 	uint8_t key[KEY_MAX + 64];
 	uint8_t *buf; /* scratch for location keys, frames, label sets */
 	size_t buf_cap;
+
+	/* group commit: the series labels, the rows written, and the queue's state */
+	const struct lpair *sp;
+	size_t nsp, rows;
+	struct ing *qnext;
+	int qdone, qerr;
 };
 
 static int bad(struct ing *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1104,30 +1110,108 @@ static int write_profile(struct ing *g, const struct lpair *sp, size_t nsp, size
 	return err;
 }
 
+/* ---- group commit ----
+ * Each ingest decodes and checks its profile on its own thread, then queues it. One waiting
+ * thread at a time leads: it writes every queued profile in one transaction, each in a
+ * savepoint so that a bad one costs only itself, and commits once, so concurrent ingests share
+ * one COMMIT and its fsync. A leader leads until its own profile is in, then hands over. Nobody
+ * returns before the COMMIT that holds its profile: a 200 still means it survives kill -9. */
+
+#define BATCH_MAX 64 /* profiles in one transaction */
+
+/* One queued profile, inside the open transaction. */
+static int write_one(struct ing *g)
+{
+	struct pstore *s = g->s;
+	int err = exec(s, "SAVEPOINT one");
+
+	if (err)
+		return err;
+	err = write_profile(g, g->sp, g->nsp, &g->rows);
+	if (err) {
+		sqlite3_exec(s->wdb, "ROLLBACK TO one", NULL, NULL, NULL);
+		/* rows the caches point at, and last_seen values they hold, are gone */
+		drop_caches(s);
+		g->rows = 0;
+	}
+	return exec(s, "RELEASE one") ?: err;
+}
+
+/* Write BATCH (a list through qnext) in one transaction; each one's result in its qerr. */
+static void write_batch(struct pstore *s, struct ing *batch)
+{
+	int err;
+
+	pthread_mutex_lock(&s->wlock);
+	err = exec(s, "BEGIN IMMEDIATE");
+	for (struct ing *g = batch; g; g = g->qnext)
+		g->qerr = err ?: write_one(g);
+	/* COMMIT with synchronous=FULL: the WAL is fsynced before it returns */
+	if (!err && (err = exec(s, "COMMIT")) == 0)
+		__atomic_fetch_add(&s->stats.ingest_commits, 1, __ATOMIC_RELAXED);
+	if (err) {
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+		drop_caches(s);
+		for (struct ing *g = batch; g; g = g->qnext) {
+			g->qerr = g->qerr ?: err;
+			g->rows = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->wlock);
+}
+
+/* Called with qlock held, and returns with it held: write batches until G's is written. */
+static void lead(struct pstore *s, struct ing *g)
+{
+	while (!g->qdone) {
+		struct ing *batch = s->qhead, **end = &s->qhead, *next;
+		size_t n = 0;
+
+		while (*end && n++ < BATCH_MAX)
+			end = &(*end)->qnext;
+		s->qhead = *end;
+		if (!s->qhead)
+			s->qtail = &s->qhead;
+		*end = NULL;
+		pthread_mutex_unlock(&s->qlock);
+		write_batch(s, batch);
+		pthread_mutex_lock(&s->qlock);
+		for (; batch; batch = next) {
+			next = batch->qnext; /* BATCH's owner may free it once qdone is set */
+			batch->qdone = 1;
+		}
+		pthread_cond_broadcast(&s->qcond);
+	}
+}
+
 static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows)
 {
 	struct pstore *s = g->s;
-	int err;
 
 	g->loc_store = calloc(g->p->n_location + 1, sizeof(*g->loc_store));
 	g->sample_stack = calloc(g->p->n_sample + 1, sizeof(*g->sample_stack));
 	g->sample_ls = calloc(g->p->n_sample + 1, sizeof(*g->sample_ls));
 	if (!g->loc_store || !g->sample_stack || !g->sample_ls)
 		return -ENOMEM;
-	pthread_mutex_lock(&s->wlock);
-	err = exec(s, "BEGIN IMMEDIATE");
-	if (!err) {
-		err = write_profile(g, sp, nsp, rows);
-		/* COMMIT with synchronous=FULL: the WAL is fsynced before it returns */
-		err = err ?: exec(s, "COMMIT");
-		if (err) {
-			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-			/* rows the caches point at, and last_seen values they hold, are gone */
-			drop_caches(s);
+	g->sp = sp;
+	g->nsp = nsp;
+	pthread_mutex_lock(&s->qlock);
+	g->qnext = NULL;
+	*s->qtail = g;
+	s->qtail = &g->qnext;
+	while (!g->qdone) {
+		if (s->qleader) {
+			pthread_cond_wait(&s->qcond, &s->qlock);
+			continue;
 		}
+		s->qleader = 1;
+		lead(s, g);
+		s->qleader = 0;
+		pthread_cond_broadcast(&s->qcond); /* a waiter whose profile is queued leads next */
 	}
-	pthread_mutex_unlock(&s->wlock);
-	return err;
+	pthread_mutex_unlock(&s->qlock);
+	*rows = g->rows;
+	return g->qerr;
 }
 
 static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,

@@ -248,6 +248,8 @@ enum wstmt {
 	W_COUNT_
 };
 
+struct ing;
+
 struct pstore {
 	struct pstore_opts o;
 	char *path;
@@ -257,6 +259,13 @@ struct pstore {
 	sqlite3 *wdb;
 	sqlite3_stmt *wst[W_COUNT_];
 	struct kcache locs, stacks, lsets, series, lvals;
+
+	/* group commit (profstore_ingest.c): ingests waiting to be written, and whether one of
+	 * their threads is writing them */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct ing *qhead, **qtail;
+	int qleader;
 
 	/* readers: a pool of connections */
 	pthread_mutex_t rlock;

@@ -13,6 +13,8 @@
 #include "profile.pb-c.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <time.h>
@@ -1168,4 +1170,73 @@ TEST(sample_blobs_old_format_and_damage)
 		pstore_result_free(r);
 		r = NULL;
 	}
+}
+
+/* ---- group commit: concurrent ingests share transactions, and each is stored once ---- */
+
+#define GC_THREADS  8
+#define GC_PROFILES 40
+
+struct gc_arg {
+	struct pstore *s;
+	int64_t t;
+	int i, failed;
+};
+
+static void *gc_thread(void *p)
+{
+	struct gc_arg *a = p;
+	char svc[16];
+
+	snprintf(svc, sizeof(svc), "svc%d", a->i);
+	for (int k = 0; k < GC_PROFILES; k++) {
+		struct prof pr;
+		uint64_t st[2];
+
+		prof_new(&pr, a->t + k * SEC, 0);
+		st[0] = loc_app(&pr, 0x401000 + (uint64_t)(a->i * 64 + k));
+		st[1] = loc_app(&pr, 0x400100);
+		sample(&pr, st, 2, k + 1, 0, a->i, "w");
+		a->failed += prof_ingest(a->s, &pr, svc, "h", k & 1) != 0;
+	}
+	return NULL;
+}
+
+TEST(group_commit_concurrent_ingests)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct pstore_stats st;
+	struct gc_arg a[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	int64_t t = now_ns() - HOUR;
+	int failed = 0;
+
+	CHECK(s);
+	for (int i = 0; i < GC_THREADS; i++) {
+		a[i] = (struct gc_arg){.s = s, .t = t, .i = i};
+		CHECK_INT(pthread_create(&th[i], NULL, gc_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < GC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		failed += a[i].failed;
+	}
+	CHECK_INT(failed, 0);
+	pstore_stats(s, &st);
+	fprintf(stderr, "  %d ingests from %d threads in %" PRIu64 " commits\n",
+		GC_THREADS * GC_PROFILES, GC_THREADS, st.ingest_commits);
+	CHECK_INT(st.ingests, GC_THREADS * GC_PROFILES);
+	CHECK(st.ingest_commits >= 1 && st.ingest_commits <= st.ingests);
+	CHECK_INT(count("profiles"), GC_THREADS * GC_PROFILES);
+	CHECK_INT(count("stacks"), GC_THREADS * GC_PROFILES);
+	CHECK_INT(pstore_query(s, NULL, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->nprofiles, GC_THREADS * GC_PROFILES);
+	CHECK_INT(r->total, GC_THREADS * (GC_PROFILES * (GC_PROFILES + 1) / 2));
+	pstore_result_free(r);
+	/* after a restart every acknowledged profile is there */
+	s = reopen(NULL, 0);
+	CHECK(s);
+	CHECK_INT(pstore_query(s, NULL, t - HOUR, t + HOUR, NULL, 0, &r), 0);
+	CHECK_INT(r->nprofiles, GC_THREADS * GC_PROFILES);
+	pstore_result_free(r);
 }
