@@ -100,10 +100,21 @@ static int source_from_name(const char *name, enum dstore_source *src)
 int dstore_quality_rank(unsigned q)
 {
 	if ((q & DSTORE_Q_DWARF) && (q & DSTORE_Q_LINES))
-		return 3;
+		return 4;
 	if (q & DSTORE_Q_DWARF)
+		return 3;
+	if (q & DSTORE_Q_PCLNTAB)
 		return 2;
 	return (q & DSTORE_Q_SYMTAB) ? 1 : 0;
+}
+
+const char *dstore_quality_name(unsigned q)
+{
+	static const char *const names[] = {"no symbols", "symbol table only",
+					    "Go pclntab (functions, lines, inline frames)",
+					    "DWARF without line tables", "DWARF with line tables"};
+
+	return names[dstore_quality_rank(q)];
 }
 
 const char *dstore_tmp_dir(const struct dstore *s)
@@ -313,6 +324,8 @@ static unsigned elf_quality(Elf *elf, int *nzlib)
 			q |= DSTORE_Q_LINES;
 		else if (!strcmp(name, ".text"))
 			q |= DSTORE_Q_EXEC;
+		else if (!strcmp(name, ".gopclntab") || !strcmp(name, ".data.rel.ro.gopclntab"))
+			q |= DSTORE_Q_PCLNTAB;
 	}
 	return q;
 }

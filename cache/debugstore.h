@@ -35,14 +35,19 @@ enum dstore_source {
 
 /* Quality bits of a debug file, from its section table. */
 enum {
-	DSTORE_Q_SYMTAB = 1 << 0, /* .symtab or .dynsym with function symbols */
-	DSTORE_Q_DWARF = 1 << 1,  /* .debug_info */
-	DSTORE_Q_LINES = 1 << 2,  /* .debug_line */
-	DSTORE_Q_EXEC = 1 << 3,	  /* code is present (.text not NOBITS): servable as /executable */
+	DSTORE_Q_SYMTAB = 1 << 0,  /* .symtab or .dynsym with function symbols */
+	DSTORE_Q_DWARF = 1 << 1,   /* .debug_info */
+	DSTORE_Q_LINES = 1 << 2,   /* .debug_line */
+	DSTORE_Q_EXEC = 1 << 3,	   /* code is present (.text not NOBITS): servable as /executable */
+	DSTORE_Q_PCLNTAB = 1 << 4, /* Go's .gopclntab: functions, lines and inline frames */
 };
 
-/* Rank for "better replaces worse": DWARF with lines > DWARF > symtab only > nothing. */
+/* Rank for "better replaces worse": DWARF with lines > DWARF > Go pclntab > symtab only >
+ * nothing. */
 int dstore_quality_rank(unsigned quality);
+
+/* The best of QUALITY in words ("DWARF with line tables", ..., "no symbols"); static. */
+const char *dstore_quality_name(unsigned quality);
 
 struct dstore_entry {
 	char build_id[BUILDID_HEX_MAX];

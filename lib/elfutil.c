@@ -81,3 +81,23 @@ void elfutil_close(int fd, Elf *elf)
 	if (fd >= 0)
 		close(fd);
 }
+
+uint64_t elfutil_load_base(Elf *elf)
+{
+	uint64_t base = 0;
+	size_t n;
+	int found = 0;
+
+	if (elf_getphdrnum(elf, &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (!found || ph.p_vaddr < base)
+			base = ph.p_vaddr;
+		found = 1;
+	}
+	return base;
+}

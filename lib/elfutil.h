@@ -15,6 +15,10 @@ int elfutil_open(const char *path, int *fd, Elf **elf) __attribute__((warn_unuse
 /* Check an Elf already open over a file of SIZE bytes. 0, -ERR_NOTELF or -ERR_BADELF. */
 int elfutil_check(Elf *elf, size_t size);
 
+/* The lowest PT_LOAD address of ELF (0 when it has none): what symbol tables' addresses are
+ * stored relative to (cache/symindex.h). */
+uint64_t elfutil_load_base(Elf *elf);
+
 /* elf_end() and close(); either may be absent (NULL, -1). */
 void elfutil_close(int fd, Elf *elf);
 

@@ -4,6 +4,8 @@
  */
 #include "upload-cli/client.h"
 
+#include "cache/debugstore.h"
+
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -192,18 +194,20 @@ static int perform(struct client *c, const char *url, FILE *upload, curl_off_t s
 	return 0;
 }
 
-/* Quality bits from the status JSON: {"quality": {"dwarf": true, "lines": true, "symtab": true}}.
- */
+/* Quality bits (DSTORE_Q_*) from the status JSON: {"quality": {"dwarf": true, "lines": true,
+ * "symtab": true, "pclntab": false}}. */
 static unsigned parse_quality(json_t *q)
 {
 	unsigned bits = 0;
 
 	if (json_is_true(json_object_get(q, "symtab")))
-		bits |= 1;
+		bits |= DSTORE_Q_SYMTAB;
 	if (json_is_true(json_object_get(q, "dwarf")))
-		bits |= 2;
+		bits |= DSTORE_Q_DWARF;
 	if (json_is_true(json_object_get(q, "lines")))
-		bits |= 4;
+		bits |= DSTORE_Q_LINES;
+	if (json_is_true(json_object_get(q, "pclntab")))
+		bits |= DSTORE_Q_PCLNTAB;
 	return bits;
 }
 

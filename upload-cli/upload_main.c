@@ -15,6 +15,7 @@
  *
  * Exit: 0 every file uploaded or already present, 1 any failed, 2 usage.
  */
+#include "cache/debugstore.h"
 #include "upload-cli/client.h"
 #include "upload-cli/extract.h"
 #include "upload-cli/fold.h"
@@ -80,53 +81,6 @@ static void usage(FILE *f)
 	/* clang-format on */
 }
 
-static const char *quality_name(unsigned q)
-{
-	if ((q & 6) == 6)
-		return "DWARF with line tables";
-	if (q & 2)
-		return "DWARF without line tables";
-	if (q & 1)
-		return "symbol table only";
-	return "nothing useful";
-}
-
-static int quality_rank(unsigned q)
-{
-	return (q & 6) == 6 ? 3 : (q & 2) ? 2 : (q & 1) ? 1 : 0;
-}
-
-/* What our own file offers, from its section table. */
-static unsigned local_quality(const char *path)
-{
-	Elf *elf;
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-	unsigned q = 0;
-	int fd;
-
-	if (elfutil_open(path, &fd, &elf) != 0)
-		return 0;
-	if (elf_getshdrstrndx(elf, &shstrndx) == 0) {
-		while ((scn = elf_nextscn(elf, scn))) {
-			GElf_Shdr sh;
-			const char *n;
-
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-				continue;
-			n = elf_strptr(elf, shstrndx, sh.sh_name);
-			if (sh.sh_type == SHT_SYMTAB)
-				q |= 1;
-			if (n && (!strcmp(n, ".debug_info") || !strcmp(n, ".zdebug_info")))
-				q |= 2;
-			if (n && (!strcmp(n, ".debug_line") || !strcmp(n, ".zdebug_line")))
-				q |= 4;
-		}
-	}
-	elfutil_close(fd, elf);
-	return q;
-}
-
 static void result(struct upload *u, int fail, const char *what, const char *path, const char *fmt,
 		   ...) __attribute__((format(printf, 5, 6)));
 
@@ -182,15 +136,14 @@ static void upload_file(struct upload *u, const char *path)
 	struct extract_stats es = {0};
 	const char *send = path;
 	unsigned q;
-	int err;
+	int err, extract;
 
-	err = buildid_from_path(path, bid);
+	err = dstore_inspect(path, bid, &q);
 	if (err) {
 		u->failed++;
 		result(u, 1, "failed", path, "%s", err_str(err));
 		return;
 	}
-	q = local_quality(path);
 	if (!u->force) {
 		err = client_status(u->client, bid, &rs, msg, sizeof(msg));
 		if (err < 0 && !u->dry_run) {
@@ -204,14 +157,18 @@ static void upload_file(struct upload *u, const char *path)
 			       msg);
 			return;
 		}
-		if (!err && rs.present && quality_rank(rs.quality) >= quality_rank(q)) {
+		if (!err && rs.present &&
+		    dstore_quality_rank(rs.quality) >= dstore_quality_rank(q)) {
 			u->present++;
 			result(u, 0, "present", path, "build ID %s: server has %s", bid,
-			       quality_name(rs.quality));
+			       dstore_quality_name(rs.quality));
 			return;
 		}
 	}
-	if (!u->no_extract) {
+	/* a Go binary's pclntab is loaded code's data: only-keep-debug would drop it */
+	extract =
+	    !u->no_extract && !(dstore_quality_rank(q) == dstore_quality_rank(DSTORE_Q_PCLNTAB));
+	if (extract) {
 		err = temp_path(tmp, sizeof(tmp)) ?: extract_debug(path, tmp, 1, &es);
 		if (err) {
 			u->failed++;
@@ -222,18 +179,19 @@ static void upload_file(struct upload *u, const char *path)
 	}
 	if (u->dry_run) {
 		u->uploaded++;
-		result(u, 0, "would-upload", path, "build ID %s, %s%s", bid, quality_name(q),
-		       u->no_extract ? "" : " (extracted)");
+		result(u, 0, "would-upload", path, "build ID %s, %s%s", bid, dstore_quality_name(q),
+		       extract ? " (extracted)" : "");
 		goto out;
 	}
 	err = client_put(u->client, bid, send, u->force, path, msg, sizeof(msg));
 	if (err == 201 || err == 200) {
 		u->uploaded++;
-		if (u->no_extract)
-			result(u, 0, "uploaded", path, "build ID %s, %s", bid, quality_name(q));
+		if (!extract)
+			result(u, 0, "uploaded", path, "build ID %s, %s", bid,
+			       dstore_quality_name(q));
 		else
 			result(u, 0, "uploaded", path, "build ID %s, %s, %.1f MB sent of %.1f MB",
-			       bid, quality_name(q), (double)es.out_size / 1e6,
+			       bid, dstore_quality_name(q), (double)es.out_size / 1e6,
 			       (double)es.in_size / 1e6);
 	} else if (err < 0) {
 		u->failed++;

@@ -915,26 +915,6 @@ static int read_symtab(struct dwarfsym *d)
 	return 0;
 }
 
-static int load_base(Elf *elf, uint64_t *base)
-{
-	size_t n;
-	int found = 0;
-
-	*base = 0;
-	if (elf_getphdrnum(elf, &n) != 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (!found || ph.p_vaddr < *base)
-			*base = ph.p_vaddr;
-		found = 1;
-	}
-	return 0;
-}
-
 static int read_text(struct dwarfsym *d, Elf *elf)
 {
 	Elf_Scn *scn = NULL;
@@ -1022,9 +1002,7 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 		if (err)
 			goto out;
 	}
-	err = load_base(d->main_elf ? d->main_elf : d->elf, &d->base);
-	if (err)
-		goto out;
+	d->base = elfutil_load_base(d->main_elf ? d->main_elf : d->elf);
 	err = read_text(d, d->elf);
 	if (!err && !d->ntext && d->main_elf)
 		err = read_text(d, d->main_elf);

@@ -2,12 +2,16 @@
  * symfile - picks the best source of symbols for one file and hides which one answers.
  *
  * Order: the index for the build ID (no ELF is even opened), else the file's own DWARF, else
- * the separate debug file <debug-dir>/.build-id/xx/rest.debug, else the file's symbol tables.
+ * the separate debug file <debug-dir>/.build-id/xx/rest.debug, else a Go binary's pclntab
+ * (goview.h: function, file:line and inline frames, as good as DWARF for Go), else the file's
+ * symbol tables.
  * A damaged index is removed and rebuilt from DWARF, never trusted.
  */
 #include "symbolizer/engine/symfile.h"
 
 #include "symbolizer/engine/dwarfsym.h"
+#include "symbolizer/engine/gopclntab.h"
+#include "symbolizer/engine/goview.h"
 
 #include "lib/elfutil.h"
 #include "lib/err.h"
@@ -28,8 +32,10 @@ struct symfile {
 	struct symfile_opts opts;
 	char build_id[BUILDID_HEX_MAX];
 	int addr_width;
+	uint64_t base; /* lowest PT_LOAD address */
 	struct symindex *idx;
 	struct dwarfsym *dw;
+	struct goview *go; /* a Go binary without DWARF */
 };
 
 static int index_path(const struct symfile *sf, char *buf, size_t len)
@@ -55,7 +61,8 @@ static int try_index(struct symfile *sf)
 }
 
 /* Does PATH carry DWARF itself, and what is its ELF class? */
-static int probe_elf(const char *path, int *has_dwarf, int *width, char bid[BUILDID_HEX_MAX])
+static int probe_elf(const char *path, int *has_dwarf, int *width, uint64_t *base,
+		     char bid[BUILDID_HEX_MAX])
 {
 	Elf *elf = NULL;
 	Elf_Scn *scn = NULL;
@@ -73,6 +80,7 @@ static int probe_elf(const char *path, int *has_dwarf, int *width, char bid[BUIL
 		goto out;
 	}
 	*width = eh.e_ident[EI_CLASS] == ELFCLASS32 ? 8 : 16;
+	*base = elfutil_load_base(elf);
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 		const char *name;
@@ -121,6 +129,19 @@ static int open_dwarf(struct symfile *sf, const char *debug, const char *main)
 	return dwarfsym_open(debug, main, &dopts, &sf->dw);
 }
 
+/* The pclntab of PATH as a view: 0, or an error when it is no Go binary (or a damaged one) */
+static int open_go(struct symfile *sf, const char *path)
+{
+	struct gopcln *g;
+	int err = gopcln_open(path, &g);
+
+	if (err)
+		return err;
+	err = goview_build(g, sf->base, &sf->go);
+	gopcln_close(g);
+	return err;
+}
+
 int symfile_open(const char *path, const struct symfile_opts *opts, struct symfile **out)
 {
 	struct symfile *sf;
@@ -131,14 +152,14 @@ int symfile_open(const char *path, const struct symfile_opts *opts, struct symfi
 	err = symfile_new(opts, &sf);
 	if (err)
 		return err;
-	err = probe_elf(path, &has_dwarf, &sf->addr_width, sf->build_id);
+	err = probe_elf(path, &has_dwarf, &sf->addr_width, &sf->base, sf->build_id);
 	if (err)
 		goto out;
 	if (try_index(sf) == 0)
 		goto out;
 	if (!has_dwarf && sf->build_id[0] && find_debug_file(sf, debug, sizeof(debug)) == 0)
 		err = open_dwarf(sf, debug, path);
-	else
+	else if (has_dwarf || open_go(sf, path) != 0)
 		err = open_dwarf(sf, path, NULL);
 out:
 	if (err) {
@@ -183,6 +204,8 @@ int symfile_lookup(struct symfile *sf, uint64_t addr, struct sym_frame *out, int
 {
 	if (sf->idx)
 		return symindex_lookup(sf->idx, addr, out, max);
+	if (sf->go)
+		return symview_lookup(goview_view(sf->go), addr, out, max);
 	return dwarfsym_lookup(sf->dw, addr, out, max);
 }
 
@@ -190,6 +213,8 @@ void symfile_lookup_symtab(struct symfile *sf, uint64_t addr, struct sym_frame *
 {
 	if (sf->idx)
 		symindex_lookup_symtab(sf->idx, addr, out);
+	else if (sf->go)
+		symview_lookup_symtab(goview_view(sf->go), addr, out);
 	else
 		dwarfsym_lookup_symtab(sf->dw, addr, out);
 }
@@ -209,8 +234,9 @@ int symfile_build_index(struct symfile *sf)
 		return err;
 	if (mkdir(sf->opts.index_dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	err = dwarfsym_view_all(sf->dw, &v);
-	if (err)
+	if (sf->go)
+		v = goview_view(sf->go);
+	else if ((err = dwarfsym_view_all(sf->dw, &v)) != 0)
 		return err;
 	err = symindex_write(v, sf->build_id, path);
 	if (err)
@@ -220,6 +246,8 @@ int symfile_build_index(struct symfile *sf)
 		return err;
 	dwarfsym_close(sf->dw);
 	sf->dw = NULL;
+	goview_free(sf->go);
+	sf->go = NULL;
 	return 0;
 }
 
@@ -244,5 +272,6 @@ void symfile_close(struct symfile *sf)
 		return;
 	symindex_close(sf->idx);
 	dwarfsym_close(sf->dw);
+	goview_free(sf->go);
 	free(sf);
 }

@@ -164,20 +164,11 @@ static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn,
 
 static void write_quality(struct jsonw *w, unsigned q)
 {
-	jsonw_printf(w, "{\"symtab\":%s,\"dwarf\":%s,\"lines\":%s,\"executable\":%s}",
+	jsonw_printf(w,
+		     "{\"symtab\":%s,\"dwarf\":%s,\"lines\":%s,\"pclntab\":%s,\"executable\":%s}",
 		     q & DSTORE_Q_SYMTAB ? "true" : "false", q & DSTORE_Q_DWARF ? "true" : "false",
-		     q & DSTORE_Q_LINES ? "true" : "false", q & DSTORE_Q_EXEC ? "true" : "false");
-}
-
-static const char *quality_words(unsigned q)
-{
-	if ((q & DSTORE_Q_DWARF) && (q & DSTORE_Q_LINES))
-		return "DWARF with line tables";
-	if (q & DSTORE_Q_DWARF)
-		return "DWARF without line tables";
-	if (q & DSTORE_Q_SYMTAB)
-		return "symbol table only";
-	return "no symbols";
+		     q & DSTORE_Q_LINES ? "true" : "false", q & DSTORE_Q_PCLNTAB ? "true" : "false",
+		     q & DSTORE_Q_EXEC ? "true" : "false");
 }
 
 /* The entry's fields shared by the status and upload answers (no braces). */
@@ -452,8 +443,8 @@ static enum MHD_Result upload_conflict(struct req *r, struct MHD_Connection *con
 	return respond_error(r, conn, 409,
 			     "a different file is already stored for this build ID (%s, from %s) "
 			     "and the upload (%s) is not better; add ?force=1 to replace it",
-			     quality_words(old.quality), dstore_source_name(old.source),
-			     quality_words(q));
+			     dstore_quality_name(old.quality), dstore_source_name(old.source),
+			     dstore_quality_name(q));
 }
 
 static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)

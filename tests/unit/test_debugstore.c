@@ -329,11 +329,11 @@ TEST(quality_of_fixtures)
 	CHECK_INT(dstore_inspect(fxp("p0.debug"), bid, &q), 0);
 	CHECK_STR(bid, bids[0]);
 	CHECK_INT(q, DSTORE_Q_SYMTAB | DSTORE_Q_DWARF | DSTORE_Q_LINES);
-	CHECK_INT(dstore_quality_rank(q), 3);
+	CHECK_INT(dstore_quality_rank(q), 4);
 	CHECK_INT(dstore_inspect(fxp("p0"), bid, &q), 0);
 	CHECK_INT(q, DSTORE_Q_SYMTAB | DSTORE_Q_DWARF | DSTORE_Q_LINES | DSTORE_Q_EXEC);
 	CHECK_INT(dstore_inspect(fxp("p0.nolines"), bid, &q), 0);
-	CHECK_INT(dstore_quality_rank(q), 2);
+	CHECK_INT(dstore_quality_rank(q), 3);
 	CHECK_INT(dstore_inspect(fxp("p0.symtab"), bid, &q), 0);
 	CHECK_INT(q, DSTORE_Q_SYMTAB | DSTORE_Q_EXEC);
 	CHECK_INT(dstore_quality_rank(q), 1);
@@ -406,16 +406,16 @@ TEST(identical_worse_better_force)
 	CHECK_INT(put(&t, "p0.nolines", bids[0], DSTORE_SRC_LOCAL, 0, &res, &e), 0);
 	CHECK_INT(res, DSTORE_PUT_REPLACED);
 	CHECK(!exists(dstore_index_dir(t.s), bids[0], ".symidx"));
-	CHECK_INT(dstore_quality_rank(e.quality), 2);
+	CHECK_INT(dstore_quality_rank(e.quality), 3);
 	CHECK_INT(put(&t, "p0.debug", bids[0], DSTORE_SRC_LOCAL, 0, &res, &e), 0);
 	CHECK_INT(res, DSTORE_PUT_REPLACED);
-	CHECK_INT(dstore_quality_rank(e.quality), 3);
+	CHECK_INT(dstore_quality_rank(e.quality), 4);
 	/* worse is refused and changes nothing */
 	touch_file(dstore_index_dir(t.s), bids[0], ".symidx");
 	CHECK_INT(put(&t, "p0.symtab", bids[0], DSTORE_SRC_LOCAL, 0, &res, &e), -EEXIST);
 	CHECK_INT(put(&t, "p0.nolines", bids[0], DSTORE_SRC_UPLOAD, 0, &res, &e), -EEXIST);
 	CHECK_INT(dstore_get(t.s, bids[0], &e), 0);
-	CHECK_INT(dstore_quality_rank(e.quality), 3);
+	CHECK_INT(dstore_quality_rank(e.quality), 4);
 	CHECK(exists(dstore_index_dir(t.s), bids[0], ".symidx"));
 	/* FORCE replaces anyway */
 	CHECK_INT(put(&t, "p0.symtab", bids[0], DSTORE_SRC_UPLOAD, 1, &res, &e), 0);

@@ -33,6 +33,9 @@ __attribute__((constructor)) static void quiet(void)
  * would move and .text would differ in its RIP-relative operands. With equal lengths the two
  * .text sections are byte-identical (go_same_text checks it). GOCACHE stays the user's (a fresh one
  * recompiles the standard library: ~1 min on 2 cores) unless there is no HOME to put it under. */
+/* inl-b: stripped, with a GNU build ID note, so that an index can be built for it */
+#define GO_GNU_BID "60d1c0ffee0ddba11c0ffee0ddba11c0ffee0dd1"
+
 static const char *go_fixture(void)
 {
 	const char *dir;
@@ -45,6 +48,7 @@ static const char *go_fixture(void)
 			    "export GOFLAGS=-buildvcs=false GOPROXY=off GO111MODULE=on && "
 			    "go build -ldflags='-w=0 ' -o %1$s/inl . && go build -ldflags='-s -w' "
 			    "-o %1$s/inl-s . && "
+			    "go build -ldflags='-s -w -B 0x" GO_GNU_BID "' -o %1$s/inl-b . && "
 			    "go tool buildid %1$s/inl-s >%1$s/inl-s.buildid && "
 			    "go env GOVERSION >%1$s/goversion");
 	CHECK(dir);
@@ -526,12 +530,12 @@ TEST(go_equals_dwarf_llvm)
 }
 
 /* Our own DWARF engine too, when it has been built next to this test (make all). */
-TEST(go_equals_dwarf_fleetsym)
+/* build/bin/fleetsym-symbolize beside this test's build/tests/ (make all builds it) */
+static const char *symbolize_tool(void)
 {
-	const char *dir = go_fixture();
-	char self[PATH_MAX], tool[PATH_MAX + 64], cmd[PATH_MAX + 128];
+	static char tool[PATH_MAX + 64];
+	char self[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
 
 	CHECK(n > 0);
 	self[n] = '\0';
@@ -541,8 +545,65 @@ TEST(go_equals_dwarf_fleetsym)
 	snprintf(tool, sizeof(tool), "%s/../bin/fleetsym-symbolize", self);
 	if (access(tool, X_OK) != 0)
 		T_FAIL_("%s is missing: run make all first", tool);
-	snprintf(cmd, sizeof(cmd), "%s -a -f -i -e", tool);
+	return tool;
+}
+
+TEST(go_equals_dwarf_fleetsym)
+{
+	const char *dir = go_fixture();
+	char cmd[PATH_MAX + 128];
+
+	snprintf(cmd, sizeof(cmd), "%s -a -f -i -e", symbolize_tool());
 	compare_with(dir, "inl", "inl-s", cmd, "fleetsym-symbolize");
+}
+
+/* The stripped build through the whole engine (symfile picks the pclntab when there is no
+ * DWARF): fleetsym-symbolize answers what gopcln_lookup() answers, at every function entry
+ * and at random PCs. */
+TEST(go_stripped_through_the_engine)
+{
+	const char *dir = go_fixture();
+	char cmd[PATH_MAX + 128];
+
+	snprintf(cmd, sizeof(cmd), "%s -a -f -i -e", symbolize_tool());
+	compare_with(dir, "inl-s", "inl-s", cmd, "fleetsym-symbolize on the stripped build");
+}
+
+/* An index written from the pclntab answers as the pclntab did before it was built. */
+TEST(go_index_equals_pclntab)
+{
+	const char *dir = go_fixture();
+	char cmd[3 * PATH_MAX];
+	FILE *f;
+
+	struct gopcln *g;
+
+	/* every function's entry and middle */
+	CHECK_INT(gopcln_open(path_in(dir, "inl-b"), &g), 0);
+	f = fopen(path_in(dir, "addrs-idx"), "w");
+	CHECK(f);
+	for (size_t i = 0; i < gopcln_func_count(g); i++) {
+		uint64_t entry, end;
+		const char *name;
+
+		CHECK_INT(gopcln_func_at(g, i, &entry, &end, &name), 0);
+		fprintf(f, "0x%" PRIx64 "\n0x%" PRIx64 "\n", entry, entry + (end - entry) / 2);
+	}
+	gopcln_close(g);
+	CHECK_INT(fclose(f), 0);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %1$s && rm -rf idx && %2$s -a -f -i -e inl-b --index-dir idx <addrs-idx >cold && "
+	    "test -s idx/" GO_GNU_BID ".symidx && "
+	    "%2$s -a -f -i -e inl-b --index-dir idx <addrs-idx >warm && cmp cold warm && "
+	    "grep -q 'main\\.' warm && wc -l <cold",
+	    dir, symbolize_tool());
+	f = popen(cmd, "r");
+	CHECK(f);
+	CHECK(fgets(cmd, sizeof(cmd), f));
+	CHECK_INT(pclose(f), 0);
+	fprintf(stderr, "  %ld answer lines equal, from the pclntab and from the index\n",
+		strtol(cmd, NULL, 10));
 }
 
 /* ---- runs for an index ---- */
