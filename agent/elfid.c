@@ -1,6 +1,7 @@
 /*
  * elfid - ELF header, then the program header table (at most ELFID_MAX_PHDRS entries), then
- * each PT_NOTE segment (at most ELFID_MAX_NOTE bytes) scanned for NT_GNU_BUILD_ID. ELF32 and
+ * each PT_NOTE segment (at most ELFID_MAX_NOTE bytes) scanned for NT_GNU_BUILD_ID, else for
+ * Go's build ID note. ELF32 and
  * ELF64, host byte order only. All reads go through one bounded reader over fd or memory.
  */
 #include "agent/elfid.h"
@@ -43,7 +44,10 @@ static int rd(const struct reader *r, uint64_t off, void *buf, size_t len)
 	return (size_t)n == len ? 0 : -ERR_BADELF;
 }
 
-static int scan_notes(const unsigned char *p, size_t len, char hex[BUILDID_HEX_MAX])
+/* The GNU build ID in the notes at P into HEX; a Go build ID note's derived one into GO (""
+ * until found), which the caller takes when no segment has a GNU note. */
+static int scan_notes(const unsigned char *p, size_t len, char hex[BUILDID_HEX_MAX],
+		      char go[BUILDID_HEX_MAX])
 {
 	size_t off = 0;
 
@@ -65,6 +69,11 @@ static int scan_notes(const unsigned char *p, size_t len, char hex[BUILDID_HEX_M
 				snprintf(hex + 2 * i, 3, "%02x", p[desc + i]);
 			return 0;
 		}
+		/* Go's linker: type 4 under the name "Go\0\0" */
+		if (nh.n_type == 4 && (nh.n_namesz == 3 || nh.n_namesz == 4) &&
+		    !memcmp(p + name, "Go", 3) && !go[0] &&
+		    buildid_from_go((const char *)p + desc, nh.n_descsz, go) != 0)
+			go[0] = '\0';
 		off = next;
 	}
 	return -ERR_NOBUILDID;
@@ -73,6 +82,7 @@ static int scan_notes(const unsigned char *p, size_t len, char hex[BUILDID_HEX_M
 static int find(const struct reader *r, char hex[BUILDID_HEX_MAX])
 {
 	unsigned char ident[EI_NIDENT], note[ELFID_MAX_NOTE];
+	char go[BUILDID_HEX_MAX] = "";
 	uint64_t phoff;
 	size_t phentsize, phnum;
 	int is64, err;
@@ -127,11 +137,14 @@ static int find(const struct reader *r, char hex[BUILDID_HEX_MAX])
 		err = rd(r, off, note, size);
 		if (err)
 			return err;
-		err = scan_notes(note, size, hex);
+		err = scan_notes(note, size, hex, go);
 		if (err != -ERR_NOBUILDID)
 			return err;
 	}
-	return -ERR_NOBUILDID;
+	if (!go[0])
+		return -ERR_NOBUILDID;
+	memcpy(hex, go, sizeof(go));
+	return 0;
 }
 
 int elfid_from_fd(int fd, char hex[BUILDID_HEX_MAX])

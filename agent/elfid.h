@@ -2,7 +2,8 @@
  * elfid - the GNU build ID of an ELF image through its program headers only (PT_NOTE), read
  * with pread() or from memory. This is what the kernel itself reads for BPF_F_USER_BUILD_ID,
  * and it needs neither section headers (stripped and odd files) nor mapping the whole file
- * (no SIGBUS when a mapped file is truncated under us).
+ * (no SIGBUS when a mapped file is truncated under us). A Go binary without a GNU build ID
+ * gets the one derived from its Go build ID note (buildid_from_go()), as the server derives it.
  */
 #ifndef FLEETSYM_AGENT_ELFID_H
 #define FLEETSYM_AGENT_ELFID_H

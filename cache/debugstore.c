@@ -22,6 +22,7 @@
 #include "lib/elfutil.h"
 #include "lib/err.h"
 #include "lib/fsutil.h"
+#include "lib/sha256.h"
 #include "lib/log.h"
 
 #include <assert.h>
@@ -46,7 +47,6 @@
 #define DSTORE_META_MAX	 16384
 /* last_used is persisted as the sidecar's mtime, at most this often per entry. */
 #define DSTORE_TOUCH_S 60
-#define SHA_HEX	       65
 
 struct dent {
 	char bid[BUILDID_HEX_MAX];
@@ -54,8 +54,8 @@ struct dent {
 	unsigned quality;
 	uint64_t size, orig_size;
 	time_t added, last_used, touched;
-	int orig;	   /* <bid>.orig holds the bytes as received (orig_size of them) */
-	char sha[SHA_HEX]; /* of the bytes as received; "" when unknown (rebuilt sidecar) */
+	int orig;	      /* <bid>.orig holds the bytes as received (orig_size of them) */
+	char sha[SHA256_HEX]; /* of the bytes as received; "" when unknown (rebuilt sidecar) */
 	struct dent *hnext;
 	struct dent *prev, *next; /* LRU of non-upload entries, coldest first */
 };
@@ -72,7 +72,7 @@ struct dstore {
 
 /* What an install learnt about its file before taking the lock. */
 struct prep {
-	char sha[SHA_HEX];
+	char sha[SHA256_HEX];
 	uint64_t orig_size, size;
 	unsigned quality;
 	time_t mtime;
@@ -132,98 +132,9 @@ const char *dstore_data_dir(const struct dstore *s)
 	return s->data_dir;
 }
 
-/* ---- SHA-256 (FIPS 180-4), for "same bytes as stored" ---- */
-
-struct sha256 {
-	uint32_t h[8];
-	uint64_t len;
-	uint8_t buf[64];
-	size_t nbuf;
-};
-
-static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void sha256_block(uint32_t h[8], const uint8_t *p)
-{
-	uint32_t w[64], v[8];
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	memcpy(v, h, sizeof(v));
-	for (int i = 0; i < 64; i++) {
-		uint32_t t1 = v[7] + (ROR32(v[4], 6) ^ ROR32(v[4], 11) ^ ROR32(v[4], 25)) +
-			      ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
-		uint32_t t2 = (ROR32(v[0], 2) ^ ROR32(v[0], 13) ^ ROR32(v[0], 22)) +
-			      ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
-	}
-	for (int i = 0; i < 8; i++)
-		h[i] += v[i];
-}
-
-static void sha256_init(struct sha256 *c)
-{
-	static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-				       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-
-	memset(c, 0, sizeof(*c));
-	memcpy(c->h, h0, sizeof(h0));
-}
-
-static void sha256_update(struct sha256 *c, const uint8_t *p, size_t n)
-{
-	c->len += n;
-	while (n) {
-		size_t k = 64 - c->nbuf < n ? 64 - c->nbuf : n;
-
-		memcpy(c->buf + c->nbuf, p, k);
-		c->nbuf += k;
-		p += k;
-		n -= k;
-		if (c->nbuf == 64) {
-			sha256_block(c->h, c->buf);
-			c->nbuf = 0;
-		}
-	}
-}
-
-static void sha256_final(struct sha256 *c, char hex[SHA_HEX])
-{
-	uint64_t bits = c->len * 8;
-	uint8_t pad[72] = {0x80};
-	size_t npad = (c->nbuf < 56 ? 56 : 120) - c->nbuf;
-
-	for (int i = 0; i < 8; i++)
-		pad[npad + i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(c, pad, npad + 8);
-	for (int i = 0; i < 8; i++)
-		snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
-}
-
 /* ---- small file helpers ---- */
 
-static int hash_file(const char *path, char sha[SHA_HEX], uint64_t *size)
+static int hash_file(const char *path, char sha[SHA256_HEX], uint64_t *size)
 {
 	const size_t bufsz = 1 << 20;
 	struct sha256 c;
@@ -865,7 +776,7 @@ static int meta_matches(json_t *m, const char *bid, const struct stat *st, struc
 	if (source_from_name(src, &d->source) != 0)
 		return 0;
 	if (strcmp(b, bid) != 0 || size != st->st_size || mtime != st->st_mtime ||
-	    strlen(sha) >= SHA_HEX)
+	    strlen(sha) >= SHA256_HEX)
 		return 0;
 	d->quality = (unsigned)q;
 	d->size = (uint64_t)size;

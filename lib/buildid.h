@@ -22,8 +22,19 @@ int buildid_valid(const char *s);
 int buildid_normalize(const char *s, size_t len, char hex[BUILDID_HEX_MAX])
     __attribute__((warn_unused_result));
 
-/* Read ELF's build ID note into HEX (BUILDID_HEX_MAX bytes). -ERR_NOBUILDID when absent. */
+/* Read ELF's build ID note into HEX (BUILDID_HEX_MAX bytes); a file without one but with a Go
+ * build ID note gets the build ID derived from it (buildid_from_go()). -ERR_NOBUILDID when
+ * there is neither. */
 int buildid_from_elf(Elf *elf, char hex[BUILDID_HEX_MAX]) __attribute__((warn_unused_result));
+
+/* The build ID of a Go binary without a GNU build ID note (Go's linker writes one only with
+ * -B): the first 20 bytes of SHA-256 of its Go build ID (the LEN bytes at GO_ID, printable
+ * ASCII, at most BUILDID_GO_MAX), as 40 hex digits in HEX. The agent and the server derive it
+ * the same way, so such a binary is keyed like any other all the way through. 0, or
+ * -ERR_BADBUILDID for an empty, overlong or non-printable Go build ID. */
+#define BUILDID_GO_MAX 255
+int buildid_from_go(const char *go_id, size_t len, char hex[BUILDID_HEX_MAX])
+    __attribute__((warn_unused_result));
 
 /* Same for the file at PATH. -ENOENT, -ERR_NOTELF, -ERR_BADELF, -ERR_NOBUILDID. */
 int buildid_from_path(const char *path, char hex[BUILDID_HEX_MAX])

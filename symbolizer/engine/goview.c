@@ -59,8 +59,8 @@ static int node_id(struct goview *gv, const struct symidx_node *want, uint32_t *
 	for (uint64_t k = node_hash(want);; k = k * 0x9e3779b97f4a7c15ull + 1) {
 		if (!u64map_get(&gv->node_ix, k, id)) {
 			*id = (uint32_t)gv->nnodes;
-			return VEC_PUSH(gv->nodes, gv->nnodes, gv->ncap, *want) ?:
-				   u64map_put(&gv->node_ix, k, *id);
+			return VEC_PUSH(gv->nodes, gv->nnodes, gv->ncap, *want)
+				   ?: u64map_put(&gv->node_ix, k, *id);
 		}
 		if (!memcmp(&gv->nodes[*id], want, sizeof(*want)))
 			return 0;
@@ -75,8 +75,8 @@ static int gap_before(struct goview *gv, uint32_t lo)
 
 	if (!gv->nranges || gv->end == lo)
 		return 0;
-	return VEC_PUSH(gv->ranges, gv->nranges, gv->rcap, r) ?:
-		   VEC_PUSH(gv->lines, gv->nlines, gv->lcap, l);
+	return VEC_PUSH(gv->ranges, gv->nranges, gv->rcap, r)
+		   ?: VEC_PUSH(gv->lines, gv->nlines, gv->lcap, l);
 }
 
 /* gopcln_range_fn: one run, its frames innermost first. */
@@ -109,8 +109,8 @@ static int add_run(void *ctx, uint64_t lo, uint64_t hi, const struct gopcln_fram
 	}
 	err = gap_before(gv, a) ?: strpool_intern(&gv->strs, fr[0].file, &file);
 	if (!err)
-		err = VEC_PUSH(gv->ranges, gv->nranges, gv->rcap,
-			       ((struct symidx_range){a, parent}));
+		err =
+		    VEC_PUSH(gv->ranges, gv->nranges, gv->rcap, ((struct symidx_range){a, parent}));
 	if (!err)
 		err = VEC_PUSH(gv->lines, gv->nlines, gv->lcap,
 			       ((struct symidx_line){a, file, fr[0].line, 0}));
