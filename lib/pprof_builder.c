@@ -275,6 +275,8 @@ int pprofb_add_sample_type(struct pprofb *b, const char *type, const char *unit)
 
 	if (b->nsamples)
 		return -EINVAL;
+	if (b->nsample_types >= PPROFB_MAX_TYPES)
+		return -E2BIG;
 	err = pprofb_string(b, type, &t) ?: pprofb_string(b, unit, &u) ?:
 	      RESERVE(b, b->sample_types, b->nsample_types * 2, b->capsample_types, 2);
 	if (err)
@@ -524,9 +526,18 @@ int pprofb_add_sample(struct pprofb *b, const uint64_t *locs, size_t nlocs, cons
 		slot->idx1 = (uint32_t)b->nsamples;
 		b->sample_idx.n++;
 	}
-	for (size_t i = 0; i < nv; i++)
-		b->values[b->samples[slot->idx1 - 1].value0 + i] += values[i];
-	b->value_total += values[0];
+	{
+		int64_t *dst = &b->values[b->samples[slot->idx1 - 1].value0], sum[PPROFB_MAX_TYPES];
+
+		/* all or nothing: a sum past 64 bits changes no value */
+		for (size_t i = 0; i < nv; i++)
+			if (__builtin_add_overflow(dst[i], values[i], &sum[i]))
+				return -ERANGE;
+		memcpy(dst, sum, nv * sizeof(*dst));
+		/* only a figure for reports: it saturates */
+		if (nv && __builtin_add_overflow(b->value_total, values[0], &b->value_total))
+			b->value_total = values[0] < 0 ? INT64_MIN : INT64_MAX;
+	}
 	return 0;
 }
 

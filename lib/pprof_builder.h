@@ -62,7 +62,9 @@ void pprofb_free(struct pprofb *b);
 int pprofb_string(struct pprofb *b, const char *s, int64_t *idx)
     __attribute__((warn_unused_result));
 
-/* Append a sample type (before the first sample: every sample has one value per type). */
+/* Append a sample type (before the first sample: every sample has one value per type); at most
+ * PPROFB_MAX_TYPES (-E2BIG). */
+#define PPROFB_MAX_TYPES 16
 int pprofb_add_sample_type(struct pprofb *b, const char *type, const char *unit)
     __attribute__((warn_unused_result));
 
@@ -89,8 +91,8 @@ int pprofb_location(struct pprofb *b, uint64_t mapping_id, uint64_t address,
     __attribute__((warn_unused_result));
 
 /* Add a sample: LOCS leaf first, VALUES one per sample type. A sample with the same locations
- * and the same labels (in the same order) gets VALUES added instead. -EINVAL without sample
- * types. */
+ * and the same labels (in the same order) gets VALUES added instead; -ERANGE (and no value
+ * changed) when a sum would pass 64 bits. -EINVAL without sample types. */
 int pprofb_add_sample(struct pprofb *b, const uint64_t *locs, size_t nlocs, const int64_t *values,
 		      const struct pprofb_label *labels, size_t nlabels)
     __attribute__((warn_unused_result));

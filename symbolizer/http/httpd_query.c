@@ -166,6 +166,13 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 			 what, r->q->o.max_stacks);
 		return respond_error(r, 413, msg);
 	}
+	if (err == -ERANGE) {
+		snprintf(msg, sizeof(msg),
+			 "%s: the selected sample values add up past 2^62: narrow the selector or "
+			 "the time window",
+			 what);
+		return respond_error(r, 422, msg);
+	}
 	snprintf(msg, sizeof(msg), "%s failed: %s", what, err_str(err));
 	log_msg(FS_LOG_WARN, "%s failed: %s", what, err_str(err));
 	return respond_error(r, err == -ENOMEM ? 503 : 500, msg);

@@ -58,7 +58,12 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 {
 	int prim = rc & 0xff;
 
-	log_msg(FS_LOG_ERROR, "profile store: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : "", rc);
+	/* pstore_merge() reports sums past 64 bits as SQLITE_RANGE, which sqlite words otherwise */
+	log_msg(FS_LOG_ERROR, "profile store: %s: %s (%d)", what,
+		prim == SQLITE_RANGE ? "sample values add up past 64 bits"
+		: db		     ? sqlite3_errmsg(db)
+				     : "",
+		rc);
 	if (prim == SQLITE_FULL)
 		return -ENOSPC;
 	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
@@ -67,6 +72,8 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 		return -ENOMEM;
 	if (prim == SQLITE_TOOBIG)
 		return -E2BIG;
+	if (prim == SQLITE_RANGE)
+		return -ERANGE; /* pstore_merge(): values past 64 bits */
 	return -EIO;
 }
 
@@ -387,10 +394,8 @@ static int merge_add(struct merge_acc *a, int64_t id, int64_t v)
 	}
 	for (j = (uint64_t)id * 0x9e3779b97f4a7c15ULL >> 17 & (a->cap - 1); a->ids[j];
 	     j = (j + 1) & (a->cap - 1))
-		if (a->ids[j] == id) {
-			a->vals[j] += v;
-			return 0;
-		}
+		if (a->ids[j] == id)
+			return __builtin_add_overflow(a->vals[j], v, &a->vals[j]) ? -ERANGE : 0;
 	a->ids[j] = id;
 	a->vals[j] = v;
 	a->n++;
@@ -430,9 +435,10 @@ static void merge_final(sqlite3_context *ctx)
 	size_t n = 0;
 
 	if (a && a->err) {
-		sqlite3_result_error_code(ctx, a->err == -ENOMEM ? SQLITE_NOMEM
-					       : a->err == -EIO	 ? SQLITE_CORRUPT
-								 : SQLITE_TOOBIG);
+		sqlite3_result_error_code(ctx, a->err == -ENOMEM   ? SQLITE_NOMEM
+					       : a->err == -EIO	   ? SQLITE_CORRUPT
+					       : a->err == -ERANGE ? SQLITE_RANGE
+								   : SQLITE_TOOBIG);
 		goto out;
 	}
 	if (!a || !a->n) {
@@ -1027,6 +1033,7 @@ struct merge {
 	size_t *offs;		       /* per stack: where its locations start in rp->locidx */
 	size_t scap, ocap, lcap, icap; /* capacities of r->stacks, offs, r->locs, rp->locidx */
 	size_t nidx;		       /* rp->locidx in use */
+	uint64_t mag;		       /* sum of the stacks' absolute values */
 };
 
 /* The index in r->locs of location ID, added on first sight. */
@@ -1071,6 +1078,10 @@ static int merge_stack(struct merge *m, const uint8_t *p, const uint8_t *end, in
 	}
 	if (err)
 		return err;
+	/* every sum the answer makes of these values is bounded by this one */
+	m->mag += v < 0 ? -(uint64_t)v : (uint64_t)v;
+	if (m->mag > PSTORE_MAX_MAGNITUDE)
+		return -ERANGE;
 	m->offs[r->nstacks] = start;
 	r->stacks[r->nstacks].value = v;
 	r->stacks[r->nstacks].nlocs = m->nidx - start;

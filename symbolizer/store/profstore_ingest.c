@@ -1009,6 +1009,7 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 	sqlite3_stmt *st;
 	int err;
 
+	*stored = 0;
 	err = type_id(g, p->sample_type[k], &tid);
 	if (err)
 		return err;
@@ -1018,10 +1019,13 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 						   p->sample[i]->value[k]};
 	qsort(ents, n, sizeof(*ents), entry_cmp);
 	for (size_t i = 0; i < n; i++) {
-		if (m && ents[m - 1].stack == ents[i].stack && ents[m - 1].ls == ents[i].ls)
-			ents[m - 1].value += ents[i].value;
-		else
+		if (m && ents[m - 1].stack == ents[i].stack && ents[m - 1].ls == ents[i].ls) {
+			if (__builtin_add_overflow(ents[m - 1].value, ents[i].value,
+						   &ents[m - 1].value))
+				return bad(g, "the values of sample type %zu pass 64 bits", k);
+		} else {
 			ents[m++] = ents[i];
+		}
 	}
 	/* a period in another unit than this type says nothing about it */
 	if (p->period_type && strcmp(str(g, p->period_type->type), str(g, p->sample_type[k]->type)))
@@ -1049,7 +1053,8 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 			off += pv_put(g->buf + off, d << 2 | c);
 			if (!c)
 				off += pv_put(g->buf + off, pv_zig(v));
-			total += ents[e].value;
+			if (__builtin_add_overflow(total, ents[e].value, &total))
+				return bad(g, "the values of sample type %zu pass 64 bits", k);
 		}
 	}
 	st = s->wst[W_PROFILE_INS];

@@ -40,6 +40,10 @@
  * row that a remaining profile may reference. */
 #define PSTORE_SEEN_SLACK_NS ((int64_t)3600 * 1000000000)
 
+/* The most the absolute values of a merged answer may add up to: any sum a renderer makes of
+ * them stays far from int64's edge. More is -ERANGE, not a wrapped total. */
+#define PSTORE_MAX_MAGNITUDE ((uint64_t)1 << 62)
+
 #define PSTORE_MAX_READERS 32 /* open read connections; more callers wait for one */
 
 /* ---- varints ---- */

@@ -1240,3 +1240,56 @@ TEST(group_commit_concurrent_ingests)
 	CHECK_INT(r->nprofiles, GC_THREADS * GC_PROFILES);
 	pstore_result_free(r);
 }
+
+/* Sample values are outside numbers: sums that pass 64 bits are refused at ingest (one profile)
+ * or at query (many), never wrapped (two INT64_MAX values once made a total of -2). */
+TEST(value_sums_never_wrap)
+{
+	struct pstore *s = open_store();
+	struct pstore_result *r = NULL;
+	struct prof p;
+	int64_t t = now_ns() - HOUR;
+	uint64_t a[2], b[2];
+
+	CHECK(s);
+	for (int same = 0; same < 2; same++) {
+		/* the same stack and labels, the labels in another order: two pprof samples that
+		 * the store's canonical label sets make one entry */
+		struct pprofb_label l2[2] = {{.key = "comm", .str = "x"}, {.key = "pid", .num = 1}};
+		int64_t vals[1] = {INT64_MAX};
+
+		prof_new(&p, t, 0);
+		a[0] = loc_app(&p, 0x401000);
+		a[1] = loc_app(&p, 0x400100);
+		b[0] = loc_app(&p, 0x401010);
+		b[1] = loc_app(&p, 0x400100);
+		sample(&p, a, 2, INT64_MAX, 0, 1, "x");
+		if (same)
+			CHECK_INT(pprofb_add_sample(p.b, a, 2, vals, l2, 2), 0);
+		else
+			sample(&p, b, 2, INT64_MAX, 0, 2, "x");
+		CHECK_INT(prof_ingest(s, &p, "svc", "h", 0), -ERR_BADINPUT);
+	}
+	CHECK_INT(count("profiles"), 0);
+	/* each fits; together they pass the answer's bound */
+	for (int i = 0; i < 3; i++) {
+		prof_new(&p, t + i * SEC, 0);
+		a[0] = loc_app(&p, 0x401000 + (uint64_t)i * 16);
+		a[1] = loc_app(&p, 0x400100);
+		sample(&p, a, 2, INT64_MAX / 2, 0, 1, "x");
+		CHECK_INT(prof_ingest(s, &p, "svc", "h", 0), 0);
+	}
+	CHECK_INT(pstore_query(s, NULL, t - HOUR, t + HOUR, NULL, 0, &r), -ERANGE);
+	pstore_result_free(r);
+	r = NULL;
+	/* and the same stack three times: the merge's own sum passes 64 bits */
+	for (int i = 0; i < 3; i++) {
+		prof_new(&p, t + (10 + i) * SEC, 0);
+		a[0] = loc_app(&p, 0x402000);
+		a[1] = loc_app(&p, 0x400100);
+		sample(&p, a, 2, INT64_MAX / 2, 0, 1, "x");
+		CHECK_INT(prof_ingest(s, &p, "svc2", "h", 0), 0);
+	}
+	CHECK_INT(pstore_query(s, NULL, t + 10 * SEC, t + HOUR, NULL, 0, &r), -ERANGE);
+	pstore_result_free(r);
+}
