@@ -74,7 +74,9 @@ DEBUGINFOD_URLS="$URL" DEBUGINFOD_CACHE_PATH="$T/dfc" debuginfod-find executable
 	fail "/executable served for a debug-only entry"
 expect exe-of-debug-only 404 GET "/buildid/$BID0/executable"
 curl -s -D "$T/headers" -o "$T/got.debug" "$URL/buildid/$BID0/debuginfo"
-grep -qi '^X-DEBUGINFOD-SIZE: [0-9]' "$T/headers" && grep -qi '^X-DEBUGINFOD-FILE: ' "$T/headers" &&
+# the file's name, not where the server keeps it
+grep -qi '^X-DEBUGINFOD-SIZE: [0-9]' "$T/headers" && grep -qi "^X-DEBUGINFOD-FILE: $BID0.debug\s*\$" "$T/headers" &&
+	! grep -q "$T" "$T/headers" &&
 	grep -qi "^Content-Length: $(stat -c %s fx0.debug)" "$T/headers" || fail "headers: $(cat "$T/headers")"
 code=$(curl -s -o /dev/null -w '%{http_code}' -I "$URL/buildid/$BID0/debuginfo")
 [ "$code" = 200 ] || fail "HEAD /buildid/ID/debuginfo: $code"

@@ -162,6 +162,17 @@ static enum MHD_Result respond_error(struct req *r, struct MHD_Connection *conn,
 	return respond_json(r, conn, status, &w);
 }
 
+/* What X-DEBUGINFOD-FILE says: the build ID and the kind, as the file is known to clients
+ * (debuginfod-find caches it under the same name), never the path inside the data dir. */
+static const char *debuginfod_file_name(const struct dstore_entry *e, int ep)
+{
+	static __thread char name[BUILDID_HEX_MAX + 16];
+
+	snprintf(name, sizeof(name), "%s%s", e->build_id,
+		 ep == EP_BUILDID_EXECUTABLE ? "" : ".debug");
+	return name;
+}
+
 static void write_quality(struct jsonw *w, unsigned q)
 {
 	jsonw_printf(w,
@@ -657,7 +668,8 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	MHD_add_response_header(resp, "X-DEBUGINFOD-SIZE", size);
-	MHD_add_response_header(resp, "X-DEBUGINFOD-FILE", e->served_path);
+	/* debuginfod names the file; the server's own directories are nobody's business */
+	MHD_add_response_header(resp, "X-DEBUGINFOD-FILE", debuginfod_file_name(e, r->ep));
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, lm);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public");
 	ok = MHD_queue_response(conn, 200, resp);
