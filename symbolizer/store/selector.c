@@ -21,7 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_REPEAT 100 /* largest {n,m} bound taken in a regex */
+#define MAX_REPEAT	100  /* largest {n,m} bound taken in a regex */
+#define MAX_REGEX_DEPTH 32   /* nested groups */
+#define MAX_EXPANDED	4096 /* atoms of a regex once its intervals are expanded */
 
 struct matcher {
 	char *name;
@@ -156,19 +158,53 @@ too_long:
 	return fail_at(sc, b, "value longer than %d bytes", SELECTOR_MAX_VALUE);
 }
 
-/* 0 if R's parentheses are balanced and it has no back-reference or huge repeat; else a
- * message. */
+/* The {a,b} interval at P (just after the '{'): how many copies of its atom the regex
+ * compiler makes (b, or a + 1 for "{a,}", at least 1), with *END after the '}'; 0 when P does
+ * not start an interval (then '{' is a literal). */
+static long interval_copies(const char *p, const char **end)
+{
+	long a = 0, b = -1;
+	char *e;
+
+	if (isdigit((unsigned char)*p)) {
+		a = strtol(p, &e, 10);
+		p = e;
+	} else if (*p != ',') {
+		return 0;
+	}
+	if (*p == ',') {
+		p++;
+		b = isdigit((unsigned char)*p) ? strtol(p, &e, 10) : a + 1;
+		if (isdigit((unsigned char)*p))
+			p = e;
+	}
+	if (*p != '}')
+		return 0;
+	*end = p + 1;
+	b = b < a ? a : b;
+	return b < 1 ? 1 : b;
+}
+
+/* NULL if R is balanced, has no back-reference and stays small once its intervals are
+ * expanded; else a message. POSIX regex engines copy an atom once per count of its {a,b}, so
+ * "a{,5000}" or "((a{0,20}){0,20}){0,20}" (8,000 copies) cost seconds and gigabytes to compile
+ * and match. The size of R with every interval expanded, nested groups multiplied, must stay
+ * under MAX_EXPANDED. */
 static const char *regex_shape(const char *r)
 {
+	long sum[MAX_REGEX_DEPTH + 1] = {0}, last = 0;
 	int depth = 0;
 
 	for (const char *p = r; *p; p++) {
+		long k;
+
 		if (*p == '\\') {
 			if (!p[1])
 				return "ends in a backslash";
 			if (isdigit((unsigned char)p[1]))
 				return "back-references are not supported";
 			p++;
+			last = 1;
 		} else if (*p == '[') {
 			/* bracket expression: ']' right after '[' or '[^' is literal */
 			p++;
@@ -191,20 +227,36 @@ static const char *regex_shape(const char *r)
 			}
 			if (!*p)
 				return "unterminated bracket expression";
+			last = 1;
 		} else if (*p == '(') {
-			depth++;
+			if (depth == MAX_REGEX_DEPTH)
+				return "groups nested too deeply";
+			sum[++depth] = 0;
+			continue;
 		} else if (*p == ')') {
-			if (--depth < 0)
+			if (depth == 0)
 				return "unbalanced ')'";
-		} else if (*p == '{' && isdigit((unsigned char)p[1])) {
-			char *end;
-			long a = strtol(p + 1, &end, 10), b = 0;
-
-			if (*end == ',' && isdigit((unsigned char)end[1]))
-				b = strtol(end + 1, &end, 10);
-			if (a > MAX_REPEAT || b > MAX_REPEAT)
+			last = sum[depth--];
+		} else if (*p == '{' && (k = interval_copies(p + 1, &p)) > 0) {
+			if (k > MAX_REPEAT)
 				return "repeat count over 100";
+			/* the last atom or group now stands K times */
+			sum[depth] += last * (k - 1);
+			last *= k;
+			p--;
+			if (sum[depth] > MAX_EXPANDED)
+				return "too complex once its repeats are expanded";
+			continue;
+		} else if (*p == '|' || *p == '*' || *p == '+' || *p == '?' || *p == '^' ||
+			   *p == '$') {
+			last = 0;
+			continue;
+		} else {
+			last = 1;
 		}
+		sum[depth] += last;
+		if (sum[depth] > MAX_EXPANDED)
+			return "too complex once its repeats are expanded";
 	}
 	return depth ? "unbalanced '('" : NULL;
 }
