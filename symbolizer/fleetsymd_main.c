@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define MAX_DEBUG_DIRS 32
 #define TOKEN_MAX      4096
@@ -52,6 +53,7 @@ struct config {
 	const char *token_file;
 	const char *port_file;
 	int threads;
+	int max_connections, max_per_ip;
 	int opensyms_entries;
 	int index_threads;
 	enum log_level level;
@@ -85,6 +87,8 @@ static void usage(FILE *f)
 	    "  --max-ingest-size SIZE   largest ingested profile, compressed or not (default 64M)\n"
 	    "  --token-file FILE        uploads need 'Authorization: Bearer <contents of FILE>'\n"
 	    "  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
+	    "  --max-connections N      connections open at once (default 4096)\n"
+	    "  --max-connections-per-ip N  of those, from one address (default 256)\n"
 	    "  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
 	    "  --index-threads N        background symbol index builders (default 1)\n"
 	    "  --port-file FILE         write the bound port here once serving\n"
@@ -135,6 +139,8 @@ enum {
 	OPT_DISK_RESERVE,
 	OPT_TOKEN_FILE,
 	OPT_THREADS,
+	OPT_MAX_CONNS,
+	OPT_MAX_PER_IP,
 	OPT_OPENSYMS,
 	OPT_INDEX_THREADS,
 	OPT_PORT_FILE,
@@ -202,6 +208,8 @@ static int parse_one(struct config *c, int opt, const char *arg)
 		return 0;
 	}
 	case OPT_THREADS: return parse_int(arg, 1, 1024, &c->threads);
+	case OPT_MAX_CONNS: return parse_int(arg, 16, 1000000, &c->max_connections);
+	case OPT_MAX_PER_IP: return parse_int(arg, 1, 1000000, &c->max_per_ip);
 	case OPT_OPENSYMS: return parse_int(arg, 1, 100000, &c->opensyms_entries);
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
@@ -237,6 +245,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"disk-reserve", required_argument, NULL, OPT_DISK_RESERVE},
 	    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
 	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+	    {"max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
 	    {"symcache-entries", required_argument, NULL, OPT_OPENSYMS},
 	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
 	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
@@ -312,6 +322,20 @@ static int write_port_file(const char *path, int port)
 	return fsutil_write_atomic(path, buf, (size_t)n, 0644);
 }
 
+/* Open files: one per connection and per symbolized build ID. The soft limit (often 1024)
+ * goes up to the hard one, so that --max-connections is what caps connections. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_msg(FS_LOG_WARN, "could not raise the open-file limit: %s",
+				strerror(errno));
+	}
+}
+
 static int serve(struct config *c, const char *token)
 {
 	struct dstore_opts so = {.data_dir = c->data_dir,
@@ -330,6 +354,8 @@ static int serve(struct config *c, const char *token)
 				   .build_threads = c->index_threads};
 	struct httpd_opts ho = {.listen = c->listen,
 				.threads = c->threads,
+				.max_connections = (unsigned)c->max_connections,
+				.max_per_ip = (unsigned)c->max_per_ip,
 				.max_upload = c->max_upload,
 				.request_timeout_ms = c->request_timeout_ms,
 				.token = token,
@@ -441,6 +467,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: scraping uses libcurl */
+	raise_nofile();
 	err = serve(&c, token);
 	free(token);
 	return err ? 1 : 0;

@@ -1126,6 +1126,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
+		/* the headers are in: from now on the connection may idle longer */
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+					  (unsigned)HTTPD_IDLE_TIMEOUT_S);
 		return begin(r, conn, url);
 	}
 	if (r->out.status) {
@@ -1245,6 +1248,10 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (h->o.threads <= 0)
 		h->o.threads = ncpu > 2 ? (int)(2 * ncpu) : 4;
+	if (!h->o.max_connections)
+		h->o.max_connections = HTTPD_DEFAULT_CONNECTIONS;
+	if (!h->o.max_per_ip)
+		h->o.max_per_ip = HTTPD_DEFAULT_PER_IP;
 	if (!h->o.max_upload)
 		h->o.max_upload = DEFAULT_MAX_UPLOAD;
 	if (h->o.request_timeout_ms <= 0)
@@ -1278,11 +1285,13 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The logger goes first, or MHD prints what it finds wrong in later options itself. */
-	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-				  mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->o.threads,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)h->o.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    h->o.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_HEADER_TIMEOUT_S,
+	    MHD_OPTION_END);
 	if (!h->mhd) {
 		httpd_query_free(h->query);
 		httpd_ingest_free(h->ingest);

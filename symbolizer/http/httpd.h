@@ -38,7 +38,18 @@ struct httpd_opts {
 	struct metrics *metrics;
 	struct pstore *pstore; /* profile store; NULL: the profile routes answer 503 */
 	uint64_t max_ingest;   /* bytes of one POST /api/v1/ingest body; 0 = 64 MiB */
+	/* Connections: open at once (0 = HTTPD_DEFAULT_CONNECTIONS), from one IP address
+	 * (0 = HTTPD_DEFAULT_PER_IP), so that one slow or hostile client cannot hold them all. */
+	unsigned max_connections, max_per_ip;
 };
+
+#define HTTPD_DEFAULT_CONNECTIONS 4096
+#define HTTPD_DEFAULT_PER_IP	  256
+/* A connection that is still sending its request headers is closed after this many seconds
+ * without a byte; once they are in, it may idle HTTPD_IDLE_TIMEOUT_S (long uploads, slow
+ * queries). */
+#define HTTPD_HEADER_TIMEOUT_S 10
+#define HTTPD_IDLE_TIMEOUT_S   120
 
 /* Bind and start serving. Sets *OUT (stop with httpd_stop()). -EADDRINUSE, -EINVAL (bad
  * listen address), -ENOMEM. */
