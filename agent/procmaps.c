@@ -7,6 +7,7 @@
 #include "agent/procmaps.h"
 
 #include "agent/elfid.h"
+#include "agent/mapfile.h"
 #include "agent/smap.h"
 
 #include "lib/log.h"
@@ -130,20 +131,14 @@ static void put_capped(struct smap *m, const char *key, const char *str)
 
 static int open_file(uint32_t pid, const struct pm_entry *e)
 {
-	char path[PATH_MAX + 64];
-	size_t len;
-	int fd;
+	struct mapfile_id id = {.start = e->m.start,
+				.end = e->m.end,
+				.path = e->m.path,
+				.dev_major = (uint32_t)(e->dev >> 32),
+				.dev_minor = (uint32_t)e->dev,
+				.ino = e->ino};
 
-	snprintf(path, sizeof(path), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, pid, e->m.start,
-		 e->m.end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 || e->m.path[0] != '/')
-		return fd;
-	len = strlen(e->m.path);
-	if (len > 10 && !strcmp(e->m.path + len - 10, " (deleted)"))
-		return -1; /* the path now names another file, or none */
-	snprintf(path, sizeof(path), "/proc/%u/root%s", pid, e->m.path);
-	return open(path, O_RDONLY | O_CLOEXEC);
+	return mapfile_open(pid, &id);
 }
 
 /* Fill E's build ID: the file cache, else the file itself. */
@@ -170,6 +165,8 @@ static void entry_buildid(struct procmaps *pm, uint32_t pid, struct pm_entry *e)
 	}
 	pm->st.buildid_reads++;
 	fd = open_file(pid, e);
+	if (fd == -ENODEV || fd == -ESTALE)
+		pm->st.files_refused++;
 	if (fd < 0 || elfid_from_fd(fd, e->bid) != 0) {
 		pm->st.buildid_errors++;
 		e->bid[0] = 0;

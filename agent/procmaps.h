@@ -35,7 +35,9 @@ struct procmaps_stats {
 	uint64_t read_errors;	/* process gone, or not allowed */
 	uint64_t buildid_reads; /* files opened to read a build ID */
 	uint64_t buildid_errors;
-	size_t procs; /* processes cached now */
+	uint64_t files_refused; /* not a regular file, or not the file mapped (a FIFO put in its
+				 * place): never read */
+	size_t procs;		/* processes cached now */
 };
 
 /* Sets *OUT (free with procmaps_free()). MAX_PROCS caps the cached processes (0: 16384). */

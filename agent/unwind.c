@@ -14,6 +14,7 @@
 #include "agent/unwind.h"
 
 #include "agent/elfid.h"
+#include "agent/mapfile.h"
 #include "agent/unwtab.h"
 
 #include "lib/err.h"
@@ -252,36 +253,33 @@ static int hex_to_bytes(const char *hex, unsigned char out[UNW_BUILD_ID])
 	return 0;
 }
 
-/* Open the file that PID maps at [START, END): map_files, else root + the path in maps. */
+/* Open the file that PID maps at [START, END), as mapfile_open() does, with what maps says of
+ * it. */
 static int open_mapped(uint32_t pid, uint64_t start, uint64_t end)
 {
-	char path[PATH_MAX + 64], line[PATH_MAX + 128];
-	unsigned long s, e;
+	char path[64], line[PATH_MAX + 128];
+	unsigned long s, e, ino;
+	unsigned int maj, min;
 	FILE *f;
-	int fd, n;
+	int fd = -ENOENT, n;
 
-	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64, pid, start,
-		 end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	fd = -ENOENT;
 	while (fgets(line, sizeof(line), f)) {
-		char *p;
+		struct mapfile_id id = {.start = start, .end = end};
 
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &s, &e, &n) < 2 || s != start)
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &s, &e, &maj, &min, &ino, &n) <
+			5 ||
+		    s != start)
 			continue;
-		p = line + n;
-		p[strcspn(p, "\n")] = 0;
-		if (*p != '/')
-			break;
-		snprintf(path, sizeof(path), "/proc/%" PRIu32 "/root%s", pid, p);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		fd = fd < 0 ? -errno : fd;
+		line[strcspn(line, "\n")] = 0;
+		id.path = line + n;
+		id.dev_major = maj;
+		id.dev_minor = min;
+		id.ino = ino;
+		fd = mapfile_open(pid, &id);
 		break;
 	}
 	fclose(f);

@@ -1,11 +1,13 @@
 /*
  * test_agent - the agent's modules that need no BPF: smap, elfid (build IDs through program
- * headers, on damaged input too), procmaps (this process's own mappings, the vDSO), ksyms.
+ * headers, on damaged input too), procmaps (this process's own mappings, the vDSO), mapfile
+ * (what a process can put at its mapped file's path), ksyms.
  */
 #include "tests/t.h"
 
 #include "agent/elfid.h"
 #include "agent/ksyms.h"
+#include "agent/mapfile.h"
 #include "agent/procmaps.h"
 #include "agent/smap.h"
 #include "lib/buildid.h"
@@ -14,8 +16,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,4 +220,85 @@ TEST(ksyms_lookup)
 	CHECK(ksyms_lookup(k, 16, &mod) == NULL);
 	CHECK_INT(ksyms_refresh(&k) >= 0, 1);
 	ksyms_free(k);
+}
+
+static char mf_dir[64];
+
+static void mf_cleanup(void *unused)
+{
+	char cmd[128];
+
+	alarm(0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", mf_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  could not remove %s\n", mf_dir);
+}
+
+/* A process maps a file, then puts something else at its path: a FIFO (whose blocking open
+ * once stopped the agent's sampling thread for good), a symlink to another file, another
+ * regular file. Through the path, each is refused at once; through map_files the mapped
+ * file itself opens whatever the path holds now. An alarm fails the test instead of a hang. */
+TEST(mapfile_refuses_what_was_put_in_place)
+{
+	char path[128], moved[128], buf[4096] = {0};
+	struct mapfile_id id = {0};
+	struct stat st;
+	void *map;
+	int fd;
+
+	snprintf(mf_dir, sizeof(mf_dir), "/tmp/test_mapfile.XXXXXX");
+	CHECK(mkdtemp(mf_dir));
+	t_defer(mf_cleanup, NULL);
+	snprintf(path, sizeof(path), "%s/lib.so", mf_dir);
+	snprintf(moved, sizeof(moved), "%s/lib.so.moved", mf_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
+	map = mmap(NULL, sizeof(buf), PROT_READ, MAP_PRIVATE, fd, 0);
+	CHECK(map != MAP_FAILED);
+	CHECK_INT(fstat(fd, &st), 0);
+	close(fd);
+	id = (struct mapfile_id){.start = (uintptr_t)map,
+				 .end = (uintptr_t)map + sizeof(buf),
+				 .path = path,
+				 .dev_major = major(st.st_dev),
+				 .dev_minor = minor(st.st_dev),
+				 .ino = st.st_ino};
+	alarm(20);
+	/* the file itself, through map_files or the path */
+	fd = mapfile_open((uint32_t)getpid(), &id);
+	CHECK(fd >= 0);
+	close(fd);
+	/* the path (map_files is out of reach: a range nothing maps) */
+	id.start += 1 << 20;
+	id.end += 1 << 20;
+	fd = mapfile_open((uint32_t)getpid(), &id);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(rename(path, moved), 0);
+	CHECK_INT(mkfifo(path, 0644), 0);
+	CHECK_INT(mapfile_open((uint32_t)getpid(), &id), -ENODEV);
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(symlink(moved, path), 0); /* even to the very file: no links followed */
+	fd = mapfile_open((uint32_t)getpid(), &id);
+	CHECK(fd == -ELOOP || fd == -ESTALE);
+	CHECK_INT(unlink(path), 0);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(mapfile_open((uint32_t)getpid(), &id), -ESTALE);
+	/* map_files still reaches the mapped file, whatever the path holds */
+	id.start -= 1 << 20;
+	id.end -= 1 << 20;
+	CHECK_INT(unlink(path), 0);
+	CHECK_INT(mkfifo(path, 0644), 0);
+	fd = mapfile_open((uint32_t)getpid(), &id);
+	if (geteuid() == 0) { /* map_files needs CAP_SYS_ADMIN */
+		CHECK(fd >= 0);
+		CHECK_INT(fstat(fd, &st), 0);
+		CHECK(S_ISREG(st.st_mode) && st.st_ino == id.ino);
+		close(fd);
+	} else {
+		CHECK_INT(fd, -ENODEV);
+	}
+	munmap(map, sizeof(buf));
 }
