@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@
 struct item {
 	uint8_t *buf;
 	size_t len;
+	/* sent as Idempotency-Key with every attempt: a retry after a lost answer is stored
+	 * once (fleetsymd remembers keys for an hour) */
+	char key[33];
 };
 
 struct ship {
@@ -111,9 +115,12 @@ static void enqueue(struct ship *s, struct item it, bool at_head)
 
 void ship_push(struct ship *s, uint8_t *buf, size_t len)
 {
+	struct item it = {buf, len, ""};
+
 	pthread_mutex_lock(&s->mu);
+	snprintf(it.key, sizeof(it.key), "%016" PRIx64 "%016" PRIx64, rnd(s), rnd(s));
 	s->st.pushed++;
-	enqueue(s, (struct item){buf, len}, false);
+	enqueue(s, it, false);
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -138,7 +145,7 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 static long post(struct ship *s, const struct item *it, char *errbuf)
 {
 	struct curl_slist *h = NULL;
-	char auth[SHIP_TOKEN_MAX + 32];
+	char auth[SHIP_TOKEN_MAX + 32], key[64];
 	long status = 0;
 	CURLcode rc;
 
@@ -148,6 +155,8 @@ static long post(struct ship *s, const struct item *it, char *errbuf)
 		h = curl_slist_append(h, auth);
 	}
 	h = curl_slist_append(h, "Expect:");
+	snprintf(key, sizeof(key), "Idempotency-Key: %s", it->key);
+	h = curl_slist_append(h, key);
 	curl_easy_setopt(s->curl, CURLOPT_URL, s->urls[s->cur]);
 	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, it->buf);

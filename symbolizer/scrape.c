@@ -177,7 +177,7 @@ static void fetch_once(struct target *t)
 {
 	struct scrape *sc = t->sc;
 	struct buf b = {.max = (size_t)sc->max_bytes};
-	struct pstore_ingest_info info;
+	struct pstore_ingest_info info = {0};
 	char msg[512] = "", cerr[CURL_ERROR_SIZE] = "";
 	CURL *c = curl_easy_init();
 	long code = 0;

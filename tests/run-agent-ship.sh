@@ -24,8 +24,8 @@ wait_for() {
 	done
 	return 1
 }
-receiver() { # PORT DIR [STATUS]
-	bg python3 "$RECV" --port "$1" --dir "$2" --status "${3:-200}"
+receiver() { # PORT DIR [STATUS [FAIL_FIRST]]
+	bg python3 "$RECV" --port "$1" --dir "$2" --status "${3:-200}" --fail-first "${4:-0}"
 	for ((i = 0; i < 50; i++)); do [ -e "$2/ready" ] && return 0; sleep 0.1; done
 	echo "FAIL: receiver did not start"
 	exit 1
@@ -134,4 +134,23 @@ echo "failover: rc=$rc pushed=$pushed sent=$sent received A=$nA B=$nB" \
 [ "$rc" = 0 ] && [ "$nB" -ge 2 ] && [ "$sent" = "$pushed" ] && [ $((nA + nB)) -ge "$sent" ] &&
 	echo "ok   moved on to the second server, nothing lost" ||
 	{ echo "FAIL: failover"; fail=1; }
+# 5. idempotency keys: the first 3 answers are lost (stored, then 503): the retries carry the
+# same key as their first attempt, and every profile has its own key, so that fleetsymd stores
+# each once however often it was sent
+port5=$(free_port)
+receiver "$port5" idem 200 3
+timeout 30 "$AGENT" --server "http://127.0.0.1:$port5" --interval 0.5s --frequency 99 \
+	--pid "$work" --duration 3 2>agent5.err
+python3 - idem <<'PY' && echo "ok   retries keep their profile's key, profiles have their own" ||
+import glob, hashlib, json, sys
+keys = {}  # body digest -> keys it was sent with
+for j in sorted(glob.glob(sys.argv[1] + "/*.json")):
+    body = open(j[:-5] + ".body", "rb").read()
+    keys.setdefault(hashlib.sha256(body).hexdigest(), []).append(json.load(open(j))["idempotency_key"])
+retried = [k for k in keys.values() if len(k) > 1]
+print("%d profiles, %d sent more than once; keys %s" % (len(keys), len(retried), retried[:2]))
+assert retried and all(len(set(k)) == 1 and k[0] and len(k[0]) == 32 for k in keys.values())
+assert len({k[0] for k in keys.values()}) == len(keys)
+PY
+	{ echo "FAIL: idempotency keys"; fail=1; }
 exit $fail

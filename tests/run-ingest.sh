@@ -217,6 +217,19 @@ for m in 'fleetsymd_ingest_profiles_total 1' 'fleetsymd_ingest_errors_total{reas
 done
 grep -q '^fleetsymd_ingest_samples_total [1-9]' metrics.txt && ok "samples counted" || fail "samples not counted"
 
+# ---- idempotency: a retry with the same key is stored once ----
+before=$(rows profiles)
+expect "ingest with a key" 200 POST "/api/v1/ingest?service=idem" --data-binary @cpu.pprof \
+	"${AUTH[@]}" -H "Idempotency-Key: run-ingest:1"
+check "first: stored" '"duplicate" not in d and d["profiles"] == 2'
+expect "the same key again" 200 POST "/api/v1/ingest?service=idem" --data-binary @cpu.pprof \
+	"${AUTH[@]}" -H "Idempotency-Key: run-ingest:1"
+check "again: a duplicate, nothing stored" 'd.get("duplicate") is True and d["profiles"] == 0'
+expect "a bad key" 400 POST "/api/v1/ingest?service=idem" --data-binary @cpu.pprof \
+	"${AUTH[@]}" -H "Idempotency-Key: no spaces"
+[ "$(rows profiles)" = $((before + 2)) ] && ok "stored once: $before -> $(rows profiles) rows" ||
+	fail "rows $before -> $(rows profiles)"
+
 # ---- throughput: agent-like profiles of ~1,000 samples ----
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (rc $?; sanitizer report in its log?)"
 start_fleetsymd bench --data-dir "$T/bench" --log-level warn

@@ -297,7 +297,9 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 {
 	const char *enc =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-	struct pstore_ingest_info info;
+	/* a retry of a profile whose answer was lost carries the same key: stored once */
+	struct pstore_ingest_info info = {
+	    .key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key")};
 	struct params p = {0};
 	struct jsonw w = {0};
 	char msg[512] = "";
@@ -347,11 +349,13 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	counter_add(&x->ingests, 1);
 	counter_add(&x->rows, info.profiles);
 	counter_add(&x->samples, info.samples);
-	rq->out->result = "stored";
+	rq->out->result = info.duplicate ? "duplicate" : "stored";
 	snprintf(rq->out->note, sizeof(rq->out->note), "profiles=%zu samples=%zu labels=%zu",
 		 info.profiles, info.samples, p.n);
 	jsonw_printf(&w, "{\"profiles\":%zu,\"samples\":%zu,\"time_ns\":%" PRId64, info.profiles,
 		     info.samples, info.time_ns);
+	if (info.duplicate)
+		jsonw_lit(&w, ",\"duplicate\":true");
 	if (info.truncated)
 		jsonw_printf(&w, ",\"truncated_stacks\":%zu", info.truncated);
 	jsonw_lit(&w, "}");

@@ -501,7 +501,9 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS labelsets_hash ON labelsets(hash);"
     "CREATE TABLE IF NOT EXISTS label_values(name TEXT NOT NULL, value TEXT NOT NULL, "
     " sample INTEGER NOT NULL, last_seen INTEGER NOT NULL, "
-    " PRIMARY KEY(name, value, sample)) WITHOUT ROWID;";
+    " PRIMARY KEY(name, value, sample)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS ingest_keys(key TEXT PRIMARY KEY, time INTEGER NOT NULL) "
+    " WITHOUT ROWID;";
 
 static const char *const wsql[W_COUNT_] = {
     [W_LOC_FIND] = "SELECT id, last_seen, key FROM locations WHERE hash = ?1",
@@ -524,6 +526,7 @@ static const char *const wsql[W_COUNT_] = {
 		    "SET last_seen = max(last_seen, excluded.last_seen)",
     [W_TYPE_FIND] = "SELECT id FROM types WHERE name = ?1 AND unit = ?2",
     [W_TYPE_INS] = "INSERT OR IGNORE INTO types(name, unit) VALUES(?1, ?2)",
+    [W_KEY_INS] = "INSERT INTO ingest_keys(key, time) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
     [W_PROFILE_INS] = "INSERT INTO profiles(series_id, type_id, time, duration, period, "
 		      "nsamples, total, samples) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
@@ -665,11 +668,7 @@ void pstore_close(struct pstore *s)
 	for (int i = 0; i < W_COUNT_; i++)
 		sqlite3_finalize(s->wst[i]);
 	sqlite3_close(s->wdb);
-	kcache_clear(&s->locs);
-	kcache_clear(&s->stacks);
-	kcache_clear(&s->lsets);
-	kcache_clear(&s->series);
-	kcache_clear(&s->lvals);
+	pstore_drop_caches(s);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcond);
@@ -1642,7 +1641,7 @@ static int wdelete(struct pstore *s, const char *sql, int64_t arg, int *changes)
 	return 0;
 }
 
-static void drop_all_caches(struct pstore *s)
+void pstore_drop_caches(struct pstore *s)
 {
 	kcache_clear(&s->locs);
 	kcache_clear(&s->stacks);
@@ -1682,10 +1681,13 @@ int pstore_retain(struct pstore *s)
 	for (size_t i = 0; !err && i < sizeof(orphans) / sizeof(orphans[0]); i++)
 		err = wdelete(s, orphans[i], cutoff - PSTORE_SEEN_SLACK_NS, &n);
 	if (!err)
+		err = wdelete(s, "DELETE FROM ingest_keys WHERE time < ?1",
+			      clock_wall_ns() - PSTORE_KEY_KEEP_NS, &n);
+	if (!err)
 		err = wexec(s, "COMMIT");
 	if (err)
 		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-	drop_all_caches(s);
+	pstore_drop_caches(s);
 	if (!err && deleted)
 		sqlite3_exec(s->wdb, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
 	pthread_mutex_unlock(&s->wlock);

@@ -96,13 +96,20 @@ int pstore_ingest(struct pstore *s, const struct pstore_label *series, size_t ns
 
 /* What one ingest stored (additions). */
 struct pstore_ingest_info {
+	/* In: the producer's idempotency key (1-128 of [A-Za-z0-9._:-]), or NULL. A profile whose
+	 * key was stored within the last hour is not stored again: the ingest succeeds with
+	 * DUPLICATE set, so a retry after a lost reply stores it once. */
+	const char *key;
+	/* Out: */
+	int duplicate;
 	size_t profiles;  /* profile rows stored: one per sample type */
 	size_t samples;	  /* samples of the pprof */
 	int64_t time_ns;  /* the profile's time (the ingest time when it had none) */
 	size_t truncated; /* stacks cut at PSTORE_MAX_DEPTH */
 };
 
-/* pstore_ingest() that also says what was stored (INFO may be NULL). */
+/* pstore_ingest() with an idempotency key and what was stored (INFO may be NULL; its key is
+ * read, the rest written). */
 int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t nseries,
 		     const void *body, size_t len, struct pstore_ingest_info *info, char *errbuf,
 		     size_t errlen) __attribute__((warn_unused_result));

@@ -278,8 +278,10 @@ struct ing {
 	uint8_t *buf; /* scratch for location keys, frames, label sets */
 	size_t buf_cap;
 
-	/* group commit: the series labels, the rows written, and the queue's state */
+	/* group commit: the series labels, the idempotency key, what was written, the queue */
 	const struct lpair *sp;
+	const char *idem_key;
+	int duplicate;
 	size_t nsp, rows;
 	struct ing *qnext;
 	int qdone, qerr;
@@ -1079,15 +1081,6 @@ static int exec(struct pstore *s, const char *sql)
 	return rc == SQLITE_OK ? 0 : pstore_sqlite_err(s->wdb, rc, sql);
 }
 
-static void drop_caches(struct pstore *s)
-{
-	kcache_clear(&s->locs);
-	kcache_clear(&s->stacks);
-	kcache_clear(&s->lsets);
-	kcache_clear(&s->series);
-	kcache_clear(&s->lvals);
-}
-
 static int write_profile(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows)
 {
 	const Perftools__Profiles__Profile *p = g->p;
@@ -1124,6 +1117,23 @@ static int write_profile(struct ing *g, const struct lpair *sp, size_t nsp, size
 
 #define BATCH_MAX 64 /* profiles in one transaction */
 
+/* G's idempotency key, recorded in the open transaction: 1 when it was there already (then
+ * nothing else is written for G), 0 when recorded now or when G has none. */
+static int key_seen(struct ing *g)
+{
+	struct pstore *s = g->s;
+	sqlite3_stmt *st = s->wst[W_KEY_INS];
+	int err;
+
+	if (!g->idem_key)
+		return 0;
+	sqlite3_bind_text(st, 1, g->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, clock_wall_ns());
+	err = step_done(s, st, "idempotency key");
+	sqlite3_clear_bindings(st);
+	return err ? err : sqlite3_changes(s->wdb) == 0;
+}
+
 /* One queued profile, inside the open transaction. */
 static int write_one(struct ing *g)
 {
@@ -1132,14 +1142,18 @@ static int write_one(struct ing *g)
 
 	if (err)
 		return err;
-	err = write_profile(g, g->sp, g->nsp, &g->rows);
-	if (err) {
+	err = key_seen(g);
+	if (err > 0)
+		g->duplicate = 1;
+	else if (!err)
+		err = write_profile(g, g->sp, g->nsp, &g->rows);
+	if (err < 0) {
 		sqlite3_exec(s->wdb, "ROLLBACK TO one", NULL, NULL, NULL);
 		/* rows the caches point at, and last_seen values they hold, are gone */
-		drop_caches(s);
+		pstore_drop_caches(s);
 		g->rows = 0;
 	}
-	return exec(s, "RELEASE one") ?: err;
+	return exec(s, "RELEASE one") ?: (err < 0 ? err : 0);
 }
 
 /* Write BATCH (a list through qnext) in one transaction; each one's result in its qerr. */
@@ -1156,7 +1170,7 @@ static void write_batch(struct pstore *s, struct ing *batch)
 		__atomic_fetch_add(&s->stats.ingest_commits, 1, __ATOMIC_RELAXED);
 	if (err) {
 		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-		drop_caches(s);
+		pstore_drop_caches(s);
 		for (struct ing *g = batch; g; g = g->qnext) {
 			g->qerr = g->qerr ?: err;
 			g->rows = 0;
@@ -1200,6 +1214,7 @@ static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows
 		return -ENOMEM;
 	g->sp = sp;
 	g->nsp = nsp;
+	g->duplicate = 0;
 	pthread_mutex_lock(&s->qlock);
 	g->qnext = NULL;
 	*s->qtail = g;
@@ -1255,6 +1270,13 @@ static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,
 	return 0;
 }
 
+static int valid_key(const char *k)
+{
+	size_t n = strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
+
+	return n >= 1 && n <= 128 && !k[n];
+}
+
 int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t nseries,
 		     const void *body, size_t len, struct pstore_ingest_info *info, char *errbuf,
 		     size_t errlen)
@@ -1269,13 +1291,18 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	size_t nsp = 0, rows = 0;
 	int err;
 
-	if (info)
+	if (info) {
+		g.idem_key = info->key;
 		memset(info, 0, sizeof(*info));
+		info->key = g.idem_key;
+	}
 	g.err[0] = '\0';
 	sp = calloc(PSTORE_MAX_SERIES_LABELS + 1, sizeof(*sp));
 	if (!sp)
 		return -ENOMEM;
 	err = series_pairs(&g, series, nseries, sp, &nsp);
+	if (!err && g.idem_key && !valid_key(g.idem_key))
+		err = bad(&g, "the idempotency key is not 1-128 of [A-Za-z0-9._:-]");
 	if (!err)
 		err = decode(&g, body, len, s->o.max_ingest_size, &p, &pa, &plain);
 	free(plain);
@@ -1304,6 +1331,7 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 		__atomic_fetch_add(&s->stats.samples, p->n_sample, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&s->stats.truncated_stacks, g.truncated, __ATOMIC_RELAXED);
 		if (info) {
+			info->duplicate = g.duplicate;
 			info->profiles = rows;
 			info->samples = p->n_sample;
 			info->time_ns = g.time;

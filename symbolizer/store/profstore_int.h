@@ -44,6 +44,10 @@
  * them stays far from int64's edge. More is -ERANGE, not a wrapped total. */
 #define PSTORE_MAX_MAGNITUDE ((uint64_t)1 << 62)
 
+/* How long an ingest's idempotency key is remembered: a retry after a lost reply comes
+ * within the agent's backoff, minutes; an hour of keys of 1,000 hosts is ~20 MB. */
+#define PSTORE_KEY_KEEP_NS ((int64_t)3600 * 1000000000)
+
 #define PSTORE_MAX_READERS 32 /* open read connections; more callers wait for one */
 
 /* ---- varints ---- */
@@ -248,6 +252,7 @@ enum wstmt {
 	W_LV_UPSERT,
 	W_TYPE_FIND,
 	W_TYPE_INS,
+	W_KEY_INS,
 	W_PROFILE_INS,
 	W_COUNT_
 };
@@ -286,6 +291,9 @@ struct pstore {
 
 	struct pstore_stats stats; /* updated with atomics */
 };
+
+/* Forget every cached dictionary id (after a rollback: the rows may be gone). Writer lock. */
+void pstore_drop_caches(struct pstore *s);
 
 /* Translate and log a sqlite error of DB (WHAT names the operation); returns a negative
  * errno: -ENOSPC (disk full), -EBUSY, -EIO. */

@@ -659,7 +659,7 @@ TEST(deep_stack_truncated)
 {
 	struct pstore *s = open_store();
 	struct pstore_result *r = NULL;
-	struct pstore_ingest_info info;
+	struct pstore_ingest_info info = {0};
 	struct pstore_label lab[1] = {{"service", "deep"}};
 	struct prof p;
 	uint64_t *locs = calloc(PSTORE_MAX_DEPTH + 100, sizeof(*locs));
@@ -1292,4 +1292,53 @@ TEST(value_sums_never_wrap)
 	}
 	CHECK_INT(pstore_query(s, NULL, t + 10 * SEC, t + HOUR, NULL, 0, &r), -ERANGE);
 	pstore_result_free(r);
+}
+
+/* A producer's retry of a profile whose answer was lost carries the same idempotency key: it
+ * is stored once. Other keys, and no key, store every time; a malformed key is bad input. */
+TEST(idempotency_key_stores_once)
+{
+	struct pstore *s = open_store();
+	struct pstore_label lab[1] = {{"service", "idem"}};
+	int64_t t = now_ns() - HOUR;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct prof p;
+	uint64_t a[2];
+	char err[256];
+	struct {
+		const char *key;
+		int rc, duplicate, stored;
+	} steps[] = {
+	    {"agent-1:0001", 0, 0, 1}, {"agent-1:0001", 0, 1, 1}, {"agent-1:0002", 0, 0, 2},
+	    {NULL, 0, 0, 3},	       {NULL, 0, 0, 4},		  {"bad key!", -ERR_BADINPUT, 0, 4},
+	    {"", -ERR_BADINPUT, 0, 4},
+	};
+
+	CHECK(s);
+	prof_new(&p, t, 0);
+	a[0] = loc_app(&p, 0x401000);
+	a[1] = loc_app(&p, 0x400100);
+	sample(&p, a, 2, 7, 0, 1, "x");
+	CHECK_INT(pprofb_encode(p.b, &buf, &len), 0);
+	pprofb_free(p.b);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct pstore_ingest_info info = {.key = steps[i].key};
+
+		CHECK_INT(pstore_ingest_ex(s, lab, 1, buf, len, &info, err, sizeof(err)),
+			  steps[i].rc);
+		CHECK_INT(info.duplicate, steps[i].duplicate);
+		CHECK_INT(count("profiles"), steps[i].stored);
+	}
+	/* remembered across a restart */
+	s = reopen(NULL, 0);
+	CHECK(s);
+	{
+		struct pstore_ingest_info info = {.key = "agent-1:0002"};
+
+		CHECK_INT(pstore_ingest_ex(s, lab, 1, buf, len, &info, err, sizeof(err)), 0);
+		CHECK_INT(info.duplicate, 1);
+		CHECK_INT(count("profiles"), 4);
+	}
+	free(buf);
 }
