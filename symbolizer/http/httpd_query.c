@@ -32,7 +32,7 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MAX_STACKS 2000000
 #define DEFAULT_WINDOW_NS  (3600 * (int64_t)1000000000) /* the last hour */
-#define MAX_RESPONSE	   ((size_t)512 << 20)
+#define MAX_RESPONSE	   ((size_t)64 << 20)		/* an answer; more is 413, never built */
 #define MAX_QUERY_ECHO	   1024
 
 enum qstep { STEP_STORE, STEP_SYMBOLIZE, STEP_RENDER, STEP_COUNT_ };

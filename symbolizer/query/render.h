@@ -13,7 +13,9 @@
  * root first. Folded lines are its paths with self values, so they sum to the total. JSON
  * pruning (max_nodes) keeps the highest-total nodes (ancestors always rank above their
  * descendants) and sums each kept node's cut children into one "other" child, so every total
- * still equals self plus the children's totals.
+ * still equals self plus the children's totals. A stack of more than RENDER_MAX_FRAMES frames
+ * once expanded keeps its innermost RENDER_MAX_FRAMES - 1 under a "[truncated]" root frame, so
+ * that a few hostile locations with deep inline chains cannot make an answer of gigabytes.
  */
 #ifndef FLEETSYM_RENDER_H
 #define FLEETSYM_RENDER_H
@@ -24,6 +26,8 @@
 #include "lib/jsonw.h"
 #include "symbolizer/store/profstore.h"
 #include "symbolizer/query/qsym.h"
+
+#define RENDER_MAX_FRAMES 2048
 
 /* One side: borrowed for the call. */
 struct render_input {

@@ -618,3 +618,43 @@ TEST(missing_fix_is_shell_quoted)
 	json_decref(j);
 	free(out);
 }
+
+/* The amplification a hostile profile once got: one stack of 1,023 copies of a location with
+ * 64 inline frames and a 4 KB name made a 268 MB folded line. Every format now sees at most
+ * RENDER_MAX_FRAMES frames of it, the innermost, under "[truncated]". */
+TEST(deep_inline_stack_is_cut)
+{
+	static struct qsym_frame fr[64];
+	static char name[4097];
+	static uint32_t sl[1023];
+	struct pstore_loc l = {.id = 1, .build_id = "dddd", .mapping_file = "/x"};
+	struct qsym_loc ql = {fr, 64, 0, 0, -1};
+	struct pstore_stack st = {sl, 1023, 5};
+	struct pstore_result r = {.locs = &l, .nlocs = 1, .stacks = &st, .nstacks = 1, .total = 5};
+	struct qsym_result s = {.locs = &ql, .nlocs = 1};
+	struct render_input in = {.r = &r, .s = &s};
+	struct render_opts o = {0};
+	struct jsonw w = {.max = (size_t)64 << 20};
+	size_t nframes = 1;
+	char *out;
+
+	memset(name, 'f', sizeof(name) - 1);
+	for (int i = 0; i < 64; i++)
+		fr[i] = (struct qsym_frame){name, "x.c", i + 1, 0, i < 63};
+	snprintf(r.sample_type, sizeof(r.sample_type), "cpu");
+	CHECK_INT(render_folded(&in, &o, &w), 0);
+	out = text(&w);
+	CHECK(!strncmp(out, "[truncated];", 12));
+	for (const char *p = out; (p = strchr(p, ';')); p++)
+		nframes++;
+	fprintf(stderr, "  folded: %zu frames, %zu bytes (uncut: 65,472 frames, 268 MB)\n", nframes,
+		strlen(out));
+	CHECK_INT(nframes, RENDER_MAX_FRAMES);
+	CHECK(strlen(out) < (size_t)RENDER_MAX_FRAMES * 4200);
+	free(out);
+	w = (struct jsonw){.max = (size_t)64 << 20};
+	CHECK_INT(render_json(&in, &o, &w), 0);
+	out = text(&w);
+	CHECK(strstr(out, "\"nodes\":2048,"));
+	free(out);
+}
