@@ -11,6 +11,7 @@
 #include "agent/ksyms.h"
 #include "bpf/profile.h"
 #include "agent/smap.h"
+#include "agent/vdso.h"
 
 #include "lib/buildid.h"
 #include "lib/err.h"
@@ -36,6 +37,8 @@ struct agg {
 	uint64_t nsamples; /* in the current profile */
 	struct procmaps *pm;
 	struct ksyms *ks;
+	struct vdso *vdso; /* names for vDSO frames; NULL: they stay raw */
+	uint64_t vdso_map;
 	struct cgnames *cg;
 	struct agg_stats st;
 };
@@ -72,7 +75,7 @@ static int start_profile(struct agg *a)
 	a->b = NULL;
 	smap_clear(a->bid_maps);
 	smap_clear(a->raw_maps);
-	a->kernel_map = a->unknown_map = 0;
+	a->kernel_map = a->unknown_map = a->vdso_map = 0;
 	a->nsamples = 0;
 	err = pprofb_new(&bo, &a->b) ?: pprofb_add_sample_type(a->b, "cpu", "nanoseconds") ?:
 	      pprofb_set_period(a->b, "cpu", "nanoseconds", a->period);
@@ -111,6 +114,8 @@ int agg_new(const struct agg_opts *o, struct agg **out)
 				err_str(kerr));
 		a->st.ksyms = a->ks ? ksyms_count(a->ks) : 0;
 	}
+	if (vdso_open(&a->vdso) != 0)
+		log_msg(FS_LOG_INFO, "no vDSO symbols: vDSO frames stay unnamed");
 	*out = a;
 	return 0;
 out:
@@ -127,6 +132,7 @@ void agg_free(struct agg *a)
 	smap_free(a->raw_maps);
 	procmaps_free(a->pm);
 	ksyms_free(a->ks);
+	vdso_free(a->vdso);
 	cgnames_free(a->cg);
 	free(a);
 }
@@ -225,6 +231,28 @@ static int kernel_location(struct agg *a, uint64_t addr, uint64_t *loc)
 	return err ?: pprofb_location(a->b, a->kernel_map, addr, &line, 1, loc);
 }
 
+/* A frame in the vDSO, by name: the same image is mapped into every process, and the agent
+ * reads its own (vdso.h). 0 and *LOC, or -ENOENT when the offset names no function. */
+static int vdso_location(struct agg *a, const struct pm_mapping *pmm, uint64_t addr, uint64_t *loc)
+{
+	struct pprofb_mapping m = {
+	    .memory_limit = UINT64_MAX, .filename = "[vdso]", .has_functions = true};
+	struct pprofb_line line = {0};
+	const char *name = vdso_lookup(a->vdso, addr - pmm->start + pmm->offset);
+	int err;
+
+	if (!name)
+		return -ENOENT;
+	if (!a->vdso_map) {
+		err = pprofb_add_mapping(a->b, &m, &a->vdso_map);
+		if (err)
+			return err;
+	}
+	a->st.frames_vdso++;
+	err = pprofb_function(a->b, name, name, "[vdso]", 0, &line.function_id);
+	return err ?: pprofb_location(a->b, a->vdso_map, addr, &line, 1, loc);
+}
+
 static int user_location(struct agg *a, const struct bpf_stack_build_id *f, bool leaf, uint32_t pid,
 			 uint64_t now_ns, uint64_t *loc)
 {
@@ -242,6 +270,9 @@ static int user_location(struct agg *a, const struct bpf_stack_build_id *f, bool
 	} else {
 		addr = f->ip - !leaf;
 		if (procmaps_lookup(a->pm, pid, f->ip, now_ns, &pmm) == 0) {
+			if (a->vdso && !strcmp(pmm->path, "[vdso]") &&
+			    (err = vdso_location(a, pmm, addr, loc)) != -ENOENT)
+				return err;
 			err = mapping_for_raw(a, pmm, &mid);
 			a->st.frames_mapped++;
 		} else {

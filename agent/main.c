@@ -540,6 +540,7 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 	    {"profile_full", as.profile_full},
 	    {"frames_kernel", as.frames_kernel},
 	    {"frames_kernel_unnamed", as.frames_kernel_unnamed},
+	    {"frames_vdso", as.frames_vdso},
 	    {"frames_buildid", as.frames_buildid},
 	    {"frames_mapped", as.frames_mapped},
 	    {"frames_unresolved", as.frames_unresolved},

@@ -9,6 +9,7 @@
 #include "agent/elfid.h"
 #include "agent/mapfile.h"
 #include "agent/smap.h"
+#include "agent/vdso.h"
 
 #include "lib/log.h"
 #include "lib/vec.h"
@@ -71,19 +72,11 @@ static void proc_free(struct pm_proc *p)
 
 static void self_vdso(struct procmaps *pm)
 {
-	char line[512];
-	unsigned long s, e;
-	FILE *f = fopen("/proc/self/maps", "re");
+	uint64_t s, e;
 
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
-			if (elfid_from_mem((const void *)s, e - s, pm->vdso_bid))
-				pm->vdso_bid[0] = 0;
-			break;
-		}
-	fclose(f);
+	if (vdso_self_range(&s, &e) ||
+	    elfid_from_mem((const void *)(uintptr_t)s, e - s, pm->vdso_bid))
+		pm->vdso_bid[0] = 0;
 }
 
 int procmaps_new(size_t max_procs, struct procmaps **out)

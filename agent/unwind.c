@@ -15,6 +15,7 @@
 
 #include "agent/elfid.h"
 #include "agent/mapfile.h"
+#include "agent/vdso.h"
 #include "agent/unwtab.h"
 
 #include "lib/err.h"
@@ -436,25 +437,18 @@ static void add_vdso(struct unwind *u)
 {
 	struct unw_file_key key = {.ino = 0, .dev = UNW_DEV_VDSO};
 	unsigned char bid[UNW_BUILD_ID] = {0};
-	char line[512];
-	unsigned long s, e;
 	struct unwtab *t = NULL;
 	struct table *te;
-	FILE *f = fopen("/proc/self/maps", "re");
+	uint64_t s, e;
 
-	if (!f)
+	if (vdso_self_range(&s, &e))
 		return;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
-			if (!unwtab_build_mem((const void *)s, e - s, &t) &&
-			    !add_table(u, "[vdso]", t, bid, false, &te)) {
-				te->keys[te->nkeys++] = key;
-				set_file(u, &key, &te->file);
-				u->st.tables++;
-			}
-			break;
-		}
-	fclose(f);
+	if (!unwtab_build_mem((const void *)(uintptr_t)s, e - s, &t) &&
+	    !add_table(u, "[vdso]", t, bid, false, &te)) {
+		te->keys[te->nkeys++] = key;
+		set_file(u, &key, &te->file);
+		u->st.tables++;
+	}
 	unwtab_free(t);
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fleetsym-agent on frames the kernel cannot resolve to (build ID, file offset) and that go
-# through the agent's /proc/PID/maps cache instead: vDSO code (no file: "[vdso]", with the
-# vDSO's build ID), code in anonymous executable memory (JIT-like: "[anon]", no build ID), and
+# through the agent's /proc/PID/maps cache instead: vDSO code (no file: named by the agent
+# from its own vDSO's symbols, in a "[vdso]" mapping), code in anonymous executable memory (JIT-like: "[anon]", no build ID), and
 # a binary deleted while it runs (the kernel still resolves it; its path keeps " (deleted)").
 # Raw-address mappings must carry the real memory_start/limit and contain their addresses.
 set -u
@@ -60,13 +60,17 @@ def by_mapping(pid):
     return c
 
 
-v = by_mapping(vdso)
-print("vdso workload, leaf frames by (file, build ID, raw address?, inside mapping?): %s" % dict(v))
-n = sum(v.values())
-hit = sum(k for (f, b, raw, inside), k in v.items()
-          if f == "[vdso]" and re.fullmatch("[0-9a-f]{40}", b) and raw and inside)
-check(n >= 20 and hit >= 0.3 * n, "vDSO frames: mapping [vdso] with the vDSO build ID and its "
-      "real address range (%d of %d samples)" % (hit, n))
+names = collections.Counter()
+for (mid, addr), k in leaves(vdso).items():
+    m = p["mappings"][mid]
+    loc = next(l for l in p["locations"].values() if l["mapping_id"] == mid and l["address"] == addr)
+    names[(m["filename"], ";".join(loc["names"]) or "0x%x" % addr)] += k
+print("vdso workload, leaf frames by (mapping, name): %s" % dict(names.most_common(6)))
+n = sum(names.values())
+hit = sum(k for (f, name), k in names.items()
+          if f == "[vdso]" and re.fullmatch(r"(__vdso_)?(clock_gettime|gettimeofday|time)", name))
+check(n >= 20 and hit >= 0.3 * n, "vDSO frames named by the agent: %d of %d samples (%.0f %%)"
+      % (hit, n, 100.0 * hit / max(n, 1)))
 j = by_mapping(jit)
 print("jit workload: %s" % dict(j))
 n = sum(j.values())

@@ -9,6 +9,7 @@
 #include "agent/ksyms.h"
 #include "agent/mapfile.h"
 #include "agent/procmaps.h"
+#include "agent/vdso.h"
 #include "agent/smap.h"
 #include "lib/buildid.h"
 #include "lib/err.h"
@@ -301,4 +302,56 @@ TEST(mapfile_refuses_what_was_put_in_place)
 		CHECK_INT(fd, -ENODEV);
 	}
 	munmap(map, sizeof(buf));
+}
+
+/* vDSO names against readelf's reading of the same image, dumped to a file: every function
+ * symbol's start and middle give it or an alias at the same address (the global one first). */
+TEST(vdso_names_match_readelf)
+{
+	char path[] = "/tmp/test_vdso.XXXXXX", cmd[256], line[512];
+	struct vdso *v = NULL;
+	uint64_t s, e, base = 0;
+	size_t checked = 0;
+	FILE *f;
+	int fd;
+
+	CHECK_INT(vdso_self_range(&s, &e), 0);
+	CHECK_INT(vdso_open(&v), 0);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(write(fd, (const void *)(uintptr_t)s, e - s) == (ssize_t)(e - s));
+	close(fd);
+	/* the image's own link address: where its first byte sits (readelf's vaddr of offset 0) */
+	snprintf(cmd, sizeof(cmd), "readelf -lW %s | awk '$1 == \"LOAD\" {print $3; exit}'", path);
+	f = popen(cmd, "r");
+	CHECK(f && fgets(line, sizeof(line), f));
+	base = strtoull(line, NULL, 16);
+	pclose(f);
+	snprintf(cmd, sizeof(cmd), "readelf --dyn-syms -W %s", path);
+	f = popen(cmd, "r");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long val, size;
+		char type[16], bind[16], name[128];
+		const char *got;
+
+		if (sscanf(line, " %*d: %llx %llu %15s %15s %*s %*s %127s", &val, &size, type, bind,
+			   name) != 5 ||
+		    strcmp(type, "FUNC") || !size)
+			continue;
+		*strchrnul(name, '@') = '\0';
+		got = vdso_lookup(v, val - base + size / 2);
+		CHECK(got);
+		/* aliases share an address: the global one is answered */
+		if (strcmp(got, name) != 0)
+			CHECK(strstr(got, name) || strstr(name, got) || !strcmp(bind, "WEAK"));
+		checked++;
+	}
+	pclose(f);
+	unlink(path);
+	fprintf(stderr, "  %zu vDSO functions, e.g. %s\n", vdso_count(v),
+		vdso_lookup(v, 0) ? vdso_lookup(v, 0) : "(none at 0)");
+	CHECK(checked >= 4 && vdso_count(v) >= 4);
+	CHECK(!vdso_lookup(v, e - s + 100));
+	vdso_free(v);
 }
