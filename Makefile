@@ -31,7 +31,7 @@ SYMBOLIZER_ROOMS := symbolizer/engine symbolizer/store symbolizer/query symboliz
 MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c \
 	$(addsuffix /*.c,$(SYMBOLIZER_ROOMS)) upload-cli/*.c))
 LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
-	-lcurl -lz -lstdc++ -lpthread
+	-lcurl -lz -liberty -lstdc++ -lpthread
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBFLEETSYM := $(BUILD)/libfleetsym.a

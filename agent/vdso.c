@@ -84,8 +84,8 @@ static int read_syms(const uint8_t *p, size_t size, struct vdso *v)
 	    sym->sh_entsize != sizeof(Elf64_Sym))
 		return -ERR_BADELF;
 	str = &sh[sym->sh_link];
-	if (sym->sh_offset > size || sym->sh_size > size - sym->sh_offset || str->sh_offset > size ||
-	    str->sh_size > size - str->sh_offset || !str->sh_size ||
+	if (sym->sh_offset > size || sym->sh_size > size - sym->sh_offset ||
+	    str->sh_offset > size || str->sh_size > size - str->sh_offset || !str->sh_size ||
 	    p[str->sh_offset + str->sh_size - 1] != 0)
 		return -ERR_BADELF;
 	v->s = calloc(sym->sh_size / sizeof(Elf64_Sym) + 1, sizeof(*v->s));

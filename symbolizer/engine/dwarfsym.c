@@ -17,6 +17,7 @@
 #include "symbolizer/engine/ivset.h"
 
 #include "lib/bsearch.h"
+#include "lib/demangle.h"
 #include "lib/elfutil.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -37,7 +38,6 @@
 #include <unistd.h>
 
 /* libstdc++'s demangler, the one eu-addr2line uses. */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
 #define MAX_DEPTH 256
 
@@ -253,11 +253,10 @@ static int intern_func(struct dwarfsym *d, const char *name, uint32_t *id)
 		return 0;
 
 	f.name = f.demangled = name_id;
-	if (name[0] == '_' && name[1] == 'Z') {
-		int status = -1;
-		char *dem = __cxa_demangle(name, NULL, NULL, &status);
+	{
+		char *dem = demangle(name);
 
-		if (dem && status == 0)
+		if (dem)
 			err = intern_str(d, dem, &f.demangled);
 		free(dem);
 		if (err)
