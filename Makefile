@@ -170,7 +170,7 @@ $(BUILD)/bin/fleetsym-agent: $(call obj,$(AGENT_SRC)) $(LIBFLEETSYM)
 all: $(BUILD)/bin/fleetsym-agent
 
 # tests/unit/test_agent.c: the agent modules that need no BPF, linked directly like the agent
-AGENT_UNIT_OBJS := $(call obj,agent/smap.c agent/elfid.c agent/mapfile.c agent/vdso.c agent/procmaps.c agent/ksyms.c agent/cgnames.c)
+AGENT_UNIT_OBJS := $(call obj,agent/smap.c agent/elfid.c agent/mapfile.c agent/vdso.c agent/perfmap.c agent/procmaps.c agent/ksyms.c agent/cgnames.c)
 $(BUILD)/tests/test_agent: $(call obj,tests/unit/test_agent.c) $(AGENT_UNIT_OBJS) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)

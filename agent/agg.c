@@ -10,6 +10,7 @@
 #include "agent/cgnames.h"
 #include "agent/ksyms.h"
 #include "bpf/profile.h"
+#include "agent/perfmap.h"
 #include "agent/smap.h"
 #include "agent/vdso.h"
 
@@ -39,6 +40,8 @@ struct agg {
 	struct ksyms *ks;
 	struct vdso *vdso; /* names for vDSO frames; NULL: they stay raw */
 	uint64_t vdso_map;
+	struct perfmaps *jit; /* names for JIT code from /tmp/perf-PID.map */
+	uint64_t jit_map;
 	struct cgnames *cg;
 	struct agg_stats st;
 };
@@ -75,7 +78,7 @@ static int start_profile(struct agg *a)
 	a->b = NULL;
 	smap_clear(a->bid_maps);
 	smap_clear(a->raw_maps);
-	a->kernel_map = a->unknown_map = a->vdso_map = 0;
+	a->kernel_map = a->unknown_map = a->vdso_map = a->jit_map = 0;
 	a->nsamples = 0;
 	err = pprofb_new(&bo, &a->b) ?: pprofb_add_sample_type(a->b, "cpu", "nanoseconds") ?:
 	      pprofb_set_period(a->b, "cpu", "nanoseconds", a->period);
@@ -98,7 +101,8 @@ int agg_new(const struct agg_opts *o, struct agg **out)
 		a->o.max_bytes = AGG_DEFAULT_MAX_BYTES;
 	a->period = 1000000000LL / a->o.frequency;
 	err = smap_new(AGG_MAX_MAPPINGS, &a->bid_maps) ?: smap_new(AGG_MAX_MAPPINGS, &a->raw_maps) ?:
-	      procmaps_new(0, &a->pm) ?: cgnames_new(&a->cg) ?: start_profile(a);
+	      procmaps_new(0, &a->pm) ?: cgnames_new(&a->cg) ?: perfmaps_new(&a->jit) ?:
+	      start_profile(a);
 	if (err)
 		goto out;
 	if (!a->o.no_kernel) {
@@ -133,6 +137,7 @@ void agg_free(struct agg *a)
 	procmaps_free(a->pm);
 	ksyms_free(a->ks);
 	vdso_free(a->vdso);
+	perfmaps_free(a->jit);
 	cgnames_free(a->cg);
 	free(a);
 }
@@ -231,26 +236,48 @@ static int kernel_location(struct agg *a, uint64_t addr, uint64_t *loc)
 	return err ?: pprofb_location(a->b, a->kernel_map, addr, &line, 1, loc);
 }
 
-/* A frame in the vDSO, by name: the same image is mapped into every process, and the agent
- * reads its own (vdso.h). 0 and *LOC, or -ENOENT when the offset names no function. */
-static int vdso_location(struct agg *a, const struct pm_mapping *pmm, uint64_t addr, uint64_t *loc)
+/* A frame named by the agent (vDSO, JIT) in the mapping *MAP (made on first use, called
+ * FILENAME). */
+static int named_location(struct agg *a, uint64_t *map, const char *filename, const char *name,
+			  uint64_t addr, uint64_t *loc)
 {
 	struct pprofb_mapping m = {
-	    .memory_limit = UINT64_MAX, .filename = "[vdso]", .has_functions = true};
+	    .memory_limit = UINT64_MAX, .filename = filename, .has_functions = true};
 	struct pprofb_line line = {0};
-	const char *name = vdso_lookup(a->vdso, addr - pmm->start + pmm->offset);
 	int err;
 
-	if (!name)
-		return -ENOENT;
-	if (!a->vdso_map) {
-		err = pprofb_add_mapping(a->b, &m, &a->vdso_map);
+	if (!*map) {
+		err = pprofb_add_mapping(a->b, &m, map);
 		if (err)
 			return err;
 	}
-	a->st.frames_vdso++;
-	err = pprofb_function(a->b, name, name, "[vdso]", 0, &line.function_id);
-	return err ?: pprofb_location(a->b, a->vdso_map, addr, &line, 1, loc);
+	err = pprofb_function(a->b, name, name, filename, 0, &line.function_id);
+	return err ?: pprofb_location(a->b, *map, addr, &line, 1, loc);
+}
+
+/* A frame in the vDSO (the same image in every process: the agent reads its own, vdso.h) or
+ * in anonymous executable memory that a JIT named in its perf map (perfmap.h). 0 and *LOC,
+ * or -ENOENT when it stays raw. */
+static int agent_named(struct agg *a, const struct pm_mapping *pmm, uint32_t pid, uint64_t ip,
+		       uint64_t addr, uint64_t now_ns, uint64_t *loc)
+{
+	const char *name;
+
+	if (a->vdso && !strcmp(pmm->path, "[vdso]")) {
+		name = vdso_lookup(a->vdso, addr - pmm->start + pmm->offset);
+		if (!name)
+			return -ENOENT;
+		a->st.frames_vdso++;
+		return named_location(a, &a->vdso_map, "[vdso]", name, addr, loc);
+	}
+	if (pmm->special && !strncmp(pmm->path, "[anon", 5)) {
+		name = perfmaps_lookup(a->jit, pid, ip, now_ns);
+		if (!name)
+			return -ENOENT;
+		a->st.frames_jit++;
+		return named_location(a, &a->jit_map, "[jit]", name, addr, loc);
+	}
+	return -ENOENT;
 }
 
 static int user_location(struct agg *a, const struct bpf_stack_build_id *f, bool leaf, uint32_t pid,
@@ -270,8 +297,8 @@ static int user_location(struct agg *a, const struct bpf_stack_build_id *f, bool
 	} else {
 		addr = f->ip - !leaf;
 		if (procmaps_lookup(a->pm, pid, f->ip, now_ns, &pmm) == 0) {
-			if (a->vdso && !strcmp(pmm->path, "[vdso]") &&
-			    (err = vdso_location(a, pmm, addr, loc)) != -ENOENT)
+			err = agent_named(a, pmm, pid, f->ip, addr, now_ns, loc);
+			if (err != -ENOENT)
 				return err;
 			err = mapping_for_raw(a, pmm, &mid);
 			a->st.frames_mapped++;
@@ -356,8 +383,14 @@ int agg_record(struct agg *a, const void *data, size_t size, uint64_t now_ns)
 			a->st.bad_records++;
 		}
 		return 0;
-	case PROF_REC_EXEC: procmaps_exec(a->pm, h->pid); return 0;
-	case PROF_REC_EXIT: procmaps_exit(a->pm, h->pid, now_ns); return 0;
+	case PROF_REC_EXEC:
+		procmaps_exec(a->pm, h->pid);
+		perfmaps_forget(a->jit, h->pid);
+		return 0;
+	case PROF_REC_EXIT:
+		procmaps_exit(a->pm, h->pid, now_ns);
+		perfmaps_forget(a->jit, h->pid);
+		return 0;
 	default: a->st.bad_records++; return 0;
 	}
 }
@@ -400,7 +433,12 @@ size_t agg_pending(const struct agg *a, uint64_t *nsamples)
 
 void agg_get_stats(const struct agg *a, struct agg_stats *st, struct procmaps_stats *pst)
 {
+	struct perfmaps_stats js;
+
 	*st = a->st;
+	perfmaps_get_stats(a->jit, &js);
+	st->jit_map_reads = js.reads;
+	st->jit_map_refused = js.refused;
 	if (pst)
 		procmaps_get_stats(a->pm, pst);
 }

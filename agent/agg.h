@@ -39,10 +39,12 @@ struct agg_stats {
 	uint64_t empty;	       /* samples with neither user nor kernel frames: left out */
 	uint64_t profile_full; /* samples lost because a profile hit max_bytes */
 	uint64_t frames_kernel, frames_kernel_unnamed;
-	uint64_t frames_vdso;	    /* named from the agent's own vDSO */
-	uint64_t frames_buildid;    /* resolved by the kernel at sample time */
-	uint64_t frames_mapped;	    /* raw IP, resolved through /proc/PID/maps */
-	uint64_t frames_unresolved; /* raw IP that no known mapping covers */
+	uint64_t frames_vdso;			 /* named from the agent's own vDSO */
+	uint64_t frames_jit;			 /* named from a JIT's /tmp/perf-PID.map */
+	uint64_t jit_map_reads, jit_map_refused; /* perf map files read; refused (caps, FIFO) */
+	uint64_t frames_buildid;		 /* resolved by the kernel at sample time */
+	uint64_t frames_mapped;			 /* raw IP, resolved through /proc/PID/maps */
+	uint64_t frames_unresolved;		 /* raw IP that no known mapping covers */
 	uint64_t ksyms_reloads;
 	size_t ksyms; /* kernel symbols loaded (0: none, see the log) */
 };

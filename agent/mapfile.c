@@ -44,11 +44,30 @@ static int check(int fd, const struct mapfile_id *m)
 	return 0;
 }
 
+int mapfile_open_path(uint32_t pid, const char *path)
+{
+	char root_path[64];
+	struct stat st;
+	int root, fd;
+
+	snprintf(root_path, sizeof(root_path), "/proc/%" PRIu32 "/root", pid);
+	root = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	fd = open_in_root(root, path);
+	close(root);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -ENODEV;
+	}
+	return fd;
+}
+
 int mapfile_open(uint32_t pid, const struct mapfile_id *m)
 {
 	char path[96];
 	size_t len = m->path ? strlen(m->path) : 0;
-	int fd, root, err;
+	int fd, err;
 
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64, pid,
 		 m->start, m->end);
@@ -57,12 +76,7 @@ int mapfile_open(uint32_t pid, const struct mapfile_id *m)
 		if (!len || m->path[0] != '/' ||
 		    (len > 10 && !strcmp(m->path + len - 10, " (deleted)")))
 			return -ENOENT; /* nothing to resolve, or the path now names another file */
-		snprintf(path, sizeof(path), "/proc/%" PRIu32 "/root", pid);
-		root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (root < 0)
-			return -errno;
-		fd = open_in_root(root, m->path);
-		close(root);
+		fd = mapfile_open_path(pid, m->path);
 		if (fd < 0)
 			return fd;
 	}

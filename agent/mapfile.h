@@ -28,4 +28,9 @@ struct mapfile_id {
  * another file than the one mapped, else -errno from open. */
 int mapfile_open(uint32_t pid, const struct mapfile_id *m);
 
+/* PATH (absolute, as PID sees it) opened read-only inside PID's root the same way: no symlinks,
+ * non-blocking, a regular file or -ENODEV. For files a process names by convention, such as a
+ * JIT's /tmp/perf-PID.map. */
+int mapfile_open_path(uint32_t pid, const char *path);
+
 #endif

@@ -8,6 +8,7 @@
 #include "agent/elfid.h"
 #include "agent/ksyms.h"
 #include "agent/mapfile.h"
+#include "agent/perfmap.h"
 #include "agent/procmaps.h"
 #include "agent/vdso.h"
 #include "agent/smap.h"
@@ -354,4 +355,54 @@ TEST(vdso_names_match_readelf)
 	CHECK(checked >= 4 && vdso_count(v) >= 4);
 	CHECK(!vdso_lookup(v, e - s + 100));
 	vdso_free(v);
+}
+
+/* The perf map parser on what JITs write and what they should not: unsorted lines, code
+ * moved by a GC (a later line at an overlapping address wins), bad lines, an endless name, a
+ * last line cut short, and a file past the entry cap. */
+TEST(perfmap_parse_and_lookup)
+{
+	static const char text[] = "7f0000001000 100 JS:*hot /app.js:1\n"
+				   "7f0000000000 40 LazyCompile:cold\n"
+				   "\n"
+				   "garbage line\n"
+				   "7f00000010g0 10 bad hex\n"
+				   "7f0000002000 0 zero size\n"
+				   "7f0000001080 20 JS:*moved /app.js:9\n"
+				   "7f0000003000 10 no-newline-at-end";
+	struct perfmap_table *t = NULL;
+	char *big;
+	size_t bad = 0, n;
+
+	CHECK_INT(perfmap_table_parse(text, sizeof(text) - 1, &t, &bad), 0);
+	CHECK_INT(perfmap_table_count(t), 4);
+	CHECK_INT(bad, 3);
+	CHECK_STR(perfmap_table_lookup(t, 0x7f0000000020), "LazyCompile:cold");
+	CHECK_STR(perfmap_table_lookup(t, 0x7f0000001000), "JS:*hot /app.js:1");
+	CHECK_STR(perfmap_table_lookup(t, 0x7f0000001090), "JS:*moved /app.js:9");
+	CHECK_STR(perfmap_table_lookup(t, 0x7f00000010a0), "JS:*hot /app.js:1");
+	CHECK_STR(perfmap_table_lookup(t, 0x7f0000003005), "no-newline-at-end");
+	CHECK(!perfmap_table_lookup(t, 0x7f0000000040));
+	CHECK(!perfmap_table_lookup(t, 0x7f0000001100));
+	CHECK(!perfmap_table_lookup(t, 0x1000));
+	perfmap_table_free(t);
+	/* a name of 100 KB is cut to 1 KB */
+	big = malloc(200000);
+	CHECK(big);
+	n = (size_t)sprintf(big, "1000 10 ");
+	memset(big + n, 'x', 100000);
+	n += 100000;
+	CHECK_INT(perfmap_table_parse(big, n, &t, &bad), 0);
+	CHECK(perfmap_table_lookup(t, 0x1004) && strlen(perfmap_table_lookup(t, 0x1004)) == 1024);
+	perfmap_table_free(t);
+	free(big);
+	/* more lines than the cap: refused, not grown without end */
+	n = (size_t)PERFMAP_MAX_ENTRIES + 1;
+	big = malloc(n * 8 + 1);
+	CHECK(big);
+	for (size_t i = 0; i < n; i++)
+		memcpy(big + i * 8, "1 1 a\n\n\n", 8);
+	CHECK_INT(perfmap_table_parse(big, n * 8, &t, &bad), -E2BIG);
+	CHECK(!t);
+	free(big);
 }

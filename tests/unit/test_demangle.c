@@ -48,8 +48,10 @@ TEST(rust_and_cxx)
 
 TEST(not_mangled_or_broken)
 {
-	static const char *const plain[] = {"main", "_start", "", "_Z", "_R", "_ZN3foo", "_RNv",
-					    "_Zfoo", "__vdso_clock_gettime", "runtime.main"};
+	static const char *const plain[] = {"main",	   "_start", "",
+					    "_Z",	   "_R",     "_ZN3foo",
+					    "_RNv",	   "_Zfoo",  "__vdso_clock_gettime",
+					    "runtime.main"};
 
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
 		char *got = demangle(plain[i]);
