@@ -36,10 +36,10 @@
 #define DEFAULT_STEP_NS	   (10LL * 1000000000)
 #define MAX_POINTS	   11000
 
-enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_COUNT_ };
+enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_BUSY, RF_COUNT_ };
 
 static const char *const refusal_names[RF_COUNT_] = {"bad_input", "too_big", "unauthorized",
-						     "store"};
+						     "store", "busy"};
 
 struct httpd_ingest {
 	struct httpd_ingest_opts o;
@@ -71,8 +71,11 @@ void httpd_ingest_free(struct httpd_ingest *x)
 static enum MHD_Result answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
 			      unsigned status, struct jsonw *w)
 {
-	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection", NULL,
-			     rq->out);
+	/* 503 is "busy": the ingest decode budget, a locked store */
+	static const char *const retry[] = {"Retry-After", "1", NULL};
+
+	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection",
+			     status == 503 ? retry : NULL, rq->out);
 }
 
 static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
@@ -339,9 +342,13 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 
 		counter_add(&x->refused[badin	    ? RF_BAD_INPUT
 					: st == 413 ? RF_TOO_BIG
+					: st == 503 ? RF_BUSY
 						    : RF_STORE],
 			    1);
-		rq->out->result = badin ? "bad_input" : st == 413 ? "too_big" : "error";
+		rq->out->result = badin	      ? "bad_input"
+				  : st == 413 ? "too_big"
+				  : st == 503 ? "busy"
+					      : "error";
 		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
 	}
 	counter_add(&x->ingests, 1);

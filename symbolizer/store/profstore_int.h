@@ -285,6 +285,7 @@ struct pstore {
 	int stopping;
 
 	struct pstore_stats stats; /* updated with atomics */
+	uint64_t decode_used;	   /* bytes of opts.decode_budget held now (atomics) */
 };
 
 /* Translate and log a sqlite error of DB (WHAT names the operation); returns a negative
