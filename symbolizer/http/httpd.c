@@ -1360,8 +1360,10 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 					      .max_running = h->o.max_heavy_queries,
 					      .timeout_ms = h->o.query_timeout_ms};
 
-		struct httpd_ingest_opts io = {
-		    .pstore = opts->pstore, .token = opts->token, .max_ingest = opts->max_ingest};
+		struct httpd_ingest_opts io = {.pstore = opts->pstore,
+					       .token = opts->token,
+					       .max_ingest = opts->max_ingest,
+					       .timeout_ms = opts->query_timeout_ms};
 
 		err = httpd_query_new(&qo, &h->query);
 		if (!err)

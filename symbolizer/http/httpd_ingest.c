@@ -14,6 +14,7 @@
 #include "symbolizer/store/selector.h"
 
 #include "lib/counter.h"
+#include "lib/deadline.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/parse.h"
@@ -35,6 +36,7 @@
 #define DEFAULT_WINDOW_NS  (3600LL * 1000000000)
 #define DEFAULT_STEP_NS	   (10LL * 1000000000)
 #define MAX_POINTS	   11000
+#define DEFAULT_TIMEOUT_MS 30000
 
 enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_BUSY, RF_COUNT_ };
 
@@ -57,6 +59,8 @@ int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest *
 	x->o = *opts;
 	if (!x->o.max_ingest)
 		x->o.max_ingest = DEFAULT_MAX_INGEST;
+	if (x->o.timeout_ms <= 0)
+		x->o.timeout_ms = DEFAULT_TIMEOUT_MS;
 	*out = x;
 	return 0;
 }
@@ -198,7 +202,8 @@ static unsigned status_of(int err)
 	case -ERR_TOOBIG:
 	case -E2BIG: return 413;
 	case -ENOSPC: return 507;
-	case -EBUSY: return 503;
+	case -EBUSY:
+	case -ETIME: return 503;
 	default: return 500;
 	}
 }
@@ -406,6 +411,12 @@ static enum MHD_Result window(struct httpd_ingest_req *rq, struct MHD_Connection
 static enum MHD_Result store_error(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
 				   int err)
 {
+	if (err == -ETIME) {
+		rq->out->result = "timeout";
+		return fail(rq, conn, 503,
+			    "stopped in the profile store at the deadline (--query-timeout): "
+			    "narrow the selector or the time window");
+	}
 	return fail(rq, conn, status_of(err), "the profile store failed: %s", err_str(err));
 }
 
@@ -503,9 +514,17 @@ static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn
 enum MHD_Result httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn,
 				   const char *url, struct httpd_ingest_req *rq)
 {
+	enum MHD_Result ok;
+
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	return serve(x, conn, url, rq);
+	/* the listings read the store under the query deadline (--query-timeout) */
+	deadline_set_in(rq->route == HTTPD_INGEST_INGEST || rq->route == HTTPD_INGEST_PYROSCOPE
+			    ? 0
+			    : x->o.timeout_ms);
+	ok = serve(x, conn, url, rq);
+	deadline_set_in(0);
+	return ok;
 }
 
 /* ---- metrics ---- */

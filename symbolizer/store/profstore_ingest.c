@@ -1265,6 +1265,8 @@ static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,
 	int err;
 
 	*plain = NULL;
+	if (g->s->o.decode_budget && g->s->o.decode_budget < cap)
+		cap = (size_t)g->s->o.decode_budget; /* more could never be unpacked */
 	if (len >= 2 && body[0] == 0x1f && body[1] == 0x8b) {
 		err = gunzip(body, len, cap, plain, &n, g->err, g->errlen);
 		if (err)
