@@ -34,10 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RESOLVER_MAX_JOBS 64	/* build IDs being resolved at once; more get -EAGAIN */
-#define NEG_MAX		  65536 /* remembered misses */
-#define NEG_BUCKETS	  4096
-#define JOB_STACK	  (1 << 20)
+#define CLIENT_MAX  64	  /* bytes of a client key */
+#define NEG_MAX	    65536 /* remembered misses */
+#define NEG_BUCKETS 4096
+#define JOB_STACK   (1 << 20)
 
 static const char R_PENDING[] = "debug info is being fetched; ask again shortly";
 static const char R_NOWHERE[] =
@@ -53,10 +53,14 @@ static const char R_BAD_FILE[] =
 static const char R_FAILED[] = "the debuginfod query failed";
 static const char R_STORE[] = "storing the debug file failed (out of memory or disk space?)";
 static const char R_STOPPING[] = "the resolver is shutting down";
+static const char R_BUSY[] = "too many build IDs are being resolved at once; ask again shortly";
+static const char R_BUSY_CLIENT[] =
+    "this client has too many build IDs being resolved at once; ask again shortly";
 
 struct job {
 	struct resolver *r;
 	char bid[BUILDID_HEX_MAX];
+	char client[CLIENT_MAX]; /* who started it; "" = the service */
 	pthread_t thread;
 	int refs; /* the thread's own, plus one per waiter; under r->lock */
 	int done;
@@ -483,20 +487,39 @@ static void job_unref_locked(struct job *j)
 		free(j);
 }
 
-static int job_start_locked(struct resolver *r, const char *bid, struct job **out)
+/* Jobs in flight started for CLIENT. */
+static int client_jobs_locked(struct resolver *r, const char *client)
+{
+	int n = 0;
+
+	for (struct job *j = r->jobs; j; j = j->next)
+		n += !strcmp(j->client, client);
+	return n;
+}
+
+static int job_start_locked(struct resolver *r, const char *client, const char *bid,
+			    struct job **out, const char **reason)
 {
 	pthread_attr_t attr;
 	struct job *j;
 	int err;
 
-	if (r->njobs >= RESOLVER_MAX_JOBS)
+	if (r->njobs >= RESOLVER_MAX_JOBS) {
+		*reason = R_BUSY;
 		return -EAGAIN;
+	}
+	if (client && client_jobs_locked(r, client) >= RESOLVER_JOBS_PER_CLIENT) {
+		*reason = R_BUSY_CLIENT;
+		return -EAGAIN;
+	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	j->r = r;
 	j->refs = 1;
 	memcpy(j->bid, bid, strlen(bid) + 1);
+	if (client)
+		snprintf(j->client, sizeof(j->client), "%s", client);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, JOB_STACK);
 	err = pthread_create(&j->thread, &attr, job_main, j);
@@ -547,6 +570,13 @@ static void deadline_ts(int wait_ms, struct timespec *ts)
 int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, struct dstore_entry *e,
 		     const char **reason)
 {
+	return resolver_resolve_as(r, NULL, build_id, wait_ms, e, reason);
+}
+
+int resolver_resolve_as(struct resolver *r, const char *client, const char *build_id, int wait_ms,
+			struct dstore_entry *e, const char **reason)
+{
+	const char *why = NULL;
 	char bid[BUILDID_HEX_MAX];
 	struct dstore_entry scratch;
 	struct timespec until;
@@ -580,9 +610,15 @@ int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, stru
 	}
 	for (j = r->jobs; j && strcmp(j->bid, bid) != 0; j = j->next)
 		;
-	if (!j && (err = job_start_locked(r, bid, &j)) != 0) {
+	if (!j && (err = job_start_locked(r, client, bid, &j, &why)) != 0) {
+		if (err == -EAGAIN)
+			r->st.busy++;
 		pthread_mutex_unlock(&r->lock);
-		log_msg(FS_LOG_WARN, "resolver: cannot start resolving %s: %s", bid, err_str(err));
+		if (reason)
+			*reason = why;
+		if (err != -EAGAIN)
+			log_msg(FS_LOG_WARN, "resolver: cannot start resolving %s: %s", bid,
+				err_str(err));
 		return err;
 	}
 	j->refs++;

@@ -57,12 +57,23 @@ enum resolver_status {
 int resolver_resolve(struct resolver *r, const char *build_id, int wait_ms, struct dstore_entry *e,
 		     const char **reason);
 
+/* The same on behalf of CLIENT (a client address; NULL = the service itself): a client may have
+ * at most RESOLVER_JOBS_PER_CLIENT build IDs being resolved at once, so that one client with
+ * random build IDs cannot take every job slot from the others; past that -EAGAIN, and *REASON
+ * says why. */
+int resolver_resolve_as(struct resolver *r, const char *client, const char *build_id, int wait_ms,
+			struct dstore_entry *e, const char **reason);
+
+#define RESOLVER_MAX_JOBS	 64 /* build IDs being resolved at once; more get -EAGAIN */
+#define RESOLVER_JOBS_PER_CLIENT 16 /* of those, started for one client */
+
 /* An upload for BUILD_ID arrived: forget that it was missing. */
 void resolver_forget_negative(struct resolver *r, const char *build_id);
 
 struct resolver_stats {
 	uint64_t store_hits, local_hits, negative_hits;
 	uint64_t fetches, fetch_failures, fetch_ms_total, fetches_in_flight;
+	uint64_t busy; /* resolutions refused: no job slot (all taken, or the client's share) */
 };
 void resolver_stats(struct resolver *r, struct resolver_stats *st);
 

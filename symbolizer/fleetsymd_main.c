@@ -54,6 +54,9 @@ struct config {
 	const char *port_file;
 	int threads;
 	int max_connections, max_per_ip;
+	int header_timeout_ms, query_timeout_ms;
+	int max_heavy_queries;
+	uint64_t ingest_memory;
 	int opensyms_entries;
 	int index_threads;
 	enum log_level level;
@@ -89,6 +92,14 @@ static void usage(FILE *f)
 	    "  --threads N              HTTP worker threads (default 2 per CPU, at least 4)\n"
 	    "  --max-connections N      connections open at once (default 4096)\n"
 	    "  --max-connections-per-ip N  of those, from one address (default 256)\n"
+	    "  --header-timeout DUR     a request's line and headers, and an idle kept-alive\n"
+	    "                           connection's next request, are due within this however\n"
+	    "                           slowly they trickle in (default 10s)\n"
+	    "  --max-heavy-queries N    /query, /diff, /missing running at once; more get 503\n"
+	    "                           (default 1 per CPU, at least 2)\n"
+	    "  --query-timeout DUR      longest a query may spend in the store (default 30s)\n"
+	    "  --ingest-memory SIZE     memory all ingests in progress may decode into; past it\n"
+	    "                           503 with Retry-After (default 256M)\n"
 	    "  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
 	    "  --index-threads N        background symbol index builders (default 1)\n"
 	    "  --port-file FILE         write the bound port here once serving\n"
@@ -141,6 +152,10 @@ enum {
 	OPT_THREADS,
 	OPT_MAX_CONNS,
 	OPT_MAX_PER_IP,
+	OPT_HEADER_TIMEOUT,
+	OPT_MAX_HEAVY,
+	OPT_QUERY_TIMEOUT,
+	OPT_INGEST_MEMORY,
 	OPT_OPENSYMS,
 	OPT_INDEX_THREADS,
 	OPT_PORT_FILE,
@@ -210,6 +225,21 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	case OPT_THREADS: return parse_int(arg, 1, 1024, &c->threads);
 	case OPT_MAX_CONNS: return parse_int(arg, 16, 1000000, &c->max_connections);
 	case OPT_MAX_PER_IP: return parse_int(arg, 1, 1000000, &c->max_per_ip);
+	case OPT_MAX_HEAVY: return parse_int(arg, 1, 1024, &c->max_heavy_queries);
+	case OPT_HEADER_TIMEOUT:
+		if (parse_duration_ms(arg, 100, &ms))
+			return -EINVAL;
+		c->header_timeout_ms = (int)ms;
+		return 0;
+	case OPT_QUERY_TIMEOUT:
+		if (parse_duration_ms(arg, 100, &ms))
+			return -EINVAL;
+		c->query_timeout_ms = (int)ms;
+		return 0;
+	case OPT_INGEST_MEMORY:
+		return parse_size(arg, &c->ingest_memory) || c->ingest_memory < ((uint64_t)1 << 20)
+			   ? -EINVAL
+			   : 0;
 	case OPT_OPENSYMS: return parse_int(arg, 1, 100000, &c->opensyms_entries);
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
@@ -247,6 +277,10 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"threads", required_argument, NULL, OPT_THREADS},
 	    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
 	    {"max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+	    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+	    {"max-heavy-queries", required_argument, NULL, OPT_MAX_HEAVY},
+	    {"query-timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
+	    {"ingest-memory", required_argument, NULL, OPT_INGEST_MEMORY},
 	    {"symcache-entries", required_argument, NULL, OPT_OPENSYMS},
 	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
 	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
@@ -356,6 +390,9 @@ static int serve(struct config *c, const char *token)
 				.threads = c->threads,
 				.max_connections = (unsigned)c->max_connections,
 				.max_per_ip = (unsigned)c->max_per_ip,
+				.header_timeout_ms = c->header_timeout_ms,
+				.max_heavy_queries = c->max_heavy_queries,
+				.query_timeout_ms = c->query_timeout_ms,
 				.max_upload = c->max_upload,
 				.request_timeout_ms = c->request_timeout_ms,
 				.token = token,
@@ -363,6 +400,7 @@ static int serve(struct config *c, const char *token)
 	struct pstore_opts po = {.data_dir = c->data_dir,
 				 .retention_s = c->retention_s,
 				 .max_ingest_size = (size_t)c->max_ingest,
+				 .decode_budget = c->ingest_memory,
 				 .retain_interval_s = 600};
 	struct pstore *ps = NULL;
 	struct dstore *store = NULL;
@@ -444,6 +482,7 @@ int main(int argc, char **argv)
 			   .retention_s = 7 * 86400,
 			   .max_ingest = (uint64_t)64 << 20,
 			   .disk_reserve = (uint64_t)256 << 20,
+			   .ingest_memory = (uint64_t)256 << 20,
 			   .level = FS_LOG_INFO};
 	char *token = NULL;
 	sigset_t sigs;

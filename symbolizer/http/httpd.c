@@ -10,6 +10,7 @@
  */
 #include "symbolizer/http/httpd.h"
 
+#include "symbolizer/http/connguard.h"
 #include "symbolizer/http/httpd_ingest.h"
 #include "symbolizer/http/httpd_query.h"
 #include "symbolizer/http/httpd_ui.h"
@@ -48,6 +49,9 @@
 #define LOG_PATH_MAX	      200
 #define LATE_DISCARD_MAX      ((uint64_t)64 << 20) /* body read and dropped after a late refusal */
 
+#define DEFAULT_HEADER_TIMEOUT_MS 10000
+#define SYM_SLACK_VALUES	  64 /* JSON values of a symbolize body besides its addresses */
+
 #define MAX_WAITERS 256 /* requests parked on a fetch at once; more wait on their pool thread */
 
 struct httpd {
@@ -60,6 +64,7 @@ struct httpd {
 	int stopping;
 	struct httpd_query *query;   /* /api/v1/query, /diff, /missing (httpd_query.c) */
 	struct httpd_ingest *ingest; /* ingest, labels, series, types, timeline */
+	struct connguard *guard;     /* the header deadline */
 };
 
 /* Who answers a route. */
@@ -74,6 +79,14 @@ enum handler {
 };
 
 struct req;
+
+/* Counts the JSON values of a symbolize body as it arrives (commas and openings outside
+ * strings bound the number of values from above), so that a body of millions of addresses is
+ * refused after its first ~100k, before anything is parsed. */
+struct jscan {
+	uint64_t values;
+	int in_str, esc;
+};
 
 /* One row of the route table: every URL fleetsymd serves is matched here and nowhere else. */
 struct route {
@@ -95,7 +108,8 @@ struct req {
 	char method[16];
 	char path[LOG_PATH_MAX + 1];
 	char build_id[BUILDID_HEX_MAX];
-	struct httpresp_outcome out; /* status, bytes out, result, note: for the log line */
+	char client[INET6_ADDRSTRLEN]; /* the peer's address: the resolver's share key */
+	struct httpresp_outcome out;   /* status, bytes out, result, note: for the log line */
 	uint64_t bytes_in;
 
 	/* upload */
@@ -113,6 +127,7 @@ struct req {
 
 	/* symbolize */
 	struct httpresp_body body;
+	struct jscan scan;
 };
 
 /* ---- answers ---- */
@@ -379,8 +394,8 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 
 static void forget_tmp(struct req *r);
 
-/* Refuse an upload mid-body. libmicrohttpd 0.9.75 cannot queue an answer before the body is
- * read, so the temp file goes now, the rest of the body is read and dropped (at most
+/* Refuse an upload or a symbolize body mid-body. libmicrohttpd 0.9.75 cannot queue an answer before
+ * the body is read, so the temp file goes now, the rest of the body is read and dropped (at most
  * LATE_DISCARD_MAX more bytes, else the connection is closed), and the answer is sent at the
  * end. */
 static enum MHD_Result refuse_late(struct req *r, unsigned status, const char *fmt, ...)
@@ -627,13 +642,22 @@ static int park(struct req *r, struct MHD_Connection *conn)
 static int resolve(struct req *r, struct MHD_Connection *conn, struct dstore_entry *e,
 		   const char **reason, int *st)
 {
-	*st = resolver_resolve(r->h->o.resolver, r->build_id, 0, e, reason);
+	struct resolver *rv = r->h->o.resolver;
+
+	*st = resolver_resolve_as(rv, r->client, r->build_id, 0, e, reason);
+	if (*st == -EAGAIN) {
+		/* no job slot: nothing is being fetched for it, so nothing to wait for */
+		*st = RESOLVER_PENDING;
+		return 0;
+	}
 	if (*st != RESOLVER_PENDING || r->parked)
 		return 0;
 	if (park(r, conn))
 		return 1;
 	*st =
-	    resolver_resolve(r->h->o.resolver, r->build_id, r->h->o.request_timeout_ms, e, reason);
+	    resolver_resolve_as(rv, r->client, r->build_id, r->h->o.request_timeout_ms, e, reason);
+	if (*st == -EAGAIN)
+		*st = RESOLVER_PENDING;
 	return 0;
 }
 
@@ -1017,6 +1041,7 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	struct opensyms_stats ss;
 	struct jsonw w = {0};
 	char *buf, bi[512];
+	uint64_t open, expired;
 	size_t len;
 
 	dstore_stats(o->store, &ds);
@@ -1025,6 +1050,13 @@ static enum MHD_Result metrics_page(struct req *r, struct MHD_Connection *conn)
 	metrics_render(o->metrics, &ds, &rs, &ss, &w);
 	httpd_query_metrics(r->h->query, &w);
 	httpd_ingest_metrics(r->h->ingest, &w);
+	connguard_counts(r->h->guard, &open, &expired);
+	metrics_value(&w, "fleetsymd_http_connections_open", "gauge", "HTTP connections open now.",
+		      open);
+	metrics_value(&w, "fleetsymd_http_header_timeouts_total", "counter",
+		      "Connections closed because a request's headers were not complete within "
+		      "--header-timeout (slow or idle clients).",
+		      expired);
 	if (version_prometheus(bi, sizeof(bi), VERSION_LIBS_FLEETSYMD) > 0)
 		jsonw_lit(&w, bi);
 	if (jsonw_finish(&w, &buf, &len))
@@ -1062,6 +1094,26 @@ static enum MHD_Result begin(struct req *r, struct MHD_Connection *conn, const c
 	return MHD_YES;
 }
 
+static void jscan_feed(struct jscan *j, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+
+		if (j->in_str) {
+			if (j->esc)
+				j->esc = 0;
+			else if (c == '\\')
+				j->esc = 1;
+			else if (c == '"')
+				j->in_str = 0;
+		} else if (c == '"') {
+			j->in_str = 1;
+		} else if (c == ',' || c == '[' || c == '{') {
+			j->values++;
+		}
+	}
+}
+
 static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, const char *data,
 				  size_t len)
 {
@@ -1078,16 +1130,32 @@ static enum MHD_Result body_chunk(struct req *r, struct MHD_Connection *conn, co
 		r->bytes_in += len; /* bodies of GETs are ignored */
 		return MHD_YES;
 	}
-	err = httpresp_body_append(&r->body, data, len, max);
-	if (err == -E2BIG)
-		return respond_error(
-		    r, conn, 413,
-		    "the request body passed %zu bytes, the most taken: send fewer "
-		    "addresses per request",
-		    max);
-	if (err)
-		return respond_error(r, conn, 500, "out of memory");
 	r->bytes_in += len;
+	if (r->late_status)
+		return r->bytes_in > r->late_limit ? MHD_NO : MHD_YES;
+	jscan_feed(&r->scan, data, len);
+	if (r->scan.values > r->h->o.max_addresses + SYM_SLACK_VALUES)
+		err = -ERANGE;
+	else
+		err = httpresp_body_append(&r->body, data, len, max);
+	if (err) {
+		/* the body read so far goes now; the answer when the rest is read */
+		free(r->body.data);
+		r->body = (struct httpresp_body){0};
+		r->out.result = "too_big";
+	}
+	if (err == -ERANGE)
+		return refuse_late(r, 413,
+				   "more than %zu addresses (counted as JSON values while the body "
+				   "arrived); at most %zu are taken per request",
+				   r->h->o.max_addresses, r->h->o.max_addresses);
+	if (err == -E2BIG)
+		return refuse_late(r, 413,
+				   "the request body passed %zu bytes, the most taken: send fewer "
+				   "addresses per request",
+				   max);
+	if (err)
+		return refuse_late(r, 500, "out of memory");
 	return MHD_YES;
 }
 
@@ -1101,13 +1169,32 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 			return upload_finish(r, conn);
 		return debuginfo_status(r, conn);
 	case H_BUILDID_FILE: return buildid_file(r, conn);
-	case H_SYMBOLIZE: return symbolize(r, conn);
+	case H_SYMBOLIZE:
+		if (r->late_status)
+			return respond_error(r, conn, r->late_status, "%s", r->late_msg);
+		return symbolize(r, conn);
 	case H_METRICS: return metrics_page(r, conn);
 	case H_UI: return httpd_ui_serve(conn, r->path, &r->out);
 	case H_STORE: return httpd_ingest_serve(r->h->ingest, conn, r->path, r->ix);
 	case H_QUERY: return httpd_query_serve(r->h->query, conn, r->rt->sub, &r->out);
 	}
 	return respond_error(r, conn, 404, "no such endpoint");
+}
+
+/* The peer's address as text ("" when unknown). */
+static void client_addr(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	buf[0] = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
+			  (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+			  (socklen_t)len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1126,6 +1213,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
+		connguard_headers_done(r->h->guard, conn);
+		client_addr(conn, r->client, sizeof(r->client));
 		/* the headers are in: from now on the connection may idle longer */
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 					  (unsigned)HTTPD_IDLE_TIMEOUT_S);
@@ -1155,6 +1244,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *r = *con_cls;
 	double secs;
 
+	connguard_request_done(h->guard, conn);
 	if (!r)
 		return;
 	*con_cls = NULL;
@@ -1252,6 +1342,8 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		h->o.max_connections = HTTPD_DEFAULT_CONNECTIONS;
 	if (!h->o.max_per_ip)
 		h->o.max_per_ip = HTTPD_DEFAULT_PER_IP;
+	if (h->o.header_timeout_ms <= 0)
+		h->o.header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
 	if (!h->o.max_upload)
 		h->o.max_upload = DEFAULT_MAX_UPLOAD;
 	if (h->o.request_timeout_ms <= 0)
@@ -1264,16 +1356,23 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		struct httpd_query_opts qo = {.pstore = opts->pstore,
 					      .resolver = opts->resolver,
 					      .opensyms = opts->opensyms,
-					      .request_timeout_ms = h->o.request_timeout_ms};
+					      .request_timeout_ms = h->o.request_timeout_ms,
+					      .max_running = h->o.max_heavy_queries,
+					      .timeout_ms = h->o.query_timeout_ms};
 
-		struct httpd_ingest_opts io = {
-		    .pstore = opts->pstore, .token = opts->token, .max_ingest = opts->max_ingest};
+		struct httpd_ingest_opts io = {.pstore = opts->pstore,
+					       .token = opts->token,
+					       .max_ingest = opts->max_ingest,
+					       .timeout_ms = opts->query_timeout_ms};
 
 		err = httpd_query_new(&qo, &h->query);
 		if (!err)
 			err = httpd_ingest_new(&io, &h->ingest);
+		if (!err)
+			err = connguard_new(h->o.header_timeout_ms, &h->guard);
 		if (err) {
 			httpd_query_free(h->query);
+			httpd_ingest_free(h->ingest);
 			free(h);
 			return err;
 		}
@@ -1289,10 +1388,11 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)h->o.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    h->o.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_HEADER_TIMEOUT_S,
-	    MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, connguard_notify, h->guard, MHD_OPTION_CONNECTION_LIMIT,
+	    h->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.max_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_HEADER_TIMEOUT_S, MHD_OPTION_END);
 	if (!h->mhd) {
+		connguard_free(h->guard);
 		httpd_query_free(h->query);
 		httpd_ingest_free(h->ingest);
 		pthread_cond_destroy(&h->idle);
@@ -1323,6 +1423,7 @@ void httpd_stop(struct httpd *h)
 		pthread_cond_wait(&h->idle, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->mhd);
+	connguard_free(h->guard);
 	httpd_query_free(h->query);
 	httpd_ingest_free(h->ingest);
 	pthread_cond_destroy(&h->idle);

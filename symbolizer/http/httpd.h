@@ -41,6 +41,12 @@ struct httpd_opts {
 	/* Connections: open at once (0 = HTTPD_DEFAULT_CONNECTIONS), from one IP address
 	 * (0 = HTTPD_DEFAULT_PER_IP), so that one slow or hostile client cannot hold them all. */
 	unsigned max_connections, max_per_ip;
+	/* The request line and headers are due within this of the connection's start (or of its
+	 * previous request's end), however slowly they trickle in; 0 = 10000. */
+	int header_timeout_ms;
+	/* Queries and ingest. */
+	int max_heavy_queries; /* /query, /diff, /missing at once (more: 503); 0 = CPUs, >= 2 */
+	int query_timeout_ms;  /* a query's time in the store; 0 = 30000 */
 };
 
 #define HTTPD_DEFAULT_CONNECTIONS 4096

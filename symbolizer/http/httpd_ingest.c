@@ -14,6 +14,7 @@
 #include "symbolizer/store/selector.h"
 
 #include "lib/counter.h"
+#include "lib/deadline.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/parse.h"
@@ -35,11 +36,12 @@
 #define DEFAULT_WINDOW_NS  (3600LL * 1000000000)
 #define DEFAULT_STEP_NS	   (10LL * 1000000000)
 #define MAX_POINTS	   11000
+#define DEFAULT_TIMEOUT_MS 30000
 
-enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_COUNT_ };
+enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_BUSY, RF_COUNT_ };
 
 static const char *const refusal_names[RF_COUNT_] = {"bad_input", "too_big", "unauthorized",
-						     "store"};
+						     "store", "busy"};
 
 struct httpd_ingest {
 	struct httpd_ingest_opts o;
@@ -57,6 +59,8 @@ int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest *
 	x->o = *opts;
 	if (!x->o.max_ingest)
 		x->o.max_ingest = DEFAULT_MAX_INGEST;
+	if (x->o.timeout_ms <= 0)
+		x->o.timeout_ms = DEFAULT_TIMEOUT_MS;
 	*out = x;
 	return 0;
 }
@@ -71,8 +75,11 @@ void httpd_ingest_free(struct httpd_ingest *x)
 static enum MHD_Result answer(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
 			      unsigned status, struct jsonw *w)
 {
-	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection", NULL,
-			     rq->out);
+	/* 503 is "busy": the ingest decode budget, a locked store */
+	static const char *const retry[] = {"Retry-After", "1", NULL};
+
+	return httpresp_json(conn, status, w, "the answer is too large; narrow the selection",
+			     status == 503 ? retry : NULL, rq->out);
 }
 
 static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
@@ -195,7 +202,8 @@ static unsigned status_of(int err)
 	case -ERR_TOOBIG:
 	case -E2BIG: return 413;
 	case -ENOSPC: return 507;
-	case -EBUSY: return 503;
+	case -EBUSY:
+	case -ETIME: return 503;
 	default: return 500;
 	}
 }
@@ -341,9 +349,13 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 
 		counter_add(&x->refused[badin	    ? RF_BAD_INPUT
 					: st == 413 ? RF_TOO_BIG
+					: st == 503 ? RF_BUSY
 						    : RF_STORE],
 			    1);
-		rq->out->result = badin ? "bad_input" : st == 413 ? "too_big" : "error";
+		rq->out->result = badin	      ? "bad_input"
+				  : st == 413 ? "too_big"
+				  : st == 503 ? "busy"
+					      : "error";
 		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
 	}
 	counter_add(&x->ingests, 1);
@@ -403,6 +415,12 @@ static enum MHD_Result window(struct httpd_ingest_req *rq, struct MHD_Connection
 static enum MHD_Result store_error(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
 				   int err)
 {
+	if (err == -ETIME) {
+		rq->out->result = "timeout";
+		return fail(rq, conn, 503,
+			    "stopped in the profile store at the deadline (--query-timeout): "
+			    "narrow the selector or the time window");
+	}
 	return fail(rq, conn, status_of(err), "the profile store failed: %s", err_str(err));
 }
 
@@ -500,9 +518,17 @@ static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn
 enum MHD_Result httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection *conn,
 				   const char *url, struct httpd_ingest_req *rq)
 {
+	enum MHD_Result ok;
+
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	return serve(x, conn, url, rq);
+	/* the listings read the store under the query deadline (--query-timeout) */
+	deadline_set_in(rq->route == HTTPD_INGEST_INGEST || rq->route == HTTPD_INGEST_PYROSCOPE
+			    ? 0
+			    : x->o.timeout_ms);
+	ok = serve(x, conn, url, rq);
+	deadline_set_in(0);
+	return ok;
 }
 
 /* ---- metrics ---- */

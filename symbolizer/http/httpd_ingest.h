@@ -32,6 +32,7 @@ struct httpd_ingest_opts {
 	struct pstore *pstore; /* borrowed; NULL: every route answers 503 */
 	const char *token;     /* bearer token for ingest; NULL = open (borrowed) */
 	uint64_t max_ingest;   /* bytes of one ingest body; 0 = 64 MiB */
+	int timeout_ms;	       /* a listing's time in the store (then 503); 0 = 30000 */
 };
 
 int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest **out)

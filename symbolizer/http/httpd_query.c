@@ -16,6 +16,7 @@
 #include "symbolizer/store/selector.h"
 
 #include "lib/counter.h"
+#include "lib/deadline.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -28,12 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MAX_STACKS 2000000
 #define DEFAULT_WINDOW_NS  (3600 * (int64_t)1000000000) /* the last hour */
 #define MAX_RESPONSE	   ((size_t)64 << 20)		/* an answer; more is 413, never built */
 #define MAX_QUERY_ECHO	   1024
+#define DEFAULT_QUERY_MS   30000
+#define RETRY_AFTER_S	   "2"
 
 enum qstep { STEP_STORE, STEP_SYMBOLIZE, STEP_RENDER, STEP_COUNT_ };
 
@@ -49,6 +53,9 @@ struct httpd_query {
 	uint64_t lat_usec[HTTPD_QUERY_COUNT_];
 	uint64_t step_usec[STEP_COUNT_];
 	uint64_t partial, errors;
+	int running;	   /* requests in progress (atomics) */
+	uint64_t refused;  /* refused: max_running were running */
+	uint64_t timeouts; /* stopped at timeout_ms */
 };
 
 int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **out)
@@ -69,6 +76,13 @@ int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **ou
 		q->o.request_timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (!q->o.max_stacks)
 		q->o.max_stacks = DEFAULT_MAX_STACKS;
+	if (q->o.max_running <= 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		q->o.max_running = ncpu > 2 ? (int)ncpu : 2;
+	}
+	if (q->o.timeout_ms <= 0)
+		q->o.timeout_ms = DEFAULT_QUERY_MS;
 	err = qsym_new(&qo, &q->qsym);
 	if (err) {
 		free(q);
@@ -165,6 +179,24 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 			 "use max_nodes",
 			 what, r->q->o.max_stacks);
 		return respond_error(r, 413, msg);
+	}
+	if (err == -ETIME) {
+		static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
+		struct jsonw w = {0};
+		char *buf;
+		size_t len;
+
+		counter_add(&r->q->timeouts, 1);
+		snprintf(msg, sizeof(msg),
+			 "%s: stopped after %d ms in the store (--query-timeout): narrow the "
+			 "selector or the time window",
+			 what, r->q->o.timeout_ms);
+		r->out->result = "timeout";
+		httpresp_error_body(&w, msg, NULL);
+		jsonw_lit(&w, "\n");
+		if (jsonw_finish(&w, &buf, &len))
+			return MHD_NO;
+		return respond(r, 503, buf, len, "application/json", retry);
 	}
 	if (err == -ERANGE) {
 		snprintf(msg, sizeof(msg),
@@ -468,6 +500,27 @@ static size_t bucket(double v)
 	return i;
 }
 
+/* max_running requests are running: 503 at once, with Retry-After. */
+static enum MHD_Result refuse_busy(struct qreq *r)
+{
+	static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
+	struct jsonw w = {0};
+	char msg[200], *buf;
+	size_t len;
+
+	counter_add(&r->q->refused, 1);
+	snprintf(msg, sizeof(msg),
+		 "%d queries are running, the most this server runs at once "
+		 "(--max-heavy-queries); retry shortly",
+		 r->q->o.max_running);
+	r->out->result = "busy";
+	httpresp_error_body(&w, msg, NULL);
+	jsonw_lit(&w, "\n");
+	if (jsonw_finish(&w, &buf, &len))
+		return MHD_NO;
+	return respond(r, 503, buf, len, "application/json", retry);
+}
+
 enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn,
 				  enum httpd_query_ep ep, struct httpresp_outcome *out)
 {
@@ -477,15 +530,22 @@ enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *
 
 	out->note[0] = '\0';
 	if (r.ep == HTTPD_QUERY_NONE)
-		ok = respond_error(&r, 404, "no such endpoint");
-	else if (!q->o.pstore)
-		ok = respond_error(&r, 503, "this fleetsymd has no profile store");
-	else if (r.ep == HTTPD_QUERY_QUERY)
+		return respond_error(&r, 404, "no such endpoint");
+	if (!q->o.pstore)
+		return respond_error(&r, 503, "this fleetsymd has no profile store");
+	if (__atomic_add_fetch(&q->running, 1, __ATOMIC_RELAXED) > q->o.max_running) {
+		__atomic_sub_fetch(&q->running, 1, __ATOMIC_RELAXED);
+		return refuse_busy(&r);
+	}
+	deadline_set_in(q->o.timeout_ms);
+	if (r.ep == HTTPD_QUERY_QUERY)
 		ok = query(&r);
 	else if (r.ep == HTTPD_QUERY_DIFF)
 		ok = diff(&r);
 	else
 		ok = missing(&r);
+	deadline_set_in(0);
+	__atomic_sub_fetch(&q->running, 1, __ATOMIC_RELAXED);
 	secs = clock_mono_s() - t0;
 	counter_add(&q->lat[r.ep][bucket(secs)], 1);
 	counter_add(&q->lat_usec[r.ep], (uint64_t)(secs * 1e6));
@@ -531,6 +591,11 @@ void httpd_query_metrics(struct httpd_query *q, struct jsonw *w)
 	metrics_value(w, "fleetsymd_query_cache_dropped_total", "counter",
 		      "Results-cache tables dropped (their file was replaced, or evicted).",
 		      st.dropped);
+	metrics_value(w, "fleetsymd_query_refused_busy_total", "counter",
+		      "Queries refused with 503: --max-heavy-queries were running.",
+		      counter_get(&q->refused));
+	metrics_value(w, "fleetsymd_query_timeouts_total", "counter",
+		      "Queries stopped at --query-timeout (503).", counter_get(&q->timeouts));
 	metrics_value(w, "fleetsymd_query_partial_total", "counter",
 		      "Query answers marked partial: debug info was still being fetched.",
 		      counter_get(&q->partial));

@@ -7,6 +7,10 @@
  * waiting for debug info that is still being fetched blocks its pool thread at most
  * --request-timeout per side, then is answered "partial" (header X-Fleetsym-Partial: 1, and
  * "partial": true in JSON).
+ *
+ * These are the heavy requests: at most opts.max_running run at once (the others are refused
+ * at once with 503 and Retry-After, rather than queued behind them on pool threads), and the
+ * store stops one that runs past opts.timeout_ms (503).
  */
 #ifndef FLEETSYM_HTTPD_QUERY_H
 #define FLEETSYM_HTTPD_QUERY_H
@@ -30,6 +34,9 @@ struct httpd_query_opts {
 	int request_timeout_ms;	   /* longest wait for pending debug info, per side; 0 = 5000 */
 	size_t max_stacks;	   /* distinct stacks of one selection; 0 = 2,000,000 */
 	size_t max_cached;	   /* results cache (qsym_opts.max_cached); 0 = its default */
+	int max_running;	   /* requests answered at once; more get 503 + Retry-After;
+				    * 0 = one per CPU, at least 2 */
+	int timeout_ms;		   /* a request's time in the store (then 503); 0 = 30000 */
 };
 
 /* Borrowed pointers stay borrowed until httpd_query_free(). */

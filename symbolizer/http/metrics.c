@@ -216,6 +216,10 @@ static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 		     rs->fetch_ms_total / 1e3);
 	metrics_value(w, "fleetsymd_debuginfod_fetches_in_flight", "gauge",
 		      "Debuginfod fetches running now.", rs->fetches_in_flight);
+	metrics_value(w, "fleetsymd_resolve_busy_total", "counter",
+		      "Build IDs not looked up: every resolver slot, or the client's share of "
+		      "them, was taken (answered pending).",
+		      rs->busy);
 }
 
 void metrics_render(struct metrics *m, const struct dstore_stats *ds,

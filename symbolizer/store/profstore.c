@@ -25,6 +25,7 @@
 #include "symbolizer/store/profstore_int.h"
 
 #include "lib/clock.h"
+#include "lib/deadline.h"
 
 #include "lib/err.h"
 #include "lib/vec.h"
@@ -48,6 +49,7 @@
 #define CACHE_BYTES_STACKS  ((size_t)256 << 20)
 #define CACHE_BYTES_OTHER   ((size_t)64 << 20)
 #define SCHEMA_VERSION	    1
+#define PROGRESS_OPS	    10000
 
 struct rconn {
 	sqlite3 *db;
@@ -70,6 +72,8 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 		return -EBUSY;
 	if (prim == SQLITE_NOMEM)
 		return -ENOMEM;
+	if (prim == SQLITE_INTERRUPT)
+		return -ETIME; /* the caller's deadline (lib/deadline.h) passed */
 	if (prim == SQLITE_TOOBIG)
 		return -E2BIG;
 	if (prim == SQLITE_RANGE)
@@ -680,6 +684,13 @@ void pstore_close(struct pstore *s)
 	free(s);
 }
 
+/* A reader's statements stop (SQLITE_INTERRUPT, -ETIME) once the calling request's deadline
+ * has passed; checked every PROGRESS_OPS virtual machine steps. */
+static int past_deadline(void *unused)
+{
+	return deadline_passed();
+}
+
 static int reader_get(struct pstore *s, struct rconn **out)
 {
 	struct rconn *c = NULL;
@@ -701,6 +712,8 @@ static int reader_get(struct pstore *s, struct rconn **out)
 	}
 	c = calloc(1, sizeof(*c));
 	err = c ? pstore_connect(s->path, 0, &c->db) : -ENOMEM;
+	if (!err)
+		sqlite3_progress_handler(c->db, PROGRESS_OPS, past_deadline, NULL);
 	if (!err && sqlite3_exec(c->db,
 				 "CREATE TEMP TABLE q_series(id INTEGER PRIMARY KEY, "
 				 "grp INTEGER NOT NULL)",

@@ -36,6 +36,10 @@ struct pstore_opts {
 	size_t max_ingest_size; /* bytes of (decompressed) pprof per request; 0 = 64 MiB */
 	int retain_interval_s;	/* run pstore_retain() in a background thread this often
 				 * (and once at open); 0 = never (callers run it) */
+	/* Bytes that all ingests in progress may decode into together (gunzip'd body and the
+	 * unpacked profile); an ingest that would pass it while others hold memory gets -EBUSY
+	 * (retry later), one that would pass it alone -ERR_TOOBIG. 0 = no shared budget. */
+	uint64_t decode_budget;
 };
 
 /* Caps on one ingested profile (-ERR_TOOBIG or -ERR_BADINPUT beyond, with a message).

@@ -22,6 +22,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +46,36 @@ struct pa_chunk {
 struct palloc {
 	size_t used, max; /* bytes of chunks held; the cap */
 	int over;	  /* an allocation passed the cap */
+	int busy;	  /* an allocation passed the shared budget that others hold */
+	struct pstore *s; /* whose decode budget the chunks are taken from */
+	size_t charged;	  /* bytes of it this arena holds (with the gunzip'd body's) */
+	size_t plain;	  /* of those, the gunzip'd body's, given back when it is freed */
 	struct pa_chunk *head;
 };
+
+/* Take N bytes of S's shared decode budget (opts.decode_budget) for one ingest that holds
+ * MINE already: 0, -EBUSY (other ingests hold it), -ERR_TOOBIG (N + MINE alone pass it). */
+static int budget_take(struct pstore *s, size_t mine, size_t n)
+{
+	uint64_t budget = s->o.decode_budget, used;
+
+	if (!budget)
+		return 0;
+	if (n > budget || mine > budget - n)
+		return -ERR_TOOBIG;
+	used = __atomic_add_fetch(&s->decode_used, n, __ATOMIC_RELAXED);
+	if (used > budget) {
+		__atomic_sub_fetch(&s->decode_used, n, __ATOMIC_RELAXED);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void budget_give(struct pstore *s, size_t n)
+{
+	if (s->o.decode_budget && n)
+		__atomic_sub_fetch(&s->decode_used, n, __ATOMIC_RELAXED);
+}
 
 static void *pa_alloc(void *data, size_t size)
 {
@@ -70,6 +99,12 @@ static void *pa_alloc(void *data, size_t size)
 			a->over = 1;
 			return NULL;
 		}
+		switch (budget_take(a->s, a->charged, want)) {
+		case 0: break;
+		case -EBUSY: a->busy = 1; return NULL;
+		default: a->over = 1; return NULL;
+		}
+		a->charged += want;
 		c = malloc(sizeof(*c) + want);
 		if (!c)
 			return NULL;
@@ -100,6 +135,9 @@ static void pa_release(struct palloc *a)
 		free(c);
 	}
 	a->used = 0;
+	if (a->s)
+		budget_give(a->s, a->charged);
+	a->charged = 0;
 }
 
 /* ---- gunzip ---- */
@@ -1242,6 +1280,8 @@ static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,
 	int err;
 
 	*plain = NULL;
+	if (g->s->o.decode_budget && g->s->o.decode_budget < cap)
+		cap = (size_t)g->s->o.decode_budget; /* more could never be unpacked */
 	if (len >= 2 && body[0] == 0x1f && body[1] == 0x8b) {
 		err = gunzip(body, len, cap, plain, &n, g->err, g->errlen);
 		if (err)
@@ -1255,19 +1295,45 @@ static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,
 	if (n == 0)
 		return bad(g, "empty body: expected a pprof profile (gzip'd or not)");
 	__atomic_fetch_add(&g->s->stats.decoded_bytes, n, __ATOMIC_RELAXED);
+	pa->s = g->s;
+	if (*plain) {
+		/* the gunzip'd body counts against the budget while it is unpacked */
+		err = budget_take(g->s, 0, n);
+		if (err == -EBUSY)
+			goto busy;
+		if (err) {
+			snprintf(g->err, g->errlen,
+				 "the profile is %zu bytes after gunzip, more than the server's "
+				 "decode budget (--ingest-memory)",
+				 n);
+			return err;
+		}
+		pa->charged = pa->plain = n;
+	}
 	pa->max = n > (DECODE_MAX_BYTES - (4 << 20)) / DECODE_FACTOR
 		      ? DECODE_MAX_BYTES
 		      : n * DECODE_FACTOR + (4 << 20);
 	*out = perftools__profiles__profile__unpack(&alloc, n, body);
+	if (!*out && pa->busy)
+		goto busy;
 	if (!*out && pa->over) {
+		uint64_t b = g->s->o.decode_budget;
+
 		snprintf(g->err, g->errlen,
-			 "the profile needs more than %zu bytes of memory to decode", pa->max);
+			 "the profile needs more than %" PRIu64 " bytes of memory to decode%s",
+			 b && b < pa->max ? b : (uint64_t)pa->max,
+			 b && b < pa->max ? " (the server's --ingest-memory)" : "");
 		return -ERR_TOOBIG;
 	}
 	if (!*out)
 		return bad(g, "not a pprof profile: protobuf decoding of %zu bytes failed%s", n,
 			   *plain ? " (after gunzip)" : "");
 	return 0;
+busy:
+	snprintf(g->err, g->errlen,
+		 "the server is decoding other profiles with all of its decode memory "
+		 "(--ingest-memory); retry shortly");
+	return -EBUSY;
 }
 
 static int valid_key(const char *k)
@@ -1306,6 +1372,11 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	if (!err)
 		err = decode(&g, body, len, s->o.max_ingest_size, &p, &pa, &plain);
 	free(plain);
+	if (pa.plain) {
+		budget_give(s, pa.plain);
+		pa.charged -= pa.plain;
+		pa.plain = 0;
+	}
 	if (!err) {
 		g.p = p;
 		err = validate_header(&g);

@@ -290,6 +290,7 @@ struct pstore {
 	int stopping;
 
 	struct pstore_stats stats; /* updated with atomics */
+	uint64_t decode_used;	   /* bytes of opts.decode_budget held now (atomics) */
 };
 
 /* Forget every cached dictionary id (after a rollback: the rows may be gone). Writer lock. */

@@ -727,6 +727,47 @@ static uint8_t *packed(Perftools__Profiles__Profile *pr, size_t *len)
 	return b;
 }
 
+/* The shared decode budget: a profile that alone needs more is refused (and says which flag),
+ * and every ingest gives back what it took, refused or stored. */
+TEST(decode_budget)
+{
+	struct pstore_label lab[1] = {{"service", "budget"}};
+	struct prof p;
+	uint64_t locs[2];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char err[256] = "";
+	int rc = 0, i;
+
+	CHECK(open_store() != NULL);
+	CHECK(reopen_opts((struct pstore_opts){.decode_budget = 4 << 20}) != NULL);
+	prof_new(&p, now_ns(), 0);
+	for (i = 0; i < 40000; i++) {
+		locs[0] = loc_app(&p, 0x401000 + 16 * (uint64_t)i);
+		locs[1] = loc_app(&p, 0x402000);
+		sample(&p, locs, 2, 1, 0, i, "big");
+	}
+	if (pprofb_encode(p.b, &buf, &len))
+		abort();
+	pprofb_free(p.b);
+	rc = pstore_ingest(store, lab, 1, buf, len, err, sizeof(err));
+	printf("  %zu-byte profile, budget 4 MiB: %s (%s)\n", len, err_str(rc), err);
+	CHECK_INT(rc, -ERR_TOOBIG);
+	CHECK(strstr(err, "--ingest-memory") != NULL);
+	free(buf);
+	rc = 0;
+	/* 200 small ingests in a row take ~64 KiB each while decoding: more than the budget in
+	 * all, so a leak of the accounting would end in -EBUSY */
+	for (i = 0; i < 200 && !rc; i++) {
+		prof_new(&p, now_ns(), 0);
+		locs[0] = loc_app(&p, 0x401000 + 16 * (uint64_t)i);
+		sample(&p, locs, 1, 1, 0, 1, "small");
+		rc = prof_ingest(store, &p, "budget", "h", i & 1);
+	}
+	CHECK_INT(rc, 0);
+	CHECK_INT(count("profiles"), 200);
+}
+
 TEST(garbage)
 {
 	struct pstore_opts o = {.max_ingest_size = 1 << 20};

@@ -679,6 +679,45 @@ TEST(job_cap_then_prompt_free)
 	CHECK(dt < 10000); /* promptly, not after the server's 30 s */
 }
 
+TEST(job_share_per_client)
+{
+	struct resolver_opts o = {.fetch_timeout_s = 30, .max_fetches = 2};
+	const char *reason = NULL;
+	char url[64], bid[BUILDID_HEX_MAX];
+	struct resolver_stats st;
+	static struct tres t;
+	int port, n, rc = 0;
+
+	fixtures();
+	slow_server(&port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	tres_open(&t, url, NULL, o);
+	/* one client's distinct unknown build IDs until it is told it has its share */
+	for (n = 0; n < 200; n++) {
+		snprintf(bid, sizeof(bid), "%040x", n + 1);
+		rc = resolver_resolve_as(t.r, "192.0.2.1", bid, 0, NULL, &reason);
+		if (rc != RESOLVER_PENDING)
+			break;
+	}
+	printf("  client A: %d build IDs in flight, then %s (%s)\n", n, err_str(rc), reason);
+	CHECK_INT(rc, -EAGAIN);
+	CHECK_INT(n, RESOLVER_JOBS_PER_CLIENT);
+	CHECK(reason && strstr(reason, "this client"));
+	/* its share taken, a build ID it already waits for still answers pending */
+	snprintf(bid, sizeof(bid), "%040x", 1);
+	CHECK_INT(resolver_resolve_as(t.r, "192.0.2.1", bid, 0, NULL, NULL), RESOLVER_PENDING);
+	/* another client still starts lookups */
+	snprintf(bid, sizeof(bid), "%040x", 1000);
+	CHECK_INT(resolver_resolve_as(t.r, "192.0.2.2", bid, 0, NULL, &reason), RESOLVER_PENDING);
+	CHECK(reason && strstr(reason, "being fetched"));
+	/* the service itself (queries) is not bound by a client's share */
+	snprintf(bid, sizeof(bid), "%040x", 1001);
+	CHECK_INT(resolver_resolve(t.r, bid, 0, NULL, NULL), RESOLVER_PENDING);
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.busy, 1);
+	tres_close(&t);
+}
+
 TEST(forget_negative)
 {
 	char local[160];
