@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REREAD_NS    (1000ULL * 1000000)
+#define REREAD_NS	 (1000ULL * 1000000)
 #define OVERLAP_WALK	 8    /* entries looked back at for overlapping code */
 #define PERFMAP_MAX_NAME 1024 /* bytes of a name kept */
 

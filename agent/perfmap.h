@@ -24,10 +24,10 @@
 struct perfmaps;
 
 struct perfmaps_stats {
-	uint64_t reads;	   /* perf map files (re)read */
-	uint64_t refused;  /* not a regular file, or past the caps */
+	uint64_t reads;	  /* perf map files (re)read */
+	uint64_t refused; /* not a regular file, or past the caps */
 	uint64_t bad_lines;
-	uint64_t named;	   /* lookups answered */
+	uint64_t named; /* lookups answered */
 };
 
 int perfmaps_new(struct perfmaps **out) __attribute__((warn_unused_result));
