@@ -1315,6 +1315,17 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	return 0;
 }
 
+/* What httpd_start() made besides the daemon (stopped first, or never started). */
+static void free_parts(struct httpd *h)
+{
+	connguard_free(h->guard);
+	httpd_query_free(h->query);
+	httpd_ingest_free(h->ingest);
+	pthread_cond_destroy(&h->idle);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
 int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 {
 	struct sockaddr_storage ss;
@@ -1352,6 +1363,8 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		h->o.max_addresses = DEFAULT_MAX_ADDRESSES;
 	if (!h->o.max_body)
 		h->o.max_body = DEFAULT_MAX_BODY;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->idle, NULL);
 	{
 		struct httpd_query_opts qo = {.pstore = opts->pstore,
 					      .resolver = opts->resolver,
@@ -1371,14 +1384,10 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		if (!err)
 			err = connguard_new(h->o.header_timeout_ms, &h->guard);
 		if (err) {
-			httpd_query_free(h->query);
-			httpd_ingest_free(h->ingest);
-			free(h);
+			free_parts(h);
 			return err;
 		}
 	}
-	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->idle, NULL);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
 		MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
@@ -1392,12 +1401,7 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 	    h->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.max_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_HEADER_TIMEOUT_S, MHD_OPTION_END);
 	if (!h->mhd) {
-		connguard_free(h->guard);
-		httpd_query_free(h->query);
-		httpd_ingest_free(h->ingest);
-		pthread_cond_destroy(&h->idle);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		free_parts(h);
 		return -EADDRINUSE;
 	}
 	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -1423,10 +1427,5 @@ void httpd_stop(struct httpd *h)
 		pthread_cond_wait(&h->idle, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	MHD_stop_daemon(h->mhd);
-	connguard_free(h->guard);
-	httpd_query_free(h->query);
-	httpd_ingest_free(h->ingest);
-	pthread_cond_destroy(&h->idle);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	free_parts(h);
 }

@@ -701,6 +701,17 @@ static void write_meta(struct jsonw *w, const char *prefix, const struct render_
 	jsonw_lit(w, ",");
 }
 
+/* The model of BASE (NULL for none) and IN, and their call tree. */
+static int model_tree(struct model *m, struct tree *t, const struct render_input *base,
+		      const struct render_input *in)
+{
+	int err = base ? model_add(m, base) : 0;
+
+	if (!err)
+		err = model_add(m, in);
+	return err ? err : tree_build(t, m);
+}
+
 static int json_tree(const struct render_input *base, const struct render_input *in,
 		     const struct render_opts *o, struct jsonw *w)
 {
@@ -710,11 +721,7 @@ static int json_tree(const struct render_input *base, const struct render_input 
 	size_t kept = 0;
 	int err;
 
-	err = base ? model_add(&m, base) : 0;
-	if (!err)
-		err = model_add(&m, in);
-	if (!err)
-		err = tree_build(&t, &m);
+	err = model_tree(&m, &t, base, in);
 	if (!err)
 		err = prune(&t, o->max_nodes, &keep);
 	if (err)
@@ -833,11 +840,7 @@ static int folded(const struct render_input *base, const struct render_input *in
 	struct tree t = {0};
 	int err;
 
-	err = base ? model_add(&m, base) : 0;
-	if (!err)
-		err = model_add(&m, in);
-	if (!err)
-		err = tree_build(&t, &m);
+	err = model_tree(&m, &t, base, in);
 	if (!err) {
 		sort_kids(&t, by_name);
 		err = write_folded(w, &t, o);
