@@ -1181,20 +1181,25 @@ static enum MHD_Result finish(struct req *r, struct MHD_Connection *conn)
 	return respond_error(r, conn, 404, "no such endpoint");
 }
 
-/* The peer's address as text ("" when unknown). */
+/* Who the peer is, as text, for per-client shares ("" when unknown): its IPv4 address, or the
+ * /64 of its IPv6 address (one host usually holds a whole /64). */
 static void client_addr(struct MHD_Connection *conn, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	struct in6_addr a6;
 
 	buf[0] = '\0';
-	if (sa && sa->sa_family == AF_INET)
+	if (sa && sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
 			  (socklen_t)len);
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
-			  (socklen_t)len);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (!IN6_IS_ADDR_V4MAPPED(&a6))
+			memset(&a6.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a6, buf, (socklen_t)len);
+	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,

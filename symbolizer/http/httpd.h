@@ -8,6 +8,9 @@
  * not a file is JSON (errors: {"error": "..."}), and every request ends in one key=value log
  * line and the metrics, written from MHD's request-completed callback, which is also where
  * an abandoned upload's temp file is removed.
+ *
+ * Connections are capped (all, per client address), and a request's headers are due within
+ * header_timeout_ms however slowly they come (connguard.h).
  */
 #ifndef FLEETSYM_HTTPD_H
 #define FLEETSYM_HTTPD_H
