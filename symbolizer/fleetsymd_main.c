@@ -393,6 +393,7 @@ static int serve(struct config *c, const char *token)
 				.header_timeout_ms = c->header_timeout_ms,
 				.max_heavy_queries = c->max_heavy_queries,
 				.query_timeout_ms = c->query_timeout_ms,
+				.ingest_memory = c->ingest_memory,
 				.max_upload = c->max_upload,
 				.request_timeout_ms = c->request_timeout_ms,
 				.token = token,

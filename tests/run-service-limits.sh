@@ -7,7 +7,8 @@
 #    counted, and fleetsymd's peak RSS stays small (jansson parsed it whole before);
 #  - a 64 KB gzip'd pprof that unpacks past the decode budget is refused with 413 inside
 #    --ingest-memory; concurrent ingests past the shared budget get 503 + Retry-After, never
-#    500, and once retried every profile is stored exactly once;
+#    500, and once retried every profile is stored exactly once; ingest bodies held in memory
+#    at once are capped the same way (503 before the body is sent);
 #  - against a debuginfod that accepts and never answers, one client's 120 random build IDs
 #    get 200 "pending" (never 500) and cannot take the resolver slots from a second client;
 #  - at most --max-heavy-queries queries run at once (503 + Retry-After), and a query past
@@ -138,6 +139,33 @@ assert stored[0].split()[1] == "24", stored
 PY
 rss=$(hwm_mb "$FSD_PID")
 ok "fleetsymd peak RSS under the concurrent ingests: $rss MB"
+start_fleetsymd ing3 --data-dir "$T/ing3" --ingest-memory 4M --max-ingest-size 3M
+python3 - "${URL##*:}" <<'PY' && ok "ingest bodies held at once are capped: 503 + Retry-After before the body" || fail "ingest body budget"
+import socket, subprocess, sys, time
+port = int(sys.argv[1])
+def post(n):
+    out = subprocess.run(["curl", "-s", "-m", "20", "-D", "-", "-o", "/dev/null", "-X", "POST",
+                          "--data-binary", "@-", "http://127.0.0.1:%d/api/v1/ingest?service=b" % port],
+                         input=b"\xff" * n, capture_output=True).stdout.decode()
+    last = out[out.rfind("HTTP/"):]  # past any "100 Continue"
+    return int(last.split()[1]), "retry-after" in last.lower()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"POST /api/v1/ingest?service=a HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n" + b"x" * 100)
+time.sleep(0.5)
+t0 = time.time()
+code, ra = post(2000000)
+dt = time.time() - t0
+print("a 3 MB ingest body in progress, --ingest-memory 4M: a 2 MB one gets %d (Retry-After: %s) in %.2f s" % (code, ra, dt))
+assert code == 503 and ra, (code, ra)
+s.close()
+for _ in range(50):  # the first one's share comes back when it ends
+    code, _ = post(2000000)
+    if code != 503:
+        break
+    time.sleep(0.1)
+print("once it went away: %d" % code)
+assert code == 400, code  # garbage, but taken and read
+PY
 
 echo "== resolver slots: a stalled debuginfod, random build IDs"
 python3 - "$T/hole.port" <<'PY' &

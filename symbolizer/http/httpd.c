@@ -1381,7 +1381,8 @@ int httpd_start(const struct httpd_opts *opts, struct httpd **out)
 		struct httpd_ingest_opts io = {.pstore = opts->pstore,
 					       .token = opts->token,
 					       .max_ingest = opts->max_ingest,
-					       .timeout_ms = opts->query_timeout_ms};
+					       .timeout_ms = opts->query_timeout_ms,
+					       .body_budget = opts->ingest_memory};
 
 		err = httpd_query_new(&qo, &h->query);
 		if (!err)

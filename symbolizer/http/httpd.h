@@ -48,8 +48,9 @@ struct httpd_opts {
 	 * previous request's end), however slowly they trickle in; 0 = 10000. */
 	int header_timeout_ms;
 	/* Queries and ingest. */
-	int max_heavy_queries; /* /query, /diff, /missing at once (more: 503); 0 = CPUs, >= 2 */
-	int query_timeout_ms;  /* a query's time in the store; 0 = 30000 */
+	int max_heavy_queries;	/* /query, /diff, /missing at once (more: 503); 0 = CPUs, >= 2 */
+	int query_timeout_ms;	/* a query's time in the store; 0 = 30000 */
+	uint64_t ingest_memory; /* ingest bodies held at once (httpd_ingest_opts.body_budget) */
 };
 
 #define HTTPD_DEFAULT_CONNECTIONS 4096

@@ -37,6 +37,8 @@
 #define DEFAULT_STEP_NS	   (10LL * 1000000000)
 #define MAX_POINTS	   11000
 #define DEFAULT_TIMEOUT_MS 30000
+#define BODY_BUSY_MSG                                                                              \
+	"the server holds as many ingest bodies as --ingest-memory allows; retry shortly"
 
 enum refusal { RF_BAD_INPUT, RF_TOO_BIG, RF_UNAUTHORIZED, RF_STORE, RF_BUSY, RF_COUNT_ };
 
@@ -47,7 +49,22 @@ struct httpd_ingest {
 	struct httpd_ingest_opts o;
 	uint64_t bytes, ingests, rows, samples;
 	uint64_t refused[RF_COUNT_];
+	uint64_t body_used; /* bytes of o.body_budget held by bodies being received (atomics) */
 };
+
+/* Hold N more bytes of X's body budget for RQ: 0 or -EBUSY. */
+static int body_charge(struct httpd_ingest *x, struct httpd_ingest_req *rq, uint64_t n)
+{
+	if (!x->o.body_budget)
+		return 0;
+	if (__atomic_add_fetch(&x->body_used, n, __ATOMIC_RELAXED) > x->o.body_budget) {
+		__atomic_sub_fetch(&x->body_used, n, __ATOMIC_RELAXED);
+		return -EBUSY;
+	}
+	rq->pool = &x->body_used;
+	rq->charged += n;
+	return 0;
+}
 
 int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest **out)
 {
@@ -61,6 +78,8 @@ int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest *
 		x->o.max_ingest = DEFAULT_MAX_INGEST;
 	if (x->o.timeout_ms <= 0)
 		x->o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (x->o.body_budget && x->o.body_budget < x->o.max_ingest)
+		x->o.body_budget = x->o.max_ingest; /* one body of the largest size always fits */
 	*out = x;
 	return 0;
 }
@@ -244,6 +263,11 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 			    "%" PRIu64 " (--max-ingest-size)",
 			    len, x->o.max_ingest);
 	}
+	if (httpresp_content_length(conn, &len) == 0 && body_charge(x, rq, len)) {
+		counter_add(&x->refused[RF_BUSY], 1);
+		rq->out->result = "busy";
+		return fail(rq, conn, 503, BODY_BUSY_MSG);
+	}
 	return MHD_YES;
 }
 
@@ -257,8 +281,15 @@ enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_re
 	if ((rq->route != HTTPD_INGEST_INGEST && rq->route != HTTPD_INGEST_PYROSCOPE) ||
 	    rq->out->status)
 		return MHD_YES; /* bodies of GETs are ignored */
-	if (rq->too_big)
+	if (rq->too_big || rq->busy)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
+	if (rq->seen > rq->charged && body_charge(x, rq, rq->seen - rq->charged)) {
+		/* chunked: held as it comes; answered at the end */
+		rq->busy = 1;
+		free(rq->body.data);
+		rq->body = (struct httpresp_body){0};
+		return MHD_YES;
+	}
 	err = httpresp_body_append(&rq->body, data, len, (size_t)max);
 	if (err == -E2BIG) {
 		/* chunked: no Content-Length to refuse up front; answered at the end */
@@ -275,6 +306,8 @@ void httpd_ingest_req_free(struct httpd_ingest_req *rq)
 	if (!rq)
 		return;
 	free(rq->body.data);
+	if (rq->pool)
+		__atomic_sub_fetch(rq->pool, rq->charged, __ATOMIC_RELAXED);
 	free(rq);
 }
 
@@ -314,6 +347,11 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	int err;
 
 	counter_add(&x->bytes, rq->seen);
+	if (rq->busy) {
+		counter_add(&x->refused[RF_BUSY], 1);
+		rq->out->result = "busy";
+		return fail(rq, conn, 503, BODY_BUSY_MSG);
+	}
 	if (rq->too_big) {
 		counter_add(&x->refused[RF_TOO_BIG], 1);
 		rq->out->result = "too_big";

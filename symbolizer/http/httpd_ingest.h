@@ -33,6 +33,9 @@ struct httpd_ingest_opts {
 	const char *token;     /* bearer token for ingest; NULL = open (borrowed) */
 	uint64_t max_ingest;   /* bytes of one ingest body; 0 = 64 MiB */
 	int timeout_ms;	       /* a listing's time in the store (then 503); 0 = 30000 */
+	/* Bytes of ingest bodies held in memory at once (at least max_ingest); past it an ingest
+	 * gets 503 + Retry-After (before its body when it sent Content-Length); 0 = no cap. */
+	uint64_t body_budget;
 };
 
 int httpd_ingest_new(const struct httpd_ingest_opts *opts, struct httpd_ingest **out)
@@ -56,8 +59,11 @@ struct httpd_ingest_req {
 	struct httpresp_outcome *out; /* the request's (httpd.c's); borrowed */
 	/* internal: the body being received */
 	struct httpresp_body body;
-	uint64_t seen; /* body bytes received */
-	int too_big;   /* passed the cap: the rest is read and dropped */
+	uint64_t seen;	  /* body bytes received */
+	int too_big;	  /* passed the cap: the rest is read and dropped */
+	int busy;	  /* passed the body budget: the rest is read and dropped */
+	uint64_t charged; /* bytes of the body budget held */
+	uint64_t *pool;	  /* the budget's count they are held in */
 };
 
 /*
