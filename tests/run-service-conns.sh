@@ -11,7 +11,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/service.sh"
 need curl python3
-ip addr show lo 2>/dev/null | grep -q 'inet 127.0.0.1/8' || skip "loopback is not 127.0.0.1/8"
+python3 -c 'import socket; socket.socket().bind(("127.0.0.2", 0))' 2>/dev/null ||
+	skip "no 127.0.0.2 on loopback"
 
 start_fleetsymd conns --data-dir "$T/data" --max-connections-per-ip 50 --max-connections 1000
 PORT=${URL##*:}
