@@ -63,3 +63,22 @@ printf '%s\n' '7f0000000000-7f0000001000 r-xp 00000000 00:00 0 ' \
 	'7f0000002000-7f0000003000 r-xp 00000000 00:00 0 [vdso]' \
 	'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]' >$f/fuzz_procmaps/odd
 du -sh $f
+
+# fuzz_httpd: byte 0 picks the request (fuzz_httpd.c's KINDS), then QUERY '\n' BODY
+h=$f/fuzz_httpd
+mkdir -p $h
+bid=$(readelf -n $f/fuzz_elf/inline | sed -n 's/.*Build ID: //p')
+addr=$(nm $f/fuzz_elf/inline | awk '$3 == "classify" {print $1}')
+printf '\000\n{"build_id":"%s","addresses":["0x%s","0x1000","0x0"]}' "$bid" "$addr" >$h/symbolize
+printf '\000\n{"build_id":"%s","kind":"offset","module":"m","addresses":["0x%s"]}' "$bid" \
+	"$addr" >$h/symbolize-offset
+printf '\001query={service="fuzz"}&from=now-1y&to=now&format=folded\n' >$h/query-folded
+printf '\001query={service=~"f.*"}&from=0&to=now&format=json&max_nodes=10\n' >$h/query-json
+printf '\002query={}&from=now-100y\n' >$h/series
+printf '\003query={service="fuzz"}&from=now-100y&step=60s\n' >$h/timeline
+printf '\004base={service="fuzz"}&query={service="fuzz"}&from=now-100y\n' >$h/diff
+printf '\005from=now-100y\n' >$h/missing
+printf '\007name=app.cpu{env=prod}&format=folded&from=1717252200&until=1717252210\nmain;foo;bar 3\nmain;baz 1\n' >$h/pyro-folded
+printf '\007name=app&format=lines\nmain;foo\nmain;foo;bar\n' >$h/pyro-lines
+{ printf '\010service=fuzz&host=h\n'; cat $f/fuzz_pprof/agent.pb.gz; } >$h/ingest
+du -sh $f
