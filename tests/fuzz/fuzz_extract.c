@@ -17,7 +17,8 @@ static void check_output(const char *dst_path)
 	int rc = elfutil_open(dst_path, &efd, &elf);
 
 	if (rc) {
-		fprintf(stderr, "extract_debug() wrote an ELF file that fails the checks: %d\n", rc);
+		fprintf(stderr, "extract_debug() wrote an ELF file that fails the checks: %d\n",
+			rc);
 		abort();
 	}
 	elfutil_close(efd, elf);

@@ -21,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -28,14 +29,33 @@
 static const struct {
 	const char *method, *path;
 } KINDS[] = {
-    {"POST", "/api/v1/symbolize"}, {"GET", "/api/v1/query"},	 {"GET", "/api/v1/series"},
-    {"GET", "/api/v1/timeline"},   {"GET", "/api/v1/diff"},	 {"GET", "/api/v1/missing"},
-    {"GET", "/api/v1/labels"},	   {"POST", "/ingest"},		 {"POST", "/api/v1/ingest"},
-    {"GET", "/api/v1/types"},	   {"GET", "/api/v1/labels/comm/values"},
+    {"POST", "/api/v1/symbolize"},
+    {"GET", "/api/v1/query"},
+    {"GET", "/api/v1/series"},
+    {"GET", "/api/v1/timeline"},
+    {"GET", "/api/v1/diff"},
+    {"GET", "/api/v1/missing"},
+    {"GET", "/api/v1/labels"},
+    {"POST", "/ingest"},
+    {"POST", "/api/v1/ingest"},
+    {"GET", "/api/v1/types"},
+    {"GET", "/api/v1/labels/comm/values"},
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
 static int port;
+static char dir[64];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+/* At exit: the service's files go (the service itself is not stopped: the OS ends it). */
+static void remove_dir(void)
+{
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 __attribute__((noreturn)) static void die(const char *what, int err)
 {
@@ -62,7 +82,8 @@ static void seed_debug_file(struct dstore *st)
 			die("write", -errno);
 	fclose(in);
 	close(fd);
-	if (dstore_inspect(tmp, bid, &q) || dstore_put(st, bid, tmp, DSTORE_SRC_UPLOAD, 0, NULL, NULL))
+	if (dstore_inspect(tmp, bid, &q) ||
+	    dstore_put(st, bid, tmp, DSTORE_SRC_UPLOAD, 0, NULL, NULL))
 		die("installing the ELF seed", -1);
 }
 
@@ -84,7 +105,6 @@ static void seed_profile(struct pstore *ps)
 /* The service, once per process; it lives until exit (the OS reclaims it). */
 static void start(void)
 {
-	static char dir[64];
 	struct dstore_opts so = {.max_inflated = 64 << 20};
 	struct resolver_opts ro = {0};
 	struct opensyms_opts co = {0};
@@ -107,6 +127,7 @@ static void start(void)
 		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (!mkdtemp(dir))
 		die("mkdtemp", -errno);
+	atexit(remove_dir);
 	so.data_dir = po.data_dir = dir;
 	if ((err = dstore_open(&so, &st)))
 		die("dstore_open", err);

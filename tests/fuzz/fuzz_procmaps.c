@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!kept)
 			continue;
 		if (e.m.start >= e.m.end || !e.m.path) {
-			fprintf(stderr, "parse_line kept [%llx, %llx)\n", (unsigned long long)e.m.start,
-				(unsigned long long)e.m.end);
+			fprintf(stderr, "parse_line kept [%llx, %llx)\n",
+				(unsigned long long)e.m.start, (unsigned long long)e.m.end);
 			abort();
 		}
 		if (p.n >= PROCMAPS_MAX_MAPS || VEC_PUSH(p.e, p.n, p.cap, e)) {
