@@ -502,7 +502,9 @@ int time_parse(const char *s, int64_t now_ns, int64_t *out_ns, char *errbuf, siz
 		if ((s[3] != '-' && s[3] != '+') || parse_duration_unit(s + 4, &d))
 			return bad_time(errbuf, errlen, s,
 					"after now: -N or +N with a unit ms, s, m, h, d, w");
-		*out_ns = s[3] == '-' ? now_ns - d : now_ns + d;
+		if (s[3] == '-' ? __builtin_sub_overflow(now_ns, d, out_ns)
+				: __builtin_add_overflow(now_ns, d, out_ns))
+			return bad_time(errbuf, errlen, s, "out of range");
 		return 0;
 	}
 	if (strchr(s, '-') && strchr(s, ':')) {
