@@ -43,11 +43,12 @@ gzip -dc $f/fuzz_pprof/agent.pb.gz >$f/fuzz_pprof/agent.pb
 gcc -g -O2 -Wl,--build-id -o "$tmp/inline" tests/data/src/inline_c.c
 strip -o "$tmp/stripped" "$tmp/inline"
 objcopy --only-keep-debug --compress-debug-sections=zlib "$tmp/inline" "$tmp/debug.z"
-for t in fuzz_elf fuzz_extract fuzz_elfid; do mkdir -p $f/$t; done
+for t in fuzz_elf fuzz_extract fuzz_elfid fuzz_dwarf; do mkdir -p $f/$t; done
 cp "$tmp/inline" $f/fuzz_elf/inline
 cp "$tmp/debug.z" $f/fuzz_elf/debug-zlib
 cp "$tmp/stripped" $f/fuzz_elfid/stripped
 cp "$tmp/inline" $f/fuzz_extract/inline
+cp "$tmp/inline" $f/fuzz_dwarf/inline
 head -c 64 "$tmp/inline" >$f/fuzz_elfid/header-only
 
 # the symbol index of that fixture, as fleetsym-symbolize builds it
