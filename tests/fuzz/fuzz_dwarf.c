@@ -62,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int i = 0; i < NADDR; i++) {
 				int m = symfile_lookup(sf, addr_at(data, size, i), f, 16);
 
-				if (m != n[i] ||
-				    strcmp(fn[i], f[0].function ? f[0].function : "")) {
+				if (m != n[i] || strncmp(fn[i], f[0].function ? f[0].function : "",
+							 sizeof(fn[i]) - 1)) {
 					fprintf(stderr,
 						"at %llx cold %d frames (%s), warm %d (%s)\n",
 						(unsigned long long)addr_at(data, size, i), n[i],
