@@ -186,8 +186,14 @@ static int request(const char *req, size_t len)
 	if (n < 0 && errno == EAGAIN)
 		die("no answer in 60 s", -ETIMEDOUT);
 	buf[got] = 0;
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+		fprintf(stderr,
+			"fuzz_httpd: no status line (recv %zd, errno %d) in %zu bytes: %.200s\n", n,
+			n < 0 ? errno : 0, got, buf);
 		status = -1;
+	} else if (status >= 500) {
+		fprintf(stderr, "fuzz_httpd: %.600s\n", buf);
+	}
 	close(fd);
 	return status;
 }
