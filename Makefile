@@ -205,3 +205,4 @@ $(LIBFLEETSYM): $(WEBUI_OBJ)
 
 # make install / uninstall / man / deb, and the version figures: mk/install.mk
 include mk/install.mk
+include mk/fuzz.mk

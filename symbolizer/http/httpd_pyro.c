@@ -312,7 +312,10 @@ static int epoch_ns(const char *s, int64_t *ns)
 	v = strtoll(s, &end, 10);
 	if (*end || errno || v < 0 || end == s)
 		return -1;
-	*ns = v >= 1000000000000000LL ? v : v >= 1000000000000LL ? v * 1000000 : v * 1000000000;
+	if (v >= 1000000000000000LL)
+		*ns = v;
+	else if (__builtin_mul_overflow(v, v >= 1000000000000LL ? 1000000 : 1000000000, ns))
+		return -1; /* past year 2262 */
 	return 0;
 }
 

@@ -552,15 +552,17 @@ static void esc_free(struct esc *e)
 static void write_node_head(struct jsonw *w, const struct tree *t, const struct esc *e, uint32_t i)
 {
 	const struct node *nd = &t->n[i];
-	const struct func *f = &t->m->funcs[nd->fid];
-	const size_t *a = &e->at[4 * nd->fid];
+	const struct func *f;
+	const size_t *a;
 
-	if (!i) {
+	if (!i) { /* the root has no function (funcs and at are NULL when there is none) */
 		jsonw_lit(w, "{\"name\":\"root\"");
 		write_values(w, t, nd->self, nd->total);
 		jsonw_lit(w, ",\"children\":[");
 		return;
 	}
+	f = &t->m->funcs[nd->fid];
+	a = &e->at[4 * nd->fid];
 	jsonw_lit(w, "{\"name\":");
 	jsonw_raw(w, e->text.buf + a[0], a[1]);
 	write_values(w, t, nd->self, nd->total);

@@ -1155,7 +1155,7 @@ static int merge_stacks(sqlite3 *db, struct result_priv *rp, int64_t tid, int64_
 	}
 	/* the aggregate's blob: (stack id, zigzag value) varint pairs */
 	mp = sqlite3_column_blob(st, 0);
-	mend = mp + sqlite3_column_bytes(st, 0);
+	mend = mp ? mp + sqlite3_column_bytes(st, 0) : NULL; /* NULL when nothing matched */
 	while (!err && mp && mp < mend) {
 		uint64_t sid, zv;
 

@@ -238,6 +238,10 @@ TEST(times)
 	CHECK_INT(time_parse("", now, &t, err, sizeof(err)), -ERR_BADINPUT);
 	CHECK_INT(time_parse("-5", now, &t, err, sizeof(err)), -ERR_BADINPUT);
 	CHECK_INT(time_parse("1e300", now, &t, err, sizeof(err)), -ERR_BADINPUT);
+	/* past the int64 range of nanoseconds: refused, not a signed overflow (fuzz_selector) */
+	CHECK_INT(time_parse("now+15200w", now, &t, err, sizeof(err)), -ERR_BADINPUT);
+	CHECK(strstr(err, "out of range"));
+	CHECK_INT(time_parse("now-15200w", -now, &t, err, sizeof(err)), -ERR_BADINPUT);
 	CHECK_INT(parse_duration("10s", &t), 0);
 	CHECK_INT(t, 10LL * 1000000000);
 	CHECK_INT(parse_duration("7d", &t), 0);
