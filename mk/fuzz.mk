@@ -14,7 +14,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 # the agent modules the targets read (linked directly, as for test_agent; no BPF skeleton)
-FUZZ_AGENT_OBJS = $(patsubst agent/%.c,$(BUILD)/fobj/agent/%.o,agent/elfid.c agent/smap.c)
+FUZZ_AGENT_OBJS = $(patsubst agent/%.c,$(BUILD)/fobj/agent/%.o,agent/elfid.c agent/smap.c \
+	agent/mapfile.c agent/vdso.c agent/perfmap.c)
 
 .PHONY: fuzz fuzz-build fuzz-targets
 fuzz: fuzz-build

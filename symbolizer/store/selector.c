@@ -174,13 +174,18 @@ static long interval_copies(const char *p, const char **end)
 	}
 	if (*p == ',') {
 		p++;
-		b = isdigit((unsigned char)*p) ? strtol(p, &e, 10) : a + 1;
-		if (isdigit((unsigned char)*p))
+		b = -2; /* "{a,}": a + 1 copies */
+		if (isdigit((unsigned char)*p)) {
+			b = strtol(p, &e, 10);
 			p = e;
+		}
 	}
 	if (*p != '}')
 		return 0;
 	*end = p + 1;
+	/* strtol saturates at LONG_MAX: cap before adding */
+	a = a > MAX_REPEAT ? MAX_REPEAT + 1 : a;
+	b = b == -2 ? a + 1 : b > MAX_REPEAT ? MAX_REPEAT + 1 : b;
 	b = b < a ? a : b;
 	return b < 1 ? 1 : b;
 }
@@ -193,10 +198,13 @@ static long interval_copies(const char *p, const char **end)
 static const char *regex_shape(const char *r)
 {
 	long sum[MAX_REGEX_DEPTH + 1] = {0}, last = 0;
-	int depth = 0;
+	int depth = 0, rep = 0; /* REP: the last token was a repetition operator */
 
 	for (const char *p = r; *p; p++) {
+		int was_rep = rep;
 		long k;
+
+		rep = 0;
 
 		if (*p == '\\') {
 			if (!p[1])
@@ -238,6 +246,9 @@ static const char *regex_shape(const char *r)
 				return "unbalanced ')'";
 			last = sum[depth--];
 		} else if (*p == '{' && (k = interval_copies(p + 1, &p)) > 0) {
+			if (was_rep)
+				return "repetition operators in a row";
+			rep = 1;
 			if (k > MAX_REPEAT)
 				return "repeat count over 100";
 			/* the last atom or group now stands K times */
@@ -247,8 +258,15 @@ static const char *regex_shape(const char *r)
 			if (sum[depth] > MAX_EXPANDED)
 				return "too complex once its repeats are expanded";
 			continue;
-		} else if (*p == '|' || *p == '*' || *p == '+' || *p == '?' || *p == '^' ||
-			   *p == '$') {
+		} else if (*p == '*' || *p == '+' || *p == '?') {
+			/* POSIX leaves "a**" undefined; glibc's regcomp takes gigabytes for
+			 * "a+++..." */
+			if (was_rep)
+				return "repetition operators in a row";
+			rep = 1;
+			last = 0;
+			continue;
+		} else if (*p == '|' || *p == '^' || *p == '$') {
 			last = 0;
 			continue;
 		} else {
