@@ -1196,12 +1196,13 @@ static void write_files(struct jsonw *w, const struct pstore_result *r, const st
 /* S as one shell word into OUT (LEN bytes): as it is when it holds only characters no shell
  * treats specially, else in single quotes with each ' written '\''. The mapping file names
  * come from ingested profiles, that is from anyone: the command must stay one argument that
- * runs nothing when pasted. "" when it does not fit. */
+ * runs nothing when pasted. A leading '=' is quoted too (zsh expands "=cmd" to a path).
+ * "" when it does not fit. */
 static const char *shell_word(const char *s, char *out, size_t len)
 {
 	size_t n = 0;
 
-	if (s[0] &&
+	if (s[0] && s[0] != '=' &&
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=@%+-") ==
 		strlen(s))
 		return s;
@@ -1241,8 +1242,9 @@ static void write_miss(struct jsonw *w, const struct render_input *in, const str
 	jsonw_str(w, b->reason);
 	jsonw_printf(w, ",\"locations\":%zu,\"unknown_locations\":%zu,\"fix\":", b->nlocs,
 		     b->nunknown);
-	snprintf(cmd, sizeof(cmd), "fleetsym-upload --server %s %s",
-		 shell_word(server, qserver, sizeof(qserver)),
+	/* a name like "--server=URL" is a file after "--", not an option, however it is quoted */
+	snprintf(cmd, sizeof(cmd), "fleetsym-upload --server %s %s%s",
+		 shell_word(server, qserver, sizeof(qserver)), file && file[0] == '-' ? "-- " : "",
 		 file ? shell_word(file, qfile, sizeof(qfile)) : "PATH-OF-THE-BINARY");
 	jsonw_str(w, cmd);
 	jsonw_lit(w, "}");

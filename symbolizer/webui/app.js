@@ -532,7 +532,7 @@
 	}
 
 	function shq(s) {
-		return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+		return /^[A-Za-z0-9_./:@%+-][A-Za-z0-9_./:=@%+-]*$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
 	}
 
 	function serverUrl() {
@@ -565,7 +565,7 @@
 		tb.innerHTML = m.rows.map((r) => {
 			const share = r.share !== null ? r.share : m.total ? r.samples / m.total : NaN;
 			const file = r.files[0] || '';
-			const cmd = r.fix || `fleetsym-upload --server ${shq(srv)} ${file ? shq(file) : '<unstripped file with build ID ' + r.buildId + '>'}`;
+			const cmd = r.fix || `fleetsym-upload --server ${shq(srv)} ${file ? (file[0] === '-' ? '-- ' : '') + shq(file) : '<unstripped file with build ID ' + r.buildId + '>'}`;
 			/* [vdso] and friends are made by the kernel: there is no file to upload */
 			const fix = file.startsWith('[') ?
 				`<span class="mut">nothing to upload: ${esc(file)} is made by the kernel, not read from a file</span>` :

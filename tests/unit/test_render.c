@@ -619,6 +619,44 @@ TEST(missing_fix_is_shell_quoted)
 	free(out);
 }
 
+/* A file name that looks like an option stays a file after "--" (quoting alone does not stop
+ * getopt), and one starting with '=' is quoted (zsh expands a bare "=cmd" to cmd's path). */
+TEST(missing_fix_names_no_option)
+{
+	static const char *const names[] = {"--server=http://evil.example", "=curl"};
+	static const char *const want[] = {
+	    "fleetsym-upload --server http://127.0.0.1:7070 -- --server=http://evil.example",
+	    "fleetsym-upload --server http://127.0.0.1:7070 '=curl'"};
+	static const int64_t v[] = {10, 5, 3, 2, 1};
+
+	for (int k = 0; k < 2; k++) {
+		struct pstore_stack st[5];
+		struct pstore_result r = result(st, v, 5);
+		struct qsym_result s = qres();
+		struct render_input in = {.r = &r, .s = &s};
+		struct jsonw w = {0};
+		json_error_t jerr;
+		json_t *j;
+		char *out;
+
+		for (size_t i = 0; i < r.nlocs; i++)
+			if (!strcmp(locs[i].mapping_file, "/usr/bin/fx"))
+				locs[i].mapping_file = names[k];
+		CHECK_INT(render_missing(&in, "http://127.0.0.1:7070", &w), 0);
+		for (size_t i = 0; i < r.nlocs; i++)
+			if (locs[i].mapping_file == names[k])
+				locs[i].mapping_file = "/usr/bin/fx";
+		out = text(&w);
+		j = json_loads(out, 0, &jerr);
+		CHECK(j);
+		CHECK_STR(json_string_value(json_object_get(
+			      json_array_get(json_object_get(j, "missing"), 0), "fix")),
+			  want[k]);
+		json_decref(j);
+		free(out);
+	}
+}
+
 /* The amplification a hostile profile once got: one stack of 1,023 copies of a location with
  * 64 inline frames and a 4 KB name made a 268 MB folded line. Every format now sees at most
  * RENDER_MAX_FRAMES frames of it, the innermost, under "[truncated]". */
