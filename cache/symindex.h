@@ -122,6 +122,14 @@ int symindex_write(const struct symview *v, const char *build_id, const char *pa
 int symindex_open(const char *path, const char *build_id, struct symindex **out)
     __attribute__((warn_unused_result));
 
+/* symindex_open() for an index verified when it was written or installed (symfile_build_index,
+ * the store's own index dir, written atomically): the header, the build ID and every section's
+ * bounds are checked, the payload's checksum is not, and nothing is read ahead, so opening
+ * costs the same for any size. A payload damaged on disk later gives wrong or fewer frames,
+ * never a read outside the file (lookups are bounds-checked). */
+int symindex_open_trusted(const char *path, const char *build_id, struct symindex **out)
+    __attribute__((warn_unused_result));
+
 /* symview_lookup() and symview_lookup_symtab() on an open index. Strings are borrowed until
  * symindex_close(). */
 int symindex_lookup(const struct symindex *idx, uint64_t addr, struct sym_frame *out, int max);
