@@ -122,10 +122,8 @@ static int maps(const char *path)
 static int build_index(const struct job *j)
 {
 	static const char *const no_dirs[] = {NULL};
-	struct symfile_opts so = {.debug_dirs = no_dirs,
-				  .index_dir = j->out,
-				  .alt_path = j->alt,
-				  .alt_no_name = 1};
+	struct symfile_opts so = {
+	    .debug_dirs = no_dirs, .index_dir = j->out, .alt_path = j->alt, .alt_no_name = 1};
 	struct symfile *sf = NULL;
 	int err;
 

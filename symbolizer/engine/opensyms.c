@@ -779,8 +779,8 @@ done:
 	}
 	f->build = err ? BUILD_FAILED : BUILD_DONE;
 	pthread_cond_broadcast(&c->built);
-	last = unref_locked(f);
 	pthread_mutex_unlock(&c->lock);
+	/* still the queue's reference: F stays valid for the clean-up and the log line */
 	remove_build_dir(f);
 	if (err && err != -ESTALE)
 		log_msg(FS_LOG_WARN,
@@ -793,6 +793,9 @@ done:
 			"worker_maxrss_kb=%" PRIu64,
 			f->build_id, clock_mono_s() - t0, j->maps_only, j->r.maxrss_kb);
 	free(j);
+	pthread_mutex_lock(&c->lock);
+	last = unref_locked(f);
+	pthread_mutex_unlock(&c->lock);
 	file_free(gone);
 	file_free(last);
 }

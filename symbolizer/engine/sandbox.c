@@ -27,14 +27,17 @@
 
 /* The rights of Landlock ABI 1, the ones every kernel with Landlock knows. */
 #define FS_ALL                                                                                     \
-	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | \
-	 LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |                              \
-	 LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |                           \
-	 LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK | \
-	 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM)
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |                              \
+	 LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |                              \
+	 LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |                          \
+	 LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |                              \
+	 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |                              \
+	 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |                            \
+	 LANDLOCK_ACCESS_FS_MAKE_SYM)
 #define FS_DIR_RW                                                                                  \
-	(LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR | \
-	 LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG)
+	(LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |                            \
+	 LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |                            \
+	 LANDLOCK_ACCESS_FS_MAKE_REG)
 
 static int limit(int res, uint64_t soft, uint64_t hard)
 {
@@ -94,8 +97,8 @@ static int restrict_files(const struct sandbox_opts *o, struct sandbox_report *r
 		err = add_rule(rs, o->write_dir, FS_DIR_RW);
 	/* The sanitizer runtimes read /proc/self/maps; reading one's own /proc is harmless. */
 	if (!err)
-		err = add_rule(rs, "/proc/self", LANDLOCK_ACCESS_FS_READ_FILE |
-						     LANDLOCK_ACCESS_FS_READ_DIR);
+		err = add_rule(rs, "/proc/self",
+			       LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR);
 	if (!err && syscall(SYS_landlock_restrict_self, rs, 0) < 0)
 		err = -errno;
 	close(rs);
@@ -105,13 +108,33 @@ static int restrict_files(const struct sandbox_opts *o, struct sandbox_report *r
 }
 
 static const int denied_calls[] = {
-    SCMP_SYS(socket),	 SCMP_SYS(socketpair), SCMP_SYS(connect),    SCMP_SYS(bind),
-    SCMP_SYS(listen),	 SCMP_SYS(accept),     SCMP_SYS(accept4),    SCMP_SYS(execve),
-    SCMP_SYS(execveat),	 SCMP_SYS(mount),      SCMP_SYS(umount2),    SCMP_SYS(unshare),
-    SCMP_SYS(setns),	 SCMP_SYS(chroot),     SCMP_SYS(pivot_root), SCMP_SYS(mknod),
-    SCMP_SYS(mknodat),	 SCMP_SYS(symlink),    SCMP_SYS(symlinkat),  SCMP_SYS(link),
-    SCMP_SYS(linkat),	 SCMP_SYS(kill),       SCMP_SYS(tkill),	     SCMP_SYS(process_vm_writev),
-    SCMP_SYS(process_vm_readv), SCMP_SYS(setsid), SCMP_SYS(setpgid),
+    SCMP_SYS(socket),
+    SCMP_SYS(socketpair),
+    SCMP_SYS(connect),
+    SCMP_SYS(bind),
+    SCMP_SYS(listen),
+    SCMP_SYS(accept),
+    SCMP_SYS(accept4),
+    SCMP_SYS(execve),
+    SCMP_SYS(execveat),
+    SCMP_SYS(mount),
+    SCMP_SYS(umount2),
+    SCMP_SYS(unshare),
+    SCMP_SYS(setns),
+    SCMP_SYS(chroot),
+    SCMP_SYS(pivot_root),
+    SCMP_SYS(mknod),
+    SCMP_SYS(mknodat),
+    SCMP_SYS(symlink),
+    SCMP_SYS(symlinkat),
+    SCMP_SYS(link),
+    SCMP_SYS(linkat),
+    SCMP_SYS(kill),
+    SCMP_SYS(tkill),
+    SCMP_SYS(process_vm_writev),
+    SCMP_SYS(process_vm_readv),
+    SCMP_SYS(setsid),
+    SCMP_SYS(setpgid),
 };
 
 static int deny_calls(struct sandbox_report *rep)

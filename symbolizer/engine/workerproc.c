@@ -120,8 +120,8 @@ static void watch(pid_t pid, int pidfd, int outfd, int errfd, int timeout_ms, co
 		}
 		if (poll(p, 3, left > 200 ? 200 : (int)left) < 0 && errno != EINTR)
 			break;
-		if (p[1].revents && !drain(outfd, r->out, &olen, WORKERPROC_OUT_MAX, 0,
-					   &r->out_truncated))
+		if (p[1].revents &&
+		    !drain(outfd, r->out, &olen, WORKERPROC_OUT_MAX, 0, &r->out_truncated))
 			outfd = -1;
 		if (p[2].revents && !drain(errfd, r->err, &elen, WORKERPROC_ERR_MAX, 1, &dummy))
 			errfd = -1;

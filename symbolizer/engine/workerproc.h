@@ -24,9 +24,9 @@ enum workerproc_end {
 
 struct workerproc_result {
 	enum workerproc_end end;
-	int code;	   /* exit code, or the signal */
-	uint64_t maxrss_kb; /* its peak RSS */
-	double seconds;	   /* wall clock */
+	int code;			  /* exit code, or the signal */
+	uint64_t maxrss_kb;		  /* its peak RSS */
+	double seconds;			  /* wall clock */
 	char out[WORKERPROC_OUT_MAX + 1]; /* stdout, NUL-terminated, truncated at the cap */
 	int out_truncated;
 	char err[WORKERPROC_ERR_MAX + 1]; /* the end of stderr, NUL-terminated */
