@@ -89,14 +89,13 @@ static int altlink(const char *path, char hex[BUILDID_HEX_MAX])
 	return 0;
 }
 
-static void print_map(const char *what, const struct loadmap *m)
+static void print_map(const struct loadmap *m)
 {
 	printf(" %d %d", m->usable, m->nsegs);
 	for (int i = 0; i < m->nsegs; i++)
 		printf(" %" PRIu64 " %" PRIu64 " %" PRIu64, m->segs[i].offset, m->segs[i].vaddr,
 		       m->segs[i].filesz);
 	printf("\n");
-	(void)what;
 }
 
 static int maps(const char *path)
@@ -113,9 +112,9 @@ static int maps(const char *path)
 	how = loadrebuild_from_elf(elf, &rebuilt);
 	elfutil_close(fd, elf);
 	printf("map exact");
-	print_map("exact", &exact);
+	print_map(&exact);
 	printf("map rebuilt %d", (int)how);
-	print_map("rebuilt", &rebuilt);
+	print_map(&rebuilt);
 	return 0;
 }
 

@@ -9,7 +9,8 @@
 #     worker runs out of memory; a three-million-function one runs past --worker-timeout 1s
 #     and is killed. Each build ID is marked bad with the reason (symbolize, /api/v1/debuginfo,
 #     /api/v1/missing), later requests answer at once without a new worker, everything else
-#     keeps answering, and a restart gives the file a new chance.
+#     keeps answering, and a restart gives the file a new chance. A worker killed from outside
+#     mid-index (kill -9) costs that build ID only and leaves no half-written file.
 #  c) a real dwz-compressed file symbolizes exactly as fleetsym-symbolize and eu-addr2line do,
 #     through the alt file uploaded under its build ID; a second one whose alt file exists at
 #     the path it names, but is not in the store, does not: the named path is never opened.
@@ -159,6 +160,8 @@ bad_checks() {
 		python3 -c "import sys; sys.exit(0 if $secs < 2 else 1)" &&
 		ok "$name: 3 more requests answered bad without a new worker (last $code in ${secs}s)" ||
 		fail "$name: workers run $n0 then $n1 times; last answer $code ${secs}s $(head -c 200 again3.out)"
+	[ "$(metric "$URL" fleetsymd_index_bad)" = 1 ] && ok "$name: fleetsymd_index_bad 1" ||
+		fail "$name: fleetsymd_index_bad $(metric "$URL" fleetsymd_index_bad)"
 	expect "$name: /api/v1/debuginfo shows the mark" 200 GET "/api/v1/debuginfo/$bid"
 	check "$name: status bad with the reason" "d.get('bad') is True and '$want' in d['bad_reason']"
 	python3 - "$URL" "$bid" <<'PY' >ing.out 2>&1 || fail "$name: ingest: $(cat ing.out)"
@@ -214,6 +217,35 @@ start_fleetsymd slow --data-dir "$T/data-slow" --debug-dir "$T/empty" --worker-t
 st=$(bad_wait "$B_slow_debug")
 [ "$st" = bad ] && [ "$(grep -c "event=index_bad build_id=$B_slow_debug" slow.log)" = 1 ] &&
 	ok "after a restart the worker ran again: bad again" || fail "after restart: $st"
+stop_pid "$FSD_PID"
+
+echo "== b2) the worker killed mid-index (kill -9 from outside)"
+start_fleetsymd kill --data-dir "$T/data-slow" --debug-dir "$T/empty" --log-level info
+sym_req k0 "$B_slow_debug" 0x1100 &
+kpid=$!
+wpid=
+for _ in $(seq 200); do
+	wpid=$(pgrep -P "$FSD_PID" fleetsym-worker | head -1)
+	[ -n "$wpid" ] && break
+	sleep 0.02
+done
+if [ -n "$wpid" ]; then
+	sleep 0.3
+	kill -9 "$wpid" 2>/dev/null
+	wait "$kpid"
+	st=$(bad_wait "$B_slow_debug")
+	[ "$st" = bad ] && grep -q SIGKILL bw.out &&
+		ok "killed worker (pid $wpid): build ID bad, $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reason"])' bw.out)" ||
+		fail "killed worker: status $st $(head -c 300 bw.out)"
+	[ "$(tmp_files "$T/data-slow")" = 0 ] && ok "no half-written index left in the store's tmp dir" ||
+		fail "left in tmp: $(find "$T/data-slow/tmp" -mindepth 1)"
+	[ -z "$(find "$T/data-slow" -name "$B_slow_debug.symidx")" ] && ok "no index installed for it" ||
+		fail "an index was installed"
+	sym_req k1 "$B_fx1" 0x1100
+	grep -q '"function"' k1.out && ok "another build ID still answers" || fail "other: $(head -c 200 k1.out)"
+else
+	fail "no worker seen under fleetsymd"
+fi
 stop_pid "$FSD_PID"
 
 echo "== c) dwz files: the alt file by build ID, from the store only"
