@@ -126,7 +126,7 @@ fifo_unopened && ok "nobody opened the FIFO" || fail "the FIFO was opened"
 grep -q "event=dwz_alt build_id=$B_fa .*found=0" a.log &&
 	ok "the alt file was looked up by build ID in the store (not there)" ||
 	fail "no dwz_alt lookup in the log"
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 
 echo "== b) hostile debug files: out of memory, past the deadline"
 # bad_wait BID: symbolize until the answer is no longer pending (at most 60 s); prints status
@@ -200,7 +200,7 @@ if [ "$ASAN" = 1 ]; then
 else
 	bad_checks mem "$B_mem_debug" "out of memory"
 fi
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 
 start_fleetsymd slow --data-dir "$T/data-slow" --debug-dir "$T/empty" --worker-timeout 1s \
 	--max-upload-size 256M --log-level info
@@ -209,7 +209,7 @@ upload fx1 "$B_fx1"
 bad_checks slow "$B_slow_debug" "deadline"
 grep -q "event=index_bad build_id=$B_slow_debug .*worker_maxrss_kb=" slow.log &&
 	ok "slow: $(grep "event=index_bad build_id=$B_slow_debug" slow.log | head -1 | grep -o 'seconds=.*')"
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 # a restart forgets the mark: the worker runs again (and fails again)
 mv slow.log slow-1.log
 start_fleetsymd slow --data-dir "$T/data-slow" --debug-dir "$T/empty" --worker-timeout 1s \
@@ -217,7 +217,7 @@ start_fleetsymd slow --data-dir "$T/data-slow" --debug-dir "$T/empty" --worker-t
 st=$(bad_wait "$B_slow_debug")
 [ "$st" = bad ] && [ "$(grep -c "event=index_bad build_id=$B_slow_debug" slow.log)" = 1 ] &&
 	ok "after a restart the worker ran again: bad again" || fail "after restart: $st"
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 
 echo "== b2) the worker killed mid-index (kill -9 from outside)"
 start_fleetsymd kill --data-dir "$T/data-slow" --debug-dir "$T/empty" --log-level info
@@ -246,7 +246,7 @@ if [ -n "$wpid" ]; then
 else
 	fail "no worker seen under fleetsymd"
 fi
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 
 echo "== c) dwz files: the alt file by build ID, from the store only"
 start_fleetsymd c --data-dir "$T/data-c" --debug-dir "$T/empty" --log-level info
@@ -265,5 +265,5 @@ if $CHECK --url "$URL" --elf fe --build-id "$B_fe" -n 100 --seed 4 >fe-check.log
 else
 	ok "fe (alt file only at the path it names, $T/alt2.dwz): names from it missing, as they must be"
 fi
-stop_pid "$FSD_PID"
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 finish
