@@ -92,6 +92,7 @@ struct opensyms {
 	struct bad *bad;
 	size_t nbad, bad_next;
 	int stop;
+	int warned; /* the worker said it has no Landlock */
 	pthread_t builders[MAX_BUILDERS];
 	int nbuilders;
 	struct opensyms_stats st;
@@ -630,6 +631,10 @@ static int build_private(struct job *j, int *bad)
 			break;
 		find_alt(j, p + 1);
 	}
+	p = answer_line(j->r.out, "sandbox");
+	if (p && strstr(p, "landlock=0") && !__atomic_exchange_n(&j->c->warned, 1, __ATOMIC_RELAXED))
+		log_msg(FS_LOG_WARN, "opensyms: this kernel has no Landlock: fleetsym-worker runs with "
+				     "rlimits, seccomp and a deadline, but may open paths a file names");
 	if (j->r.end != WORKERPROC_EXITED || j->r.code != 0 || !answer_line(j->r.out, "ok")) {
 		*bad = 1;
 		f->reason = failure_reason(&j->r, &code);
