@@ -208,7 +208,7 @@ upload slow.debug "$B_slow_debug"
 upload fx1 "$B_fx1"
 bad_checks slow "$B_slow_debug" "deadline"
 grep -q "event=index_bad build_id=$B_slow_debug .*worker_maxrss_kb=" slow.log &&
-	ok "slow: $(grep "event=index_bad build_id=$B_slow_debug" slow.log | head -1 | grep -o 'seconds=.*')"
+	ok "slow: the worker's $(grep "event=index_bad build_id=$B_slow_debug" slow.log | head -1 | grep -o 'seconds=.*'); fleetsymd's own peak: $(awk '/VmHWM/{print $2, $3}' /proc/$FSD_PID/status)"
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 # a restart forgets the mark: the worker runs again (and fails again)
 mv slow.log slow-1.log
