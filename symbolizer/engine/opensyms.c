@@ -313,11 +313,10 @@ static void deadline_in(struct timespec *ts, int ms)
 
 /* Under c->lock, F referenced for the caller: wait for its build (at most the wait), then
  * hand F over, or drop the reference and say why not. */
-static int wait_built_locked(struct opensyms *c, struct opensyms_file *f,
+static int wait_built_locked(struct opensyms *c, struct opensyms_file *f, int ms,
 			     struct opensyms_file **out, const char **reason,
 			     struct opensyms_file **last)
 {
-	int ms = c->opts.wait_ms > 0 ? c->opts.wait_ms : c->opts.wait_ms < 0 ? 0 : DEFAULT_WAIT_MS;
 	struct timespec ts;
 
 	deadline_in(&ts, ms);
@@ -337,8 +336,8 @@ static int wait_built_locked(struct opensyms *c, struct opensyms_file *f,
 	return -EAGAIN;
 }
 
-int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **out,
-		 const char **reason)
+static int get(struct opensyms *c, const struct dstore_entry *e, int wait_ms,
+	       struct opensyms_file **out, const char **reason)
 {
 	struct opensyms_file *f, *stale = NULL, *last = NULL, *evicted = NULL;
 	const char *why;
@@ -378,12 +377,29 @@ int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensy
 		c->st.misses++;
 		evicted = evict_locked(c);
 	}
-	err = wait_built_locked(c, f, out, reason, &last);
+	err = wait_built_locked(c, f, wait_ms, out, reason, &last);
 	pthread_mutex_unlock(&c->lock);
 	file_free(stale);
 	file_free(last);
 	free_list(evicted);
 	return err;
+}
+
+int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **out,
+		 const char **reason)
+{
+	int ms = c->opts.wait_ms > 0 ? c->opts.wait_ms : c->opts.wait_ms < 0 ? 0 : DEFAULT_WAIT_MS;
+
+	return get(c, e, ms, out, reason);
+}
+
+void opensyms_prefetch(struct opensyms *c, const struct dstore_entry *e)
+{
+	struct opensyms_file *f = NULL;
+	const char *reason;
+
+	if (get(c, e, 0, &f, &reason) == 0)
+		opensyms_put(c, f);
 }
 
 void opensyms_put(struct opensyms *c, struct opensyms_file *f)
@@ -632,9 +648,11 @@ static int build_private(struct job *j, int *bad)
 		find_alt(j, p + 1);
 	}
 	p = answer_line(j->r.out, "sandbox");
-	if (p && strstr(p, "landlock=0") && !__atomic_exchange_n(&j->c->warned, 1, __ATOMIC_RELAXED))
-		log_msg(FS_LOG_WARN, "opensyms: this kernel has no Landlock: fleetsym-worker runs with "
-				     "rlimits, seccomp and a deadline, but may open paths a file names");
+	if (p && strstr(p, "landlock=0") &&
+	    !__atomic_exchange_n(&j->c->warned, 1, __ATOMIC_RELAXED))
+		log_msg(FS_LOG_WARN,
+			"opensyms: this kernel has no Landlock: fleetsym-worker runs with "
+			"rlimits, seccomp and a deadline, but may open paths a file names");
 	if (j->r.end != WORKERPROC_EXITED || j->r.code != 0 || !answer_line(j->r.out, "ok")) {
 		*bad = 1;
 		f->reason = failure_reason(&j->r, &code);
@@ -782,11 +800,12 @@ done:
 	} else {
 		__atomic_store_n(&f->idx, f->idx, __ATOMIC_RELEASE);
 	}
+	/* the private dir goes before anyone is told: a few unlinks under the lock */
+	remove_build_dir(f);
 	f->build = err ? BUILD_FAILED : BUILD_DONE;
 	pthread_cond_broadcast(&c->built);
 	pthread_mutex_unlock(&c->lock);
-	/* still the queue's reference: F stays valid for the clean-up and the log line */
-	remove_build_dir(f);
+	/* still the queue's reference: F stays valid for the log line */
 	if (err && err != -ESTALE)
 		log_msg(FS_LOG_WARN,
 			"event=index_bad build_id=%s bad=%d reason=\"%s\" seconds=%.3f "

@@ -69,6 +69,10 @@ int opensyms_get(struct opensyms *c, const struct dstore_entry *e, struct opensy
 		 const char **reason) __attribute__((warn_unused_result));
 void opensyms_put(struct opensyms *c, struct opensyms_file *f);
 
+/* Start building E's index if nobody has (no wait): a caller about to ask for many build IDs
+ * lets the workers run side by side rather than one opensyms_get() wait after another. */
+void opensyms_prefetch(struct opensyms *c, const struct dstore_entry *e);
+
 /* Close the entry of BUILD_ID (its file was replaced by an upload), remove an index it
  * published and forget a bad mark. Callers holding it keep a working (old) copy until they
  * put it. */

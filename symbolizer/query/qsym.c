@@ -666,7 +666,11 @@ static int run_groups(struct build *b)
 
 	for (size_t j = 0; j < res->nbids; j++) {
 		const char *reason = NULL;
-		int st = resolver_resolve(rv, res->bids[j].build_id, 0, NULL, &reason);
+		struct dstore_entry e;
+		int st = resolver_resolve(rv, res->bids[j].build_id, 0, &e, &reason);
+
+		if (st == RESOLVER_FOUND) /* the sandboxed index builds run side by side */
+			opensyms_prefetch(b->q->o.opensyms, &e);
 
 		res->bids[j].status = st == RESOLVER_PENDING || st == -EAGAIN ? QSYM_PENDING
 				      : st == RESOLVER_FOUND		      ? QSYM_FOUND
