@@ -763,6 +763,8 @@ static void build_one(struct opensyms *c, struct opensyms_file *f)
 	    c->opts.worker_timeout_ms > 0 ? c->opts.worker_timeout_ms : DEFAULT_TIMEOUT_MS;
 	struct job *j = calloc(1, sizeof(*j));
 	struct opensyms_file *last, *gone = NULL;
+	char bid[BUILDID_HEX_MAX];
+	const char *reason;
 	double t0 = clock_mono_s();
 	int err, bad = 0;
 
@@ -803,23 +805,23 @@ done:
 	/* the private dir goes before anyone is told: a few unlinks under the lock */
 	remove_build_dir(f);
 	f->build = err ? BUILD_FAILED : BUILD_DONE;
+	snprintf(bid, sizeof(bid), "%s", f->build_id);
+	reason = f->reason;
+	/* the queue's reference goes with the news: a waiter sees the entry's final refcount */
+	last = unref_locked(f);
 	pthread_cond_broadcast(&c->built);
 	pthread_mutex_unlock(&c->lock);
-	/* still the queue's reference: F stays valid for the log line */
 	if (err && err != -ESTALE)
 		log_msg(FS_LOG_WARN,
 			"event=index_bad build_id=%s bad=%d reason=\"%s\" seconds=%.3f "
 			"worker_maxrss_kb=%" PRIu64,
-			f->build_id, bad, f->reason, clock_mono_s() - t0, j ? j->r.maxrss_kb : 0);
+			bid, bad, reason, clock_mono_s() - t0, j ? j->r.maxrss_kb : 0);
 	else if (!err)
 		log_msg(FS_LOG_INFO,
 			"event=index_built build_id=%s seconds=%.3f reused=%d "
 			"worker_maxrss_kb=%" PRIu64,
-			f->build_id, clock_mono_s() - t0, j->maps_only, j->r.maxrss_kb);
+			bid, clock_mono_s() - t0, j->maps_only, j->r.maxrss_kb);
 	free(j);
-	pthread_mutex_lock(&c->lock);
-	last = unref_locked(f);
-	pthread_mutex_unlock(&c->lock);
 	file_free(gone);
 	file_free(last);
 }
