@@ -25,13 +25,14 @@ FS_LDFLAGS = $(SANFLAGS) $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 # Every module except the mains goes into one static library; each program and unit test links
 # it and gets only the objects it uses (and, with --as-needed, only the shared libraries).
-MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c upload-cli/upload_main.c
+MAINS := symbolizer/symbolize_main.c symbolizer/fleetsymd_main.c symbolizer/worker_main.c \
+	upload-cli/upload_main.c
 # fleetsymd's rooms (README.md, docs/design.md): engine and store feed query, query feeds http.
 SYMBOLIZER_ROOMS := symbolizer/engine symbolizer/store symbolizer/query symbolizer/http
 MODULE_SRC := $(filter-out $(MAINS),$(wildcard lib/*.c cache/*.c symbolizer/*.c \
 	$(addsuffix /*.c,$(SYMBOLIZER_ROOMS)) upload-cli/*.c))
 LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobuf-c -ljansson \
-	-lcurl -lz -liberty -lstdc++ -lpthread
+	-lcurl -lz -liberty -lseccomp -lstdc++ -lpthread
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBFLEETSYM := $(BUILD)/libfleetsym.a
@@ -40,7 +41,7 @@ LIBFLEETSYM := $(BUILD)/libfleetsym.a
 GEN := $(BUILD)/gen
 PROTO_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
 
-BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload
+BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload $(BUILD)/bin/fleetsym-worker
 ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
 BINS += $(BUILD)/bin/fleetsymd
 endif
@@ -72,6 +73,11 @@ $(BUILD)/bin/fleetsym-symbolize: $(call obj,symbolizer/symbolize_main.c) $(LIBFL
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
+# the sandboxed DWARF reader fleetsymd starts (symbolizer/worker_main.c)
+$(BUILD)/bin/fleetsym-worker: $(call obj,symbolizer/worker_main.c) $(LIBFLEETSYM)
+	@mkdir -p $(dir $@)
+	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bin/fleetsym-upload: $(call obj,upload-cli/upload_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
@@ -80,7 +86,8 @@ $(BUILD)/bin/fleetsymd: $(call obj,symbolizer/fleetsymd_main.c) $(LIBFLEETSYM)
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM)
+# order-only: the tests of opensyms and qsym start the worker, as fleetsymd does
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBFLEETSYM) | $(BUILD)/bin/fleetsym-worker
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_LDFLAGS) -o $@ $^ $(LIBS)
 

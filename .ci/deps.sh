@@ -11,7 +11,7 @@ PKGS=(
 	build-essential pkg-config clang llvm
 	libdw-dev libelf-dev libdebuginfod-dev libmicrohttpd-dev libsqlite3-dev
 	libprotobuf-c-dev protobuf-c-compiler libjansson-dev libbpf-dev bpftool
-	libcurl4-openssl-dev zlib1g-dev libiberty-dev libclang-rt-14-dev
+	libcurl4-openssl-dev zlib1g-dev libiberty-dev libclang-rt-14-dev libseccomp-dev
 	# tests: references and real debug info
 	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg linux-perf
 	# make install and man pages (tests/run-install.sh: scdoc, man, systemd-analyze)

@@ -19,7 +19,8 @@
 	X(ERR_BADDWARF, "damaged DWARF debug info")                                                \
 	X(ERR_BADINDEX, "symbol index is damaged or of another version")                           \
 	X(ERR_TOOBIG, "input exceeds a size limit")                                                \
-	X(ERR_BADINPUT, "malformed input")
+	X(ERR_BADINPUT, "malformed input")                                                         \
+	X(ERR_BADDEBUG, "debug file marked bad: reading it failed in the sandboxed worker")
 
 enum err_code {
 	ERR_FIRST_ = ERR_BASE,

@@ -32,7 +32,9 @@ INSTALL ?= install
 
 SBIN_PROGS := fleetsymd fleetsym-agent
 BIN_PROGS := fleetsym-upload fleetsym-symbolize
-PROGRAMS := $(addprefix $(BUILD)/bin/,$(SBIN_PROGS) $(BIN_PROGS))
+# fleetsymd's sandboxed DWARF reader, installed beside it (fleetsymd looks there first)
+HELPER_PROGS := fleetsym-worker
+PROGRAMS := $(addprefix $(BUILD)/bin/,$(SBIN_PROGS) $(BIN_PROGS) $(HELPER_PROGS))
 MAN_PAGES := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(MAN_SRC))
 
 .PHONY: programs man install uninstall deb
@@ -54,7 +56,7 @@ install: $(PROGRAMS) $(MAN_PAGES)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples \
 		$(DESTDIR)$(BASHCOMPDIR)
-	$(INSTALL) -m 0755 $(addprefix $(BUILD)/bin/,$(SBIN_PROGS)) $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0755 $(addprefix $(BUILD)/bin/,$(SBIN_PROGS) $(HELPER_PROGS)) $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 0755 $(addprefix $(BUILD)/bin/,$(BIN_PROGS)) $(DESTDIR)$(BINDIR)/
 	$(call install_unit,fleetsymd.service,$(FLEETSYMD_UNIT))
 	$(call install_unit,fleetsym-agent.service,$(AGENT_UNIT))
@@ -76,7 +78,7 @@ install: $(PROGRAMS) $(MAN_PAGES)
 	fi
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(SBIN_PROGS)) \
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(SBIN_PROGS) $(HELPER_PROGS)) \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(BIN_PROGS)) \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/fleetsymd.service \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/fleetsym-agent.service \

@@ -59,6 +59,9 @@ struct config {
 	uint64_t ingest_memory;
 	int opensyms_entries;
 	int index_threads;
+	const char *worker;
+	int worker_timeout_ms;
+	uint64_t worker_memory;
 	enum log_level level;
 	const char *scrapes[MAX_SCRAPES];
 	size_t nscrapes;
@@ -101,7 +104,12 @@ static void usage(FILE *f)
 	    "  --ingest-memory SIZE     memory all ingests in progress may decode into; past it\n"
 	    "                           503 with Retry-After (default 256M)\n"
 	    "  --symcache-entries N     build IDs kept open for symbolization (default 64)\n"
-	    "  --index-threads N        background symbol index builders (default 1)\n"
+	    "  --index-threads N        sandboxed index workers at once (default 2)\n"
+	    "  --worker PATH            the DWARF worker (default: fleetsym-worker beside "
+	    "fleetsymd)\n"
+	    "  --worker-timeout DURATION  a worker is killed after this (default 5m); the build\n"
+	    "                           ID is then marked bad until a new upload or a restart\n"
+	    "  --worker-memory SIZE     a worker's address space limit (default 4G)\n"
 	    "  --port-file FILE         write the bound port here once serving\n"
 	    "  --log-level LEVEL        error, warn, info (default; one line per request), "
 	    "debug\n"
@@ -158,6 +166,9 @@ enum {
 	OPT_INGEST_MEMORY,
 	OPT_OPENSYMS,
 	OPT_INDEX_THREADS,
+	OPT_WORKER,
+	OPT_WORKER_TIMEOUT,
+	OPT_WORKER_MEMORY,
 	OPT_PORT_FILE,
 	OPT_LOG_LEVEL,
 	OPT_RETENTION,
@@ -242,6 +253,16 @@ static int parse_one(struct config *c, int opt, const char *arg)
 			   : 0;
 	case OPT_OPENSYMS: return parse_int(arg, 1, 100000, &c->opensyms_entries);
 	case OPT_INDEX_THREADS: return parse_int(arg, 1, 16, &c->index_threads);
+	case OPT_WORKER: c->worker = arg; return 0;
+	case OPT_WORKER_TIMEOUT:
+		if (parse_duration_ms(arg, 100, &ms))
+			return -EINVAL;
+		c->worker_timeout_ms = (int)ms;
+		return 0;
+	case OPT_WORKER_MEMORY:
+		return parse_size(arg, &c->worker_memory) || c->worker_memory < (64ULL << 20)
+			   ? -EINVAL
+			   : 0;
 	case OPT_PORT_FILE: c->port_file = arg; return 0;
 	case OPT_LOG_LEVEL:
 		if (!strcmp(arg, "error"))
@@ -283,6 +304,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"ingest-memory", required_argument, NULL, OPT_INGEST_MEMORY},
 	    {"symcache-entries", required_argument, NULL, OPT_OPENSYMS},
 	    {"index-threads", required_argument, NULL, OPT_INDEX_THREADS},
+	    {"worker", required_argument, NULL, OPT_WORKER},
+	    {"worker-timeout", required_argument, NULL, OPT_WORKER_TIMEOUT},
+	    {"worker-memory", required_argument, NULL, OPT_WORKER_MEMORY},
 	    {"port-file", required_argument, NULL, OPT_PORT_FILE},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	    {"retention", required_argument, NULL, OPT_RETENTION},
@@ -370,6 +394,20 @@ static void raise_nofile(void)
 	}
 }
 
+/* A dwz file's alt file, by the build ID it names: the store's file for it (uploaded, from
+ * the debug dirs or debuginfod), never the path the file names. Waits for a fetch a while:
+ * this runs in an index builder thread, not a request. */
+static int find_alt(void *ctx, const char *build_id, char *path, size_t len)
+{
+	struct dstore_entry e;
+	const char *reason;
+	int st = resolver_resolve(ctx, build_id, 10000, &e, &reason);
+
+	if (st != RESOLVER_FOUND)
+		return -ENOENT;
+	return snprintf(path, len, "%s", e.path) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
 static int serve(struct config *c, const char *token)
 {
 	struct dstore_opts so = {.data_dir = c->data_dir,
@@ -383,9 +421,12 @@ static int serve(struct config *c, const char *token)
 	    .fetch_timeout_s = c->fetch_timeout_s,
 	    .negative_ttl_s = c->negative_ttl_s,
 	};
-	struct opensyms_opts co = {.debug_dirs = c->ndebug_dirs ? c->debug_dirs : NULL,
-				   .max_entries = (size_t)c->opensyms_entries,
-				   .build_threads = c->index_threads};
+	struct opensyms_opts co = {.max_entries = (size_t)c->opensyms_entries,
+				   .build_threads = c->index_threads,
+				   .worker = c->worker,
+				   .worker_timeout_ms = c->worker_timeout_ms,
+				   .worker_memory = c->worker_memory,
+				   .find_alt = find_alt};
 	struct httpd_opts ho = {.listen = c->listen,
 				.threads = c->threads,
 				.max_connections = (unsigned)c->max_connections,
@@ -425,6 +466,7 @@ static int serve(struct config *c, const char *token)
 		goto out;
 	}
 	co.index_dir = dstore_index_dir(store);
+	co.find_alt_ctx = res;
 	co.tmp_dir = dstore_tmp_dir(store);
 	err = opensyms_new(&co, &sc);
 	if (!err)

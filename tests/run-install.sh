@@ -28,6 +28,7 @@ cat >"$T/want.txt" <<EOT
 ./usr/lib/systemd/system/fleetsym-agent.service
 ./usr/lib/systemd/system/fleetsymd.service
 ./usr/sbin/fleetsym-agent
+./usr/sbin/fleetsym-worker
 ./usr/sbin/fleetsymd
 ./usr/share/bash-completion/completions/fleetsym-agent
 ./usr/share/bash-completion/completions/fleetsym-symbolize
@@ -46,9 +47,13 @@ cat >"$T/want.txt" <<EOT
 ./usr/share/man/man8/fleetsymd.8
 EOT
 (cd "$T/root" && find . -type f | sort) >"$T/files.txt"
-diff -u "$T/want.txt" "$T/files.txt" && ok "the installed files are the 22 expected" ||
+diff -u "$T/want.txt" "$T/files.txt" && ok "the installed files are the 23 expected" ||
 	fail "installed files differ from the expected list"
 for p in $SBIN; do [ -x "$T/root/usr/sbin/$p" ] || fail "$p not executable in /usr/sbin"; done
+# fleetsymd's sandboxed DWARF reader sits beside it (where fleetsymd looks for it)
+"$T/root/usr/sbin/fleetsym-worker" --version | grep -q '^fleetsym-worker ' &&
+	ok "fleetsym-worker beside fleetsymd: $("$T/root/usr/sbin/fleetsym-worker" --version | head -1)" ||
+	fail "fleetsym-worker --version"
 for p in $BINS; do [ -x "$T/root/usr/bin/$p" ] || fail "$p not executable in /usr/bin"; done
 
 # --- the units follow PREFIX

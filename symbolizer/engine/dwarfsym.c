@@ -17,6 +17,7 @@
 #include "symbolizer/engine/ivset.h"
 
 #include "lib/bsearch.h"
+#include "lib/buildid.h"
 #include "lib/demangle.h"
 #include "lib/elfutil.h"
 #include "lib/err.h"
@@ -935,24 +936,53 @@ static int read_text(struct dwarfsym *d, Elf *elf)
 	return 0;
 }
 
-/* dwz: find the alt file by the path it names (relative to DEBUG_PATH's folder) or by build ID
- * under the debug dirs, and attach it. Missing alt files only cost names. */
-static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *const *dirs)
+/* Open PATH as D's alt file when its build ID is BID (BID_LEN bytes). 0 when attached. */
+static int try_alt(struct dwarfsym *d, const char *path, const void *bid, ssize_t bid_len)
 {
+	char want[BUILDID_HEX_MAX], have[BUILDID_HEX_MAX];
+	const unsigned char *b = bid;
+
+	if (bid_len <= 0 || (size_t)bid_len * 2 >= sizeof(want))
+		return -ERR_BADBUILDID;
+	for (ssize_t k = 0; k < bid_len; k++)
+		snprintf(want + 2 * k, 3, "%02x", b[k]);
+	if (d->alt_elf)
+		elf_end(d->alt_elf);
+	if (d->alt_fd >= 0)
+		close(d->alt_fd);
+	d->alt_elf = NULL;
+	d->alt_fd = -1;
+	if (elfutil_open(path, &d->alt_fd, &d->alt_elf) != 0)
+		return -ENOENT;
+	if (buildid_from_elf(d->alt_elf, have) != 0 || strcmp(have, want) != 0)
+		return -ERR_BUILDID_MISMATCH;
+	d->alt_dw = dwarf_begin_elf(d->alt_elf, DWARF_C_READ, NULL);
+	return d->alt_dw ? 0 : -ERR_BADDWARF;
+}
+
+/* dwz: attach the alt file the caller found by build ID; else (trusted files only) the path
+ * the file names, relative to DEBUG_PATH's folder; else by build ID under the debug dirs.
+ * Missing alt files only cost names. */
+static void attach_alt(struct dwarfsym *d, const char *debug_path, const struct dwarfsym_opts *opts)
+{
+	const char *const *dirs = opts ? opts->debug_dirs : NULL;
+	int by_name = !opts || !opts->alt_no_name;
 	const char *name;
 	const void *bid;
 	ssize_t bid_len = dwelf_dwarf_gnu_debugaltlink(d->dw, &name, &bid);
 	char path[4096], dirbuf[4096];
 
-	if (bid_len <= 0 || dwarf_getalt(d->dw))
+	if (bid_len <= 0 || (by_name && dwarf_getalt(d->dw)))
 		return;
-	snprintf(dirbuf, sizeof(dirbuf), "%s", debug_path);
-	if (name[0] == '/')
-		snprintf(path, sizeof(path), "%s", name);
-	else
-		snprintf(path, sizeof(path), "%s/%s", dirname(dirbuf), name);
-	for (int i = -1; !d->alt_dw && (i < 0 || (dirs && dirs[i])); i++) {
-		if (i >= 0) {
+	if (opts && opts->alt_path)
+		try_alt(d, opts->alt_path, bid, bid_len);
+	for (int i = by_name ? -1 : 0; !d->alt_dw && (i < 0 || (dirs && dirs[i])); i++) {
+		if (i < 0 && name[0] == '/') {
+			snprintf(path, sizeof(path), "%s", name);
+		} else if (i < 0) {
+			snprintf(dirbuf, sizeof(dirbuf), "%s", debug_path);
+			snprintf(path, sizeof(path), "%s/%s", dirname(dirbuf), name);
+		} else {
 			const unsigned char *b = bid;
 			int len = snprintf(path, sizeof(path), "%s/.build-id/%02x/", dirs[i], b[0]);
 
@@ -961,19 +991,13 @@ static void attach_alt(struct dwarfsym *d, const char *debug_path, const char *c
 				    snprintf(path + len, sizeof(path) - (size_t)len, "%02x", b[k]);
 			snprintf(path + len, sizeof(path) - (size_t)len, ".debug");
 		}
-		if (d->alt_elf)
-			elf_end(d->alt_elf);
-		if (d->alt_fd >= 0)
-			close(d->alt_fd);
-		d->alt_elf = NULL;
-		if (elfutil_open(path, &d->alt_fd, &d->alt_elf) == 0)
-			d->alt_dw = dwarf_begin_elf(d->alt_elf, DWARF_C_READ, NULL);
+		try_alt(d, path, bid, bid_len);
 	}
 	if (d->alt_dw)
 		dwarf_setalt(d->dw, d->alt_dw);
 	else
-		log_msg(FS_LOG_WARN, "%s: dwz alt file %s not found; some names will be missing",
-			debug_path, name);
+		log_msg(FS_LOG_WARN, "%s: dwz alt file not found; some names will be missing",
+			debug_path);
 }
 
 int dwarfsym_open(const char *debug_path, const char *main_path, const struct dwarfsym_opts *opts,
@@ -1009,7 +1033,7 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 		goto out;
 	d->dw = dwarf_begin_elf(d->elf, DWARF_C_READ, NULL);
 	if (d->dw) {
-		attach_alt(d, debug_path, opts ? opts->debug_dirs : NULL);
+		attach_alt(d, debug_path, opts);
 		err = read_cus(d);
 		if (err)
 			goto out;

@@ -25,6 +25,12 @@ struct dwarfsym_opts {
 	/* Directories with the .build-id/xx/rest.debug layout where a dwz alt file is looked for
 	 * (besides the path the file names). NULL-terminated; borrowed during dwarfsym_open(). */
 	const char *const *debug_dirs;
+	/* The dwz alt file to attach, found by the caller by the build ID the file's
+	 * .gnu_debugaltlink names (used only when its build ID matches); NULL: none given. */
+	const char *alt_path;
+	/* Never open the path .gnu_debugaltlink names, nor let libdw look it up (untrusted files:
+	 * the name could be any path on the machine, a FIFO among them). */
+	int alt_no_name;
 };
 
 /* Open DEBUG_PATH (an ELF file with DWARF, a separate .debug file, or a file with only a

@@ -125,7 +125,9 @@ static int symfile_new(const struct symfile_opts *opts, struct symfile **out)
 
 static int open_dwarf(struct symfile *sf, const char *debug, const char *main)
 {
-	struct dwarfsym_opts dopts = {.debug_dirs = sf->opts.debug_dirs};
+	struct dwarfsym_opts dopts = {.debug_dirs = sf->opts.debug_dirs,
+				      .alt_path = sf->opts.alt_path,
+				      .alt_no_name = sf->opts.alt_no_name};
 
 	return dwarfsym_open(debug, main, &dopts, &sf->dw);
 }

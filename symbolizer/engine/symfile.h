@@ -20,6 +20,10 @@ struct symfile_opts {
 	const char *const *debug_dirs;
 	/* Where indexes live (<dir>/<build-id>.symidx); NULL: no index. Borrowed likewise. */
 	const char *index_dir;
+	/* For DWARF with a dwz alt file, as in struct dwarfsym_opts: the alt file the caller found
+	 * by build ID, and whether the path the file names may be opened (0: it may). */
+	const char *alt_path;
+	int alt_no_name;
 };
 
 /* Open the symbols of the ELF file at PATH. Sets *OUT (free with symfile_close()).

@@ -537,6 +537,7 @@ static enum MHD_Result debuginfo_status(struct req *r, struct MHD_Connection *co
 {
 	struct dstore_entry e;
 	struct jsonw w = {0};
+	const char *bad;
 	char idx[4096 + 80];
 	int err;
 
@@ -556,7 +557,13 @@ static enum MHD_Result debuginfo_status(struct req *r, struct MHD_Connection *co
 	snprintf(idx, sizeof(idx), "%s/%s.symidx", dstore_index_dir(r->h->o.store), e.build_id);
 	jsonw_lit(&w, "{\"present\":true,");
 	write_entry(&w, &e);
-	jsonw_printf(&w, ",\"indexed\":%s}", access(idx, F_OK) == 0 ? "true" : "false");
+	jsonw_printf(&w, ",\"indexed\":%s", access(idx, F_OK) == 0 ? "true" : "false");
+	if (opensyms_bad(r->h->o.opensyms, e.build_id, &bad)) {
+		/* the sandboxed worker failed on this file: until a new upload or a restart */
+		jsonw_lit(&w, ",\"bad\":true,\"bad_reason\":");
+		jsonw_str(&w, bad);
+	}
+	jsonw_lit(&w, "}");
 	return respond_json(r, conn, 200, &w);
 }
 
@@ -960,7 +967,7 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 	json_t *root = NULL;
 	enum MHD_Result ok;
 	char msg[256];
-	int st, err;
+	int st, err, bad = 0;
 
 	err = parse_symbolize(r, &root, &sr, msg, sizeof(msg));
 	if (err) {
@@ -981,25 +988,31 @@ static enum MHD_Result symbolize(struct req *r, struct MHD_Connection *conn)
 		goto out;
 	}
 	if (st == RESOLVER_FOUND) {
-		err = opensyms_get(h->o.opensyms, &e, &f);
-		if (err) {
+		/* the index, built by the sandboxed worker: pending while it runs, bad if it
+		 * failed on this file */
+		err = opensyms_get(h->o.opensyms, &e, &f, &reason);
+		if (err == -EAGAIN)
+			st = RESOLVER_PENDING;
+		else if (err == -ERR_BADDEBUG)
+			bad = 1;
+		else if (err)
 			st = RESOLVER_MISSING;
+		if (err && !reason)
 			reason = err_str(err);
-		}
 	}
-	r->out.result = st == RESOLVER_FOUND	 ? "found"
+	r->out.result = bad			 ? "bad"
+			: st == RESOLVER_FOUND	 ? "found"
 			: st == RESOLVER_PENDING ? "pending"
 						 : "missing";
-	snprintf(r->out.note, sizeof(r->out.note), "addresses=%zu kind=%s%s", sr.n,
-		 sr.offsets ? "offset" : "vaddr",
-		 f ? (opensyms_file_is_indexed(f) ? " indexed=1" : " indexed=0") : "");
+	snprintf(r->out.note, sizeof(r->out.note), "addresses=%zu kind=%s", sr.n,
+		 sr.offsets ? "offset" : "vaddr");
 	if (!reason)
 		reason = st == RESOLVER_PENDING ? "debug info is still being fetched; retry later"
 						: "no debug info for this build ID";
 	jsonw_lit(&w, "{\"build_id\":");
 	jsonw_str(&w, sr.build_id);
 	jsonw_printf(&w, ",\"status\":\"%s\",\"pending\":%s", r->out.result,
-		     st == RESOLVER_PENDING ? "true" : "false");
+		     st == RESOLVER_PENDING && !bad ? "true" : "false");
 	if (f) {
 		jsonw_lit(&w, ",\"source\":");
 		jsonw_str(&w, dstore_source_name(e.source));

@@ -169,12 +169,15 @@ static void render_opensyms(const struct opensyms_stats *ss, struct jsonw *w)
 		      "Open symbol files closed to stay under the entry cap.", ss->evictions);
 	metrics_value(w, "fleetsymd_symcache_open", "gauge", "Symbol files open now.", ss->open);
 	metrics_value(w, "fleetsymd_symcache_indexed", "gauge",
-		      "Open symbol files answered from their index.", ss->indexed);
+		      "Open symbol files with their index ready.", ss->indexed);
 	metrics_value(w, "fleetsymd_index_builds_total", "counter", "Symbol indexes built.",
 		      ss->index_builds);
 	metrics_value(w, "fleetsymd_index_build_failures_total", "counter",
-		      "Symbol index builds that failed (the file stays answered from DWARF).",
+		      "Sandboxed index builds that failed (crash, deadline, memory, bad file).",
 		      ss->index_failures);
+	metrics_value(w, "fleetsymd_index_bad", "gauge",
+		      "Build IDs marked bad by a failed worker (until an upload or a restart).",
+		      ss->bad);
 	metrics_header(w, "fleetsymd_index_build_duration_seconds", "histogram",
 		       "Time to build one symbol index.");
 	metrics_histogram(w, "fleetsymd_index_build_duration_seconds", NULL, opensyms_build_bounds,

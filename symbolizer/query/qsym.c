@@ -495,17 +495,12 @@ static const char *unmappable =
     "by objcopy --only-keep-debug and not rebuildable): upload the executable, or its debug "
     "info extracted by fleetsym-upload";
 
-/* Look up the misses of G in the file of E (no table lock held). 0, or a fatal error; a file
- * that cannot be opened leaves the misses unknown and *CACHEABLE 0. */
-static int lookup_misses(struct group *g, struct btab *t, const struct dstore_entry *e,
-			 int *cacheable)
+/* Look up the misses of G in F (no table lock held). 0, or a fatal error. */
+static int lookup_misses(struct group *g, struct btab *t, struct opensyms_file *f)
 {
 	struct build *b = g->b;
-	struct opensyms *sc = b->q->o.opensyms;
-	struct opensyms_file *f = NULL;
 	int err;
 
-	*cacheable = 1;
 	for (size_t k = 0; k < g->nmiss; k++) {
 		size_t i = g->miss[k];
 
@@ -517,15 +512,7 @@ static int lookup_misses(struct group *g, struct btab *t, const struct dstore_en
 	}
 	if (!g->nv)
 		return 0;
-	err = opensyms_get(sc, e, &f);
-	if (err) {
-		g->qb->status = QSYM_FAILED;
-		g->qb->reason = err_str(err);
-		*cacheable = 0;
-		return 0;
-	}
-	err = opensyms_lookup_batch(sc, f, g->vaddr, g->nv, emit, g);
-	opensyms_put(sc, f);
+	err = opensyms_lookup_batch(b->q->o.opensyms, f, g->vaddr, g->nv, emit, g);
 	if (!err)
 		counter_add(&b->q->st.symbolized, g->nv);
 	b->res->symbolized += g->nv;
@@ -556,20 +543,19 @@ static int classify_locked(struct group *g, struct btab *t, size_t *hits)
 	return err;
 }
 
-/* Under T's lock: how file offsets of E's file become ELF addresses, worked out once per
- * table; a file that cannot be mapped fails the build ID. */
-static void map_locked(struct group *g, struct btab *t, const struct dstore_entry *e)
+/* Under T's lock: how file offsets of F's file become ELF addresses (the worker read its
+ * program headers, rebuilt where objcopy zeroed them), taken once per table; a file that
+ * cannot be mapped fails the build ID. */
+static void map_locked(struct group *g, struct btab *t, const struct opensyms_file *f)
 {
-	if (g->nmiss && !t->map_done) {
-		t->map_err = loadrebuild_from_path(e->path, &t->lm, &t->how);
-		if (t->map_err)
-			t->how = LOADREBUILD_NONE;
+	if (!t->map_done) {
+		t->lm = *opensyms_file_rebuilt(f, &t->how);
 		t->map_done = 1;
 	}
-	g->qb->map = t->map_done ? t->how : LOADREBUILD_NONE;
-	if (t->map_done && t->how == LOADREBUILD_NONE) {
+	g->qb->map = t->how;
+	if (t->how == LOADREBUILD_NONE) {
 		g->qb->status = QSYM_FAILED;
-		g->qb->reason = t->map_err ? err_str(t->map_err) : unmappable;
+		g->qb->reason = unmappable;
 	}
 }
 
@@ -603,6 +589,7 @@ static size_t cache_misses(struct group *g, struct btab *t)
 static int group_found(struct group *g, const struct dstore_entry *e)
 {
 	struct build *b = g->b;
+	struct opensyms_file *f = NULL;
 	struct btab *t;
 	size_t hits = 0, added = 0;
 	int err, cacheable = 0;
@@ -615,11 +602,29 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 		return err;
 	pthread_mutex_lock(&t->lock);
 	err = classify_locked(g, t, &hits);
-	if (!err)
-		map_locked(g, t, e);
+	if (t->map_done)
+		g->qb->map = t->how;
 	pthread_mutex_unlock(&t->lock);
-	if (!err && g->nmiss)
-		err = lookup_misses(g, t, e, &cacheable);
+	if (!err && g->nmiss) {
+		const char *reason = NULL;
+		int ge = opensyms_get(b->q->o.opensyms, e, &f, &reason);
+
+		if (ge) {
+			/* the index is being built (pending) or the file is bad (failed) */
+			g->qb->status = ge == -EAGAIN ? QSYM_PENDING : QSYM_FAILED;
+			g->qb->reason = reason ? reason : err_str(ge);
+			if (ge == -EAGAIN)
+				b->res->partial = 1;
+			for (size_t k = 0; k < g->nmiss; k++)
+				b->res->locs[g->miss[k]].unknown = 1;
+		} else {
+			pthread_mutex_lock(&t->lock);
+			map_locked(g, t, f);
+			pthread_mutex_unlock(&t->lock);
+			err = lookup_misses(g, t, f);
+			cacheable = 1;
+		}
+	}
 	if (!err && cacheable && g->nmiss)
 		added = cache_misses(g, t);
 	for (size_t k = 0; k < g->ndup; k++) {
@@ -631,6 +636,7 @@ static int group_found(struct group *g, const struct dstore_entry *e)
 	}
 	if (added)
 		tab_added(b->q, t, added);
+	opensyms_put(b->q->o.opensyms, f);
 	tab_put(b->q, t);
 	b->res->cache_hits += hits;
 	counter_add(&b->q->st.cache_hits, hits);
@@ -660,7 +666,11 @@ static int run_groups(struct build *b)
 
 	for (size_t j = 0; j < res->nbids; j++) {
 		const char *reason = NULL;
-		int st = resolver_resolve(rv, res->bids[j].build_id, 0, NULL, &reason);
+		struct dstore_entry e;
+		int st = resolver_resolve(rv, res->bids[j].build_id, 0, &e, &reason);
+
+		if (st == RESOLVER_FOUND) /* the sandboxed index builds run side by side */
+			opensyms_prefetch(b->q->o.opensyms, &e);
 
 		res->bids[j].status = st == RESOLVER_PENDING || st == -EAGAIN ? QSYM_PENDING
 				      : st == RESOLVER_FOUND		      ? QSYM_FOUND

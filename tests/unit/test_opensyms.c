@@ -1,13 +1,16 @@
 /*
- * Unit tests of symbolizer/engine/opensyms (+ loadmap, lib/jsonw): cold answers equal the engine's,
- * the background index switches entries to warm without changing any answer (also while
- * other threads keep asking), drops and replaced store entries remove what they published,
- * eviction keeps the cap, offsets map through PT_LOAD, and JSON output stays valid.
+ * Unit tests of symbolizer/engine/opensyms (+ loadmap, lib/jsonw): the index the sandboxed
+ * worker builds answers as the engine does in process (also while other threads keep asking),
+ * its maps equal the file's, drops and replaced store entries remove what they published,
+ * eviction keeps the cap, a file or worker that fails marks the build ID bad with the reason
+ * (crash, deadline) and no worker runs for it again until a drop, offsets map through PT_LOAD,
+ * and JSON output stays valid.
  * Fixtures are compiled at test time from tests/data/src/inline_c.c (skip without gcc).
  */
 #include "tests/t.h"
 #include "tests/unit/fixture.h"
 
+#include "lib/err.h"
 #include "lib/log.h"
 #include "lib/jsonw.h"
 #include "symbolizer/engine/loadmap.h"
@@ -22,6 +25,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NADDR 2000
@@ -138,6 +142,26 @@ static int count_files(const char *dir, const char *suffix)
 	return n;
 }
 
+static int map_of(const char *file, struct loadmap *m)
+{
+	char path[256];
+	Elf *elf;
+	FILE *fp;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", fixture_dir, file);
+	fp = fopen(path, "r");
+	if (!fp)
+		return -errno;
+	fd = fileno(fp);
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	loadmap_from_elf(elf, m);
+	elf_end(elf);
+	fclose(fp);
+	return 0;
+}
+
 /* The caches a test made and has not freed; the harness frees them when the test ends. */
 static struct opensyms *live[4];
 static int live_deferred;
@@ -159,7 +183,7 @@ static void cache_free(struct opensyms *c)
 	opensyms_free(c);
 }
 
-static struct opensyms *new_cache(size_t max_entries)
+static struct opensyms *new_cache_with(size_t max_entries, const char *worker, int timeout_ms)
 {
 	char idx[128], tmp[128];
 	static char sidx[128], stmp[128];
@@ -173,6 +197,9 @@ static struct opensyms *new_cache(size_t max_entries)
 	o.index_dir = sidx;
 	o.tmp_dir = stmp;
 	o.max_entries = max_entries;
+	o.worker = worker;
+	o.worker_timeout_ms = timeout_ms;
+	o.wait_ms = 60000;
 	if (!live_deferred) {
 		t_defer(caches_cleanup, NULL);
 		live_deferred = 1;
@@ -186,6 +213,18 @@ static struct opensyms *new_cache(size_t max_entries)
 	T_FAIL_("more than 4 caches at once");
 }
 
+static struct opensyms *new_cache(size_t max_entries)
+{
+	return new_cache_with(max_entries, NULL, 0);
+}
+
+static int get(struct opensyms *c, const struct dstore_entry *e, struct opensyms_file **f)
+{
+	const char *reason;
+
+	return opensyms_get(c, e, f, &reason);
+}
+
 static void clear_index(void)
 {
 	char cmd[160];
@@ -194,13 +233,14 @@ static void clear_index(void)
 	CHECK_INT(system(cmd), 0);
 }
 
-TEST(cold_then_warm_same_answers)
+TEST(worker_index_same_answers)
 {
 	struct opensyms *c;
 	struct opensyms_file *f;
 	struct dstore_entry e;
 	struct answers a = {.ref = (const char(*)[512])ref};
 	struct opensyms_stats st;
+	struct loadmap m;
 	char dir[128];
 
 	if (!setup())
@@ -209,13 +249,11 @@ TEST(cold_then_warm_same_answers)
 	entry_for("fx0", &e);
 	make_reference(e.path);
 	c = new_cache(0);
-	CHECK_INT(opensyms_get(c, &e, &f), 0);
-	CHECK(!opensyms_file_is_indexed(f));
+	CHECK_INT(get(c, &e, &f), 0);
 	CHECK_INT(opensyms_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
 	CHECK_INT(a.mismatches, 0);
-	CHECK_INT(opensyms_wait_indexed(c, f, 30000), 1);
-	CHECK_INT(opensyms_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
-	CHECK_INT(a.mismatches, 0);
+	CHECK_INT(map_of("fx0", &m), 0);
+	CHECK(memcmp(&m, opensyms_file_loadmap(f), sizeof(m)) == 0);
 	snprintf(dir, sizeof(dir), "%s/index", fixture_dir);
 	CHECK_INT(count_files(dir, ".symidx"), 1);
 	snprintf(dir, sizeof(dir), "%s/tmp", fixture_dir);
@@ -227,10 +265,10 @@ TEST(cold_then_warm_same_answers)
 	CHECK_INT(st.indexed, 1);
 	cache_free(c);
 
-	/* a new cache opens the published index directly */
+	/* a new cache opens the published index directly (its worker reads only the maps) */
 	c = new_cache(0);
-	CHECK_INT(opensyms_get(c, &e, &f), 0);
-	CHECK(opensyms_file_is_indexed(f));
+	CHECK_INT(get(c, &e, &f), 0);
+	CHECK(memcmp(&m, opensyms_file_loadmap(f), sizeof(m)) == 0);
 	a.mismatches = 0;
 	CHECK_INT(opensyms_lookup_batch(c, f, addrs, NADDR, collect, &a), 0);
 	CHECK_INT(a.mismatches, 0);
@@ -253,7 +291,7 @@ static void *hammer(void *arg)
 		struct answers a = {.ref = (const char(*)[512])ref};
 		struct opensyms_file *f;
 
-		w->err = opensyms_get(w->c, w->e, &f);
+		w->err = get(w->c, w->e, &f);
 		if (w->err)
 			return NULL;
 		w->err = opensyms_lookup_batch(w->c, f, addrs, NADDR, collect, &a);
@@ -309,18 +347,17 @@ TEST(drop_removes_published_index)
 	clear_index();
 	entry_for("fx0", &e);
 	c = new_cache(0);
-	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	CHECK_INT(get(c, &e, &f), 0);
 	CHECK_INT(opensyms_lookup_batch(c, f, addrs, 1, collect, &a), 0);
-	CHECK_INT(opensyms_wait_indexed(c, f, 30000), 1);
 	snprintf(path, sizeof(path), "%s/index/%s.symidx", fixture_dir, e.build_id);
 	CHECK_INT(access(path, F_OK), 0);
 	opensyms_drop(c, e.build_id);
 	CHECK(access(path, F_OK) != 0);
 	/* the holder keeps a working copy */
 	CHECK_INT(opensyms_lookup_batch(c, f, addrs, 1, collect, &a), 0);
-	CHECK_INT(opensyms_get(c, &e, &g), 0);
+	CHECK_INT(get(c, &e, &g), 0);
 	CHECK(g != f);
-	CHECK(!opensyms_file_is_indexed(g));
+	CHECK_INT(access(path, F_OK), 0); /* built and published again */
 	opensyms_put(c, f);
 	opensyms_put(c, g);
 	cache_free(c);
@@ -338,12 +375,12 @@ TEST(changed_store_entry_reopens)
 	clear_index();
 	entry_for("fx0", &e);
 	c = new_cache(0);
-	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	CHECK_INT(get(c, &e, &f), 0);
 	opensyms_put(c, f);
-	CHECK_INT(opensyms_get(c, &e, &f), 0);
+	CHECK_INT(get(c, &e, &f), 0);
 	opensyms_put(c, f);
 	e.added += 1; /* the store replaced the file */
-	CHECK_INT(opensyms_get(c, &e, &g), 0);
+	CHECK_INT(get(c, &e, &g), 0);
 	opensyms_put(c, g);
 	opensyms_stats(c, &st);
 	CHECK_INT(st.hits, 1);
@@ -367,16 +404,15 @@ TEST(eviction_keeps_cap)
 	entry_for("fx1", &e1);
 	CHECK(strcmp(e0.build_id, e1.build_id) != 0);
 	c = new_cache(1);
-	CHECK_INT(opensyms_get(c, &e0, &f0), 0);
+	CHECK_INT(get(c, &e0, &f0), 0);
 	CHECK_INT(opensyms_lookup_batch(c, f0, addrs, 10, collect, &a), 0);
-	CHECK_INT(opensyms_wait_indexed(c, f0, 30000), 1); /* a queued build holds it */
 	opensyms_put(c, f0);
-	CHECK_INT(opensyms_get(c, &e1, &f1), 0);
+	CHECK_INT(get(c, &e1, &f1), 0);
 	opensyms_stats(c, &st);
 	CHECK_INT(st.open, 1);
 	CHECK_INT(st.evictions, 1);
 	/* held entries are not evicted: with f1 held, getting fx0 goes over the cap */
-	CHECK_INT(opensyms_get(c, &e0, &f0), 0);
+	CHECK_INT(get(c, &e0, &f0), 0);
 	opensyms_stats(c, &st);
 	CHECK_INT(st.evictions, 1);
 	CHECK_INT(st.open, 2);
@@ -385,11 +421,13 @@ TEST(eviction_keeps_cap)
 	cache_free(c);
 }
 
-TEST(bad_files_are_errors)
+TEST(bad_files_are_marked_bad_until_dropped)
 {
 	struct opensyms *c;
 	struct opensyms_file *f;
+	struct opensyms_stats st;
 	struct dstore_entry e;
+	const char *reason = NULL;
 	char path[256];
 	FILE *fp;
 
@@ -403,30 +441,82 @@ TEST(bad_files_are_errors)
 	fclose(fp);
 	snprintf(e.path, sizeof(e.path), "%s", path);
 	c = new_cache(0);
-	CHECK(opensyms_get(c, &e, &f) < 0);
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	CHECK(reason && strstr(reason, "not an ELF file"));
+	CHECK(opensyms_bad(c, e.build_id, &reason));
+	/* answered from the mark: no second worker */
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	opensyms_stats(c, &st);
+	CHECK_INT(st.index_failures, 1);
+	CHECK_INT(st.bad, 1);
+	/* a new upload (the store's entry changed) gets its chance */
+	e.added += 1;
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	opensyms_stats(c, &st);
+	CHECK_INT(st.index_failures, 2);
+	opensyms_drop(c, e.build_id);
+	CHECK(!opensyms_bad(c, e.build_id, &reason));
 	snprintf(e.build_id, sizeof(e.build_id), "../../x");
-	CHECK(opensyms_get(c, &e, &f) < 0);
+	CHECK(opensyms_get(c, &e, &f, &reason) < 0);
 	cache_free(c);
 }
 
-static int map_of(const char *file, struct loadmap *m)
+/* A stand-in worker: a shell script, so that the supervision (deadline, crash) is tested on
+ * real processes whatever the file. */
+static const char *script(const char *name, const char *body)
 {
-	char path[256];
-	Elf *elf;
+	static char path[4][256];
+	static int k;
+	char *p = path[k++ % 4];
 	FILE *fp;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", fixture_dir, file);
-	fp = fopen(path, "r");
-	if (!fp)
-		return -errno;
-	fd = fileno(fp);
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	loadmap_from_elf(elf, m);
-	elf_end(elf);
+	snprintf(p, 256, "%s/%s", fixture_dir, name);
+	fp = fopen(p, "w");
+	CHECK(fp);
+	fprintf(fp, "#!/bin/sh\n%s\n", body);
 	fclose(fp);
-	return 0;
+	CHECK_INT(chmod(p, 0755), 0);
+	return p;
+}
+
+TEST(worker_deadline_and_crash_mark_bad)
+{
+	struct opensyms *c;
+	struct opensyms_file *f;
+	struct dstore_entry e;
+	const char *reason = NULL;
+	struct timespec t0, t1;
+	double secs;
+
+	if (!setup())
+		SKIP("gcc or objcopy missing");
+	clear_index();
+	entry_for("fx0", &e);
+	c = new_cache_with(0, script("hang.sh", "exec sleep 60"), 500);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CHECK(secs < 30);
+	CHECK(reason && strstr(reason, "deadline"));
+	cache_free(c);
+
+	c = new_cache_with(0, script("segv.sh", "kill -SEGV $$"), 0);
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	CHECK(reason && strstr(reason, "SIGSEGV"));
+	cache_free(c);
+
+	c = new_cache_with(0, script("oom.sh", "echo 'libdw: Cannot allocate memory' >&2; exit 1"),
+			   0);
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	CHECK(reason && strstr(reason, "out of memory"));
+	cache_free(c);
+
+	/* a worker that answers nonsense is not believed */
+	c = new_cache_with(0, script("liar.sh", "echo 'map exact 1 99'; echo ok"), 0);
+	CHECK_INT(opensyms_get(c, &e, &f, &reason), -ERR_BADDEBUG);
+	CHECK(reason && strstr(reason, "malformed"));
+	cache_free(c);
 }
 
 TEST(loadmap_offsets)

@@ -131,7 +131,7 @@ static void svc_open(struct svc *s)
 	ro.store = s->store;
 	ro.debug_dirs = dirs;
 	CHECK_INT(resolver_new(&ro, &s->res), 0);
-	co.debug_dirs = dirs;
+	co.wait_ms = 60000; /* the worker's index, not "pending" */
 	co.index_dir = dstore_index_dir(s->store);
 	co.tmp_dir = dstore_tmp_dir(s->store);
 	CHECK_INT(opensyms_new(&co, &s->sc), 0);
