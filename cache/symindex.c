@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define SYMIDX_MAGIC "FSYMIDX"
@@ -691,11 +692,44 @@ static void map_tables(struct symindex *idx)
 #undef COUNT
 }
 
-static int open_index(const char *path, const char *build_id, int verify, struct symindex **out)
+/* "Verified once": after a full check, the file carries this stamp of what it was then (an
+ * xattr). An open that finds the stamp matching the file as it is now (size, mtime, inode, the
+ * header's checksum) skips the checksum pass; any write since changes the mtime, so a damaged
+ * file is checked again. Where xattrs are not supported every open verifies. */
+#define STAMP_XATTR "user.fleetsym.verified"
+
+static void stamp_text(const struct stat *st, uint64_t hash, char *buf, size_t len)
+{
+	snprintf(buf, len, "1 %lld %lld.%09ld %llu %016llx", (long long)st->st_size,
+		 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (unsigned long long)st->st_ino,
+		 (unsigned long long)hash);
+}
+
+static int stamped(int fd, const struct stat *st, uint64_t hash)
+{
+	char want[128], got[128];
+	ssize_t n = fgetxattr(fd, STAMP_XATTR, got, sizeof(got) - 1);
+
+	if (n <= 0)
+		return 0;
+	got[n] = '\0';
+	stamp_text(st, hash, want, sizeof(want));
+	return !strcmp(want, got);
+}
+
+static void stamp(int fd, const struct stat *st, uint64_t hash)
+{
+	char buf[128];
+
+	stamp_text(st, hash, buf, sizeof(buf));
+	(void)!fsetxattr(fd, STAMP_XATTR, buf, strlen(buf), 0); /* unsupported: verify each time */
+}
+
+int symindex_open(const char *path, const char *build_id, struct symindex **out)
 {
 	struct symindex *idx = NULL;
 	struct stat st;
-	int fd, err;
+	int fd, err, verify = 1;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -715,15 +749,18 @@ static int open_index(const char *path, const char *build_id, int verify, struct
 		goto out;
 	}
 	idx->size = (size_t)st.st_size;
-	/* verifying reads every byte anyway: fault it all in at once */
-	idx->map =
-	    mmap(NULL, idx->size, PROT_READ, MAP_PRIVATE | (verify ? MAP_POPULATE : 0), fd, 0);
+	idx->map = mmap(NULL, idx->size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (idx->map == MAP_FAILED) {
 		idx->map = NULL;
 		err = -errno;
 		goto out;
 	}
+	verify = !stamped(fd, &st, ((const struct symidx_header *)idx->map)->hash);
+	if (verify) /* the checksum reads every byte anyway: fault them in at once */
+		(void)madvise(idx->map, idx->size, MADV_WILLNEED);
 	err = check_header(idx->map, idx->size, build_id, verify);
+	if (!err && verify)
+		stamp(fd, &st, ((const struct symidx_header *)idx->map)->hash);
 	if (!err) {
 		map_tables(idx);
 		err = build_dir(idx->packed.rb, idx->packed.nrb, &idx->packed.rdir)
@@ -750,14 +787,4 @@ void symindex_close(struct symindex *idx)
 	free(idx->packed.rdir.first);
 	free(idx->packed.ldir.first);
 	free(idx);
-}
-
-int symindex_open(const char *path, const char *build_id, struct symindex **out)
-{
-	return open_index(path, build_id, 1, out);
-}
-
-int symindex_open_trusted(const char *path, const char *build_id, struct symindex **out)
-{
-	return open_index(path, build_id, 0, out);
 }

@@ -115,19 +115,14 @@ struct symindex;
 int symindex_write(const struct symview *v, const char *build_id, const char *path)
     __attribute__((warn_unused_result));
 
-/* Open and verify the index at PATH (checksum, version, bounds). BUILD_ID, if not NULL, must
+/* Open and verify the index at PATH (checksum, version, bounds). Verified once: a full check
+ * leaves a stamp of the file (an xattr: size, mtime, inode, checksum); an open that finds the
+ * stamp matching skips the checksum pass and reads nothing ahead, so reopening costs the same
+ * for any size, while a file written since is checked again. BUILD_ID, if not NULL, must
  * match. On success sets *OUT (free with symindex_close()). -ENOENT when there is none,
  * -ERR_BADINDEX when it is damaged, truncated, or of another version. Lookups on an open index
  * are thread-safe. */
 int symindex_open(const char *path, const char *build_id, struct symindex **out)
-    __attribute__((warn_unused_result));
-
-/* symindex_open() for an index verified when it was written or installed (symfile_build_index,
- * the store's own index dir, written atomically): the header, the build ID and every section's
- * bounds are checked, the payload's checksum is not, and nothing is read ahead, so opening
- * costs the same for any size. A payload damaged on disk later gives wrong or fewer frames,
- * never a read outside the file (lookups are bounds-checked). */
-int symindex_open_trusted(const char *path, const char *build_id, struct symindex **out)
     __attribute__((warn_unused_result));
 
 /* symview_lookup() and symview_lookup_symtab() on an open index. Strings are borrowed until

@@ -736,8 +736,7 @@ static int reuse_published(struct opensyms *c, struct opensyms_file *f)
 
 	if (index_path(c, f->build_id, path, sizeof(path)))
 		return 0;
-	/* verified when the worker's output was installed: no checksum pass again */
-	err = symindex_open_trusted(path, f->build_id, &f->idx);
+	err = symindex_open(path, f->build_id, &f->idx);
 	if (err == -ERR_BADINDEX) {
 		log_msg(FS_LOG_WARN, "%s: removing damaged index; it will be rebuilt", path);
 		unlink(path);

@@ -52,8 +52,7 @@ static int try_index(struct symfile *sf)
 
 	if (!sf->opts.index_dir || !sf->build_id[0] || index_path(sf, path, sizeof(path)))
 		return -ENOENT;
-	/* verified when it was built (symfile_build_index): opening costs the same for any size */
-	err = symindex_open_trusted(path, sf->build_id, &sf->idx);
+	err = symindex_open(path, sf->build_id, &sf->idx);
 	if (err == -ERR_BADINDEX) {
 		log_msg(FS_LOG_WARN, "%s: removing damaged index; it will be rebuilt", path);
 		unlink(path);
