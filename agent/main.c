@@ -541,6 +541,8 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 	    {"maps_read_errors", ps.read_errors},
 	    {"buildid_reads", ps.buildid_reads},
 	    {"buildid_errors", ps.buildid_errors},
+	    {"buildid_late", ps.buildid_late},
+	    {"buildid_queue_full", ps.buildid_queue_full},
 	    {"files_refused", ps.files_refused},
 	    {"unw_tables", us.tables},
 	    {"unw_tables_shared", us.tables_shared},
