@@ -543,6 +543,7 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 	    {"buildid_errors", ps.buildid_errors},
 	    {"buildid_late", ps.buildid_late},
 	    {"buildid_queue_full", ps.buildid_queue_full},
+	    {"buildid_workers_added", ps.buildid_workers_added},
 	    {"files_refused", ps.files_refused},
 	    {"unw_tables", us.tables},
 	    {"unw_tables_shared", us.tables_shared},

@@ -39,6 +39,9 @@
 #define PROCMAPS_BID_WAIT_NS  (20ULL * 1000000)
 #define PROCMAPS_BID_STUCK_NS (1000ULL * 1000000)
 #define PROCMAPS_BID_QUEUE    1024
+/* Another worker is started when all are stuck, up to this many: one hung file does not keep
+ * every later file's build ID unknown */
+#define PROCMAPS_BID_WORKERS 4
 /* procmaps_free() waits this long for a worker stuck in a read, then leaves it behind */
 #define PROCMAPS_BID_JOIN_S 2
 
@@ -69,16 +72,16 @@ struct bid_job {
 	char bid[BUILDID_HEX_MAX];
 };
 
-/* Shared by the sampling thread and the worker; freed by the last of the two (the worker may
- * be left behind, stuck in a read, when the agent exits). */
+/* Shared by the sampling thread and the workers (detached); freed by the last of them (a
+ * worker may be left behind, stuck in a read, when the agent exits). */
 struct bidq {
 	pthread_mutex_t mu;
 	pthread_cond_t job_cv, done_cv;
 	struct bid_job *jobs, **jobs_tail, *done;
 	size_t queued;
-	uint64_t asked, finished; /* jobs, numbered from 1 */
-	bool stop, busy, worker_exited;
-	uint64_t busy_since_ns;
+	bool stop;
+	int nworkers, started, exited, idle;
+	uint64_t busy_since_ns[PROCMAPS_BID_WORKERS]; /* by worker; 0: not on a file */
 	int refs;
 };
 
@@ -90,8 +93,6 @@ struct procmaps {
 	char vdso_bid[BUILDID_HEX_MAX];
 	struct procmaps_stats st;
 	struct bidq *q;
-	pthread_t worker;
-	bool worker_started;
 };
 
 static void proc_clear(struct pm_proc *p)
@@ -170,48 +171,88 @@ static void job_run(struct bid_job *j)
 		close(fd);
 }
 
-/* The worker: opens and reads files in the order asked, the lock dropped while it does. */
+/* Every worker has been on one file for PROCMAPS_BID_STUCK_NS (with Q->mu held). */
+static bool bidq_stuck(const struct bidq *q, uint64_t now)
+{
+	if (q->idle || q->started < q->nworkers)
+		return false;
+	for (int i = 0; i < q->started; i++)
+		if (!q->busy_since_ns[i] || now - q->busy_since_ns[i] < PROCMAPS_BID_STUCK_NS)
+			return false;
+	return true;
+}
+
+/* A worker: opens and reads files in the order asked, the lock dropped while it does. */
 static void *bid_worker(void *arg)
 {
 	struct bidq *q = arg;
+	int me;
 
 	pthread_mutex_lock(&q->mu);
+	me = q->started++;
 	for (;;) {
 		struct bid_job *j;
 
+		q->idle++;
 		while (!q->jobs && !q->stop)
 			pthread_cond_wait(&q->job_cv, &q->mu);
+		q->idle--;
 		if (q->stop)
 			break;
 		j = q->jobs;
 		q->jobs = j->next;
 		if (!q->jobs)
 			q->jobs_tail = &q->jobs;
-		q->busy = true;
-		q->busy_since_ns = mono_now();
+		q->busy_since_ns[me] = mono_now();
 		pthread_mutex_unlock(&q->mu);
 		job_run(j);
 		pthread_mutex_lock(&q->mu);
-		q->busy = false;
+		q->busy_since_ns[me] = 0;
 		q->queued--;
-		q->finished++;
 		j->next = q->done;
 		q->done = j;
 		pthread_cond_broadcast(&q->done_cv);
 	}
-	q->worker_exited = true;
+	q->exited++;
 	pthread_cond_broadcast(&q->done_cv);
 	pthread_mutex_unlock(&q->mu);
 	bidq_unref(q);
 	return NULL;
 }
 
+/* Start one more worker, detached, with all signals blocked (they stay with the agent's own
+ * threads). */
+static int bidq_spawn(struct bidq *q)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	int err;
+
+	pthread_mutex_lock(&q->mu);
+	q->nworkers++;
+	q->refs++;
+	pthread_mutex_unlock(&q->mu);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&t, &attr, bid_worker, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		pthread_mutex_lock(&q->mu);
+		q->nworkers--;
+		q->refs--;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return err;
+}
+
 static int bidq_start(struct procmaps *pm)
 {
 	struct bidq *q = calloc(1, sizeof(*q));
 	pthread_condattr_t ca;
-	sigset_t all, old;
-	int err;
 
 	if (!q)
 		return -ENOMEM;
@@ -222,45 +263,28 @@ static int bidq_start(struct procmaps *pm)
 	pthread_cond_init(&q->done_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	q->jobs_tail = &q->jobs;
-	q->refs = 2;
+	q->refs = 1;
 	pm->q = q;
-	/* signals stay with the agent's own threads */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = -pthread_create(&pm->worker, NULL, bid_worker, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		q->refs = 1;
-		return err;
-	}
-	pm->worker_started = true;
-	return 0;
+	return bidq_spawn(q);
 }
 
-/* Stop the worker: joined if it ends within PROCMAPS_BID_JOIN_S, else left behind (stuck in a
- * read that never returns) with its share of the queue; the process exit ends it. */
+/* Stop the workers: wait PROCMAPS_BID_JOIN_S at most for them to end, else leave them behind
+ * (stuck in a read that never returns) with their share of the queue; the process exit ends
+ * them. */
 static void bidq_stop(struct procmaps *pm)
 {
 	struct bidq *q = pm->q;
 	struct timespec until = mono_at(mono_now() + PROCMAPS_BID_JOIN_S * 1000000000ULL);
-	bool exited;
 
 	if (!q)
 		return;
 	pthread_mutex_lock(&q->mu);
 	q->stop = true;
 	pthread_cond_broadcast(&q->job_cv);
-	while (pm->worker_started && !q->worker_exited &&
+	while (q->exited < q->nworkers &&
 	       pthread_cond_timedwait(&q->done_cv, &q->mu, &until) != ETIMEDOUT)
 		;
-	exited = q->worker_exited;
 	pthread_mutex_unlock(&q->mu);
-	if (pm->worker_started) {
-		if (exited)
-			pthread_join(pm->worker, NULL);
-		else
-			pthread_detach(pm->worker);
-	}
 	bidq_unref(q);
 	pm->q = NULL;
 }
@@ -311,15 +335,21 @@ static void put_capped(struct smap *m, const char *key, uint64_t num, const char
 	}
 }
 
-/* Take the worker's answers into the caches. */
+/* Take the workers' answers into the caches; one more worker when files wait behind stuck
+ * ones. */
 static void bid_drain(struct procmaps *pm)
 {
+	struct bidq *q = pm->q;
 	struct bid_job *done;
+	bool more;
 
-	pthread_mutex_lock(&pm->q->mu);
-	done = pm->q->done;
-	pm->q->done = NULL;
-	pthread_mutex_unlock(&pm->q->mu);
+	pthread_mutex_lock(&q->mu);
+	done = q->done;
+	q->done = NULL;
+	more = q->jobs && q->nworkers < PROCMAPS_BID_WORKERS && bidq_stuck(q, mono_now());
+	pthread_mutex_unlock(&q->mu);
+	if (more && !bidq_spawn(q))
+		pm->st.buildid_workers_added++;
 	for (struct bid_job *j = done; j; j = j->next) {
 		if (j->err == -ENODEV || j->err == -ESTALE)
 			pm->st.files_refused++;
@@ -332,10 +362,9 @@ static void bid_drain(struct procmaps *pm)
 	jobs_free(done);
 }
 
-/* Ask the worker for E's build ID. Sets *SEQ to the job's number. -EAGAIN when the queue is
- * full (the worker is stuck), -ENOMEM. */
-static int bid_ask(struct procmaps *pm, uint32_t pid, const struct pm_entry *e, const char *key,
-		   uint64_t *seq)
+/* Ask the workers for E's build ID. -EAGAIN when the queue
+ * is full (the workers are stuck), -ENOMEM. */
+static int bid_ask(struct procmaps *pm, uint32_t pid, const struct pm_entry *e, const char *key)
 {
 	struct bidq *q = pm->q;
 	struct bid_job *j = calloc(1, sizeof(*j));
@@ -362,31 +391,11 @@ static int bid_ask(struct procmaps *pm, uint32_t pid, const struct pm_entry *e, 
 	*q->jobs_tail = j;
 	q->jobs_tail = &j->next;
 	q->queued++;
-	*seq = ++q->asked;
 	pthread_cond_signal(&q->job_cv);
 	pthread_mutex_unlock(&q->mu);
 	pm->st.buildid_reads++;
 	put_capped(pm->files, key, 1, NULL);
 	return 0;
-}
-
-/* Wait at most PROCMAPS_BID_WAIT_NS for job SEQ, and not at all while the worker has been on
- * one file for PROCMAPS_BID_STUCK_NS; then take the answers in. */
-static void bid_wait(struct procmaps *pm, uint64_t seq)
-{
-	struct bidq *q = pm->q;
-	uint64_t now = mono_now();
-	struct timespec until = mono_at(now + PROCMAPS_BID_WAIT_NS);
-
-	pthread_mutex_lock(&q->mu);
-	while (q->finished < seq && !q->worker_exited &&
-	       !(q->busy && now - q->busy_since_ns >= PROCMAPS_BID_STUCK_NS)) {
-		if (pthread_cond_timedwait(&q->done_cv, &q->mu, &until) == ETIMEDOUT)
-			break;
-		now = mono_now();
-	}
-	pthread_mutex_unlock(&q->mu);
-	bid_drain(pm);
 }
 
 /* E's build ID from the file cache: false when the file was not read yet. */
@@ -401,12 +410,37 @@ static bool bid_cached(struct procmaps *pm, const char *key, struct pm_entry *e)
 	return true;
 }
 
+/* Wait at most PROCMAPS_BID_WAIT_NS for E's build ID (KEY), and not at all while every worker
+ * has been on one file for PROCMAPS_BID_STUCK_NS. True when it came. */
+static bool bid_wait(struct procmaps *pm, const char *key, struct pm_entry *e)
+{
+	struct bidq *q = pm->q;
+	uint64_t now = mono_now();
+	struct timespec until = mono_at(now + PROCMAPS_BID_WAIT_NS);
+	bool more;
+
+	for (;;) {
+		bid_drain(pm);
+		if (bid_cached(pm, key, e))
+			return true;
+		pthread_mutex_lock(&q->mu);
+		more = !q->done && !bidq_stuck(q, now) && q->exited < q->nworkers;
+		if (more && pthread_cond_timedwait(&q->done_cv, &q->mu, &until) == ETIMEDOUT)
+			more = false;
+		pthread_mutex_unlock(&q->mu);
+		if (!more) {
+			bid_drain(pm);
+			return bid_cached(pm, key, e);
+		}
+		now = mono_now();
+	}
+}
+
 /* Fill E's build ID: the file cache, else ask the worker and wait a little for its answer.
  * Until it comes the build ID stays "" and E is looked at again on its next lookup. */
 static void entry_buildid(struct procmaps *pm, uint32_t pid, struct pm_entry *e)
 {
 	char key[48];
-	uint64_t seq;
 
 	if (e->bid_done)
 		return;
@@ -421,10 +455,9 @@ static void entry_buildid(struct procmaps *pm, uint32_t pid, struct pm_entry *e)
 	bid_drain(pm);
 	if (bid_cached(pm, key, e) || smap_get(pm->files, key))
 		return; /* known, or asked already */
-	if (bid_ask(pm, pid, e, key, &seq))
+	if (bid_ask(pm, pid, e, key))
 		return;
-	bid_wait(pm, seq);
-	if (!bid_cached(pm, key, e))
+	if (!bid_wait(pm, key, e))
 		pm->st.buildid_late++;
 }
 
