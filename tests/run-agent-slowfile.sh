@@ -64,6 +64,10 @@ fi
 echo "ok   the mapped file no longer answers (cat through map_files timed out)"
 
 start=$(date +%s.%N)
+# LeakSanitizer's exit check stops every thread with ptrace, which a thread waiting on the hung
+# file system does not allow: a sanitizer build waits forever there. Leaks are checked by the
+# other agent tests.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 start_agent agent.err --output "$T/p.pb.gz" --pid "$work" --duration 4 --frequency 99 -v
 rc=0
 for _ in $(seq 300); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
