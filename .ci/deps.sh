@@ -14,6 +14,7 @@ PKGS=(
 	libcurl4-openssl-dev zlib1g-dev libiberty-dev libclang-rt-14-dev libseccomp-dev
 	# tests: references and real debug info
 	elfutils binutils debuginfod dwz python3 golang-go libc6-dbg python3.11-dbg linux-perf
+	strace # run-agent-output: the fsync of the output directory
 	# make install and man pages (tests/run-install.sh: scdoc, man, systemd-analyze)
 	scdoc man-db systemd
 	# the web UI test in a real browser (tests/run-webui.sh, playwright-core from npm); the demo

@@ -16,6 +16,7 @@
 #include "agent/unwtab.h"
 
 #include "lib/err.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/parse.h"
 #include "lib/version.h"
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -379,34 +381,22 @@ static uint64_t jittered(double interval_s)
 	return (uint64_t)(interval_s * 1e9 * (0.9 + 0.2 * (r / 4294967296.0)));
 }
 
-static int write_file(const char *path, const uint8_t *buf, size_t len)
+/* A regular file (or a new one) is written whole and renamed in, the directory synced: never a
+ * half profile after a crash. Anything else that exists (/dev/stdout, a FIFO) is written in place
+ * rather than replaced. */
+static int write_output(const char *path, const uint8_t *buf, size_t len)
 {
-	char tmp[PATH_MAX];
-	int fd, err = 0;
-	size_t off = 0;
+	struct stat st;
+	int fd, err;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (stat(path, &st) || S_ISREG(st.st_mode))
+		return fsutil_write_atomic(path, buf, len, 0644);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (off < len) {
-		ssize_t n = write(fd, buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
+	err = fsutil_write_all(fd, buf, len);
 	if (close(fd) && !err)
 		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
 	return err;
 }
 
@@ -466,7 +456,7 @@ static int flush(struct run *r, int64_t *interval_start)
 		*interval_start = now;
 		return 0;
 	}
-	err = write_file(r->o->output, gz, len);
+	err = write_output(r->o->output, gz, len);
 	free(gz);
 	if (err)
 		log_msg(FS_LOG_ERROR, "writing %s: %s", r->o->output, err_str(err));
@@ -551,6 +541,9 @@ static void print_stats(struct run *r, const struct ship_stats *ss)
 	    {"maps_read_errors", ps.read_errors},
 	    {"buildid_reads", ps.buildid_reads},
 	    {"buildid_errors", ps.buildid_errors},
+	    {"buildid_late", ps.buildid_late},
+	    {"buildid_queue_full", ps.buildid_queue_full},
+	    {"buildid_workers_added", ps.buildid_workers_added},
 	    {"files_refused", ps.files_refused},
 	    {"unw_tables", us.tables},
 	    {"unw_tables_shared", us.tables_shared},

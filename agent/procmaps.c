@@ -18,9 +18,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROCMAPS_BUCKETS     4096
@@ -30,6 +33,17 @@
 /* At most one re-read per second on misses: most misses are garbage return addresses from
  * code without frame pointers, which no re-read resolves; exec is handled by its notice. */
 #define PROCMAPS_REREAD_NS (1000ULL * 1000000)
+/* Build IDs are read by a worker thread. The sampling thread waits for a new file's answer at
+ * most this long (most files answer in microseconds, so their first frames keep the build ID),
+ * and not at all while the worker is stuck on an earlier file (FUSE, NFS). */
+#define PROCMAPS_BID_WAIT_NS  (20ULL * 1000000)
+#define PROCMAPS_BID_STUCK_NS (1000ULL * 1000000)
+#define PROCMAPS_BID_QUEUE    1024
+/* Another worker is started when all are stuck, up to this many: one hung file does not keep
+ * every later file's build ID unknown */
+#define PROCMAPS_BID_WORKERS 4
+/* procmaps_free() waits this long for a worker stuck in a read, then leaves it behind */
+#define PROCMAPS_BID_JOIN_S 2
 
 struct pm_entry {
 	struct pm_mapping m;
@@ -47,6 +61,30 @@ struct pm_proc {
 	size_t n, cap;
 };
 
+/* One file whose build ID the worker reads; then its answer, on the done list. */
+struct bid_job {
+	struct bid_job *next;
+	uint32_t pid;
+	struct mapfile_id id;
+	char *path; /* id.path's copy */
+	char key[48];
+	int err; /* 0, or from mapfile_open()/elfid_from_fd() */
+	char bid[BUILDID_HEX_MAX];
+};
+
+/* Shared by the sampling thread and the workers (detached); freed by the last of them (a
+ * worker may be left behind, stuck in a read, when the agent exits). */
+struct bidq {
+	pthread_mutex_t mu;
+	pthread_cond_t job_cv, done_cv;
+	struct bid_job *jobs, **jobs_tail, *done;
+	size_t queued;
+	bool stop;
+	int nworkers, started, exited, idle;
+	uint64_t busy_since_ns[PROCMAPS_BID_WORKERS]; /* by worker; 0: not on a file */
+	int refs;
+};
+
 struct procmaps {
 	struct pm_proc *b[PROCMAPS_BUCKETS];
 	size_t n, max;
@@ -54,6 +92,7 @@ struct procmaps {
 	struct smap *paths;
 	char vdso_bid[BUILDID_HEX_MAX];
 	struct procmaps_stats st;
+	struct bidq *q;
 };
 
 static void proc_clear(struct pm_proc *p)
@@ -79,6 +118,177 @@ static void self_vdso(struct procmaps *pm)
 		pm->vdso_bid[0] = 0;
 }
 
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec mono_at(uint64_t ns)
+{
+	return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ULL),
+				 .tv_nsec = (long)(ns % 1000000000ULL)};
+}
+
+static void jobs_free(struct bid_job *j)
+{
+	while (j) {
+		struct bid_job *next = j->next;
+
+		free(j->path);
+		free(j);
+		j = next;
+	}
+}
+
+static void bidq_unref(struct bidq *q)
+{
+	bool last;
+
+	pthread_mutex_lock(&q->mu);
+	last = --q->refs == 0;
+	pthread_mutex_unlock(&q->mu);
+	if (!last)
+		return;
+	jobs_free(q->jobs);
+	jobs_free(q->done);
+	pthread_cond_destroy(&q->job_cv);
+	pthread_cond_destroy(&q->done_cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static void job_run(struct bid_job *j)
+{
+	int fd = mapfile_open(j->pid, &j->id);
+
+	j->err = fd < 0 ? fd : elfid_from_fd(fd, j->bid);
+	if (j->err)
+		j->bid[0] = 0;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Every worker has been on one file for PROCMAPS_BID_STUCK_NS (with Q->mu held). */
+static bool bidq_stuck(const struct bidq *q, uint64_t now)
+{
+	if (q->idle || q->started < q->nworkers)
+		return false;
+	for (int i = 0; i < q->started; i++)
+		if (!q->busy_since_ns[i] || now - q->busy_since_ns[i] < PROCMAPS_BID_STUCK_NS)
+			return false;
+	return true;
+}
+
+/* A worker: opens and reads files in the order asked, the lock dropped while it does. */
+static void *bid_worker(void *arg)
+{
+	struct bidq *q = arg;
+	int me;
+
+	pthread_mutex_lock(&q->mu);
+	me = q->started++;
+	for (;;) {
+		struct bid_job *j;
+
+		q->idle++;
+		while (!q->jobs && !q->stop)
+			pthread_cond_wait(&q->job_cv, &q->mu);
+		q->idle--;
+		if (q->stop)
+			break;
+		j = q->jobs;
+		q->jobs = j->next;
+		if (!q->jobs)
+			q->jobs_tail = &q->jobs;
+		q->busy_since_ns[me] = mono_now();
+		pthread_mutex_unlock(&q->mu);
+		job_run(j);
+		pthread_mutex_lock(&q->mu);
+		q->busy_since_ns[me] = 0;
+		q->queued--;
+		j->next = q->done;
+		q->done = j;
+		pthread_cond_broadcast(&q->done_cv);
+	}
+	q->exited++;
+	pthread_cond_broadcast(&q->done_cv);
+	pthread_mutex_unlock(&q->mu);
+	bidq_unref(q);
+	return NULL;
+}
+
+/* Start one more worker, detached, with all signals blocked (they stay with the agent's own
+ * threads). */
+static int bidq_spawn(struct bidq *q)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	int err;
+
+	pthread_mutex_lock(&q->mu);
+	q->nworkers++;
+	q->refs++;
+	pthread_mutex_unlock(&q->mu);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&t, &attr, bid_worker, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		pthread_mutex_lock(&q->mu);
+		q->nworkers--;
+		q->refs--;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return err;
+}
+
+static int bidq_start(struct procmaps *pm)
+{
+	struct bidq *q = calloc(1, sizeof(*q));
+	pthread_condattr_t ca;
+
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->job_cv, &ca);
+	pthread_cond_init(&q->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	q->jobs_tail = &q->jobs;
+	q->refs = 1;
+	pm->q = q;
+	return bidq_spawn(q);
+}
+
+/* Stop the workers: wait PROCMAPS_BID_JOIN_S at most for them to end, else leave them behind
+ * (stuck in a read that never returns) with their share of the queue; the process exit ends
+ * them. */
+static void bidq_stop(struct procmaps *pm)
+{
+	struct bidq *q = pm->q;
+	struct timespec until = mono_at(mono_now() + PROCMAPS_BID_JOIN_S * 1000000000ULL);
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stop = true;
+	pthread_cond_broadcast(&q->job_cv);
+	while (q->exited < q->nworkers &&
+	       pthread_cond_timedwait(&q->done_cv, &q->mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&q->mu);
+	bidq_unref(q);
+	pm->q = NULL;
+}
+
 int procmaps_new(size_t max_procs, struct procmaps **out)
 {
 	struct procmaps *pm = calloc(1, sizeof(*pm));
@@ -87,7 +297,8 @@ int procmaps_new(size_t max_procs, struct procmaps **out)
 	if (!pm)
 		return -ENOMEM;
 	pm->max = max_procs ? max_procs : PROCMAPS_DEFAULT_MAX;
-	err = smap_new(PROCMAPS_MAX_FILES, &pm->files) ?: smap_new(PROCMAPS_MAX_FILES, &pm->paths);
+	err = smap_new(PROCMAPS_MAX_FILES, &pm->files) ?: smap_new(PROCMAPS_MAX_FILES, &pm->paths) ?:
+	      bidq_start(pm);
 	if (err) {
 		procmaps_free(pm);
 		return err;
@@ -101,6 +312,7 @@ void procmaps_free(struct procmaps *pm)
 {
 	if (!pm)
 		return;
+	bidq_stop(pm);
 	for (size_t i = 0; i < PROCMAPS_BUCKETS; i++) {
 		struct pm_proc *p = pm->b[i], *next;
 
@@ -114,61 +326,139 @@ void procmaps_free(struct procmaps *pm)
 	free(pm);
 }
 
-static void put_capped(struct smap *m, const char *key, const char *str)
+/* NUM 1 marks a file whose build ID is being read; 0 one read (STR the build ID, "" none). */
+static void put_capped(struct smap *m, const char *key, uint64_t num, const char *str)
 {
-	if (smap_put(m, key, 0, str) == -E2BIG) {
+	if (smap_put(m, key, num, str) == -E2BIG) {
 		smap_clear(m); /* a cache: start over rather than grow */
-		(void)!smap_put(m, key, 0, str);
+		(void)!smap_put(m, key, num, str);
 	}
 }
 
-static int open_file(uint32_t pid, const struct pm_entry *e)
+/* Take the workers' answers into the caches; one more worker when files wait behind stuck
+ * ones. */
+static void bid_drain(struct procmaps *pm)
 {
-	struct mapfile_id id = {.start = e->m.start,
-				.end = e->m.end,
-				.path = e->m.path,
-				.dev_major = (uint32_t)(e->dev >> 32),
-				.dev_minor = (uint32_t)e->dev,
-				.ino = e->ino};
+	struct bidq *q = pm->q;
+	struct bid_job *done;
+	bool more;
 
-	return mapfile_open(pid, &id);
+	pthread_mutex_lock(&q->mu);
+	done = q->done;
+	q->done = NULL;
+	more = q->jobs && q->nworkers < PROCMAPS_BID_WORKERS && bidq_stuck(q, mono_now());
+	pthread_mutex_unlock(&q->mu);
+	if (more && !bidq_spawn(q))
+		pm->st.buildid_workers_added++;
+	for (struct bid_job *j = done; j; j = j->next) {
+		if (j->err == -ENODEV || j->err == -ESTALE)
+			pm->st.files_refused++;
+		if (j->err)
+			pm->st.buildid_errors++;
+		put_capped(pm->files, j->key, 0, j->bid);
+		if (j->bid[0] && !smap_get(pm->paths, j->bid))
+			put_capped(pm->paths, j->bid, 0, j->path);
+	}
+	jobs_free(done);
 }
 
-/* Fill E's build ID: the file cache, else the file itself. */
+/* Ask the workers for E's build ID. -EAGAIN when the queue
+ * is full (the workers are stuck), -ENOMEM. */
+static int bid_ask(struct procmaps *pm, uint32_t pid, const struct pm_entry *e, const char *key)
+{
+	struct bidq *q = pm->q;
+	struct bid_job *j = calloc(1, sizeof(*j));
+
+	if (!j || !(j->path = strdup(e->m.path))) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->pid = pid;
+	j->id = (struct mapfile_id){.start = e->m.start,
+				    .end = e->m.end,
+				    .path = j->path,
+				    .dev_major = (uint32_t)(e->dev >> 32),
+				    .dev_minor = (uint32_t)e->dev,
+				    .ino = e->ino};
+	snprintf(j->key, sizeof(j->key), "%s", key);
+	pthread_mutex_lock(&q->mu);
+	if (q->queued >= PROCMAPS_BID_QUEUE) {
+		pthread_mutex_unlock(&q->mu);
+		jobs_free(j);
+		pm->st.buildid_queue_full++;
+		return -EAGAIN;
+	}
+	*q->jobs_tail = j;
+	q->jobs_tail = &j->next;
+	q->queued++;
+	pthread_cond_signal(&q->job_cv);
+	pthread_mutex_unlock(&q->mu);
+	pm->st.buildid_reads++;
+	put_capped(pm->files, key, 1, NULL);
+	return 0;
+}
+
+/* E's build ID from the file cache: false when the file was not read yet. */
+static bool bid_cached(struct procmaps *pm, const char *key, struct pm_entry *e)
+{
+	const struct smap_ent *c = smap_get(pm->files, key);
+
+	if (!c || c->num)
+		return false;
+	snprintf(e->bid, sizeof(e->bid), "%s", c->str ? c->str : "");
+	e->bid_done = true;
+	return true;
+}
+
+/* Wait at most PROCMAPS_BID_WAIT_NS for E's build ID (KEY), and not at all while every worker
+ * has been on one file for PROCMAPS_BID_STUCK_NS. True when it came. */
+static bool bid_wait(struct procmaps *pm, const char *key, struct pm_entry *e)
+{
+	struct bidq *q = pm->q;
+	uint64_t now = mono_now();
+	struct timespec until = mono_at(now + PROCMAPS_BID_WAIT_NS);
+	bool more;
+
+	for (;;) {
+		bid_drain(pm);
+		if (bid_cached(pm, key, e))
+			return true;
+		pthread_mutex_lock(&q->mu);
+		more = !q->done && !bidq_stuck(q, now) && q->exited < q->nworkers;
+		if (more && pthread_cond_timedwait(&q->done_cv, &q->mu, &until) == ETIMEDOUT)
+			more = false;
+		pthread_mutex_unlock(&q->mu);
+		if (!more) {
+			bid_drain(pm);
+			return bid_cached(pm, key, e);
+		}
+		now = mono_now();
+	}
+}
+
+/* Fill E's build ID: the file cache, else ask the worker and wait a little for its answer.
+ * Until it comes the build ID stays "" and E is looked at again on its next lookup. */
 static void entry_buildid(struct procmaps *pm, uint32_t pid, struct pm_entry *e)
 {
-	const struct smap_ent *c;
 	char key[48];
-	int fd;
 
 	if (e->bid_done)
 		return;
-	e->bid_done = true;
 	e->bid[0] = 0;
 	if (e->m.special) {
+		e->bid_done = true;
 		if (!strcmp(e->m.path, "[vdso]"))
 			memcpy(e->bid, pm->vdso_bid, sizeof(e->bid));
 		return;
 	}
 	snprintf(key, sizeof(key), "%" PRIx64 ":%" PRIu64, e->dev, e->ino);
-	c = smap_get(pm->files, key);
-	if (c) {
-		snprintf(e->bid, sizeof(e->bid), "%s", c->str ? c->str : "");
+	bid_drain(pm);
+	if (bid_cached(pm, key, e) || smap_get(pm->files, key))
+		return; /* known, or asked already */
+	if (bid_ask(pm, pid, e, key))
 		return;
-	}
-	pm->st.buildid_reads++;
-	fd = open_file(pid, e);
-	if (fd == -ENODEV || fd == -ESTALE)
-		pm->st.files_refused++;
-	if (fd < 0 || elfid_from_fd(fd, e->bid) != 0) {
-		pm->st.buildid_errors++;
-		e->bid[0] = 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	put_capped(pm->files, key, e->bid);
-	if (e->bid[0] && !smap_get(pm->paths, e->bid))
-		put_capped(pm->paths, e->bid, e->m.path);
+	if (!bid_wait(pm, key, e))
+		pm->st.buildid_late++;
 }
 
 /* Parse a number in BASE at *P and the separator SEP after it (0: none); advance *P. */
@@ -366,7 +656,10 @@ void procmaps_learn(struct procmaps *pm, uint32_t pid, uint64_t now_ns)
 
 const char *procmaps_path_of(struct procmaps *pm, const char *hex)
 {
-	const struct smap_ent *e = smap_get(pm->paths, hex);
+	const struct smap_ent *e;
+
+	bid_drain(pm);
+	e = smap_get(pm->paths, hex);
 
 	return e ? e->str : NULL;
 }

@@ -5,9 +5,13 @@
  *
  * A process's maps are read on the first miss and again on a later miss (rate-limited), after
  * an exec notice, and kept PROCMAPS_KEEP_EXITED_NS after the process exits so that samples
- * still queued in the ring buffer resolve. Build IDs are read once per file (device, inode)
- * through /proc/PID/map_files/ (works across mount namespaces and for deleted files), else
- * /proc/PID/root/PATH. The vDSO's build ID is the agent's own vDSO's.
+ * still queued in the ring buffer resolve. Build IDs are read once per file (device, inode) by a
+ * worker thread (up to 4 when earlier ones are stuck), so that a slow or hung file (FUSE, NFS)
+ * never stalls sampling: a new file's frames wait for it 20 ms at most (none while the readers
+ * are stuck), and go without a build ID until it comes. Files are opened as agent/mapfile.h says
+ * (map_files, else the path inside the process's root, never a FIFO or another file). The vDSO's
+ * build ID is the agent's own vDSO's. procmaps_free() leaves readers stuck for good behind after 2
+ * s, so the agent still exits.
  */
 #ifndef FLEETSYM_AGENT_PROCMAPS_H
 #define FLEETSYM_AGENT_PROCMAPS_H
@@ -33,7 +37,10 @@ struct pm_mapping {
 struct procmaps_stats {
 	uint64_t reads;		/* /proc/PID/maps reads */
 	uint64_t read_errors;	/* process gone, or not allowed */
-	uint64_t buildid_reads; /* files opened to read a build ID */
+	uint64_t buildid_reads; /* files asked of the build-ID reader thread */
+	uint64_t buildid_late;	/* ... not answered in time for the frame that asked (unknown) */
+	uint64_t buildid_queue_full;	/* not asked: the readers are stuck on slow files */
+	uint64_t buildid_workers_added; /* readers started because all were stuck (at most 3) */
 	uint64_t buildid_errors;
 	uint64_t files_refused; /* not a regular file, or not the file mapped (a FIFO put in its
 				 * place): never read */

@@ -36,10 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_MAX     4096
-#define TABLES_MAX    8192
-#define KEYS_MAX      64 /* unw_files keys remembered per table (more: not unhooked, see evict) */
-#define SMALL_MAPPING (4u << 20) /* worker_small's limit */
+#define QUEUE_MAX	   4096
+#define TABLES_MAX	   8192
+#define KEYS_MAX	   64 /* unw_files keys remembered per table (more: not unhooked, see evict) */
+#define UNWIND_STOP_WAIT_S 2	      /* unwind_free() waits this long for its workers */
+#define SMALL_MAPPING	   (4u << 20) /* worker_small's limit */
 
 struct table {
 	char id[BUILDID_HEX_MAX + 8]; /* build ID hex, or "dev:ino" */
@@ -63,7 +64,7 @@ struct unwind {
 	size_t ntables;
 
 	pthread_t threads[2]; /* worker_any, worker_small */
-	int nthreads;
+	int nthreads, exited;
 	bool stopping;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -417,6 +418,8 @@ static void *run_worker(struct unwind *u, bool small_only)
 		serve(u, &nd);
 		pthread_mutex_lock(&u->lock);
 	}
+	u->exited++;
+	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
 	return NULL;
 }
@@ -497,10 +500,26 @@ void unwind_free(struct unwind *u)
 {
 	if (!u)
 		return;
+	struct timespec until;
+	bool all;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += UNWIND_STOP_WAIT_S;
 	pthread_mutex_lock(&u->lock);
 	u->stopping = true;
 	pthread_cond_broadcast(&u->cond);
+	while (u->exited < u->nthreads &&
+	       pthread_cond_timedwait(&u->cond, &u->lock, &until) != ETIMEDOUT)
+		;
+	all = u->exited == u->nthreads;
 	pthread_mutex_unlock(&u->lock);
+	if (!all) {
+		/* a worker is stuck opening or reading a file that never answers (a hung FUSE or
+		 * NFS server): leave it and U behind rather than hang the agent's exit */
+		for (int i = 0; i < u->nthreads; i++)
+			pthread_detach(u->threads[i]);
+		return;
+	}
 	for (int i = 0; i < u->nthreads; i++)
 		pthread_join(u->threads[i], NULL);
 	pthread_mutex_destroy(&u->lock);

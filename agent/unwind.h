@@ -40,6 +40,8 @@ struct unwind_stats {
  * borrowed; they must outlive unwind_free()). Sets *OUT (stop with unwind_free()). */
 int unwind_new(int rows_fd, int files_fd, uint32_t max_rows, struct unwind **out)
     __attribute__((warn_unused_result));
+/* Stops the workers and frees U. A worker stuck for 2 s in a file that never answers (a hung FUSE
+ * or NFS server) is left behind with U, so the agent can still exit. */
 void unwind_free(struct unwind *u);
 
 /* Queue a request (a PROF_REC_UNW_NEED record of SIZE bytes). Never blocks on the build. */
