@@ -99,7 +99,7 @@ static void usage(FILE *f)
 	    "                           connection's next request, are due within this however\n"
 	    "                           slowly they trickle in (default 10s)\n"
 	    "  --max-heavy-queries N    /query, /diff, /missing running at once; more get 503\n"
-	    "                           (default 1 per CPU, at least 2)\n"
+	    "                           (default 2 per CPU, at least 8)\n"
 	    "  --query-timeout DUR      longest a query may spend in the store (default 30s)\n"
 	    "  --ingest-memory SIZE     memory all ingests in progress may decode into; past it\n"
 	    "                           503 with Retry-After (default 256M)\n"

@@ -79,7 +79,7 @@ int httpd_query_new(const struct httpd_query_opts *opts, struct httpd_query **ou
 	if (q->o.max_running <= 0) {
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-		q->o.max_running = ncpu > 2 ? (int)ncpu : 2;
+		q->o.max_running = ncpu > 4 ? (int)(2 * ncpu) : 8; /* a web UI page asks ~4 */
 	}
 	if (q->o.timeout_ms <= 0)
 		q->o.timeout_ms = DEFAULT_QUERY_MS;

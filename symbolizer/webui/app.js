@@ -147,7 +147,16 @@
 		const u = new URL(path, document.baseURI);
 		for (const [k, v] of Object.entries(params || {}))
 			if (v !== undefined && v !== null && v !== '') u.searchParams.set(k, v);
-		const r = await fetch(u, { headers: { Accept: 'application/json' } });
+		let r;
+		/* busy (--max-heavy-queries, the ingest budget): 503 with Retry-After; ask again a
+		   few times, as the header says, before showing an error */
+		for (let attempt = 0; ; attempt++) {
+			r = await fetch(u, { headers: { Accept: 'application/json' } });
+			const after = Number(r.headers.get('Retry-After'));
+			if (r.status !== 503 || !after || attempt >= 5) break;
+			await r.text();
+			await new Promise((ok) => setTimeout(ok, Math.min(after, 5) * 1000));
+		}
 		const text = await r.text();
 		let body = null;
 		try {
