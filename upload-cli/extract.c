@@ -78,6 +78,9 @@ static int copy_headers(Elf *in, Elf *out)
 	return 0;
 }
 
+/* The largest section alignment taken (2 MiB, a huge page; real files use at most 64 KiB). */
+#define EXTRACT_MAX_ALIGN ((uint64_t)2 << 20)
+
 static int copy_section(Elf *out, Elf_Scn *iscn, const GElf_Shdr *ish, int keep, int compress,
 			const char *name, struct extract_stats *st)
 {
@@ -85,6 +88,9 @@ static int copy_section(Elf *out, Elf_Scn *iscn, const GElf_Shdr *ish, int keep,
 	GElf_Shdr osh = *ish;
 	Elf_Data *idata, *odata;
 
+	/* libelf lays the output out by alignment: 2^40 would make a file of a terabyte */
+	if (ish->sh_addralign > EXTRACT_MAX_ALIGN)
+		return -ERR_BADELF;
 	if (!oscn || !(odata = elf_newdata(oscn)))
 		return -ENOMEM;
 	if (keep) {

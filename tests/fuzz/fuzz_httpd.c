@@ -174,14 +174,17 @@ static int request(const char *req, size_t len)
 		die("connect", -errno);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (size_t off = 0; off < len; off += (size_t)n) {
-		n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		do /* libFuzzer's -timeout alarm interrupts calls that wait */
+			n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
 		if (n <= 0)
 			break; /* the server may answer (413) and close before the body is sent */
 	}
 	/* read to the end; keep the first bytes for the status line */
 	while ((n = recv(fd, got < sizeof(buf) - 1 ? buf + got : buf + sizeof(buf) - 1,
-			 got < sizeof(buf) - 1 ? sizeof(buf) - 1 - got : 1, 0)) > 0)
-		if (got < sizeof(buf) - 1)
+			 got < sizeof(buf) - 1 ? sizeof(buf) - 1 - got : 1, 0)) > 0 ||
+	       (n < 0 && errno == EINTR))
+		if (n > 0 && got < sizeof(buf) - 1)
 			got += (size_t)n;
 	if (n < 0 && errno == EAGAIN)
 		die("no answer in 60 s", -ETIMEDOUT);
