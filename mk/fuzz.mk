@@ -18,7 +18,7 @@ FUZZ_AGENT_OBJS = $(patsubst agent/%.c,$(BUILD)/fobj/agent/%.o,agent/elfid.c age
 	agent/mapfile.c agent/vdso.c agent/perfmap.c)
 
 .PHONY: fuzz fuzz-build fuzz-targets
-fuzz: fuzz-build
+fuzz: fuzz-build $(BUILD)/bin/fleetsym-worker # fuzz_httpd's indexes are built by the worker
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 fuzz-build:

@@ -136,6 +136,9 @@ static void start(void)
 		die("resolver_new", err);
 	co.index_dir = dstore_index_dir(st);
 	co.tmp_dir = dstore_tmp_dir(st);
+	/* symbol indexes are built by the worker program: the regular build's (make fuzz builds
+	 * it; tests/fuzz/run.sh runs from the top of the tree) */
+	co.worker = "build/bin/fleetsym-worker";
 	if ((err = opensyms_new(&co, &sc)) || (err = metrics_new(&m)) ||
 	    (err = pstore_open(&po, &ps)))
 		die("opensyms/metrics/pstore", err);
