@@ -424,6 +424,19 @@ static int lookup(const struct tables *t, uint64_t addr, struct sym_frame *out, 
 	return 1;
 }
 
+int symidx_sym_cmp(const void *a, const void *b)
+{
+	const struct symidx_sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->bind != y->bind)
+		return x->bind < y->bind ? -1 : 1;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return 0;
+}
+
 int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out, int max)
 {
 	struct tables t = {v, NULL};

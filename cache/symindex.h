@@ -65,6 +65,10 @@ struct symidx_sym {
 	uint32_t bind; /* 3 global, 2 weak, 1 local, as libdwfl ranks them */
 };
 
+/* qsort() order of a symbol table: by address, and within one address the preferred symbol
+ * last (stronger binding, then smaller size), as the lookup scans backwards. */
+int symidx_sym_cmp(const void *a, const void *b);
+
 /* The arrays, borrowed from their owner (an open index or the DWARF reader). */
 struct symview {
 	uint64_t base;

@@ -825,20 +825,6 @@ static int read_cus(struct dwarfsym *d)
 	return build_segments(d);
 }
 
-static int sym_cmp(const void *a, const void *b)
-{
-	const struct symidx_sym *x = a, *y = b;
-
-	/* Within one address the preferred symbol goes last: find_sym() scans backwards. */
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	if (x->bind != y->bind)
-		return x->bind < y->bind ? -1 : 1;
-	if (x->size != y->size)
-		return x->size > y->size ? -1 : 1;
-	return 0;
-}
-
 static int read_symtab_of(struct dwarfsym *d, Elf *elf, Elf64_Word type)
 {
 	Elf_Scn *scn = NULL;
@@ -911,7 +897,7 @@ static int read_symtab(struct dwarfsym *d)
 		return r;
 	/* glibc's qsort is a stable merge sort here; ties keep the reversed table order */
 	if (d->nsyms)
-		qsort(d->syms, d->nsyms, sizeof(*d->syms), sym_cmp);
+		qsort(d->syms, d->nsyms, sizeof(*d->syms), symidx_sym_cmp);
 	return 0;
 }
 

@@ -7,11 +7,13 @@
  */
 #include "symbolizer/engine/goview.h"
 
+#include "lib/bsearch.h"
 #include "lib/strpool.h"
 #include "lib/u64map.h"
 #include "lib/vec.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,7 +145,39 @@ static int add_func(struct goview *gv, const struct gopcln *g, size_t i)
 	return err ?: VEC_PUSH(gv->syms, gv->nsyms, gv->scap, sym);
 }
 
-int goview_build(const struct gopcln *g, uint64_t base, struct goview **out)
+/* ELF's symbols that no Go function covers (the Go ones, sorted by address, are in GV). */
+static int add_elf_syms(struct goview *gv, const struct symview *elf)
+{
+	size_t ngo = gv->nsyms;
+	int err = 0;
+
+	for (size_t i = 0; i < elf->nsyms && !err; i++) {
+		struct symidx_sym s = elf->syms[i];
+		const struct symidx_func *f = s.func < elf->nfuncs ? &elf->funcs[s.func] : NULL;
+		long k = bsearch_last_le32(gv->syms, ngo, sizeof(*gv->syms), s.addr);
+		uint32_t name, dem;
+
+		if (!f || f->name >= elf->strs_size || f->demangled >= elf->strs_size ||
+		    (k >= 0 && s.addr - gv->syms[k].addr < gv->syms[k].size))
+			continue;
+		err = strpool_intern(&gv->strs, elf->strs + f->name, &name)
+			  ?: strpool_intern(&gv->strs, elf->strs + f->demangled, &dem);
+		if (!err && !u64map_get(&gv->func_ix, name, &s.func)) {
+			s.func = (uint32_t)gv->nfuncs;
+			err = VEC_PUSH(gv->funcs, gv->nfuncs, gv->fcap,
+				       ((struct symidx_func){name, dem}))
+				  ?: u64map_put(&gv->func_ix, name, s.func);
+		}
+		if (!err)
+			err = VEC_PUSH(gv->syms, gv->nsyms, gv->scap, s);
+	}
+	if (!err && gv->nsyms > ngo)
+		qsort(gv->syms, gv->nsyms, sizeof(*gv->syms), symidx_sym_cmp);
+	return err;
+}
+
+int goview_build(const struct gopcln *g, uint64_t base, const struct symview *elf,
+		 struct goview **out)
 {
 	struct goview *gv = calloc(1, sizeof(*gv));
 	size_t n = gopcln_func_count(g);
@@ -157,6 +191,8 @@ int goview_build(const struct gopcln *g, uint64_t base, struct goview **out)
 		err = add_func(gv, g, i);
 	if (!err)
 		err = gap_before(gv, UINT32_MAX);
+	if (!err && elf && elf->base == base)
+		err = add_elf_syms(gv, elf);
 	if (err) {
 		goview_free(gv);
 		return err;

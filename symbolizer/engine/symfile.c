@@ -132,15 +132,22 @@ static int open_dwarf(struct symfile *sf, const char *debug, const char *main)
 }
 
 /* The pclntab of PATH as a view: 0, or an error when it is no Go binary (or a damaged one) */
+/* The pclntab of PATH as a view, with the file's own symbol table (read by dwarfsym) for the
+ * code Go's tables do not cover: 0, or an error when it is no Go binary (or a damaged one). */
 static int open_go(struct symfile *sf, const char *path)
 {
+	const struct symview *elf = NULL;
 	struct gopcln *g;
 	int err = gopcln_open(path, &g);
 
 	if (err)
 		return err;
-	err = goview_build(g, sf->base, &sf->go);
+	if (open_dwarf(sf, path, NULL) == 0 && dwarfsym_view_all(sf->dw, &elf) != 0)
+		elf = NULL;
+	err = goview_build(g, sf->base, elf, &sf->go);
 	gopcln_close(g);
+	dwarfsym_close(sf->dw);
+	sf->dw = NULL;
 	return err;
 }
 

@@ -937,3 +937,42 @@ TEST(go_not_go)
 	CHECK(gopcln_open(junk, &g) < 0);
 	CHECK_INT(gopcln_open(path_in(dir, "does-not-exist"), &g), -ENOENT);
 }
+
+/* A cgo binary without DWARF but with its symbol table (go build -ldflags=-w, then
+ * objcopy --strip-debug): the C function is named from the ELF symbols, the Go one from the
+ * pclntab, cold and from the index alike. */
+TEST(go_cgo_c_code_named_from_symtab)
+{
+	const char *dir = go_fixture();
+	char cmd[4 * PATH_MAX], out[512] = "";
+	FILE *f;
+
+	if (system("command -v gcc >/dev/null") != 0)
+		T_FAIL_("gcc is missing: cgo needs it");
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "mkdir -p %1$s/cgo && cd %1$s/cgo && printf '%%s\\n' 'package main' '' '/*' "
+	    "'__attribute__((noinline)) int fleetsym_c_spin(int n) { int x = 0; for (int i = 0; "
+	    "i < n; i++) x += i * 7; return x; }' '*/' 'import \"C\"' 'import \"fmt\"' '' "
+	    "'//go:noinline' 'func goSide() int { return int(C.fleetsym_c_spin(100)) }' '' "
+	    "'func main() { fmt.Println(goSide()) }' >main.go && "
+	    "{ [ -n \"$HOME\" ] || export GOCACHE=%1$s/gocache; } && "
+	    "GOFLAGS=-buildvcs=false GO111MODULE=off GOPROXY=off go build -ldflags=-w -o cgo "
+	    "main.go "
+	    ">/dev/null && objcopy --strip-debug cgo cgo-nd && "
+	    "c=$(nm cgo-nd | awk '$3 == \"fleetsym_c_spin\" {print \"0x\" $1}') && "
+	    "g=$(nm cgo-nd | awk '$3 == \"main.goSide\" {print \"0x\" $1}') && "
+	    "%2$s -f -e cgo-nd $c $g | paste -sd' ' && "
+	    "%2$s -f -e cgo-nd --index-dir idx $c $g >/dev/null && "
+	    "%2$s -f -e cgo-nd --index-dir idx $c $g | paste -sd' '",
+	    dir, symbolize_tool());
+	f = popen(cmd, "r");
+	CHECK(f);
+	while (fgets(out + strlen(out), (int)(sizeof(out) - strlen(out)), f))
+		;
+	CHECK_INT(pclose(f), 0);
+	fprintf(stderr, "  %s", out);
+	/* cold, then from the index: "fleetsym_c_spin ??:0 main.goSide FILE:LINE" twice */
+	CHECK(strstr(out, "fleetsym_c_spin ??:0 main.goSide "));
+	CHECK(strstr(strchr(out, '\n') + 1, "fleetsym_c_spin ??:0 main.goSide "));
+}
