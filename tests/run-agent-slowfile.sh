@@ -63,7 +63,7 @@ if timeout -s KILL 2 cat "/proc/$work/map_files/$(awk '/lib.so/ {print $1}' "/pr
 fi
 echo "ok   the mapped file no longer answers (cat through map_files timed out)"
 
-start=$(date +%s.%N)
+start=$(date +%s%N)
 # LeakSanitizer's exit check stops every thread with ptrace, which a thread waiting on the hung
 # file system does not allow: a sanitizer build waits forever there. Leaks are checked by the
 # other agent tests.
@@ -78,14 +78,15 @@ if kill -0 "$AGENT_PID" 2>/dev/null; then
 	exit 1
 fi
 wait "$AGENT_PID" || rc=$?
-secs=$(echo "$(date +%s.%N) - $start" | bc)
+ms=$((($(date +%s%N) - start) / 1000000)) # no bc: fresh machines lack it
+secs=$((ms / 1000)).$(printf %03d $((ms % 1000)))
 stats=$(grep 'fleetsym-agent: stats' agent.err | tail -1)
 samples=$(stat_field agent.err samples)
 late=$(stat_field agent.err buildid_late)
 qfull=$(stat_field agent.err buildid_queue_full)
 added=$(stat_field agent.err buildid_workers_added)
 echo "agent: rc=$rc in ${secs}s, samples=$samples buildid_reads=$(stat_field agent.err buildid_reads) buildid_late=$late buildid_queue_full=$qfull buildid_workers_added=$added"
-if [ "$rc" = 0 ] && [ "$(echo "$secs < 15" | bc)" = 1 ] && [ "${samples:-0}" -ge 20 ] &&
+if [ "$rc" = 0 ] && [ "$ms" -lt 15000 ] && [ "${samples:-0}" -ge 20 ] &&
 	[ "${late:-0}" -ge 1 ] && [ "${added:-0}" -ge 1 ]; then
 	echo "ok   the agent sampled and exited on time, the hung file's build ID left unknown, another reader started for the files behind it"
 else
