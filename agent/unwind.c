@@ -255,25 +255,26 @@ static int hex_to_bytes(const char *hex, unsigned char out[UNW_BUILD_ID])
 	return 0;
 }
 
-/* Open the file that PID maps at [START, END), as mapfile_open() does, with what maps says of
- * it. */
+/* Open the file that PID maps at [START, END), as mapfile_open() does: map_files, the mapped
+ * file itself, needs nothing from /proc/PID/maps; only without it are the path, device and
+ * inode read from there. */
 static int open_mapped(uint32_t pid, uint64_t start, uint64_t end)
 {
+	struct mapfile_id id = {.start = start, .end = end};
 	char path[64], line[PATH_MAX + 128];
 	unsigned long s, e, ino;
 	unsigned int maj, min;
 	FILE *f;
-	int fd = -ENOENT, n;
+	int fd = mapfile_open(pid, &id), n;
 
+	if (fd != -ENOENT)
+		return fd;
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		struct mapfile_id id = {.start = start, .end = end};
-
-		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &s, &e, &maj, &min, &ino, &n) <
-			5 ||
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &s, &e, &maj, &min, &ino, &n) < 5 ||
 		    s != start)
 			continue;
 		line[strcspn(line, "\n")] = 0;

@@ -10,17 +10,7 @@ the reader's memory and CPU time.
 import struct
 import sys
 
-
-def uleb(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+from mkpprof import varint as uleb  # the same base-128 encoding
 
 
 def main():
