@@ -274,7 +274,8 @@ static int open_mapped(uint32_t pid, uint64_t start, uint64_t end)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &s, &e, &maj, &min, &ino, &n) < 5 ||
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &s, &e, &maj, &min, &ino, &n) <
+			5 ||
 		    s != start)
 			continue;
 		line[strcspn(line, "\n")] = 0;
