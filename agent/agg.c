@@ -210,39 +210,13 @@ static int unknown_mapping(struct agg *a, uint64_t *id)
 	return err;
 }
 
-static int kernel_location(struct agg *a, uint64_t addr, uint64_t *loc)
+/* A frame the agent names itself (kernel, vDSO, JIT) in the mapping *MAP (made on first use,
+ * called MAPPING): NAME from FILE, or without a name when NAME is NULL. */
+static int named_location(struct agg *a, uint64_t *map, const char *mapping, const char *name,
+			  const char *file, uint64_t addr, uint64_t *loc)
 {
 	struct pprofb_mapping m = {
-	    .memory_limit = UINT64_MAX, .filename = "[kernel.kallsyms]", .has_functions = true};
-	struct pprofb_line line = {0};
-	const char *name = NULL, *mod = "";
-	char modfile[160];
-	int err;
-
-	if (!a->kernel_map) {
-		err = pprofb_add_mapping(a->b, &m, &a->kernel_map);
-		if (err)
-			return err;
-	}
-	a->st.frames_kernel++;
-	if (a->ks)
-		name = ksyms_lookup(a->ks, addr, &mod);
-	if (!name) {
-		a->st.frames_kernel_unnamed++;
-		return pprofb_location(a->b, a->kernel_map, addr, NULL, 0, loc);
-	}
-	snprintf(modfile, sizeof(modfile), mod[0] ? "[%s]" : "%s", mod);
-	err = pprofb_function(a->b, name, name, modfile, 0, &line.function_id);
-	return err ?: pprofb_location(a->b, a->kernel_map, addr, &line, 1, loc);
-}
-
-/* A frame named by the agent (vDSO, JIT) in the mapping *MAP (made on first use, called
- * FILENAME). */
-static int named_location(struct agg *a, uint64_t *map, const char *filename, const char *name,
-			  uint64_t addr, uint64_t *loc)
-{
-	struct pprofb_mapping m = {
-	    .memory_limit = UINT64_MAX, .filename = filename, .has_functions = true};
+	    .memory_limit = UINT64_MAX, .filename = mapping, .has_functions = true};
 	struct pprofb_line line = {0};
 	int err;
 
@@ -251,8 +225,24 @@ static int named_location(struct agg *a, uint64_t *map, const char *filename, co
 		if (err)
 			return err;
 	}
-	err = pprofb_function(a->b, name, name, filename, 0, &line.function_id);
+	if (!name)
+		return pprofb_location(a->b, *map, addr, NULL, 0, loc);
+	err = pprofb_function(a->b, name, name, file, 0, &line.function_id);
 	return err ?: pprofb_location(a->b, *map, addr, &line, 1, loc);
+}
+
+static int kernel_location(struct agg *a, uint64_t addr, uint64_t *loc)
+{
+	const char *name = NULL, *mod = "";
+	char modfile[160];
+
+	a->st.frames_kernel++;
+	if (a->ks)
+		name = ksyms_lookup(a->ks, addr, &mod);
+	if (!name)
+		a->st.frames_kernel_unnamed++;
+	snprintf(modfile, sizeof(modfile), mod[0] ? "[%s]" : "%s", mod);
+	return named_location(a, &a->kernel_map, "[kernel.kallsyms]", name, modfile, addr, loc);
 }
 
 /* A frame in the vDSO (the same image in every process: the agent reads its own, vdso.h) or
@@ -268,14 +258,14 @@ static int agent_named(struct agg *a, const struct pm_mapping *pmm, uint32_t pid
 		if (!name)
 			return -ENOENT;
 		a->st.frames_vdso++;
-		return named_location(a, &a->vdso_map, "[vdso]", name, addr, loc);
+		return named_location(a, &a->vdso_map, "[vdso]", name, "[vdso]", addr, loc);
 	}
 	if (pmm->special && !strncmp(pmm->path, "[anon", 5)) {
 		name = perfmaps_lookup(a->jit, pid, ip, now_ns);
 		if (!name)
 			return -ENOENT;
 		a->st.frames_jit++;
-		return named_location(a, &a->jit_map, "[jit]", name, addr, loc);
+		return named_location(a, &a->jit_map, "[jit]", name, "[jit]", addr, loc);
 	}
 	return -ENOENT;
 }
