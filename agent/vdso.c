@@ -62,7 +62,7 @@ static int read_syms(const uint8_t *p, size_t size, struct vdso *v)
 {
 	const Elf64_Ehdr *eh = (const void *)p;
 	const Elf64_Shdr *sh, *sym = NULL, *str;
-	uint64_t base = UINT64_MAX;
+	uint64_t lo = UINT64_MAX, base = UINT64_MAX; /* lowest PT_LOAD; its image's first byte */
 
 	if (size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
 	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_shentsize != sizeof(*sh) ||
@@ -73,8 +73,10 @@ static int read_syms(const uint8_t *p, size_t size, struct vdso *v)
 	for (size_t i = 0; i < eh->e_phnum; i++) {
 		const Elf64_Phdr *ph = (const void *)(p + eh->e_phoff + i * sizeof(*ph));
 
-		if (ph->p_type == PT_LOAD && ph->p_vaddr < base)
-			base = ph->p_vaddr - ph->p_offset; /* the vaddr of the image's first byte */
+		if (ph->p_type == PT_LOAD && ph->p_vaddr < lo && ph->p_offset <= ph->p_vaddr) {
+			lo = ph->p_vaddr;
+			base = ph->p_vaddr - ph->p_offset;
+		}
 	}
 	sh = (const void *)(p + eh->e_shoff);
 	for (size_t i = 0; i < eh->e_shnum && !sym; i++)
