@@ -25,7 +25,11 @@ run_one() {
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	if [ "$rc" -ne 0 ]; then
 		echo "FAIL $t (exit $rc, ${execs:-?} runs): $log"
-		grep -m1 -E 'ERROR|SUMMARY|runtime error|abort|deadly|timeout' "$log" | sed 's/^/    /'
+		# the harness's own complaint (fuzz_*: lines) and the sanitizer's first report, so
+		# that a CI log says why without the build dir
+		grep -E "^$t:|ERROR|SUMMARY|runtime error|deadly|timeout" "$log" | head -20 |
+			sed 's/^/    /'
+		grep -m1 -A25 -E '^==[0-9]+==ERROR' "$log" | sed 's/^/    /'
 		return 1
 	fi
 	echo "ok   $t: ${secs} s, ${execs:-?} runs, corpus $(find "$build/corpus/$t" -type f | wc -l) files"
