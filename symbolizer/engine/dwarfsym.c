@@ -744,7 +744,9 @@ static int span_cmp(const void *a, const void *b)
 
 	if (x->lo != y->lo)
 		return x->lo < y->lo ? -1 : 1;
-	return x->hi < y->hi ? -1 : x->hi > y->hi;
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	return x->cu > y->cu ? -1 : x->cu < y->cu; /* the first CU last: it ends on top */
 }
 
 static int push_seg(struct dwarfsym *d, uint64_t lo, uint32_t cu)
@@ -763,7 +765,10 @@ static int push_seg(struct dwarfsym *d, uint64_t lo, uint32_t cu)
 }
 
 /* Partition the address space among CUs: where CU ranges overlap, the range that starts last
- * owns the address. Cold lookups and the merged index both follow this one partition, so they
+ * owns the address; among equal ranges, the first CU in .debug_info. Equal ranges are what
+ * the linker leaves of a header function that many CUs emitted (each CU's discarded COMDAT
+ * copy resolved to the kept one): on ceph-osd up to a dozen CUs claim one such function, with
+ * different comp_dirs; binutils addr2line and llvm-symbolizer answer from the first of them. Cold lookups and the merged index both follow this one partition, so they
  * cannot disagree. A sweep over the sorted spans with a stack of open ones. */
 static int build_segments(struct dwarfsym *d)
 {
