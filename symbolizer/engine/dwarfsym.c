@@ -768,8 +768,9 @@ static int push_seg(struct dwarfsym *d, uint64_t lo, uint32_t cu)
  * owns the address; among equal ranges, the first CU in .debug_info. Equal ranges are what
  * the linker leaves of a header function that many CUs emitted (each CU's discarded COMDAT
  * copy resolved to the kept one): on ceph-osd up to a dozen CUs claim one such function, with
- * different comp_dirs; binutils addr2line and llvm-symbolizer answer from the first of them. Cold lookups and the merged index both follow this one partition, so they
- * cannot disagree. A sweep over the sorted spans with a stack of open ones. */
+ * different comp_dirs; binutils addr2line and llvm-symbolizer answer from the first of them.
+ * Cold lookups and the merged index both follow this one partition, so they cannot disagree.
+ * A sweep over the sorted spans with a stack of open ones. */
 static int build_segments(struct dwarfsym *d)
 {
 	struct cu_span *stack = NULL;
