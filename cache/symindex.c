@@ -6,7 +6,9 @@
  * holds the first entry's address and the byte offset of the block's varint encoding, so a
  * lookup binary-searches the headers and decodes a few entries. This keeps an index at
  * about a fifth of the plain arrays' size (libjvm: 19 % of its debug file) for ~100 ns more per
- * lookup. Functions, symbols and strings are stored as they are.
+ * lookup. Functions and symbols are stored as they are; strings are those the tables reference,
+ * without the demangled names demangle() makes again from the linkage name (made on first use,
+ * kept until close: on ceph-osd they were 68 of the 89 MB of strings).
  *
  * File layout (little endian, each section 8-byte aligned): header (magic, version, a 64-bit
  * checksum of everything after the header, size, base, build ID, entry counts, and offset and
@@ -17,9 +19,11 @@
 #include "cache/symindex.h"
 
 #include "lib/bsearch.h"
+#include "lib/demangle.h"
 #include "lib/err.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/u64map.h"
 #include "lib/vec.h"
 
 #include <errno.h>
@@ -85,6 +89,7 @@ struct symindex {
 	size_t size;
 	struct symview view; /* funcs, syms, strs, base */
 	struct packed packed;
+	char **dem; /* per function: its demangled name once made (atomics), or NULL */
 };
 
 /* --- varints ------------------------------------------------------------------------------ */
@@ -145,6 +150,7 @@ static void put_s(struct writer *w, int64_t v)
 struct tables {
 	const struct symview *v;
 	const struct packed *p; /* NULL: plain arrays in v */
+	char **dem;		/* an index's demangled names made on use; NULL for plain arrays */
 };
 
 /* Index of the last block with addr <= A, or -1. */
@@ -326,12 +332,31 @@ static const char *view_str(const struct symview *v, uint32_t off)
 	return v->strs + off;
 }
 
-static void set_func(const struct symview *v, uint32_t func, struct sym_frame *f)
+/* The demangled name of function FUNC, made once per index: threads that race each make it,
+ * one copy is kept, the others are freed. NULL when demangling fails (out of memory). */
+static const char *made_demangled(char **slot, const char *name)
 {
+	char *s = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *none = NULL;
+
+	if (s || !name || !(s = demangle(name)))
+		return s;
+	if (__atomic_compare_exchange_n(slot, &none, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return s;
+	free(s);
+	return none; /* the winner's copy */
+}
+
+static void set_func(const struct tables *t, uint32_t func, struct sym_frame *f)
+{
+	const struct symview *v = t->v;
+
 	if (func >= v->nfuncs)
 		return;
 	f->linkage = view_str(v, v->funcs[func].name);
-	f->function = view_str(v, v->funcs[func].demangled);
+	if (v->funcs[func].demangled == SYMIDX_NONE && t->dem)
+		f->function = made_demangled(&t->dem[func], f->linkage);
+	else
+		f->function = view_str(v, v->funcs[func].demangled);
 	if (!f->function)
 		f->function = f->linkage;
 }
@@ -365,8 +390,9 @@ static long find_sym(const struct symview *v, uint32_t a)
 	return -1;
 }
 
-void symview_lookup_symtab(const struct symview *v, uint64_t addr, struct sym_frame *out)
+static void lookup_symtab(const struct tables *t, uint64_t addr, struct sym_frame *out)
 {
+	const struct symview *v = t->v;
 	long si;
 
 	memset(out, 0, sizeof(*out));
@@ -374,7 +400,7 @@ void symview_lookup_symtab(const struct symview *v, uint64_t addr, struct sym_fr
 		return;
 	si = find_sym(v, (uint32_t)(addr - v->base));
 	if (si >= 0) {
-		set_func(v, v->syms[si].func, out);
+		set_func(t, v->syms[si].func, out);
 		out->source = out->function ? SYM_SRC_SYMTAB : SYM_SRC_NONE;
 	}
 }
@@ -402,7 +428,7 @@ static int lookup(const struct tables *t, uint64_t addr, struct sym_frame *out, 
 		struct sym_frame *f = &out[n++];
 
 		memset(f, 0, sizeof(*f));
-		set_func(v, nd.func, f);
+		set_func(t, nd.func, f);
 		f->file = file;
 		f->line = line;
 		f->column = col;
@@ -417,7 +443,7 @@ static int lookup(const struct tables *t, uint64_t addr, struct sym_frame *out, 
 	}
 	if (n > 0)
 		return n;
-	symview_lookup_symtab(v, addr, out);
+	lookup_symtab(t, addr, out);
 	out->file = file;
 	out->line = line;
 	out->column = col;
@@ -439,19 +465,26 @@ int symidx_sym_cmp(const void *a, const void *b)
 
 int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out, int max)
 {
-	struct tables t = {v, NULL};
+	struct tables t = {v, NULL, NULL};
 	return lookup(&t, addr, out, max);
+}
+
+void symview_lookup_symtab(const struct symview *v, uint64_t addr, struct sym_frame *out)
+{
+	struct tables t = {v, NULL, NULL};
+	lookup_symtab(&t, addr, out);
 }
 
 int symindex_lookup(const struct symindex *idx, uint64_t addr, struct sym_frame *out, int max)
 {
-	struct tables t = {&idx->view, &idx->packed};
+	struct tables t = {&idx->view, &idx->packed, idx->dem};
 	return lookup(&t, addr, out, max);
 }
 
 void symindex_lookup_symtab(const struct symindex *idx, uint64_t addr, struct sym_frame *out)
 {
-	symview_lookup_symtab(&idx->view, addr, out);
+	struct tables t = {&idx->view, &idx->packed, idx->dem};
+	lookup_symtab(&t, addr, out);
 }
 
 void symindex_counts(const struct symindex *idx, size_t *nranges, size_t *nnodes, size_t *nlines)
@@ -505,14 +538,88 @@ static int pack_ranges(const struct symview *v, struct packed_out *o)
 	return o->err ? o->err : o->data.err;
 }
 
-static int pack_lines(const struct symview *v, struct packed_out *o)
+/* The strings an index keeps: those its tables reference, renumbered in the order first
+ * referenced, less the demangled names that demangle() makes again from the linkage name. */
+struct strtab {
+	const struct symview *v;
+	struct u64map at; /* offset in v->strs -> offset in the index */
+	struct writer out;
+	int err;
+};
+
+static uint32_t strtab_keep(struct strtab *st, uint32_t off)
+{
+	const char *s = view_str(st->v, off);
+	uint32_t n;
+	size_t len;
+
+	if (!s || st->err)
+		return SYMIDX_NONE;
+	if (u64map_get(&st->at, off, &n))
+		return n;
+	len = strnlen(s, st->v->strs_size - off);
+	if (st->out.n + len + 1 >= SYMIDX_NONE) {
+		st->err = -E2BIG;
+		return SYMIDX_NONE;
+	}
+	if ((st->err = vec_reserve((void **)&st->out.buf, &st->out.cap, st->out.n + len + 1, 1)))
+		return SYMIDX_NONE;
+	n = (uint32_t)st->out.n;
+	memcpy(st->out.buf + n, s, len);
+	st->out.buf[n + len] = 0;
+	st->out.n += len + 1;
+	st->err = u64map_put(&st->at, off, n);
+	return n;
+}
+
+/* Whether demangle() makes F's demangled name from its linkage name. */
+static int remade(const struct symview *v, const struct symidx_func *f)
+{
+	const char *name = view_str(v, f->name), *dem = view_str(v, f->demangled);
+	char *d;
+	int same;
+
+	if (!name || !dem)
+		return 0;
+	d = demangle(name);
+	same = d && strcmp(d, dem) == 0;
+	free(d);
+	return same;
+}
+
+/* The function table with its names in ST; *OUT malloc'd (the caller frees it). */
+static int keep_funcs(struct strtab *st, struct symidx_func **out)
+{
+	const struct symview *v = st->v;
+	struct symidx_func *nf = v->nfuncs ? malloc(v->nfuncs * sizeof(*nf)) : NULL;
+
+	*out = nf;
+	if (v->nfuncs && !nf)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->nfuncs && !st->err; i++) {
+		const struct symidx_func *f = &v->funcs[i];
+
+		nf[i].name = strtab_keep(st, f->name);
+		if (f->demangled == f->name)
+			nf[i].demangled = nf[i].name;
+		else if (remade(v, f))
+			nf[i].demangled = SYMIDX_NONE;
+		else
+			nf[i].demangled = strtab_keep(st, f->demangled);
+	}
+	return st->err;
+}
+
+static int pack_lines(const struct symview *v, struct strtab *st, struct packed_out *o)
 {
 	struct symidx_line prev = {0};
 
-	for (size_t i = 0; i < v->nlines && !o->err && !o->data.err; i++) {
-		const struct symidx_line *l = &v->lines[i];
+	for (size_t i = 0; i < v->nlines && !o->err && !o->data.err && !st->err; i++) {
+		struct symidx_line row = v->lines[i], *l = &row;
 		int64_t dl;
 		int file_changed;
+
+		row.file = strtab_keep(st, row.file);
 
 		if (i % LBLOCK == 0) {
 			start_block(o, l->addr);
@@ -529,12 +636,12 @@ static int pack_lines(const struct symview *v, struct packed_out *o)
 		put_u(&o->data, l->col);
 		prev = *l;
 	}
-	return o->err ? o->err : o->data.err;
+	return o->err ?: o->data.err ?: st->err;
 }
 
-static int pack_nodes(const struct symview *v, struct packed_out *o)
+static int pack_nodes(const struct symview *v, struct strtab *st, struct packed_out *o)
 {
-	for (size_t i = 0; i < v->nnodes && !o->err && !o->data.err; i++) {
+	for (size_t i = 0; i < v->nnodes && !o->err && !o->data.err && !st->err; i++) {
 		const struct symidx_node *n = &v->nodes[i];
 		int inlined = (n->flags & SYMIDX_NODE_INLINED) && n->parent < i;
 
@@ -543,12 +650,12 @@ static int pack_nodes(const struct symview *v, struct packed_out *o)
 		put_u(&o->data, n->func);
 		put_u(&o->data, inlined ? i - n->parent : 0);
 		if (inlined) {
-			put_u(&o->data, (uint64_t)n->call_file + 1);
+			put_u(&o->data, (uint64_t)strtab_keep(st, n->call_file) + 1);
 			put_u(&o->data, n->call_line);
 			put_u(&o->data, n->call_col);
 		}
 	}
-	return o->err ? o->err : o->data.err;
+	return o->err ?: o->data.err ?: st->err;
 }
 
 /* --- the file -------------------------------------------------------------------------- */
@@ -587,22 +694,25 @@ static size_t align8(size_t n)
 static int build_image(const struct symview *v, const char *build_id, uint8_t **out, size_t *len)
 {
 	struct packed_out po[3] = {0};
+	struct strtab st = {.v = v};
+	struct symidx_func *funcs = NULL;
 	const void *ptr[S_N];
 	size_t size[S_N], off = sizeof(struct symidx_header);
 	struct symidx_header *h;
 	uint8_t *img;
 	int err;
 
-	err = pack_ranges(v, &po[0]) ?: pack_nodes(v, &po[1]) ?: pack_lines(v, &po[2]);
+	err = keep_funcs(&st, &funcs) ?: pack_ranges(v, &po[0]) ?: pack_nodes(v, &st, &po[1])
+						  ?: pack_lines(v, &st, &po[2]);
 	if (err)
 		goto out;
 	for (int i = 0; i < 3; i++) {
 		ptr[2 * i] = po[i].blocks, size[2 * i] = po[i].nblocks * sizeof(struct block);
 		ptr[2 * i + 1] = po[i].data.buf, size[2 * i + 1] = po[i].data.n;
 	}
-	ptr[S_FUNCS] = v->funcs, size[S_FUNCS] = v->nfuncs * sizeof(*v->funcs);
+	ptr[S_FUNCS] = funcs, size[S_FUNCS] = v->nfuncs * sizeof(*funcs);
 	ptr[S_SYMS] = v->syms, size[S_SYMS] = v->nsyms * sizeof(*v->syms);
-	ptr[S_STRS] = v->strs, size[S_STRS] = v->strs_size;
+	ptr[S_STRS] = st.out.buf, size[S_STRS] = st.out.n;
 	for (int i = 0; i < S_N; i++)
 		off += align8(size[i]);
 	img = calloc(1, off);
@@ -633,6 +743,9 @@ out:
 		free(po[i].blocks);
 		free(po[i].data.buf);
 	}
+	free(funcs);
+	free(st.out.buf);
+	u64map_free(&st.at);
 	return err;
 }
 
@@ -779,6 +892,8 @@ int symindex_open(const char *path, const char *build_id, struct symindex **out)
 		err = build_dir(idx->packed.rb, idx->packed.nrb, &idx->packed.rdir)
 			  ?: build_dir(idx->packed.lb, idx->packed.nlb, &idx->packed.ldir);
 	}
+	if (!err && idx->view.nfuncs && !(idx->dem = calloc(idx->view.nfuncs, sizeof(char *))))
+		err = -ENOMEM;
 out:
 	close(fd);
 	if (err) {
@@ -797,6 +912,9 @@ void symindex_close(struct symindex *idx)
 		return;
 	if (idx->map)
 		munmap(idx->map, idx->size);
+	for (size_t i = 0; idx->dem && i < idx->view.nfuncs; i++)
+		free(idx->dem[i]);
+	free(idx->dem);
 	free(idx->packed.rdir.first);
 	free(idx->packed.ldir.first);
 	free(idx);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define SYMIDX_NONE    UINT32_MAX
-#define SYMIDX_VERSION 2
+#define SYMIDX_VERSION 3
 
 /* One entry of the flattened range table: [addr, next entry's addr) belongs to NODE
  * (SYMIDX_NONE: no DWARF function there). Sorted by addr, unique. */
@@ -43,7 +43,11 @@ struct symidx_node {
 };
 
 /* A function name: NAME as in the file (linkage name when there is one), DEMANGLED its
- * demangled form (equal to NAME when it is not mangled). Both are string offsets. */
+ * demangled form (equal to NAME when it is not mangled). Both are string offsets. In an index
+ * file DEMANGLED is SYMIDX_NONE where it equals demangle(NAME): the index demangles such a
+ * name on first use and keeps the result until it is closed. Demangled C++ names are long
+ * (ceph-osd: 68 MB of them against 21 MB of linkage names); storing them made an index half
+ * the size of the compressed debug file. */
 struct symidx_func {
 	uint32_t name;
 	uint32_t demangled;

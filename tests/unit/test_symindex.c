@@ -207,6 +207,58 @@ TEST(lookup_semantics)
 	CHECK(fr[0].function == NULL);
 }
 
+/* Index files keep a demangled name only where demangle() would not make it from the linkage
+ * name (ceph-osd: 120 -> 52 MB); the others are made on first use, once per open index, and
+ * answers stay those of the plain tables. */
+TEST(demangled_names_made_on_use)
+{
+	static const char strs[] = "\0x.cc\0_Z3barv\0bar()\0_Z3bazv\0custom baz\0";
+	static struct fixture f;
+	struct symidx_func funcs[2] = {{6, 14}, {20, 28}}; /* remade by demangle(); kept */
+	struct symidx_node nodes[2] = {{0, SYMIDX_NONE, SYMIDX_NONE, 0, 0, 0},
+				       {1, SYMIDX_NONE, SYMIDX_NONE, 0, 0, 0}};
+	struct symidx_range ranges[3] = {{16, 0}, {32, 1}, {48, SYMIDX_NONE}};
+	struct symidx_line lines[1] = {{16, 1, 3, 1}};
+	struct symview v = {.base = 0x1000,
+			    .ranges = ranges,
+			    .nranges = 3,
+			    .nodes = nodes,
+			    .nnodes = 2,
+			    .funcs = funcs,
+			    .nfuncs = 2,
+			    .lines = lines,
+			    .nlines = 1,
+			    .strs = strs,
+			    .strs_size = sizeof(strs)};
+	struct sym_frame a[2], b[2];
+	struct symindex *idx;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	make_fixture(&f, 1, 1, 1); /* for its temp dir */
+	CHECK_INT(symindex_write(&v, BID, f.path), 0);
+	fd = open(f.path, O_RDONLY);
+	CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	CHECK(n > 0 && n < (ssize_t)sizeof(buf));
+	CHECK(memmem(buf, (size_t)n, "bar()", 5) == NULL);
+	CHECK(memmem(buf, (size_t)n, "_Z3barv", 7) != NULL);
+	CHECK(memmem(buf, (size_t)n, "custom baz", 10) != NULL);
+	CHECK_INT(symindex_open(f.path, BID, &idx), 0);
+	CHECK_INT(symindex_lookup(idx, 0x1000 + 20, a, 2), 1);
+	CHECK_STR(a[0].function, "bar()");
+	CHECK_STR(a[0].linkage, "_Z3barv");
+	CHECK_STR(a[0].file, "x.cc");
+	CHECK_INT(symindex_lookup(idx, 0x1000 + 17, b, 2), 1);
+	CHECK(a[0].function == b[0].function); /* made once, kept */
+	CHECK_INT(symindex_lookup(idx, 0x1000 + 40, a, 2), 1);
+	CHECK_STR(a[0].function, "custom baz");
+	CHECK_STR(a[0].linkage, "_Z3bazv");
+	symindex_close(idx);
+}
+
 static void write_bytes(const char *path, long off, const void *buf, size_t len)
 {
 	int fd = open(path, O_WRONLY);
