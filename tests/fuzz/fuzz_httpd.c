@@ -246,8 +246,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	put(&req, &len, &cap, body, blen);
 	status = request(req, len);
 	if (status < 100 || (status >= 500 && status != 503 && status != 507)) {
-		fprintf(stderr, "fuzz_httpd: %s %s answered %d\n", KINDS[k].method, KINDS[k].path,
-			status);
+		fprintf(stderr, "fuzz_httpd: %s %s answered %d; the request: %.*s\n",
+			KINDS[k].method, KINDS[k].path, status, (int)(len < 600 ? len : 600), req);
 		abort();
 	}
 	free(req);
