@@ -451,9 +451,9 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 static void peers_account(struct resolver *r, const enum peerfetch_answer *answers)
 {
 	int64_t now = clock_mono_ms();
+	int asked = 0;
 
 	pthread_mutex_lock(&r->lock);
-	r->st.peer_fetches++;
 	for (size_t i = 0; i < r->npeers; i++) {
 		switch (answers[i]) {
 		case PEERFETCH_SKIPPED: r->st.peer_skipped++; continue;
@@ -466,13 +466,15 @@ static void peers_account(struct resolver *r, const enum peerfetch_answer *answe
 		case PEERFETCH_DROPPED: break;
 		}
 		r->st.peer_requests++;
+		asked = 1;
 	}
+	r->st.peer_fetches += (uint64_t)asked;
 	pthread_mutex_unlock(&r->lock);
 }
 
 /* One round over the peers. 1: found, *E filled; 0: not found, *ALL_ASKED says whether every
- * peer answered (a miss is then final until an upload somewhere); *BAD when the file a peer
- * sent was refused by the store. */
+ * peer answered (a miss is then final until an upload somewhere), *BAD whether the file a peer
+ * sent was refused by the store; a negative errno when this side failed (memory, disk). */
 static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e, int *all_asked,
 		     int *bad)
 {
@@ -485,7 +487,7 @@ static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e
 				   .stall_ms = r->peer_stall_ms,
 				   .stop = &r->stopping};
 	enum peerfetch_answer answers[PEERFETCH_MAX_PEERS];
-	int ask[PEERFETCH_MAX_PEERS], nask = 0, found, err;
+	int ask[PEERFETCH_MAX_PEERS], nask = 0, found = 0, err;
 	char tmp[PATH_MAX];
 	int64_t now = clock_mono_ms();
 
@@ -493,23 +495,18 @@ static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < r->npeers; i++) {
 		ask[i] = now >= r->peer_down_until[i];
+		answers[i] = PEERFETCH_SKIPPED;
 		nask += ask[i];
 	}
 	pthread_mutex_unlock(&r->lock);
-	*all_asked = nask == (int)r->npeers;
-	found = nask ? peerfetch_get(&o, bid, ask, tmp, answers) : 0;
+	if (nask)
+		found = peerfetch_get(&o, bid, ask, tmp, answers);
 	if (found < 0) {
 		log_msg(FS_LOG_WARN, "resolver: asking the peers for %s: %s", bid, err_str(found));
-		*all_asked = 0;
-		return 0;
+		return found;
 	}
-	if (nask)
-		peers_account(r, answers);
-	else {
-		pthread_mutex_lock(&r->lock);
-		r->st.peer_skipped += r->npeers;
-		pthread_mutex_unlock(&r->lock);
-	}
+	peers_account(r, answers);
+	*all_asked = 1;
 	for (size_t i = 0; i < r->npeers; i++)
 		if (answers[i] != PEERFETCH_HIT && answers[i] != PEERFETCH_MISS)
 			*all_asked = 0;
@@ -519,7 +516,9 @@ static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e
 	if (!err)
 		return 1;
 	log_msg(FS_LOG_WARN, "resolver: file of %s from a peer: %s", bid, err_str(err));
-	*bad = err != -ENOMEM && err != -ENOSPC && err != -EIO;
+	if (err == -ENOMEM || err == -ENOSPC || err == -EIO)
+		return err;
+	*bad = 1;
 	return 0;
 }
 
@@ -539,10 +538,14 @@ static int job_work(struct resolver *r, const char *bid, struct dstore_entry *e,
 		return RESOLVER_FOUND;
 	}
 	if (r->npeers) {
-		int all, bad;
+		int all = 0, bad = 0, got = try_peers(r, bid, e, &all, &bad);
 
-		if (try_peers(r, bid, e, &all, &bad))
+		if (got > 0)
 			return RESOLVER_FOUND;
+		if (got < 0) {
+			*reason = R_STORE; /* ours, not the peers': not remembered */
+			return RESOLVER_MISSING;
+		}
 		if (!r->urls) {
 			*reason = bad ? R_PEER_BAD_FILE : all ? R_PEERS_NOT_FOUND : R_PEERS_DOWN;
 			*cache = 1;
