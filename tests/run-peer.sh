@@ -47,6 +47,11 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 PIDS+=($!)
+for _ in $(seq 100); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$UD/ready")" = 404 ] && break
+	sleep 0.1
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$UD/ready")" = 404 ] || { echo "FAILED: fake peer D"; exit 1; }
 
 COMMON=(--debug-dir "$T/empty" --token-file token --request-timeout 3s --threads 4)
 start_fleetsymd a --data-dir "$T/a" --listen "127.0.0.1:$PA" "${COMMON[@]}" \
@@ -156,8 +161,9 @@ kill -STOP "$PID_C"
 t=$(curl -s -m 30 -o "$T/body" -w '%{time_total}' -X POST "$UA/api/v1/symbolize" \
 	-d "{\"build_id\":\"$BID1\",\"addresses\":[\"0x1200\"]}")
 grep -q '"status":"pending"' "$T/body" || fail "fx1 with C stopped: $(cat "$T/body")"
-# --request-timeout is 3 s: not the stall bound (5 s) nor the fetch timeout (30 s)
-python3 -c "import sys; sys.exit(0 if $t < 4.5 else 1)" || fail "pending after ${t}s"
+# pending (checked above) says A did not wait for C's outcome; that it came at --request-timeout
+# (3 s) and not much later, with room for a loaded host
+python3 -c "import sys; sys.exit(0 if 2.9 < $t < 10 else 1)" || fail "pending after ${t}s"
 # the round ends at the stall bound: C counted as failed, fx1 missing (C could not be asked)
 for _ in $(seq 100); do
 	[ "$(metric "$UA" fleetsymd_peer_errors_total)" -ge 1 ] && break
