@@ -121,6 +121,8 @@ static enum peerfetch_answer xfer_answer(struct xfer *x, CURLcode rc, const char
 		return PEERFETCH_MISS;
 	log_msg(FS_LOG_INFO, "peerfetch: %s for %s: %s%s (HTTP %ld)", base, bid,
 		curl_easy_strerror(rc), x->too_big ? ", over the size limit" : "", code);
+	if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+		return PEERFETCH_TOO_BIG;
 	return PEERFETCH_ERROR;
 }
 

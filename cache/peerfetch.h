@@ -39,8 +39,9 @@ enum peerfetch_answer {
 	PEERFETCH_SKIPPED, /* not asked (ASK[i] was 0) */
 	PEERFETCH_HIT,	   /* 200, complete */
 	PEERFETCH_MISS,	   /* 404: it does not have it */
-	PEERFETCH_ERROR,   /* unreachable, timed out, another status, too big, or cut short */
+	PEERFETCH_ERROR,   /* unreachable, timed out, another status, or cut short */
 	PEERFETCH_DROPPED, /* still answering when another peer's answer won */
+	PEERFETCH_TOO_BIG, /* it has a file, longer than opts.max_bytes */
 };
 
 /*

@@ -60,6 +60,8 @@ static const char R_PEERS_NOT_FOUND[] =
 static const char R_PEERS_DOWN[] =
     "not uploaded here, not in the local debug dirs, and not every peer replica could be asked "
     "(no debuginfod server configured); ask again later";
+static const char R_PEER_TOO_BIG[] =
+    "a peer replica has it, but over the size limit (8 times --max-upload-size)";
 static const char R_PEER_BAD_FILE[] =
     "a peer replica sent a file that is not usable (damaged, or of another build ID)";
 static const char R_STORE[] = "storing the debug file failed (out of memory or disk space?)";
@@ -463,6 +465,7 @@ static void peers_account(struct resolver *r, const enum peerfetch_answer *answe
 			r->st.peer_errors++;
 			r->peer_down_until[i] = now + RESOLVER_PEER_RETRY_S * 1000LL;
 			break;
+		case PEERFETCH_TOO_BIG: r->st.peer_errors++; break; /* the peer itself is fine */
 		case PEERFETCH_DROPPED: break;
 		}
 		r->st.peer_requests++;
@@ -473,10 +476,11 @@ static void peers_account(struct resolver *r, const enum peerfetch_answer *answe
 }
 
 /* One round over the peers. 1: found, *E filled; 0: not found, *ALL_ASKED says whether every
- * peer answered (a miss is then final until an upload somewhere), *BAD whether the file a peer
- * sent was refused by the store; a negative errno when this side failed (memory, disk). */
+ * peer answered (a miss is then final until an upload somewhere), *WHY (else NULL) that a peer
+ * had a file but it was too big or refused by the store; a negative errno when this side
+ * failed (memory, disk). */
 static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e, int *all_asked,
-		     int *bad)
+		     const char **why)
 {
 	struct peerfetch_opts o = {.urls = (const char *const *)r->peers,
 				   .npeers = r->npeers,
@@ -491,7 +495,7 @@ static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e
 	char tmp[PATH_MAX];
 	int64_t now = clock_mono_ms();
 
-	*bad = 0;
+	*why = NULL;
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < r->npeers; i++) {
 		ask[i] = now >= r->peer_down_until[i];
@@ -508,7 +512,9 @@ static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e
 	peers_account(r, answers);
 	*all_asked = 1;
 	for (size_t i = 0; i < r->npeers; i++)
-		if (answers[i] != PEERFETCH_HIT && answers[i] != PEERFETCH_MISS)
+		if (answers[i] == PEERFETCH_TOO_BIG)
+			*why = R_PEER_TOO_BIG;
+		else if (answers[i] != PEERFETCH_HIT && answers[i] != PEERFETCH_MISS)
 			*all_asked = 0;
 	if (!found)
 		return 0;
@@ -518,7 +524,7 @@ static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e
 	log_msg(FS_LOG_WARN, "resolver: file of %s from a peer: %s", bid, err_str(err));
 	if (err == -ENOMEM || err == -ENOSPC || err == -EIO)
 		return err;
-	*bad = 1;
+	*why = R_PEER_BAD_FILE;
 	return 0;
 }
 
@@ -538,7 +544,8 @@ static int job_work(struct resolver *r, const char *bid, struct dstore_entry *e,
 		return RESOLVER_FOUND;
 	}
 	if (r->npeers) {
-		int all = 0, bad = 0, got = try_peers(r, bid, e, &all, &bad);
+		const char *why = NULL;
+		int all = 0, got = try_peers(r, bid, e, &all, &why);
 
 		if (got > 0)
 			return RESOLVER_FOUND;
@@ -547,7 +554,7 @@ static int job_work(struct resolver *r, const char *bid, struct dstore_entry *e,
 			return RESOLVER_MISSING;
 		}
 		if (!r->urls) {
-			*reason = bad ? R_PEER_BAD_FILE : all ? R_PEERS_NOT_FOUND : R_PEERS_DOWN;
+			*reason = why ? why : all ? R_PEERS_NOT_FOUND : R_PEERS_DOWN;
 			*cache = 1;
 			return RESOLVER_MISSING;
 		}

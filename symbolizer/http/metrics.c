@@ -235,10 +235,11 @@ static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 		      "Peer requests answered with the debug file.", rs->peer_hits);
 	metrics_value(w, "fleetsymd_peer_misses_total", "counter",
 		      "Peer requests answered 404 (the peer does not have it).", rs->peer_misses);
-	metrics_value(w, "fleetsymd_peer_errors_total", "counter",
-		      "Peer requests that failed: unreachable, stalled, timed out, another status "
-		      "or over the size limit (the peer is then left out for a while).",
-		      rs->peer_errors);
+	metrics_value(
+	    w, "fleetsymd_peer_errors_total", "counter",
+	    "Peer requests that failed: unreachable, stalled, timed out or another status "
+	    "(the peer is then left out for a while), or a file over the size limit.",
+	    rs->peer_errors);
 	metrics_value(w, "fleetsymd_peer_skipped_total", "counter",
 		      "Peers left out of a round because they had failed shortly before.",
 		      rs->peer_skipped);

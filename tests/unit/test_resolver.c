@@ -549,19 +549,19 @@ static void child_cleanup(void *arg)
 	stop_child((pid_t)(intptr_t)arg);
 }
 
-/* A server that takes every connection and answers nothing for 30 s; stopped when the test
- * ends. */
-static void slow_server(int *port)
+/* A python3 HTTP server: SRC run with its port and ARG (may be NULL) as arguments; stopped when
+ * the test ends. */
+static void py_server(const char *src, const char *arg, int *port)
 {
 	char p[16];
-	char *argv[] = {"python3", "-c", (char *)slow_py, p, NULL};
+	char *argv[] = {"python3", "-c", (char *)src, p, (char *)arg, NULL};
 	pid_t pid;
 
 	if (sh("command -v python3 >/dev/null"))
 		SKIP("python3 not installed");
 	*port = free_port();
 	snprintf(p, sizeof(p), "%d", *port);
-	pid = spawn(argv, fxp("slow.log"));
+	pid = spawn(argv, fxp("py.log"));
 	CHECK(pid > 0);
 	t_defer(child_cleanup, (void *)(intptr_t)pid);
 	for (int i = 0; i < 100; i++) { /* listening within 10 s */
@@ -576,7 +576,13 @@ static void slow_server(int *port)
 			return;
 		usleep(100000);
 	}
-	SKIP("the python3 slow server did not start");
+	SKIP("the python3 server did not start");
+}
+
+/* A server that takes every connection and answers nothing for 30 s. */
+static void slow_server(int *port)
+{
+	py_server(slow_py, NULL, port);
 }
 
 TEST(slow_server_pending_and_nobody_else_blocked)
@@ -857,4 +863,56 @@ TEST(dead_and_silent_peers_dropped_then_left_out)
 	CHECK_INT(st.peer_misses, 2);
 	CHECK_INT(count_tmp(&t), 0);
 	tres_close(&t);
+}
+
+/* Answers every GET with the file named by its second argument. */
+static const char liar_py[] =
+    "import http.server, sys\n"
+    "body = open(sys.argv[2], 'rb').read()\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200)\n"
+    "        self.send_header('Content-Length', str(len(body)))\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def log_message(self, *a):\n"
+    "        pass\n"
+    "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+
+TEST(peer_file_checked_like_a_fetch)
+{
+	char url[64];
+	const char *peers[2] = {url, NULL}, *reason = NULL;
+	struct resolver_opts o = {.peers = peers};
+	struct resolver_stats st;
+	struct dstore_entry e;
+	static struct tres t, small;
+	int port;
+
+	fixtures();
+	py_server(liar_py, fxp("p2.debug"), &port); /* p2's file, whatever is asked */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	tres_open(&t, NULL, NULL, o);
+	CHECK_INT(resolver_resolve(t.r, bids[5], 10000, &e, &reason), RESOLVER_MISSING);
+	CHECK(reason && strstr(reason, "not usable"));
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.peer_hits, 1); /* the peer answered; the store refused what it sent */
+	CHECK_INT(count_tmp(&t), 0);
+	/* the right file is installed, but not past the size cap */
+	CHECK_INT(resolver_resolve(t.r, bids[2], 10000, &e, &reason), RESOLVER_FOUND);
+	CHECK_INT(e.source, DSTORE_SRC_PEER);
+	tres_close(&t);
+	o.peer_max_bytes = 100;
+	tres_open(&small, NULL, NULL, o);
+	CHECK_INT(resolver_resolve(small.r, bids[2], 10000, &e, &reason), RESOLVER_MISSING);
+	CHECK(reason && strstr(reason, "size limit"));
+	resolver_stats(small.r, &st);
+	CHECK_INT(st.peer_errors, 1);
+	/* the peer is not taken for down: the next build ID asks it again */
+	CHECK_INT(resolver_resolve(small.r, bids[1], 10000, &e, &reason), RESOLVER_MISSING);
+	resolver_stats(small.r, &st);
+	CHECK_INT(st.peer_skipped, 0);
+	CHECK_INT(st.peer_requests, 2);
+	CHECK_INT(count_tmp(&small), 0);
+	tres_close(&small);
 }
