@@ -80,16 +80,17 @@ struct prep {
 	char orig_tmp[PATH_MAX]; /* the bytes as received when inflated, else "" */
 };
 
-static const char *const source_names[] = {"upload", "local", "debuginfod"};
+static const char *const source_names[] = {"upload", "local", "debuginfod", "peer"};
 
 const char *dstore_source_name(enum dstore_source src)
 {
-	return (unsigned)src < 3 ? source_names[src] : "unknown";
+	return (unsigned)src < sizeof(source_names) / sizeof(source_names[0]) ? source_names[src]
+									      : "unknown";
 }
 
 static int source_from_name(const char *name, enum dstore_source *src)
 {
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < sizeof(source_names) / sizeof(source_names[0]); i++)
 		if (name && strcmp(name, source_names[i]) == 0) {
 			*src = (enum dstore_source)i;
 			return 0;
@@ -1225,7 +1226,7 @@ int dstore_put(struct dstore *s, const char *build_id, const char *tmp_path,
 	enum dstore_put_result res = DSTORE_PUT_CREATED;
 	int consumed = 0, err;
 
-	if (!under_tmp(s, tmp_path) || (unsigned)source > DSTORE_SRC_DEBUGINFOD)
+	if (!under_tmp(s, tmp_path) || (unsigned)source > DSTORE_SRC_PEER)
 		return -EINVAL;
 	err = buildid_normalize(build_id, BUILDID_WHOLE, bid);
 	if (!err)

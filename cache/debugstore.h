@@ -31,6 +31,7 @@ enum dstore_source {
 	DSTORE_SRC_UPLOAD,
 	DSTORE_SRC_LOCAL,
 	DSTORE_SRC_DEBUGINFOD,
+	DSTORE_SRC_PEER, /* another fleetsymd replica (--peer); cached like a debuginfod fetch */
 };
 
 /* Quality bits of a debug file, from its section table. */

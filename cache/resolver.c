@@ -2,7 +2,8 @@
  * resolver - build ID → debug file: the store, local debug dirs, debuginfod; one job per ID.
  *
  * A job is a thread that owns the resolution of one build ID from start to end: it looks in the
- * local dirs, then (holding one of max_fetches slots and the libdebuginfod handle that goes with
+ * local dirs, then asks the peer replicas (one round, every peer at once, peerfetch.c), then
+ * (holding one of max_fetches slots and the libdebuginfod handle that goes with
  * the slot) asks debuginfod, and puts what it finds into the store. Callers of that build ID find
  * the job in the in-flight list and wait on the condition variable, each for at most its own
  * wait_ms; the job does not care who waits or who gave up. A thread per job rather than a fixed
@@ -39,6 +40,8 @@
 #define NEG_BUCKETS 4096
 #define JOB_STACK   (1 << 20)
 
+#define DEFAULT_PEER_NEG_TTL_S 60
+
 static const char R_PENDING[] = "debug info is being fetched; ask again shortly";
 static const char R_NOWHERE[] =
     "not uploaded and not in the local debug dirs (no debuginfod server configured); upload it";
@@ -51,6 +54,16 @@ static const char R_TOO_BIG[] = "debuginfod has it, but over the size limit (DEB
 static const char R_BAD_FILE[] =
     "debuginfod sent a file that is not usable (damaged, or of another build ID)";
 static const char R_FAILED[] = "the debuginfod query failed";
+static const char R_PEERS_NOT_FOUND[] =
+    "not uploaded here or to any peer replica, and not in the local debug dirs (no debuginfod "
+    "server configured); upload it";
+static const char R_PEERS_DOWN[] =
+    "not uploaded here, not in the local debug dirs, and not every peer replica could be asked "
+    "(no debuginfod server configured); ask again later";
+static const char R_PEER_TOO_BIG[] =
+    "a peer replica has it, but over the size limit (8 times --max-upload-size)";
+static const char R_PEER_BAD_FILE[] =
+    "a peer replica sent a file that is not usable (damaged, or of another build ID)";
 static const char R_STORE[] = "storing the debug file failed (out of memory or disk space?)";
 static const char R_STOPPING[] = "the resolver is shutting down";
 static const char R_BUSY[] = "too many build IDs are being resolved at once; ask again shortly";
@@ -100,6 +113,12 @@ struct resolver {
 	size_t nneg;
 	atomic_int stopping;
 	struct resolver_stats st;
+	char **peers; /* NULL-terminated; NULL = none */
+	size_t npeers;
+	char *peer_token;
+	uint64_t peer_max_bytes;
+	int peer_stall_ms, peer_ttl_s;
+	int64_t peer_down_until[PEERFETCH_MAX_PEERS]; /* clock_mono_ms(); under lock */
 };
 
 static size_t bid_hash(const char *bid)
@@ -148,7 +167,7 @@ static struct neg *neg_find_locked(struct resolver *r, const char *bid, time_t n
 	return NULL;
 }
 
-static void neg_insert_locked(struct resolver *r, const char *bid, const char *reason)
+static void neg_insert_locked(struct resolver *r, const char *bid, const char *reason, int ttl_s)
 {
 	time_t now = time(NULL);
 	struct neg *n = neg_find_locked(r, bid, now);
@@ -167,7 +186,7 @@ static void neg_insert_locked(struct resolver *r, const char *bid, const char *r
 		r->neg[b] = n;
 		r->nneg++;
 	}
-	n->expires = now + r->ttl_s;
+	n->expires = now + ttl_s;
 	n->reason = reason;
 }
 
@@ -428,6 +447,87 @@ static int try_debuginfod(struct resolver *r, const char *bid, struct dstore_ent
 	return RESOLVER_FOUND;
 }
 
+/* ---- peers ---- */
+
+/* Count one round's ANSWERS and leave the peers that did not answer out for a while. */
+static void peers_account(struct resolver *r, const enum peerfetch_answer *answers)
+{
+	int64_t now = clock_mono_ms();
+	int asked = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->npeers; i++) {
+		switch (answers[i]) {
+		case PEERFETCH_SKIPPED: r->st.peer_skipped++; continue;
+		case PEERFETCH_HIT: r->st.peer_hits++; break;
+		case PEERFETCH_MISS: r->st.peer_misses++; break;
+		case PEERFETCH_ERROR:
+			r->st.peer_errors++;
+			r->peer_down_until[i] = now + RESOLVER_PEER_RETRY_S * 1000LL;
+			break;
+		case PEERFETCH_TOO_BIG: r->st.peer_errors++; break; /* the peer itself is fine */
+		case PEERFETCH_DROPPED: break;
+		}
+		r->st.peer_requests++;
+		asked = 1;
+	}
+	r->st.peer_fetches += (uint64_t)asked;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* One round over the peers. 1: found, *E filled; 0: not found, *ALL_ASKED says whether every
+ * peer answered (a miss is then final until an upload somewhere), *WHY (else NULL) that a peer
+ * had a file but it was too big or refused by the store; a negative errno when this side
+ * failed (memory, disk). */
+static int try_peers(struct resolver *r, const char *bid, struct dstore_entry *e, int *all_asked,
+		     const char **why)
+{
+	struct peerfetch_opts o = {.urls = (const char *const *)r->peers,
+				   .npeers = r->npeers,
+				   .token = r->peer_token,
+				   .tmp_dir = dstore_tmp_dir(r->store),
+				   .max_bytes = r->peer_max_bytes,
+				   .timeout_ms = r->timeout_s * 1000,
+				   .stall_ms = r->peer_stall_ms,
+				   .stop = &r->stopping};
+	enum peerfetch_answer answers[PEERFETCH_MAX_PEERS];
+	int ask[PEERFETCH_MAX_PEERS], nask = 0, found = 0, err;
+	char tmp[PATH_MAX];
+	int64_t now = clock_mono_ms();
+
+	*why = NULL;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->npeers; i++) {
+		ask[i] = now >= r->peer_down_until[i];
+		answers[i] = PEERFETCH_SKIPPED;
+		nask += ask[i];
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (nask)
+		found = peerfetch_get(&o, bid, ask, tmp, answers);
+	if (found < 0) {
+		log_msg(FS_LOG_WARN, "resolver: asking the peers for %s: %s", bid, err_str(found));
+		return found;
+	}
+	peers_account(r, answers);
+	*all_asked = 1;
+	for (size_t i = 0; i < r->npeers; i++)
+		if (answers[i] == PEERFETCH_TOO_BIG)
+			*why = R_PEER_TOO_BIG;
+		else if (answers[i] != PEERFETCH_HIT && answers[i] != PEERFETCH_MISS)
+			*all_asked = 0;
+	if (!found)
+		return 0;
+	err = store_tmp(r, tmp, bid, DSTORE_SRC_PEER, e);
+	if (!err)
+		return 1;
+	log_msg(FS_LOG_WARN, "resolver: file of %s from a peer: %s", bid, err_str(err));
+	if (err == -ENOMEM || err == -ENOSPC || err == -EIO)
+		return err;
+	*why = R_PEER_BAD_FILE;
+	return 0;
+}
+
 /* ---- jobs ---- */
 
 static int job_work(struct resolver *r, const char *bid, struct dstore_entry *e,
@@ -442,6 +542,22 @@ static int job_work(struct resolver *r, const char *bid, struct dstore_entry *e,
 		r->st.local_hits++;
 		pthread_mutex_unlock(&r->lock);
 		return RESOLVER_FOUND;
+	}
+	if (r->npeers) {
+		const char *why = NULL;
+		int all = 0, got = try_peers(r, bid, e, &all, &why);
+
+		if (got > 0)
+			return RESOLVER_FOUND;
+		if (got < 0) {
+			*reason = R_STORE; /* ours, not the peers': not remembered */
+			return RESOLVER_MISSING;
+		}
+		if (!r->urls) {
+			*reason = why ? why : all ? R_PEERS_NOT_FOUND : R_PEERS_DOWN;
+			*cache = 1;
+			return RESOLVER_MISSING;
+		}
 	}
 	if (!r->urls) {
 		*reason = R_NOWHERE;
@@ -473,7 +589,8 @@ static void *job_main(void *arg)
 		}
 	r->njobs--;
 	if (st == RESOLVER_MISSING && cache)
-		neg_insert_locked(r, j->bid, reason);
+		neg_insert_locked(r, j->bid, reason,
+				  r->npeers && r->peer_ttl_s < r->ttl_s ? r->peer_ttl_s : r->ttl_s);
 	j->next = r->zombies; /* the thread's reference goes with it, dropped once joined */
 	r->zombies = j;
 	pthread_cond_broadcast(&r->cond);
@@ -697,6 +814,30 @@ static int setup_debuginfod(struct resolver *r)
 	return 0;
 }
 
+static int copy_peers(struct resolver *r, const struct resolver_opts *o)
+{
+	size_t n = 0;
+
+	while (o->peers && o->peers[n])
+		n++;
+	if (n > PEERFETCH_MAX_PEERS)
+		return -E2BIG;
+	r->peers = calloc(n + 1, sizeof(*r->peers));
+	if (!r->peers)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(r->peers[i] = strdup(o->peers[i])))
+			return -ENOMEM;
+	r->npeers = n;
+	if (o->peer_token && !(r->peer_token = strdup(o->peer_token)))
+		return -ENOMEM;
+	r->peer_max_bytes = o->peer_max_bytes;
+	r->peer_stall_ms = o->peer_stall_ms;
+	r->peer_ttl_s =
+	    o->peer_negative_ttl_s > 0 ? o->peer_negative_ttl_s : DEFAULT_PEER_NEG_TTL_S;
+	return 0;
+}
+
 static int copy_opts(struct resolver *r, const struct resolver_opts *o)
 {
 	static const char *const def_dirs[] = {"/usr/lib/debug", NULL};
@@ -721,7 +862,7 @@ static int copy_opts(struct resolver *r, const struct resolver_opts *o)
 		r->max_fetches = RESOLVER_MAX_JOBS;
 	r->timeout_s = o->fetch_timeout_s > 0 ? o->fetch_timeout_s : 30;
 	r->ttl_s = o->negative_ttl_s > 0 ? o->negative_ttl_s : 600;
-	return 0;
+	return copy_peers(r, o);
 }
 
 int resolver_new(const struct resolver_opts *opts, struct resolver **out)
@@ -775,6 +916,10 @@ void resolver_free(struct resolver *r)
 	for (size_t i = 0; r->dirs && r->dirs[i]; i++)
 		free(r->dirs[i]);
 	free(r->dirs);
+	for (size_t i = 0; r->peers && r->peers[i]; i++)
+		free(r->peers[i]);
+	free(r->peers);
+	free(r->peer_token);
 	free(r->urls);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);

@@ -1,15 +1,19 @@
 /*
  * resolver - build ID → debug file, in order: the store (uploads and what was fetched before),
- * local debug dirs (.build-id layout), debuginfod servers (libdebuginfod). What is found outside
- * the store is copied into it (decompressed), so the next request is a store hit.
+ * local debug dirs (.build-id layout), the peer replicas (other fleetsymd, all at once, see
+ * peerfetch.h), debuginfod servers (libdebuginfod). What is found outside the store is copied
+ * into it (decompressed), so the next request is a store hit.
  *
  * - One fetch in flight per build ID, shared by every caller asking for it (single flight).
  * - At most opts.max_fetches debuginfod fetches at once; each with a deadline
  *   (opts.fetch_timeout_s); a slow or dead server only delays callers of that build ID.
  * - A caller waits at most its own WAIT_MS; the fetch goes on in the background and its result
  *   lands in the store for the next request.
- * - Misses are remembered for opts.negative_ttl_s; resolver_forget_negative() (an upload)
- *   drops that at once.
+ * - Misses are remembered for opts.negative_ttl_s (with peers, at most opts.peer_negative_ttl_s,
+ *   so that an upload to another replica is seen here soon); resolver_forget_negative() (an
+ *   upload) drops that at once.
+ * - A peer that did not answer (down, stalled, broken) is left out of the rounds for
+ *   RESOLVER_PEER_RETRY_S; a peer's miss is final for that round.
  * - libdebuginfod client handles are never shared between threads: a fetch holds one for the
  *   length of its query.
  * - A file fetched from debuginfod is moved out of libdebuginfod's cache into the store, so the
@@ -20,12 +24,15 @@
  * set it, DEBUGINFOD_CACHE_PATH (<data-dir>/debuginfod-client): call resolver_new() before the
  * process starts any thread, and have one resolver with debuginfod URLs per process.
  *
+ * With peers, the process must have called curl_global_init() before starting any thread.
+ *
  * Thread-safe, except resolver_new() and resolver_free() (no resolve may run during free).
  */
 #ifndef FLEETSYM_RESOLVER_H
 #define FLEETSYM_RESOLVER_H
 
 #include "cache/debugstore.h"
+#include "cache/peerfetch.h"
 
 struct resolver;
 
@@ -36,7 +43,15 @@ struct resolver_opts {
 	int max_fetches;	       /* concurrent debuginfod fetches; 0 = 4 */
 	int fetch_timeout_s;	       /* per fetch; 0 = 30 */
 	int negative_ttl_s;	       /* 0 = 600 */
+	const char *const *peers;      /* NULL-terminated base URLs of the other replicas; NULL =
+					* none; at most PEERFETCH_MAX_PEERS */
+	const char *peer_token;	       /* bearer token sent to peers; NULL = none; borrowed */
+	uint64_t peer_max_bytes;       /* largest file taken from a peer; 0 = 4 GiB */
+	int peer_stall_ms;	       /* a silent peer is dropped after this; 0 = 5000 */
+	int peer_negative_ttl_s;       /* cap on the miss TTL when there are peers; 0 = 60 */
 };
+
+#define RESOLVER_PEER_RETRY_S 30 /* a peer that did not answer is not asked for this long */
 
 int resolver_new(const struct resolver_opts *opts, struct resolver **out)
     __attribute__((warn_unused_result));
@@ -74,6 +89,9 @@ struct resolver_stats {
 	uint64_t store_hits, local_hits, negative_hits;
 	uint64_t fetches, fetch_failures, fetch_ms_total, fetches_in_flight;
 	uint64_t busy; /* resolutions refused: no job slot (all taken, or the client's share) */
+	/* peers: rounds (one per build ID), requests sent, and what the requests found;
+	 * skipped = peers left out of a round because they had not answered before */
+	uint64_t peer_fetches, peer_requests, peer_hits, peer_misses, peer_errors, peer_skipped;
 };
 void resolver_stats(struct resolver *r, struct resolver_stats *st);
 

@@ -65,6 +65,8 @@ struct config {
 	enum log_level level;
 	const char *scrapes[MAX_SCRAPES];
 	size_t nscrapes;
+	const char *peers[PEERFETCH_MAX_PEERS + 1];
+	size_t npeers;
 };
 
 static void usage(FILE *f)
@@ -85,6 +87,9 @@ static void usage(FILE *f)
 	    "  --request-timeout DUR    longest a request waits for a fetch (default 5s)\n"
 	    "  --fetch-timeout DUR      longest one debuginfod fetch may take (default 30s)\n"
 	    "  --max-fetches N          concurrent debuginfod fetches (default 4)\n"
+	    "  --peer URL               another fleetsymd replica (http://HOST:PORT) to ask for\n"
+	    "                           build IDs not in this one's store, before debuginfod;\n"
+	    "                           with the --token-file token; repeatable\n"
 	    "  --max-upload-size SIZE   largest upload (default 1G); a file's compressed debug\n"
 	    "                           sections may inflate to 8 times this, at most 4G\n"
 	    "  --disk-reserve SIZE      free space debug-file installs leave (default 256M)\n"
@@ -174,6 +179,7 @@ enum {
 	OPT_RETENTION,
 	OPT_MAX_INGEST,
 	OPT_SCRAPE,
+	OPT_PEER,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -221,6 +227,13 @@ static int parse_one(struct config *c, int opt, const char *arg)
 		return 0;
 	case OPT_MAX_FETCHES: return parse_int(arg, 1, 256, &c->max_fetches);
 	case OPT_TOKEN_FILE: c->token_file = arg; return 0;
+	case OPT_PEER:
+		if (c->npeers >= PEERFETCH_MAX_PEERS)
+			return -E2BIG;
+		if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
+			return -EINVAL;
+		c->peers[c->npeers++] = arg;
+		return 0;
 	case OPT_SCRAPE: {
 		char msg[300];
 
@@ -312,6 +325,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	    {"retention", required_argument, NULL, OPT_RETENTION},
 	    {"max-ingest-size", required_argument, NULL, OPT_MAX_INGEST},
 	    {"scrape", required_argument, NULL, OPT_SCRAPE},
+	    {"peer", required_argument, NULL, OPT_PEER},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -420,6 +434,8 @@ static int serve(struct config *c, const char *token)
 	    .max_fetches = c->max_fetches,
 	    .fetch_timeout_s = c->fetch_timeout_s,
 	    .negative_ttl_s = c->negative_ttl_s,
+	    .peers = c->npeers ? c->peers : NULL,
+	    .peer_token = token,
 	};
 	struct opensyms_opts co = {.max_entries = (size_t)c->opensyms_entries,
 				   .build_threads = c->index_threads,
@@ -460,6 +476,7 @@ static int serve(struct config *c, const char *token)
 		goto out;
 	}
 	ro.store = store;
+	ro.peer_max_bytes = so.max_inflated; /* what an upload may inflate to, at most */
 	err = resolver_new(&ro, &res);
 	if (err) {
 		fprintf(stderr, "fleetsymd: resolver: %s\n", err_str(err));
@@ -491,9 +508,10 @@ static int serve(struct config *c, const char *token)
 		fprintf(stderr, "fleetsymd: cannot serve on %s: %s\n", c->listen, err_str(err));
 		goto out;
 	}
-	log_msg(FS_LOG_INFO, "event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\"",
-		c->listen, httpd_port(h), c->data_dir,
-		c->debuginfod_urls ? c->debuginfod_urls : "");
+	log_msg(FS_LOG_INFO,
+		"event=listening listen=%s port=%d data_dir=%s debuginfod=\"%s\" peers=%zu",
+		c->listen, httpd_port(h), c->data_dir, c->debuginfod_urls ? c->debuginfod_urls : "",
+		c->npeers);
 	if (c->port_file && (err = write_port_file(c->port_file, httpd_port(h)))) {
 		fprintf(stderr, "fleetsymd: %s: %s\n", c->port_file, err_str(err));
 		goto out;
@@ -548,7 +566,8 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: scraping uses libcurl */
+	/* before any thread: scraping and the peers use libcurl */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	raise_nofile();
 	err = serve(&c, token);
 	free(token);

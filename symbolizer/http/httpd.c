@@ -713,13 +713,36 @@ static enum MHD_Result serve_file(struct req *r, struct MHD_Connection *conn,
 	return ok;
 }
 
+/* A request from a peer replica (PEERFETCH_HEADER) is answered from the store alone: it never
+ * starts a fetch, so replicas that list each other (or themselves) cannot ask in circles, and
+ * a replica that has not got it says so at once. */
+static int from_peer(struct req *r, struct MHD_Connection *conn, struct dstore_entry *e)
+{
+	int found;
+
+	if (!MHD_lookup_connection_value(conn, MHD_HEADER_KIND, PEERFETCH_HEADER))
+		return 0;
+	found = dstore_get(r->h->o.store, r->build_id, e) == 0;
+	metrics_peer_served(r->h->o.metrics, found);
+	snprintf(r->out.note, sizeof(r->out.note), "peer=1");
+	return found ? 1 : -1;
+}
+
 static enum MHD_Result buildid_file(struct req *r, struct MHD_Connection *conn)
 {
 	const char *reason = NULL;
 	struct dstore_entry e;
-	int st;
+	int st, peer = from_peer(r, conn, &e);
 
-	if (resolve(r, conn, &e, &reason, &st))
+	if (peer < 0) {
+		r->out.result = "missing";
+		return respond_error(r, conn, 404,
+				     "this replica has no debug info for this build ID (asked as a "
+				     "peer: the store alone)");
+	}
+	if (peer > 0)
+		st = RESOLVER_FOUND;
+	else if (resolve(r, conn, &e, &reason, &st))
 		return MHD_YES;
 	if (st < 0)
 		return respond_error(r, conn, 500, "resolving the build ID failed: %s",

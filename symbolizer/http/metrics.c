@@ -43,6 +43,7 @@ struct metrics {
 	uint64_t upload_bytes;
 	uint64_t addresses;
 	uint64_t addresses_pending;
+	uint64_t peer_served[2]; /* missing, found */
 };
 
 int metrics_new(struct metrics **out)
@@ -90,6 +91,11 @@ void metrics_upload_bytes(struct metrics *m, uint64_t n)
 void metrics_addresses(struct metrics *m, uint64_t n, int pending)
 {
 	counter_add(pending ? &m->addresses_pending : &m->addresses, n);
+}
+
+void metrics_peer_served(struct metrics *m, int found)
+{
+	counter_add(&m->peer_served[!!found], 1);
 }
 
 void metrics_header(struct jsonw *w, const char *name, const char *type, const char *help)
@@ -219,6 +225,24 @@ static void render_resolver(const struct resolver_stats *rs, struct jsonw *w)
 		     rs->fetch_ms_total / 1e3);
 	metrics_value(w, "fleetsymd_debuginfod_fetches_in_flight", "gauge",
 		      "Debuginfod fetches running now.", rs->fetches_in_flight);
+	metrics_value(w, "fleetsymd_peer_fetches_total", "counter",
+		      "Build IDs asked of the peer replicas (one round per build ID, every peer "
+		      "at once, shared by its callers).",
+		      rs->peer_fetches);
+	metrics_value(w, "fleetsymd_peer_requests_total", "counter",
+		      "Requests sent to peer replicas.", rs->peer_requests);
+	metrics_value(w, "fleetsymd_peer_hits_total", "counter",
+		      "Peer requests answered with the debug file.", rs->peer_hits);
+	metrics_value(w, "fleetsymd_peer_misses_total", "counter",
+		      "Peer requests answered 404 (the peer does not have it).", rs->peer_misses);
+	metrics_value(
+	    w, "fleetsymd_peer_errors_total", "counter",
+	    "Peer requests that failed: unreachable, stalled, timed out or another status "
+	    "(the peer is then left out for a while), or a file over the size limit.",
+	    rs->peer_errors);
+	metrics_value(w, "fleetsymd_peer_skipped_total", "counter",
+		      "Peers left out of a round because they had failed shortly before.",
+		      rs->peer_skipped);
 	metrics_value(w, "fleetsymd_resolve_busy_total", "counter",
 		      "Build IDs not looked up: every resolver slot, or the client's share of "
 		      "them, was taken (answered pending).",
@@ -238,6 +262,12 @@ void metrics_render(struct metrics *m, const struct dstore_stats *ds,
 	metrics_value(w, "fleetsymd_unresolved_addresses_total", "counter",
 		      "Addresses answered unknown because the debug info was missing or pending.",
 		      counter_get(&m->addresses_pending));
+	metrics_header(w, "fleetsymd_peer_served_total", "counter",
+		       "Debuginfod requests from peer replicas, answered from the store alone.");
+	jsonw_printf(w, "fleetsymd_peer_served_total{result=\"found\"} %llu\n",
+		     (unsigned long long)counter_get(&m->peer_served[1]));
+	jsonw_printf(w, "fleetsymd_peer_served_total{result=\"missing\"} %llu\n",
+		     (unsigned long long)counter_get(&m->peer_served[0]));
 	if (ss)
 		render_opensyms(ss, w);
 	if (ds)

@@ -48,6 +48,9 @@ void metrics_request(struct metrics *m, enum metrics_endpoint ep, unsigned statu
 void metrics_upload_bytes(struct metrics *m, uint64_t n);
 void metrics_addresses(struct metrics *m, uint64_t n, int pending);
 
+/* A debuginfod request from a peer replica, answered from the store alone: FOUND or not. */
+void metrics_peer_served(struct metrics *m, int found);
+
 /* Append the Prometheus text (format 0.0.4) to W; any of the stats may be NULL. */
 void metrics_render(struct metrics *m, const struct dstore_stats *ds,
 		    const struct resolver_stats *rs, const struct opensyms_stats *ss,

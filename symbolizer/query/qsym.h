@@ -69,7 +69,7 @@ struct qsym_bid {
 	enum qsym_bid_status status;
 	const char *reason;	  /* why not FOUND; static, or borrowed from the result */
 	unsigned quality;	  /* DSTORE_Q_* when found */
-	const char *source;	  /* "upload", "local", "debuginfod" when found; static */
+	const char *source;	  /* "upload", "local", "debuginfod", "peer" if found; static */
 	enum loadrebuild_how map; /* how offsets became addresses */
 	size_t nlocs;		  /* distinct locations of this build ID in the result */
 	size_t nunknown;	  /* of those, left unknown */

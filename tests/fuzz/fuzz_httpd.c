@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 static const struct {
 	const char *method, *path;
@@ -173,8 +174,15 @@ static int request(const char *req, size_t len)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		die("connect", -errno);
+	if (fd < 0)
+		die("socket", -errno);
+	/* libFuzzer's -timeout alarm interrupts connect() too; the connection goes on, and asking
+	 * again says how it went (EALREADY: still going, EISCONN: done) */
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EISCONN) {
+		if (errno != EINTR && errno != EALREADY)
+			die("connect", -errno);
+		usleep(1000);
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (size_t off = 0; off < len; off += (size_t)n) {
 		do /* libFuzzer's -timeout alarm interrupts calls that wait */

@@ -4,7 +4,10 @@
  * before answering. Shows: a fetch lands decompressed in the store; 8 concurrent callers cause
  * one fetch (our counter and debuginfod's /metrics agree); a dead server gives MISSING quickly
  * and is remembered for the TTL; a slow server gives PENDING within wait_ms and blocks nobody
- * else; forget_negative; free cancels fetches in flight promptly.
+ * else; forget_negative; free cancels fetches in flight promptly. Peers (other fleetsymd
+ * replicas; the debuginfod server stands in for one, as it speaks the same protocol): a hit is
+ * installed decompressed as source peer, a miss is remembered; a dead and a silent peer are
+ * dropped (the silent one after the stall bound) and then left out of the next round.
  *
  * Servers are started with PR_SET_PDEATHSIG and killed at exit, so none outlives the test.
  */
@@ -17,6 +20,7 @@
 #include "lib/log.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -34,6 +38,7 @@
 __attribute__((constructor)) static void quiet(void)
 {
 	log_set_level(FS_LOG_ERROR);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* the peers' client, before any thread */
 }
 
 #define NVARIANTS 6 /* p0..p2 served by debuginfod, p3..p5 not */
@@ -544,19 +549,19 @@ static void child_cleanup(void *arg)
 	stop_child((pid_t)(intptr_t)arg);
 }
 
-/* A server that takes every connection and answers nothing for 30 s; stopped when the test
- * ends. */
-static void slow_server(int *port)
+/* A python3 HTTP server: SRC run with its port and ARG (may be NULL) as arguments; stopped when
+ * the test ends. */
+static void py_server(const char *src, const char *arg, int *port)
 {
 	char p[16];
-	char *argv[] = {"python3", "-c", (char *)slow_py, p, NULL};
+	char *argv[] = {"python3", "-c", (char *)src, p, (char *)arg, NULL};
 	pid_t pid;
 
 	if (sh("command -v python3 >/dev/null"))
 		SKIP("python3 not installed");
 	*port = free_port();
 	snprintf(p, sizeof(p), "%d", *port);
-	pid = spawn(argv, fxp("slow.log"));
+	pid = spawn(argv, fxp("py.log"));
 	CHECK(pid > 0);
 	t_defer(child_cleanup, (void *)(intptr_t)pid);
 	for (int i = 0; i < 100; i++) { /* listening within 10 s */
@@ -571,7 +576,13 @@ static void slow_server(int *port)
 			return;
 		usleep(100000);
 	}
-	SKIP("the python3 slow server did not start");
+	SKIP("the python3 server did not start");
+}
+
+/* A server that takes every connection and answers nothing for 30 s. */
+static void slow_server(int *port)
+{
+	py_server(slow_py, NULL, port);
 }
 
 TEST(slow_server_pending_and_nobody_else_blocked)
@@ -769,4 +780,139 @@ TEST(local_dirs_in_order_bad_file_skipped)
 	CHECK_INT(resolver_resolve(t.r, bids[4], 5000, &e, &reason), RESOLVER_MISSING);
 	CHECK_INT(count_tmp(&t), 0);
 	tres_close(&t);
+}
+
+TEST(peer_hit_installed_miss_remembered)
+{
+	char url[64];
+	const char *peers[2] = {url, NULL}, *reason = NULL;
+	struct resolver_opts o = {.peers = peers, .peer_token = "tok"};
+	struct resolver_stats st;
+	struct dstore_entry e;
+	static struct tres t;
+
+	debuginfod_server();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", dport); /* a trailing slash is fine */
+	tres_open(&t, NULL, NULL, o);
+	CHECK_INT(resolver_resolve(t.r, bids[0], 10000, &e, &reason), RESOLVER_FOUND);
+	CHECK_INT(e.source, DSTORE_SRC_PEER);
+	CHECK_INT(fixture_compressed_sections(e.path), 0); /* inflated like a fetched file */
+	CHECK(e.size > e.orig_size);
+	CHECK_INT(resolver_resolve(t.r, bids[3], 10000, &e, &reason), RESOLVER_MISSING);
+	CHECK(reason && strstr(reason, "any peer replica"));
+	CHECK_INT(resolver_resolve(t.r, bids[3], 10000, &e, &reason), RESOLVER_MISSING);
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.peer_fetches, 2);
+	CHECK_INT(st.peer_requests, 2);
+	CHECK_INT(st.peer_hits, 1);
+	CHECK_INT(st.peer_misses, 1);
+	CHECK_INT(st.peer_errors, 0);
+	CHECK_INT(st.negative_hits, 1);
+	CHECK_INT(st.fetches, 0); /* no debuginfod configured: nothing else was asked */
+	CHECK_INT(count_tmp(&t), 0);
+	tres_close(&t);
+}
+
+TEST(dead_and_silent_peers_dropped_then_left_out)
+{
+	char dead[64], silent[64], good[64];
+	const char *peers[4] = {dead, silent, good, NULL}, *reason = NULL;
+	struct resolver_opts o = {.peers = peers, .peer_stall_ms = 1000, .fetch_timeout_s = 20};
+	struct resolver_stats st;
+	struct dstore_entry e;
+	static struct tres t;
+	int64_t t0, dt;
+	int port;
+
+	debuginfod_server();
+	slow_server(&port);
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", free_port()); /* nobody listens */
+	snprintf(silent, sizeof(silent), "http://127.0.0.1:%d", port);
+	snprintf(good, sizeof(good), "http://127.0.0.1:%d", dport);
+	tres_open(&t, NULL, NULL, o);
+	/* the good peer's answer wins at once: nobody waits for the silent one */
+	t0 = ms_now();
+	CHECK_INT(resolver_resolve(t.r, bids[1], 20000, &e, &reason), RESOLVER_FOUND);
+	dt = ms_now() - t0;
+	printf("  found on the one good peer of three after %lld ms\n", (long long)dt);
+	CHECK_INT(e.source, DSTORE_SRC_PEER);
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.peer_hits, 1);
+	CHECK_INT(st.peer_errors, 1); /* the dead one; the silent one was dropped, not failed */
+	/* a build ID nobody has: the dead peer is left out, the silent one is dropped after the
+	 * stall bound (1 s), far before the round's 20 s */
+	t0 = ms_now();
+	CHECK_INT(resolver_resolve(t.r, bids[4], 20000, &e, &reason), RESOLVER_MISSING);
+	dt = ms_now() - t0;
+	printf("  missing with a silent peer after %lld ms (%s)\n", (long long)dt, reason);
+	CHECK(dt >= 900 && dt < 10000);
+	CHECK(reason && strstr(reason, "not every peer"));
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.peer_skipped, 1);
+	CHECK_INT(st.peer_errors, 2);
+	CHECK_INT(st.peer_misses, 1);
+	/* both are left out now: the next round asks the good peer alone */
+	t0 = ms_now();
+	CHECK_INT(resolver_resolve(t.r, bids[5], 20000, &e, &reason), RESOLVER_MISSING);
+	dt = ms_now() - t0;
+	printf("  next build ID with both left out: %lld ms\n", (long long)dt);
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.peer_skipped, 3);
+	CHECK_INT(st.peer_requests, 3 + 2 + 1); /* all three, then two, then the good one */
+	CHECK_INT(st.peer_errors, 2);
+	CHECK_INT(st.peer_misses, 2);
+	CHECK_INT(count_tmp(&t), 0);
+	tres_close(&t);
+}
+
+/* Answers every GET with the file named by its second argument. */
+static const char liar_py[] =
+    "import http.server, sys\n"
+    "body = open(sys.argv[2], 'rb').read()\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200)\n"
+    "        self.send_header('Content-Length', str(len(body)))\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def log_message(self, *a):\n"
+    "        pass\n"
+    "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+
+TEST(peer_file_checked_like_a_fetch)
+{
+	char url[64];
+	const char *peers[2] = {url, NULL}, *reason = NULL;
+	struct resolver_opts o = {.peers = peers};
+	struct resolver_stats st;
+	struct dstore_entry e;
+	static struct tres t, small;
+	int port;
+
+	fixtures();
+	py_server(liar_py, fxp("p2.debug"), &port); /* p2's file, whatever is asked */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	tres_open(&t, NULL, NULL, o);
+	CHECK_INT(resolver_resolve(t.r, bids[5], 10000, &e, &reason), RESOLVER_MISSING);
+	CHECK(reason && strstr(reason, "not usable"));
+	resolver_stats(t.r, &st);
+	CHECK_INT(st.peer_hits, 1); /* the peer answered; the store refused what it sent */
+	CHECK_INT(count_tmp(&t), 0);
+	/* the right file is installed, but not past the size cap */
+	CHECK_INT(resolver_resolve(t.r, bids[2], 10000, &e, &reason), RESOLVER_FOUND);
+	CHECK_INT(e.source, DSTORE_SRC_PEER);
+	tres_close(&t);
+	o.peer_max_bytes = 100;
+	tres_open(&small, NULL, NULL, o);
+	CHECK_INT(resolver_resolve(small.r, bids[2], 10000, &e, &reason), RESOLVER_MISSING);
+	CHECK(reason && strstr(reason, "size limit"));
+	resolver_stats(small.r, &st);
+	CHECK_INT(st.peer_errors, 1);
+	/* the peer is not taken for down: the next build ID asks it again */
+	CHECK_INT(resolver_resolve(small.r, bids[1], 10000, &e, &reason), RESOLVER_MISSING);
+	resolver_stats(small.r, &st);
+	CHECK_INT(st.peer_skipped, 0);
+	CHECK_INT(st.peer_requests, 2);
+	CHECK_INT(count_tmp(&small), 0);
+	tres_close(&small);
 }
