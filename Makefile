@@ -47,6 +47,7 @@ BINS += $(BUILD)/bin/fleetsymd
 endif
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEGRATION ?= $(sort $(wildcard tests/run-*.sh))
+JOBS ?= 1 # integration tests at once (tests/run-all.sh)
 
 .PHONY: all deps check unit integration bench format lint clean
 .SECONDARY:
@@ -107,7 +108,7 @@ unit: $(UNIT_TESTS)
 
 # every program the integration tests run, the agent included
 integration: $(BINS) $(BUILD)/bin/fleetsym-agent
-	@BUILD=$(BUILD) bash tests/run-all.sh $(INTEGRATION)
+	@BUILD=$(BUILD) JOBS=$(JOBS) bash tests/run-all.sh $(INTEGRATION)
 
 check: all
 	@$(MAKE) --no-print-directory unit integration SAN=$(SAN)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent's command line and failures: usage errors (exit 2), a missing process,
 # cgroup or token file (exit 1, saying which), no privileges (exit 1, saying what is missing),
 # and the --cgroup filter on a real cgroup v2 directory (only its tasks, labelled with it).

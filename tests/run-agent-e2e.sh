@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # The whole pipeline with real parts: a -O2 -g fixture runs stripped (as on a fleet host), its
 # debug info is uploaded with fleetsym-upload; Debian's stripped libc gets its debug info
 # (libc6-dbg) only from a local debuginfod; fleetsym-agent samples at 99 Hz with real BPF and

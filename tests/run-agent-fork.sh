@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent on a fork-heavy fixture: children that live ~50 ms each and are gone long
 # before user space could read their /proc/PID/maps. Their frames must still carry the
 # fixture's build ID (taken by the kernel at sample time) and symbolize to burn_hot().

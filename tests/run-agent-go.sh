@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # A Go program, built here with Debian's golang-go once with DWARF and once with
 # -ldflags='-s -w' (no DWARF, no symbol table, and, as Go's linker writes one only with -B, no
 # GNU build ID), runs stripped under fleetsym-agent with real BPF and ships to fleetsymd; the

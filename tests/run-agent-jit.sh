@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # JIT frames named from the JIT's own perf map: Node.js (Debian's nodejs) runs a script with
 # a hot JavaScript function under --perf-basic-prof, which writes /tmp/perf-PID.map; the
 # agent samples it with real BPF and ships to fleetsymd; the queried flame graph shows the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent on a syscall-heavy fixture (read /dev/zero, write /dev/null): samples carry
 # kernel frames in the mapping [kernel.kallsyms], named from /proc/kallsyms, above the user
 # frame that entered the kernel (libc's syscall wrapper), whatever the kernel runs inside.

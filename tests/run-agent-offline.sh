@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent, offline (--output): real BPF at 99 Hz on a CPU-bound fixture filtered by
 # --pid. The pprof must hold the fixture's samples with pid/tid/comm, leaf frames in a mapping
 # with the fixture's build ID whose file offsets (via PT_LOAD) symbolize to burn_hot(), the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent --output: a profile file is written whole and renamed in, then its directory
 # is fsync'd (without it a crash after the rename can bring back the old name or none); the
 # strace of a real run shows the fsync of the directory after the rename. An output that

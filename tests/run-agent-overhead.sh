@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent's own cost, sampling the whole host at 19 Hz and at 99 Hz while a CPU-bound
 # fixture runs: the agent's CPU (schedstat CPU time of its threads over 5 s of steady state,
 # i.e. once start-up is over: after two seconds in a row in which the agent used under 2 % of

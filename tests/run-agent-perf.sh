@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent cross-checked with perf on one run of one workload: tests/data/src/
 # agent_shares.c (six hot functions with 40/25/15/10/6/4 % of the CPU time, two threads, a
 # fixed amount of work) runs stripped under `perf record -F 99 -g` and, at the same time,

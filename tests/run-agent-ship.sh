@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent's shipping path against a stand-in receiver on 127.0.0.1 (fleetsymd's ingest
 # endpoint comes later): gzip'd pprof POSTed to /api/v1/ingest with the series labels in the
 # query and the bearer token; the receiver stopped mid-run (the agent keeps sampling, queues,

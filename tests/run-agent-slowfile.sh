@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # A mapped file that never answers does not stall the agent. A process loads a shared library
 # from a FUSE file system (tests/lib/fuse_hang.py, in a private mount namespace) and spins in
 # it; then the file system's server is stopped (SIGSTOP) and stops answering: opening or reading that file waits for good, as on a dead NFS or FUSE

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsym-agent on frames the kernel cannot resolve to (build ID, file offset) and that go
 # through the agent's /proc/PID/maps cache instead: vDSO code (no file: named by the agent
 # from its own vDSO's symbols, in a "[vdso]" mapping), code in anonymous executable memory (JIT-like: "[anon]", no build ID), and

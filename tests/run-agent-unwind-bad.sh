@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # Table unwinding on bad input, with real BPF: one fleetsym-agent run samples, side by side,
 #   - a program whose .eh_frame was overwritten with garbage (it still runs: nothing throws),
 #   - a program with no CFI at all (no .eh_frame, no .eh_frame_hdr),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # Table unwinding (issue 12) with real BPF and a real fleetsymd: programs built here without
 # frame pointers, and Debian's own python3.11 and xz, sampled by one fleetsym-agent run at 99 Hz
 # shipping to fleetsymd (the fixtures' debug info uploaded, Debian's from /usr/lib/debug:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # Pyroscope's POST /ingest against a real fleetsymd:
 #   - the unchanged Pyroscope Node.js client (@pyroscope/nodejs, pinned in
 #     tests/pyroscope/package-lock.json) profiles a program with a known hot function and pushes

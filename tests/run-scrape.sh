@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # fleetsymd --scrape against a real Go program serving net/http/pprof (built here): its CPU
 # profile is stored under the scrape's labels (plus instance and job), /query's top shows its
 # two hot functions, and `go tool pprof -top` of what fleetsymd stored agrees with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # Connection limits against slow and greedy clients, with real sockets on loopback:
 #  - 400 connections from 127.0.0.1 that send half a request and stop: fleetsymd keeps at most
 #    --max-connections-per-ip of them, and a normal request from another address (127.0.0.2)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # Limits on what one client's requests may cost fleetsymd (issue 13), with real sockets on
 # loopback; each prints its figure (time, peak RSS of fleetsymd, status codes):
 #  - a client that trickles one header line a second (below the 10 s idle timeout) is closed

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # The web UI in a real browser against a real fleetsymd:
 #   - the demo workload (demo/workload.c + libdemocodec.so) built -O2 -g at test time; the
 #     program's debug info uploaded, the library's not (its build ID must show as missing);
