@@ -37,7 +37,6 @@
 #include <string.h>
 #include <inttypes.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define DSTORE_MAX_ENTRIES (1u << 20)
@@ -323,18 +322,6 @@ static int fixed_end(Elf *elf, uint64_t fsize, uint64_t *end, struct secpos *v, 
 	return 0;
 }
 
-/* Free bytes for unprivileged writers on the file system of DIR; UINT64_MAX if unknown. */
-static uint64_t free_bytes(const char *dir)
-{
-	struct statvfs v;
-
-	if (statvfs(dir, &v) < 0)
-		return UINT64_MAX;
-	if (v.f_frsize && v.f_bavail > UINT64_MAX / v.f_frsize)
-		return UINT64_MAX;
-	return (uint64_t)v.f_bavail * v.f_frsize;
-}
-
 /* Sum of the sizes the zlib sections of ELF declare, without inflating anything: what an
  * install would add is known and checked before a byte of it is made. */
 static int inflated_size(Elf *elf, uint64_t *total)
@@ -375,7 +362,7 @@ static int inflation_allowed(const struct dstore *s, const char *path, uint64_t 
 			path, orig, total, cap);
 		return -ERR_TOOBIG;
 	}
-	free = free_bytes(s->tmp);
+	free = fsutil_free_bytes(s->tmp);
 	if (free < total || free - total < s->reserve) {
 		log_msg(FS_LOG_WARN,
 			"debugstore: %s: inflating to %" PRIu64
@@ -1085,7 +1072,7 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 		err = -ERR_BUILDID_MISMATCH;
 	if (!err)
 		err = hash_file(path, p->sha, &p->orig_size);
-	if (!err && free_bytes(s->tmp) < s->reserve) {
+	if (!err && fsutil_free_bytes(s->tmp) < s->reserve) {
 		log_msg(FS_LOG_WARN, "debugstore: less than %" PRIu64 " bytes free in %s",
 			s->reserve, s->tmp);
 		err = -ENOSPC;

@@ -221,6 +221,9 @@ static unsigned status_of(int err)
 	case -ERR_TOOBIG:
 	case -E2BIG: return 413;
 	case -ENOSPC: return 507;
+	case -EROFS: /* the store opened read-only (pstore_open) */
+	case -EACCES:
+	case -EPERM:
 	case -EBUSY:
 	case -ETIME: return 503;
 	default: return 500;
