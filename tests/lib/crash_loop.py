@@ -9,7 +9,8 @@ p=ID) and upload debug files (copies of FILE with their own build IDs; 200/201 a
 killed with SIGKILL at a random moment. Checked after every restart:
   - the restarted service answers;
   - every ingest answered 200 is present (its series, by label), every upload answered 200
-    is served byte-identical, and an upload that was not acknowledged is absent or whole;
+    is served byte-identical and listed, and an upload that was not acknowledged is absent
+    (404 from both) or whole and listed;
   - `PRAGMA integrity_check` of profiles.db is "ok" (read-only connection, service running);
   - the store's tmp dir is empty and no temp file lies anywhere in the data dir.
 At the end every profile that did not get a 200 is sent again with its key: each must be
@@ -217,13 +218,18 @@ def check_state(svc, led, data, rnd):
     if len(ps) != len(present):
         fail("round %d: a series listed twice" % rnd)
     bad, half = [], []
+    whole_unacked = 0
     for bid, u in ups:
         st, body = request("%s/buildid/%s/debuginfo" % (svc.url, bid), timeout=60)
         same = st == 200 and hashlib.sha256(body).hexdigest() == u["sha"]
-        if u["acked"] and not same:
-            bad.append((bid[:12], st))
-        elif not u["acked"] and st != 404 and not same:
-            half.append((bid[:12], st))
+        # the store's listing of it agrees: no file without its sidecar or the other way
+        lst, _ = request("%s/api/v1/debuginfo/%s" % (svc.url, bid), timeout=60)
+        if u["acked"] and not (same and lst == 200):
+            bad.append((bid[:12], st, lst))
+        elif not u["acked"] and not (st == lst == 404 or (same and lst == 200)):
+            half.append((bid[:12], st, lst))
+        elif not u["acked"] and same:
+            whole_unacked += 1
     if bad:
         fail("round %d: %d acknowledged uploads not served identical: %s" % (rnd, len(bad), bad[:5]))
     if half:
@@ -238,7 +244,8 @@ def check_state(svc, led, data, rnd):
     tmps = temp_files(data)
     if tmps:
         fail("round %d: temp files in the data dir after restart: %s" % (rnd, tmps[:5]))
-    return len(acked), sum(1 for _, u in ups if u["acked"]), len(present)
+    return (len(acked), sum(1 for _, u in ups if u["acked"]), len(present), whole_unacked,
+            sum(1 for _, u in ups if not u["acked"]) - whole_unacked)
 
 
 def main():
@@ -296,8 +303,8 @@ def main():
         return 1
     r = check_state(svc, led, a.data, a.rounds + 1)
     if r:
-        ok("after the last kill: restarted in %.2f s; %d acked ingests, %d acked uploads present"
-           % (t, r[0], r[1]))
+        ok("after the last kill: restarted in %.2f s; %d acked ingests, %d acked uploads present;"
+           " of the unacknowledged uploads %d are whole, %d absent" % (t, r[0], r[1], r[3], r[4]))
     unacked = [i for i, p in led.profiles.items() if not p["acked"]]
     resent = [send_profile(svc.url, led, i) for i in unacked]
     if any(s != 200 for s in resent):
