@@ -127,8 +127,7 @@ echo "== the disk full to the last byte, kill -9, restart while full"
 dd if=/dev/zero of="$MNT/filler.last" bs=4k 2>/dev/null
 ok "free space now $(avail) bytes"
 ingest 7 507 # still the reserve
-kill -9 "$FSD_PID"
-wait "$FSD_PID" 2>/dev/null
+{ kill -9 "$FSD_PID" && wait "$FSD_PID"; } 2>/dev/null
 # no reserve: sqlite's own writes meet the full disk
 t0=$(date +%s%N)
 start full --disk-reserve 0
