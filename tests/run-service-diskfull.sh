@@ -8,7 +8,8 @@
 #    acknowledged profile, ingest and upload answer 507 and store nothing, no temp file;
 #  - space freed: ingest and upload work again without a restart;
 #  - the file system remounted read-only and fleetsymd restarted: it starts read-only and
-#    says so in its log, answers queries, refuses ingest and upload with 503; remounted
+#    says so in its log and fleetsymd_store_read_only, answers queries, refuses ingest and
+#    upload with 503; remounted
 #    read-write, ingest works again without a restart;
 #  - profiles.db passes PRAGMA integrity_check at the end.
 set -uo pipefail
@@ -133,6 +134,7 @@ t0=$(date +%s%N)
 start full --disk-reserve 0
 ok "restarted on the full disk in $((($(date +%s%N) - t0) / 1000000)) ms"
 acked_present "restarted while full"
+[ "$(metric "$URL" fleetsymd_store_read_only)" = 0 ] || fail "an existing store on a full disk opened read-only (it needs no write to open)"
 for n in 8 9; do ingest "$n" 507 && ok "ingest on the full disk: 507 $(head -c 160 "$T/body")"; done
 upload up2 507 && ok "upload on the full disk: 507 $(head -c 160 "$T/body")"
 served up1 && ok "the upload acknowledged before is served identical" || fail "up1 not served after the restart"
@@ -151,6 +153,7 @@ start ro --disk-reserve 1M
 grep -q 'event=store_read_only' "$T/ro.log" && ok "the log says why: $(grep -o 'event=store_read_only.*' "$T/ro.log" | head -c 200)" ||
 	fail "no store_read_only line in the log"
 acked_present "read-only"
+[ "$(metric "$URL" fleetsymd_store_read_only)" = 1 ] && ok "fleetsymd_store_read_only 1" || fail "fleetsymd_store_read_only is not 1"
 ingest 12 503 && ok "ingest on the read-only store: 503 $(head -c 200 "$T/body")"
 upload up3 503 && ok "upload on the read-only file system: 503 $(head -c 160 "$T/body")"
 mount -o remount,rw "$MNT" || fail "remount read-write"
@@ -168,6 +171,7 @@ else
 	fail "ingest after the remount: $code $(head -c 300 "$T/body")"
 fi
 upload up3 2xx && served up3 && ok "upload after the remount: served identical"
+[ "$(metric "$URL" fleetsymd_store_read_only)" = 0 ] && ok "fleetsymd_store_read_only 0 again" || fail "fleetsymd_store_read_only is not 0"
 acked_present "after the remount"
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly"
 ic=$(sqlite3 "$DB" 'PRAGMA integrity_check')

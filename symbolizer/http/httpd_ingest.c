@@ -610,4 +610,8 @@ void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 		      "Retention passes over the store.", st.retain_runs);
 	metrics_value(w, "fleetsymd_retention_deleted_profiles_total", "counter",
 		      "Profile rows deleted by retention.", st.retained_profiles);
+	metrics_value(w, "fleetsymd_store_read_only", "gauge",
+		      "1 while the profile store cannot write (opened on a full or read-only disk) "
+		      "and refuses ingests; see the log's event=store_read_only.",
+		      pstore_read_only(x->o.pstore) != 0);
 }
