@@ -6,6 +6,8 @@
 #  - the disk filled to the last byte, then kill -9 and a restart while still full (with no
 #    reserve, so sqlite itself meets ENOSPC): fleetsymd starts, answers queries with every
 #    acknowledged profile, ingest and upload answer 507 and store nothing, no temp file;
+#  - a debug file uploaded before is indexed on the full disk: not marked bad (that lasted until
+#    a restart), and symbolized once space is freed;
 #  - space freed: ingest and upload work again without a restart;
 #  - the file system remounted read-only and fleetsymd restarted: it starts read-only and
 #    says so in its log and fleetsymd_store_read_only, answers queries, refuses ingest and
@@ -101,6 +103,13 @@ no_temp_files() {
 	n=$(find "$DATA" -type f \( -path "$DATA/tmp/*" -o -name '*.tmp.*' \) | wc -l)
 	[ "$n" = 0 ] && ok "$1: no temp file in the data dir" || fail "$1: $n temp files: $(find "$DATA/tmp" -type f | head -3)"
 }
+sym_status() { # sym_status FILE: symbolize main's address in FILE; the answer's status
+	local addr
+	addr=$(nm "$1" | awk '$3 == "main" { print "0x" $1 }')
+	curl -s -m 30 -o "$T/body" -X POST -d "{\"build_id\":\"$(build_id "$1")\",\"addresses\":[\"$addr\"]}" \
+		"$URL/api/v1/symbolize"
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$T/body" 2>/dev/null
+}
 avail() { df --output=avail -B1 "$MNT" | tail -1 | tr -d ' '; }
 # fill_to BYTES: a filler file leaves about BYTES free
 fill_to() {
@@ -138,12 +147,24 @@ acked_present "restarted while full"
 for n in 8 9; do ingest "$n" 507 && ok "ingest on the full disk: 507 $(head -c 160 "$T/body")"; done
 upload up2 507 && ok "upload on the full disk: 507 $(head -c 160 "$T/body")"
 served up1 && ok "the upload acknowledged before is served identical" || fail "up1 not served after the restart"
+# up1 was never symbolized: its index is built now, on the full disk
+st=$(sym_status up1)
+[ "$st" != bad ] && ok "symbolize up1 on the full disk: $st, not marked bad: $(head -c 160 "$T/body")" ||
+	fail "up1 marked bad for a full disk: $(head -c 300 "$T/body")"
 acked_present "after the refused writes"
 no_temp_files "full disk"
 rm -f "$MNT"/filler.*
 ok "space freed: $(($(avail) >> 20)) MiB free"
 for n in 10 11; do ingest "$n" 200; done
 upload up2 2xx && served up2 && ok "upload after space was freed, same process: served identical"
+st=
+for _ in $(seq 40); do
+	st=$(sym_status up1)
+	[ "$st" = found ] && break
+	sleep 0.5
+done
+[ "$st" = found ] && ok "up1 symbolized once space was freed, same process" ||
+	fail "up1 after space was freed: $st $(head -c 300 "$T/body")"
 acked_present "after space was freed, no restart"
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly"
 

@@ -654,8 +654,10 @@ static int build_private(struct job *j, int *bad)
 			"opensyms: this kernel has no Landlock: fleetsym-worker runs with "
 			"rlimits, seccomp and a deadline, but may open paths a file names");
 	if (j->r.end != WORKERPROC_EXITED || j->r.code != 0 || !answer_line(j->r.out, "ok")) {
-		*bad = 1;
 		f->reason = failure_reason(&j->r, &code);
+		/* a full disk under the index is not the file's fault: the next request builds
+		 * again, once there is room, instead of a bad mark until a restart */
+		*bad = code != -ENOSPC && code != -EDQUOT;
 		return code ? code : -ERR_BADDEBUG;
 	}
 	err = parse_maps(j->r.out, f);
