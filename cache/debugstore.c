@@ -716,6 +716,26 @@ static void evict_locked(struct dstore *s, const struct dent *keep)
 
 /* ---- open: scan what is on disk ---- */
 
+/* Remove the directory NAME in DFD and the files in it: a DWARF worker's private dir (one
+ * level of plain files) left by a process that was killed. 0 or -errno. */
+static int remove_flat_dir(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
 static void clean_dir_tmp(const char *dir, int all)
 {
 	DIR *d = opendir(dir);
@@ -724,12 +744,17 @@ static void clean_dir_tmp(const char *dir, int all)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
+		int gone;
+
 		if (de->d_name[0] == '.')
 			continue;
-		if (all || strstr(de->d_name, ".tmp."))
-			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-				log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s",
-					dir, de->d_name);
+		if (!all && !strstr(de->d_name, ".tmp."))
+			continue;
+		gone = unlinkat(dirfd(d), de->d_name, 0) == 0 ||
+		       (all && errno == EISDIR && remove_flat_dir(dirfd(d), de->d_name) == 0);
+		if (gone)
+			log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s", dir,
+				de->d_name);
 	}
 	closedir(d);
 }

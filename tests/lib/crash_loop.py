@@ -2,11 +2,16 @@
 """kill -9 loops against fleetsymd (tests/run-service-crash.sh).
 
   crash_loop.py --fsd BIN --data DIR --debug-dir DIR --elf FILE --rounds N [--seed S]
+                [--bomb DEBUG_FILE]
 
 Each round starts fleetsymd on the same data dir, checks what was acknowledged so far, then
 has several clients ingest profiles (each with its own Idempotency-Key and series label
 p=ID) and upload debug files (copies of FILE with their own build IDs; 200/201 acknowledge) while the process is
-killed with SIGKILL at a random moment. Checked after every restart:
+killed with SIGKILL at a random moment. With --bomb (a debug file whose index takes a second
+or two), one more client uploads a copy of it with a build ID of its own each round and asks
+to symbolize it, so that kills land while a DWARF worker builds its index. Checked after every
+kill and restart:
+  - no DWARF worker outlives the fleetsymd that started it;
   - the restarted service answers;
   - every ingest answered 200 is present (its series, by label), every upload answered 200
     is served byte-identical and listed, and an upload that was not acknowledged is absent
@@ -120,6 +125,7 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.profiles = {}  # id -> {"key", "value", "body", "acked"}
+        self.bombs = []  # build IDs of acknowledged --bomb uploads
         self.uploads = {}  # build id -> {"sha", "acked"}
         self.next_id = 0
 
@@ -179,6 +185,49 @@ def upload_client(url, led, stop, template, bid_off):
             return
 
 
+def index_client(url, led, stop, template, bid_off):
+    n = led.new_id()
+    bid, data = make_elf(template, bid_off, n)
+    st, _ = request("%s/api/v1/debuginfo/%s" % (url, bid), "PUT", data,
+                    {"Content-Type": "application/octet-stream"}, timeout=60)
+    if st not in (200, 201):
+        return
+    with led.lock:
+        led.bombs.append(bid)
+    body = json.dumps({"build_id": bid, "addresses": ["0x1000"]}).encode()
+    while not stop.is_set():
+        st, _ = request(url + "/api/v1/symbolize", "POST", body, timeout=60)
+        if st == 0:
+            return
+        time.sleep(0.1)
+
+
+def workers_of(ppid):
+    """PIDs of live fleetsym-worker processes whose parent is PPID (None: any parent)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            cmd = open("/proc/%s/cmdline" % d, "rb").read().split(b"\0")[0]
+            st = open("/proc/%s/stat" % d).read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if os.path.basename(cmd) == b"fleetsym-worker" and fields[0] != "Z" and \
+                (ppid is None or int(fields[1]) == ppid):
+            out.append(int(d))
+    return out
+
+
+def alive(pid):
+    try:
+        st = open("/proc/%d/stat" % pid).read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2:].split()[0] != "Z"
+
+
 def present_series(url):
     q = urllib.parse.urlencode({"query": '{service="crash"}', "from": "now-1h", "to": "now+1m"})
     st, body = request("%s/api/v1/series?%s" % (url, q), timeout=60)
@@ -196,6 +245,8 @@ def temp_files(data):
             rel = os.path.relpath(path, data)
             if rel.startswith("tmp" + os.sep) or ".tmp" in f or f.startswith(("orig.", "meta.")):
                 out.append(rel)
+        if os.path.relpath(root, data) == "tmp":
+            out += [os.path.join("tmp", d) + "/" for d in dirs]  # a worker's private dir
     return out
 
 
@@ -259,12 +310,16 @@ def main():
     ap.add_argument("--ingesters", type=int, default=4)
     ap.add_argument("--uploaders", type=int, default=2)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--bomb", default=None)
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     print("seed %d (--seed to repeat the kill moments)" % seed, flush=True)
     template = open(a.elf, "rb").read()
     bid_off = find_build_id(template)
+    bomb = open(a.bomb, "rb").read() if a.bomb else None
+    bomb_off = find_build_id(bomb) if bomb else None
+    mid_index = 0
     led = Ledger()
     log = open(a.log, "ab")
     svc = Service(a, log)
@@ -287,11 +342,27 @@ def main():
         threads += [threading.Thread(target=upload_client,
                                      args=(svc.url, led, stop, template, bid_off))
                     for _ in range(a.uploaders)]
+        if bomb:
+            threads.append(threading.Thread(target=index_client,
+                                            args=(svc.url, led, stop, bomb, bomb_off)))
         for th in threads:
             th.start()
         at = rng.uniform(0.3, 2.5)
         time.sleep(at)
+        working = workers_of(svc.proc.pid)
+        mid_index += bool(working)
         svc.kill9()
+        t_kill = time.time()
+        # the kernel kills them as their parent dies; 2 s is room for a loaded host, and
+        # shorter than the index they were building still had to go
+        while any(alive(w) for w in working) and time.time() - t_kill < 2:
+            time.sleep(0.02)
+        left = [w for w in working if alive(w)]
+        if left:
+            fail("round %d: DWARF workers %s still run 2 s after their fleetsymd was killed"
+                 % (rnd, left))
+            for w in left:
+                os.kill(w, signal.SIGKILL)
         kills.append(at)
         stop.set()
         for th in threads:
@@ -305,6 +376,21 @@ def main():
     if r:
         ok("after the last kill: restarted in %.2f s; %d acked ingests, %d acked uploads present;"
            " of the unacknowledged uploads %d are whole, %d absent" % (t, r[0], r[1], r[3], r[4]))
+    if bomb and led.bombs:
+        # the last build ID indexed when a kill came: built now, not marked bad
+        body = json.dumps({"build_id": led.bombs[-1], "addresses": ["0x1000"]}).encode()
+        t0, got = time.time(), None
+        while time.time() - t0 < 60:
+            st, ans = request(svc.url + "/api/v1/symbolize", "POST", body, timeout=60)
+            got = json.loads(ans).get("status") if st == 200 else st
+            if got not in ("pending",):
+                break
+            time.sleep(0.2)
+        if got == "found":
+            ok("the last debug file a kill caught indexing is symbolized after the restart "
+               "(%.1f s)" % (time.time() - t0))
+        else:
+            fail("the last bomb build ID after the restart: %s" % got)
     unacked = [i for i, p in led.profiles.items() if not p["acked"]]
     resent = [send_profile(svc.url, led, i) for i in unacked]
     if any(s != 200 for s in resent):
@@ -327,10 +413,9 @@ def main():
     nacked = sum(1 for p in led.profiles.values() if p["acked"])
     nup = sum(1 for u in led.uploads.values() if u["acked"])
     print("figures rounds=%d ingests=%d acked=%d unacked=%d uploads=%d acked_uploads=%d "
-          "kill_at_s=%s restart_s_max=%.2f" % (a.rounds, len(led.profiles), nacked, len(unacked),
-                                               len(led.uploads), nup,
-                                               ",".join("%.2f" % k for k in kills), max(starts)),
-          flush=True)
+          "kills_mid_index=%d kill_at_s=%s restart_s_max=%.2f"
+          % (a.rounds, len(led.profiles), nacked, len(unacked), len(led.uploads), nup, mid_index,
+             ",".join("%.2f" % k for k in kills), max(starts)), flush=True)
     return 1 if failed else 0
 
 
