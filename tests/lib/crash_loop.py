@@ -185,7 +185,7 @@ def upload_client(url, led, stop, template, bid_off):
             return
 
 
-def index_client(url, led, stop, template, bid_off):
+def index_client(url, led, stop, template, bid_off, asked):
     n = led.new_id()
     bid, data = make_elf(template, bid_off, n)
     st, _ = request("%s/api/v1/debuginfo/%s" % (url, bid), "PUT", data,
@@ -195,6 +195,7 @@ def index_client(url, led, stop, template, bid_off):
     with led.lock:
         led.bombs.append(bid)
     body = json.dumps({"build_id": bid, "addresses": ["0x1000"]}).encode()
+    asked.set()  # the first ask starts the build (and waits up to 2 s for it)
     while not stop.is_set():
         st, _ = request(url + "/api/v1/symbolize", "POST", body, timeout=60)
         if st == 0:
@@ -342,12 +343,19 @@ def main():
         threads += [threading.Thread(target=upload_client,
                                      args=(svc.url, led, stop, template, bid_off))
                     for _ in range(a.uploaders)]
+        asked = threading.Event()
         if bomb:
-            threads.append(threading.Thread(target=index_client,
-                                            args=(svc.url, led, stop, bomb, bomb_off)))
+            # uploaded and asked for first, alone (40 MB take a while on a loaded host): the
+            # kill then lands in the second or two its index takes to build
+            ith = threading.Thread(target=index_client,
+                                   args=(svc.url, led, stop, bomb, bomb_off, asked))
+            ith.start()
+            asked.wait(30)
+            threads.append(ith)
         for th in threads:
-            th.start()
-        at = rng.uniform(0.3, 2.5)
+            if th.ident is None:
+                th.start()
+        at = rng.uniform(0.2, 1.5)
         time.sleep(at)
         working = workers_of(svc.proc.pid)
         mid_index += bool(working)
@@ -391,6 +399,8 @@ def main():
                "(%.1f s)" % (time.time() - t0))
         else:
             fail("the last bomb build ID after the restart: %s" % got)
+    if bomb and not mid_index:
+        fail("no kill landed while a DWARF worker ran: the worker checks did not run")
     unacked = [i for i, p in led.profiles.items() if not p["acked"]]
     resent = [send_profile(svc.url, led, i) for i in unacked]
     if any(s != 200 for s in resent):
