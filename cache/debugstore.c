@@ -37,7 +37,6 @@
 #include <string.h>
 #include <inttypes.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define DSTORE_MAX_ENTRIES (1u << 20)
@@ -324,18 +323,6 @@ static int fixed_end(Elf *elf, uint64_t fsize, uint64_t *end, struct secpos *v, 
 	return 0;
 }
 
-/* Free bytes for unprivileged writers on the file system of DIR; UINT64_MAX if unknown. */
-static uint64_t free_bytes(const char *dir)
-{
-	struct statvfs v;
-
-	if (statvfs(dir, &v) < 0)
-		return UINT64_MAX;
-	if (v.f_frsize && v.f_bavail > UINT64_MAX / v.f_frsize)
-		return UINT64_MAX;
-	return (uint64_t)v.f_bavail * v.f_frsize;
-}
-
 /* Sum of the sizes the zlib sections of ELF declare, without inflating anything: what an
  * install would add is known and checked before a byte of it is made. */
 static int inflated_size(Elf *elf, uint64_t *total)
@@ -376,7 +363,7 @@ static int inflation_allowed(const struct dstore *s, const char *path, uint64_t 
 			path, orig, total, cap);
 		return -ERR_TOOBIG;
 	}
-	free = free_bytes(s->tmp);
+	free = fsutil_free_bytes(s->tmp);
 	if (free < total || free - total < s->reserve) {
 		log_msg(FS_LOG_WARN,
 			"debugstore: %s: inflating to %" PRIu64
@@ -730,6 +717,26 @@ static void evict_locked(struct dstore *s, const struct dent *keep)
 
 /* ---- open: scan what is on disk ---- */
 
+/* Remove the directory NAME in DFD and the files in it: a DWARF worker's private dir (one
+ * level of plain files) left by a process that was killed. 0 or -errno. */
+static int remove_flat_dir(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
 static void clean_dir_tmp(const char *dir, int all)
 {
 	DIR *d = opendir(dir);
@@ -738,12 +745,17 @@ static void clean_dir_tmp(const char *dir, int all)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
+		int gone;
+
 		if (de->d_name[0] == '.')
 			continue;
-		if (all || strstr(de->d_name, ".tmp."))
-			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-				log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s",
-					dir, de->d_name);
+		if (!all && !strstr(de->d_name, ".tmp."))
+			continue;
+		gone = unlinkat(dirfd(d), de->d_name, 0) == 0 ||
+		       (all && errno == EISDIR && remove_flat_dir(dirfd(d), de->d_name) == 0);
+		if (gone)
+			log_msg(FS_LOG_INFO, "debugstore: removed stale temp file %s/%s", dir,
+				de->d_name);
 	}
 	closedir(d);
 }
@@ -1086,7 +1098,7 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 		err = -ERR_BUILDID_MISMATCH;
 	if (!err)
 		err = hash_file(path, p->sha, &p->orig_size);
-	if (!err && free_bytes(s->tmp) < s->reserve) {
+	if (!err && fsutil_free_bytes(s->tmp) < s->reserve) {
 		log_msg(FS_LOG_WARN, "debugstore: less than %" PRIu64 " bytes free in %s",
 			s->reserve, s->tmp);
 		err = -ENOSPC;

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int fsutil_write_all(int fd, const void *buf, size_t len)
@@ -133,4 +134,15 @@ int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mo
 		return err;
 	}
 	return fsutil_fsync_parent(path);
+}
+
+uint64_t fsutil_free_bytes(const char *path)
+{
+	struct statvfs v;
+
+	if (statvfs(path, &v) < 0)
+		return UINT64_MAX;
+	if (v.f_frsize && v.f_bavail > UINT64_MAX / v.f_frsize)
+		return UINT64_MAX;
+	return (uint64_t)v.f_bavail * v.f_frsize;
 }

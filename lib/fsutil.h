@@ -5,6 +5,7 @@
 #define FLEETSYM_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* write() all of BUF, retrying on EINTR and short writes. 0 or -errno. */
@@ -29,5 +30,9 @@ int fsutil_fsync_parent(const char *path) __attribute__((warn_unused_result));
  * never a part; the temp file is removed on failure. 0 or -errno. */
 int fsutil_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
     __attribute__((warn_unused_result));
+
+/* Bytes an unprivileged writer may still use on the file system of PATH (statvfs f_bavail);
+ * UINT64_MAX when PATH cannot be asked, so that a failed statvfs never refuses a write. */
+uint64_t fsutil_free_bytes(const char *path);
 
 #endif

@@ -92,7 +92,9 @@ static void usage(FILE *f)
 	    "                           with the --token-file token; repeatable\n"
 	    "  --max-upload-size SIZE   largest upload (default 1G); a file's compressed debug\n"
 	    "                           sections may inflate to 8 times this, at most 4G\n"
-	    "  --disk-reserve SIZE      free space debug-file installs leave (default 256M)\n"
+	    "  --disk-reserve SIZE      free space that uploads and ingests leave on the data "
+	    "dir's\n"
+	    "                           file system; below it they answer 507 (default 256M)\n"
 	    "  --retention DURATION     keep ingested profiles this long (default 7d; s, m, h, d, "
 	    "w)\n"
 	    "  --max-ingest-size SIZE   largest ingested profile, compressed or not (default 64M)\n"
@@ -459,6 +461,7 @@ static int serve(struct config *c, const char *token)
 				 .retention_s = c->retention_s,
 				 .max_ingest_size = (size_t)c->max_ingest,
 				 .decode_budget = c->ingest_memory,
+				 .reserve = c->disk_reserve,
 				 .retain_interval_s = 600};
 	struct pstore *ps = NULL;
 	struct dstore *store = NULL;

@@ -50,7 +50,7 @@ static void usage(FILE *f)
 	/* clang-format off */
 	fputs("usage: fleetsym-worker --file PATH --build-id HEX --out DIR [--alt PATH | --no-alt]\n"
 	      "                       [--maps-only] [--max-memory SIZE] [--max-cpu SECONDS]\n"
-	      "                       [--max-fsize SIZE] [--max-files N]\n"
+	      "                       [--max-fsize SIZE] [--max-files N] [--parent PID]\n"
 	      "Run by fleetsymd: reads one debug file in a sandbox and writes DIR/HEX.symidx.\n",
 	      f);
 	/* clang-format on */
@@ -181,6 +181,7 @@ enum {
 	OPT_CPU,
 	OPT_FSIZE,
 	OPT_FILES,
+	OPT_PARENT,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -198,10 +199,12 @@ static int parse(int argc, char **argv, struct job *j)
 	    {"max-cpu", required_argument, NULL, OPT_CPU},
 	    {"max-fsize", required_argument, NULL, OPT_FSIZE},
 	    {"max-files", required_argument, NULL, OPT_FILES},
+	    {"parent", required_argument, NULL, OPT_PARENT},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {0},
 	};
+	uint64_t parent;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -218,6 +221,12 @@ static int parse(int argc, char **argv, struct job *j)
 		case OPT_CPU: err = parse_size(optarg, &j->sb.max_cpu_s); break;
 		case OPT_FSIZE: err = parse_size(optarg, &j->sb.max_fsize); break;
 		case OPT_FILES: err = parse_size(optarg, &j->sb.max_files); break;
+		case OPT_PARENT:
+			err = parse_size(optarg, &parent);
+			j->sb.parent = (pid_t)parent;
+			if (!err && (!parent || (uint64_t)j->sb.parent != parent))
+				err = -EINVAL;
+			break;
 		case OPT_VERSION:
 			version_print(stdout, "fleetsym-worker", VERSION_LIBS_SYMBOLIZE);
 			exit(0);

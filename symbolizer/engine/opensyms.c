@@ -565,7 +565,7 @@ struct job {
 static int run_worker(struct job *j)
 {
 	struct opensyms *c = j->c;
-	char mem[32], cpu[32], fsize[32], files[32];
+	char mem[32], cpu[32], fsize[32], files[32], parent[16];
 	const char *argv[24];
 	int n = 0;
 	int64_t left = j->deadline - clock_mono_ms();
@@ -577,6 +577,7 @@ static int run_worker(struct job *j)
 	snprintf(fsize, sizeof(fsize), "%" PRIu64,
 		 c->opts.worker_fsize ? c->opts.worker_fsize : (uint64_t)DEFAULT_FSIZE);
 	snprintf(files, sizeof(files), "%d", WORKER_FILES);
+	snprintf(parent, sizeof(parent), "%d", (int)getpid());
 	argv[n++] = c->worker;
 	argv[n++] = "--file";
 	argv[n++] = j->f->path;
@@ -592,6 +593,8 @@ static int run_worker(struct job *j)
 	argv[n++] = fsize;
 	argv[n++] = "--max-files";
 	argv[n++] = files;
+	argv[n++] = "--parent"; /* a fleetsymd killed with SIGKILL takes its workers along */
+	argv[n++] = parent;
 	if (j->maps_only)
 		argv[n++] = "--maps-only";
 	if (j->alt[0]) {
@@ -654,8 +657,10 @@ static int build_private(struct job *j, int *bad)
 			"opensyms: this kernel has no Landlock: fleetsym-worker runs with "
 			"rlimits, seccomp and a deadline, but may open paths a file names");
 	if (j->r.end != WORKERPROC_EXITED || j->r.code != 0 || !answer_line(j->r.out, "ok")) {
-		*bad = 1;
 		f->reason = failure_reason(&j->r, &code);
+		/* a full disk under the index is not the file's fault: the next request builds
+		 * again, once there is room, instead of a bad mark until a restart */
+		*bad = code != -ENOSPC && code != -EDQUOT;
 		return code ? code : -ERR_BADDEBUG;
 	}
 	err = parse_maps(j->r.out, f);

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -167,7 +168,14 @@ int sandbox_enter(const struct sandbox_opts *o, struct sandbox_report *rep)
 	int err;
 
 	*rep = (struct sandbox_report){0};
-	err = set_limits(o, rep);
+	err = 0;
+	if (o->parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		err = -errno;
+	/* the parent may have ended before the line above: then nobody waits for the answer */
+	if (!err && o->parent && getppid() != o->parent)
+		err = -ESRCH;
+	if (!err)
+		err = set_limits(o, rep);
 	if (!err && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		err = -errno;
 	if (!err)

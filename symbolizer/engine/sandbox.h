@@ -17,6 +17,7 @@
 #define FLEETSYM_SANDBOX_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sandbox_opts {
 	uint64_t max_as;    /* RLIMIT_AS in bytes; 0: none (also skipped in ASan builds) */
@@ -26,6 +27,10 @@ struct sandbox_opts {
 	/* Files the worker may read, NULL-terminated; borrowed. */
 	const char *const *read_files;
 	const char *write_dir; /* the one dir it may create, write and rename files in */
+	/* The process that started the worker; non-zero: the worker is killed (SIGKILL) when it
+	 * ends, so a fleetsymd killed with SIGKILL leaves no worker running on, and
+	 * sandbox_enter() fails with -ESRCH if it has ended already. */
+	pid_t parent;
 };
 
 /* What sandbox_enter() could apply, for the worker's answer. */

@@ -358,6 +358,17 @@ static int arg_true(struct MHD_Connection *conn, const char *name)
 
 /* ---- PUT /api/v1/debuginfo/ID ---- */
 
+/* The status of a failed write of an upload: 507 on a full disk (or below --disk-reserve),
+ * 503 when the data dir cannot be written now, else 500. */
+static unsigned upload_status(int err)
+{
+	if (err == -ENOSPC || err == -EDQUOT)
+		return 507;
+	if (err == -EROFS || err == -EACCES || err == -EPERM)
+		return 503;
+	return 500;
+}
+
 static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 {
 	const struct httpd_opts *o = &r->h->o;
@@ -387,7 +398,8 @@ static enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *conn)
 		r->tmp[0] = '\0';
 		log_msg(FS_LOG_ERROR, "upload temp file in %s: %s", dstore_tmp_dir(o->store),
 			strerror(err));
-		return respond_error(r, conn, 500, "cannot create a temp file: %s", strerror(err));
+		return respond_error(r, conn, upload_status(-err), "cannot create a temp file: %s",
+				     strerror(err));
 	}
 	return MHD_YES;
 }
@@ -439,8 +451,8 @@ static enum MHD_Result upload_chunk(struct req *r, struct MHD_Connection *conn, 
 		if (w < 0) {
 			int err = errno;
 
-			return refuse_late(r, err == ENOSPC ? 507 : 500,
-					   "writing the upload failed: %s", strerror(err));
+			return refuse_late(r, upload_status(-err), "writing the upload failed: %s",
+					   strerror(err));
 		}
 		data += w;
 		len -= (size_t)w;
@@ -517,8 +529,11 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 		return respond_error(r, conn, 413, "the upload inflates too much: %s",
 				     err_str(err));
 	if (err)
-		return respond_error(r, conn, err == -ENOSPC ? 507 : 500,
-				     "storing the upload failed: %s", err_str(err));
+		return respond_error(
+		    r, conn, upload_status(err), "storing the upload failed: %s%s", err_str(err),
+		    err == -ENOSPC ? " (the data dir's disk is full, or would have less "
+				     "free than --disk-reserve)"
+				   : "");
 	resolver_forget_negative(o->resolver, r->build_id);
 	if (res != DSTORE_PUT_IDENTICAL)
 		opensyms_drop(o->opensyms, r->build_id);

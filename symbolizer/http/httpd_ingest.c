@@ -221,6 +221,9 @@ static unsigned status_of(int err)
 	case -ERR_TOOBIG:
 	case -E2BIG: return 413;
 	case -ENOSPC: return 507;
+	case -EROFS: /* the store opened read-only (pstore_open) */
+	case -EACCES:
+	case -EPERM:
 	case -EBUSY:
 	case -ETIME: return 503;
 	default: return 500;
@@ -607,4 +610,8 @@ void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 		      "Retention passes over the store.", st.retain_runs);
 	metrics_value(w, "fleetsymd_retention_deleted_profiles_total", "counter",
 		      "Profile rows deleted by retention.", st.retained_profiles);
+	metrics_value(w, "fleetsymd_store_read_only", "gauge",
+		      "1 while the profile store cannot write (opened on a full or read-only disk) "
+		      "and refuses ingests; see the log's event=store_read_only.",
+		      pstore_read_only(x->o.pstore) != 0);
 }

@@ -37,8 +37,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_RETENTION_S (7 * 86400)
 #define DEFAULT_MAX_INGEST  ((size_t)64 << 20)
@@ -53,6 +56,7 @@
 
 struct rconn {
 	sqlite3 *db;
+	int immutable; /* PSTORE_CONNECT_IMMUTABLE: closed after use, never pooled */
 	struct rconn *next;
 };
 
@@ -68,6 +72,8 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 		rc);
 	if (prim == SQLITE_FULL)
 		return -ENOSPC;
+	if (prim == SQLITE_READONLY)
+		return -EROFS;
 	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
 		return -EBUSY;
 	if (prim == SQLITE_NOMEM)
@@ -535,17 +541,56 @@ static const char *const wsql[W_COUNT_] = {
 		      "nsamples, total, samples) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
-int pstore_connect(const char *path, int create, sqlite3 **out)
+/* Whether DB has no page yet (a new file): reading page_count writes nothing. */
+static int db_is_empty(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n == 0;
+}
+
+/* "file:PATH?immutable=1" with PATH's URI specials escaped; NULL without memory. */
+static char *immutable_uri(const char *path)
+{
+	static const char tail[] = "?immutable=1";
+	size_t n = strlen(path);
+	char *u = malloc(5 + 3 * n + sizeof(tail)), *p = u;
+
+	if (!u)
+		return NULL;
+	p += sprintf(p, "file:");
+	for (; *path; path++)
+		p += strchr("%?#", *path) ? sprintf(p, "%%%02X", (unsigned char)*path)
+					  : (*p = *path, 1);
+	memcpy(p, tail, sizeof(tail));
+	return u;
+}
+
+int pstore_connect(const char *path, int cflags, sqlite3 **out)
 {
 	static const char pragmas[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 				      "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; "
 				      "PRAGMA foreign_keys=OFF;";
+	int create = cflags & PSTORE_CONNECT_CREATE, immutable = cflags & PSTORE_CONNECT_IMMUTABLE;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	char *uri = NULL;
 	sqlite3 *db = NULL;
 	int rc, err;
 
 	*out = NULL;
-	rc = sqlite3_open_v2(path, &db, flags, NULL);
+	if (immutable) {
+		uri = immutable_uri(path);
+		if (!uri)
+			return -ENOMEM;
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+	}
+	rc = sqlite3_open_v2(uri ? uri : path, &db, flags, NULL);
+	free(uri);
 	if (rc != SQLITE_OK) {
 		err = pstore_sqlite_err(db, rc, path);
 		sqlite3_close(db);
@@ -553,10 +598,14 @@ int pstore_connect(const char *path, int create, sqlite3 **out)
 	}
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_extended_result_codes(db, 1);
-	/* incremental vacuum must be chosen before the first table exists */
-	rc = sqlite3_exec(db, create ? "PRAGMA auto_vacuum=INCREMENTAL;" : "", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL);
+	/* incremental vacuum must be chosen before the first table exists; setting it on an
+	 * existing database writes, which fails on a full disk */
+	rc = sqlite3_exec(db, create && db_is_empty(db) ? "PRAGMA auto_vacuum=INCREMENTAL;" : "",
+			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK) /* an immutable file keeps its journal mode: it cannot be set */
+		rc = sqlite3_exec(db,
+				  pragmas + (immutable ? strlen("PRAGMA journal_mode=WAL; ") : 0),
+				  NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = pstore_vtab_register(db);
 	if (rc != SQLITE_OK) {
@@ -573,7 +622,7 @@ static int open_writer(struct pstore *s)
 	sqlite3_stmt *st;
 	int rc, err, version = 0;
 
-	err = pstore_connect(s->path, 1, &s->wdb);
+	err = pstore_connect(s->path, PSTORE_CONNECT_CREATE, &s->wdb);
 	if (err)
 		return err;
 	rc = sqlite3_prepare_v2(s->wdb, "PRAGMA user_version", -1, &st, NULL);
@@ -585,8 +634,15 @@ static int open_writer(struct pstore *s)
 			s->path, version, SCHEMA_VERSION);
 		return -ERR_BADINPUT;
 	}
+	/* sqlite opens a file it may not write (read-only file system or file) read-only */
+	if (sqlite3_db_readonly(s->wdb, "main") == 1) {
+		log_msg(FS_LOG_WARN, "profile store %s: the file cannot be written", s->path);
+		return -EROFS;
+	}
+	/* CREATE ... IF NOT EXISTS of what exists writes nothing, so an existing store opens on a
+	 * full disk */
 	rc = sqlite3_exec(s->wdb, schema, NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && version != SCHEMA_VERSION)
 		rc = sqlite3_exec(s->wdb, "PRAGMA user_version=1", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return pstore_sqlite_err(s->wdb, rc, "schema");
@@ -597,6 +653,73 @@ static int open_writer(struct pstore *s)
 			return pstore_sqlite_err(s->wdb, rc, wsql[i]);
 	}
 	return 0;
+}
+
+static void close_writer(struct pstore *s)
+{
+	for (int i = 0; i < W_COUNT_; i++) {
+		sqlite3_finalize(s->wst[i]);
+		s->wst[i] = NULL;
+	}
+	sqlite3_close(s->wdb);
+	s->wdb = NULL;
+}
+
+/* Whether open_writer()'s ERR leaves a store that still serves reads: the disk is full, or
+ * the file system or the file is read-only (sqlite says "cannot open" when it cannot make the
+ * -shm file there). */
+static int read_only_cause(const struct pstore *s, int err)
+{
+	struct statvfs v;
+
+	if (err == -ENOSPC || err == -EROFS || err == -EACCES || err == -EPERM)
+		return 1;
+	return err && statvfs(s->o.data_dir, &v) == 0 && (v.f_flag & ST_RDONLY);
+}
+
+/* Readers of a store on a read-only file system without a WAL to replay open it immutable:
+ * sqlite cannot make the -shm file a WAL database otherwise needs. */
+static int readers_immutable(const struct pstore *s)
+{
+	struct statvfs v;
+	char wal[PATH_MAX];
+
+	if (statvfs(s->o.data_dir, &v) != 0 || !(v.f_flag & ST_RDONLY))
+		return 0;
+	if (snprintf(wal, sizeof(wal), "%s-wal", s->path) >= (int)sizeof(wal))
+		return 0;
+	return access(wal, F_OK) != 0;
+}
+
+int pstore_writer_ready(struct pstore *s)
+{
+	int64_t now;
+	int err;
+
+	if (s->wdb)
+		return 0;
+	now = clock_mono_ms();
+	if (now - s->ro_tried < PSTORE_WRITER_RETRY_MS)
+		return s->ro_err;
+	s->ro_tried = now;
+	err = open_writer(s);
+	if (err) {
+		close_writer(s);
+		if (err == -EIO && read_only_cause(s, err))
+			err = -EROFS;
+		__atomic_store_n(&s->ro_err, err, __ATOMIC_RELAXED);
+		return err;
+	}
+	__atomic_store_n(&s->ro_err, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->ro_immutable, 0, __ATOMIC_RELAXED);
+	log_msg(FS_LOG_WARN, "event=store_writable path=%s: the profile store takes ingests again",
+		s->path);
+	return 0;
+}
+
+int pstore_read_only(const struct pstore *s)
+{
+	return __atomic_load_n(&s->ro_err, __ATOMIC_RELAXED);
 }
 
 static void *retain_main(void *arg);
@@ -639,6 +762,19 @@ int pstore_open(const struct pstore_opts *opts, struct pstore **out)
 		return err;
 	}
 	err = open_writer(s);
+	if (read_only_cause(s, err) && access(s->path, R_OK) == 0) {
+		err = err == -EIO ? -EROFS : err;
+		/* serve what is stored; ingest retries the writer (pstore_writer_ready) */
+		log_msg(FS_LOG_WARN,
+			"event=store_read_only path=%s reason=\"%s\": the profile store answers "
+			"queries and refuses ingests until it can write",
+			s->path, err_str(err));
+		close_writer(s);
+		s->ro_err = err;
+		s->ro_immutable = readers_immutable(s);
+		s->ro_tried = clock_mono_ms();
+		err = 0;
+	}
 	if (!err && s->o.retain_interval_s > 0) {
 		err = -pthread_create(&s->retain_thread, NULL, retain_main, s);
 		s->retain_started = !err;
@@ -669,9 +805,7 @@ void pstore_close(struct pstore *s)
 		sqlite3_close(c->db);
 		free(c);
 	}
-	for (int i = 0; i < W_COUNT_; i++)
-		sqlite3_finalize(s->wst[i]);
-	sqlite3_close(s->wdb);
+	close_writer(s);
 	pstore_drop_caches(s);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->qlock);
@@ -711,7 +845,10 @@ static int reader_get(struct pstore *s, struct rconn **out)
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
-	err = c ? pstore_connect(s->path, 0, &c->db) : -ENOMEM;
+	if (c)
+		c->immutable = __atomic_load_n(&s->ro_immutable, __ATOMIC_RELAXED);
+	err = c ? pstore_connect(s->path, c->immutable ? PSTORE_CONNECT_IMMUTABLE : 0, &c->db)
+		: -ENOMEM;
 	if (!err)
 		sqlite3_progress_handler(c->db, PROGRESS_OPS, past_deadline, NULL);
 	if (!err && sqlite3_exec(c->db,
@@ -737,6 +874,16 @@ static void reader_put(struct pstore *s, struct rconn *c)
 {
 	if (!c)
 		return;
+	if (c->immutable) {
+		/* not kept: the store may be writable by the next query, and then it changes */
+		sqlite3_close(c->db);
+		free(c);
+		pthread_mutex_lock(&s->rlock);
+		s->nreaders--;
+		pthread_cond_signal(&s->rfree);
+		pthread_mutex_unlock(&s->rlock);
+		return;
+	}
 	pthread_mutex_lock(&s->rlock);
 	c->next = s->idle;
 	s->idle = c;
@@ -1675,6 +1822,11 @@ int pstore_retain(struct pstore *s)
 	int64_t deleted = 0;
 	int n = 0, err = 0;
 
+	pthread_mutex_lock(&s->wlock);
+	err = pstore_writer_ready(s);
+	pthread_mutex_unlock(&s->wlock);
+	if (err)
+		return err;
 	/* profiles in batches, so ingests get the writer between them */
 	do {
 		pthread_mutex_lock(&s->wlock);

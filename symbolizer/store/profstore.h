@@ -40,6 +40,10 @@ struct pstore_opts {
 	 * unpacked profile); an ingest that would pass it while others hold memory gets -EBUSY
 	 * (retry later), one that would pass it alone -ERR_TOOBIG. 0 = no shared budget. */
 	uint64_t decode_budget;
+	/* Free bytes that ingest leaves on the data dir's file system: an ingest that finds less
+	 * gets -ENOSPC (with a message) before anything is decoded or written, so that the
+	 * WAL checkpoint and queries' temp space keep room. 0 = none. */
+	uint64_t reserve;
 };
 
 /* Caps on one ingested profile (-ERR_TOOBIG or -ERR_BADINPUT beyond, with a message).
@@ -74,8 +78,16 @@ struct pstore_stats {
 	uint64_t retained_profiles; /* profile rows deleted by retention */
 };
 
+/* Open or create the store in opts->data_dir. When an existing store cannot be written (a full
+ * disk: opening may need to write; a read-only file system or file), it opens read-only and
+ * says so in the log: queries answer, ingests fail with that error (-ENOSPC, -EROFS, -EACCES,
+ * -EPERM) and retry the writer at most every 2 s, so the store takes ingests again once space
+ * is freed or the file system is writable, without a restart. */
 int pstore_open(const struct pstore_opts *opts, struct pstore **out)
     __attribute__((warn_unused_result));
+
+/* 0 when the store can write, else why it is read-only (a negative errno, see pstore_open). */
+int pstore_read_only(const struct pstore *s);
 void pstore_close(struct pstore *s);
 
 /* One label. */

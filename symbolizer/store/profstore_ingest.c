@@ -18,6 +18,7 @@
 #include "lib/clock.h"
 #include "lib/bsearch.h"
 #include "lib/err.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 
 #include <ctype.h>
@@ -1200,6 +1201,12 @@ static void write_batch(struct pstore *s, struct ing *batch)
 	int err;
 
 	pthread_mutex_lock(&s->wlock);
+	err = pstore_writer_ready(s);
+	if (err) {
+		for (struct ing *g = batch; g; g = g->qnext)
+			g->qerr = err;
+		goto out;
+	}
 	err = exec(s, "BEGIN IMMEDIATE");
 	for (struct ing *g = batch; g; g = g->qnext)
 		g->qerr = err ?: write_one(g);
@@ -1214,6 +1221,7 @@ static void write_batch(struct pstore *s, struct ing *batch)
 			g->rows = 0;
 		}
 	}
+out:
 	pthread_mutex_unlock(&s->wlock);
 }
 
@@ -1336,6 +1344,20 @@ busy:
 	return -EBUSY;
 }
 
+/* -ENOSPC, with a message, when the data dir's file system has less than opts.reserve free. */
+static int disk_room(struct ing *g)
+{
+	uint64_t free, want = g->s->o.reserve;
+
+	if (!want || (free = fsutil_free_bytes(g->s->o.data_dir)) >= want)
+		return 0;
+	snprintf(g->err, g->errlen,
+		 "the disk of the data dir is full: %" PRIu64 " MiB free, less than the %" PRIu64
+		 " MiB this server keeps free (--disk-reserve); ingest resumes once space is freed",
+		 free >> 20, want >> 20);
+	return -ENOSPC;
+}
+
 static int valid_key(const char *k)
 {
 	size_t n = strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
@@ -1370,6 +1392,8 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	if (!err && g.idem_key && !valid_key(g.idem_key))
 		err = bad(&g, "the idempotency key is not 1-128 of [A-Za-z0-9._:-]");
 	if (!err)
+		err = disk_room(&g);
+	if (!err)
 		err = decode(&g, body, len, s->o.max_ingest_size, &p, &pa, &plain);
 	free(plain);
 	if (pa.plain) {
@@ -1394,7 +1418,17 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 		__atomic_fetch_add(&s->stats.ingest_rejected, 1, __ATOMIC_RELAXED);
 	} else if (err) {
 		__atomic_fetch_add(&s->stats.ingest_failed, 1, __ATOMIC_RELAXED);
-		if (!g.err[0])
+		if (!g.err[0] && err == pstore_read_only(s))
+			snprintf(g.err, g.errlen,
+				 "the profile store is read-only (%s when it was opened or last "
+				 "tried); queries answer, ingests are refused until it can write",
+				 err_str(err));
+		else if (!g.err[0] && err == -ENOSPC)
+			snprintf(
+			    g.err, g.errlen,
+			    "the disk of the data dir is full: storing the profile failed (%s)",
+			    err_str(err));
+		else if (!g.err[0])
 			snprintf(g.err, g.errlen, "storing the profile failed: %s", err_str(err));
 	} else {
 		__atomic_fetch_add(&s->stats.ingests, 1, __ATOMIC_RELAXED);

@@ -265,8 +265,11 @@ struct pstore {
 
 	/* writer: one connection, one transaction at a time */
 	pthread_mutex_t wlock;
-	sqlite3 *wdb;
+	sqlite3 *wdb; /* NULL while the store is read-only (ro_err says why) */
 	sqlite3_stmt *wst[W_COUNT_];
+	int ro_err;	  /* 0, or why the writer could not open (-ENOSPC, -EROFS, ...) */
+	int ro_immutable; /* readers open the file immutable: read-only file system, no WAL */
+	int64_t ro_tried; /* clock_mono_ms() of the last attempt to open it */
 	struct kcache locs, stacks, lsets, series, lvals;
 
 	/* group commit (profstore_ingest.c): ingests waiting to be written, and whether one of
@@ -293,6 +296,11 @@ struct pstore {
 	uint64_t decode_used;	   /* bytes of opts.decode_budget held now (atomics) */
 };
 
+/* Open the writer if the store is read-only and the last attempt is PSTORE_WRITER_RETRY_MS
+ * old; 0 when there is a writer, else why not (-ENOSPC, -EROFS, ...). Writer lock. */
+#define PSTORE_WRITER_RETRY_MS 2000
+int pstore_writer_ready(struct pstore *s);
+
 /* Forget every cached dictionary id (after a rollback: the rows may be gone). Writer lock. */
 void pstore_drop_caches(struct pstore *s);
 
@@ -300,7 +308,11 @@ void pstore_drop_caches(struct pstore *s);
  * errno: -ENOSPC (disk full), -EBUSY, -EIO. */
 int pstore_sqlite_err(sqlite3 *db, int rc, const char *what);
 
-/* Open a connection to PATH with our pragmas and functions. */
-int pstore_connect(const char *path, int create, sqlite3 **out);
+/* Open a connection to PATH with our pragmas and functions. FLAGS: PSTORE_CONNECT_CREATE
+ * creates the file; PSTORE_CONNECT_IMMUTABLE opens it read-only as a file nobody changes
+ * (sqlite's immutable=1: no -shm or locks, which a read-only file system cannot hold). */
+#define PSTORE_CONNECT_CREATE	 1
+#define PSTORE_CONNECT_IMMUTABLE 2
+int pstore_connect(const char *path, int flags, sqlite3 **out);
 
 #endif

@@ -741,6 +741,10 @@ TEST(survives_restart_and_cleans_up)
 	CHECK(fd >= 0);
 	close(fd);
 	touch_file(dstore_index_dir(t.s), bids[1], ".symidx.tmp.12345");
+	/* a DWARF worker's private dir, with the index it was writing when fleetsymd was killed */
+	snprintf(path, sizeof(path), "%s/symidx-stale1", dstore_tmp_dir(t.s));
+	CHECK_INT(mkdir(path, 0700), 0);
+	touch_file(path, bids[1], ".symidx");
 	touch_file(dstore_index_dir(t.s), orphan, ".meta.json");
 	touch_file(dstore_index_dir(t.s), orphan, ".symidx");
 	/* a sidecar that no longer describes its file (crash between the two renames) */
@@ -750,6 +754,8 @@ TEST(survives_restart_and_cleans_up)
 
 	store_open(&t, 0);
 	CHECK_INT(count_files(dstore_tmp_dir(t.s)), 0);
+	snprintf(path, sizeof(path), "%s/symidx-stale1", dstore_tmp_dir(t.s));
+	CHECK(access(path, F_OK) != 0);
 	CHECK(!exists(dstore_index_dir(t.s), bids[1], ".symidx.tmp.12345"));
 	CHECK(!exists(dstore_index_dir(t.s), orphan, ".meta.json"));
 	CHECK(!exists(dstore_index_dir(t.s), orphan, ".symidx"));

@@ -1383,3 +1383,35 @@ TEST(idempotency_key_stores_once)
 	}
 	free(buf);
 }
+
+/* Below opts.reserve free bytes an ingest is refused with -ENOSPC and a message naming the
+ * reserve, before anything is written; with room again it is stored. */
+TEST(disk_reserve_refuses_before_writing)
+{
+	struct pstore *s = open_store();
+	struct pstore_label lab[1] = {{"service", "full"}};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct prof p;
+	uint64_t a[1];
+	char err[256];
+
+	CHECK(s);
+	prof_new(&p, now_ns() - HOUR, 0);
+	a[0] = loc_app(&p, 0x401000);
+	sample(&p, a, 1, 7, 0, 1, "x");
+	CHECK_INT(pprofb_encode(p.b, &buf, &len), 0);
+	pprofb_free(p.b);
+	CHECK_INT(pstore_ingest(s, lab, 1, buf, len, err, sizeof(err)), 0);
+	s = reopen_opts((struct pstore_opts){.reserve = UINT64_MAX / 2});
+	CHECK(s);
+	CHECK_INT(pstore_read_only(s), 0);
+	CHECK_INT(pstore_ingest(s, lab, 1, buf, len, err, sizeof(err)), -ENOSPC);
+	CHECK(strstr(err, "--disk-reserve") != NULL);
+	CHECK_INT(count("profiles"), 1);
+	s = reopen_opts((struct pstore_opts){.reserve = 1});
+	CHECK(s);
+	CHECK_INT(pstore_ingest(s, lab, 1, buf, len, err, sizeof(err)), 0);
+	CHECK_INT(count("profiles"), 2);
+	free(buf);
+}

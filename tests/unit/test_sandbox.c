@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -148,4 +149,70 @@ TEST(workerproc_deadline_and_signals)
 	CHECK_INT(r->code, 3);
 	CHECK(strcmp(r->out, "one\ntwo\n") == 0);
 	free(r);
+}
+
+/* In a subreaper A: B starts C, C enters the sandbox naming B its parent, B exits: C must
+ * be killed at once (a fleetsymd killed with SIGKILL leaves no worker behind). And a process
+ * naming a parent it does not have gets -ESRCH. Exit code 0 when both hold. */
+static int parent_death(void)
+{
+	pid_t b, c = -1, d;
+	int st = 0, cpipe[2], ready[2];
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 || pipe(cpipe) < 0 || pipe(ready) < 0)
+		return 10;
+	alarm(60); /* bound on everything below */
+	b = fork();
+	if (b == 0) {
+		pid_t me = getpid();
+		char r;
+
+		c = fork();
+		if (c == 0) {
+			struct sandbox_opts o = {.parent = me};
+			struct sandbox_report rep;
+
+			if (sandbox_enter(&o, &rep) != 0)
+				_exit(20);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(21);
+			sleep(50); /* killed long before: B is gone */
+			_exit(22);
+		}
+		if (c < 0 || write(cpipe[1], &c, sizeof(c)) != sizeof(c))
+			_exit(23);
+		if (read(ready[0], &r, 1) != 1) /* C is in the sandbox */
+			_exit(24);
+		_exit(0);
+	}
+	if (b < 0 || waitpid(b, &st, 0) != b || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 11;
+	if (read(cpipe[0], &c, sizeof(c)) != sizeof(c))
+		return 12;
+	/* C is ours now (subreaper): it must have been killed with SIGKILL */
+	if (waitpid(c, &st, 0) != c || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+		return 13;
+	d = fork();
+	if (d == 0) {
+		struct sandbox_opts o = {.parent = getppid() + 1000000};
+		struct sandbox_report rep;
+
+		_exit(sandbox_enter(&o, &rep) == -ESRCH ? 0 : 30);
+	}
+	if (d < 0 || waitpid(d, &st, 0) != d || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 14;
+	return 0;
+}
+
+TEST(worker_dies_with_its_parent)
+{
+	pid_t a = fork();
+	int st = 0;
+
+	CHECK(a >= 0);
+	if (a == 0)
+		_exit(parent_death());
+	CHECK_INT(waitpid(a, &st, 0), a);
+	CHECK(WIFEXITED(st));
+	CHECK_INT(WEXITSTATUS(st), 0);
 }
