@@ -207,7 +207,8 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 	}
 	snprintf(msg, sizeof(msg), "%s failed: %s", what, err_str(err));
 	log_msg(FS_LOG_WARN, "%s failed: %s", what, err_str(err));
-	return respond_error(r, err == -ENOMEM ? 503 : 500, msg);
+	/* -EBUSY: the store's backend (ClickHouse) did not answer in time */
+	return respond_error(r, err == -ENOMEM || err == -EBUSY ? 503 : 500, msg);
 }
 
 /* ---- one side: parameters, store, symbolizer ---- */
