@@ -423,6 +423,8 @@ static int tree_build(struct tree *t, struct model *m)
 	return err ? err : tree_weigh(t);
 }
 
+static int by_name(const void *a, const void *b, void *ctx);
+
 static int by_weight(const void *a, const void *b, void *ctx)
 {
 	const struct tree *t = ctx;
@@ -431,7 +433,8 @@ static int by_weight(const void *a, const void *b, void *ctx)
 
 	if (wx != wy)
 		return wx > wy ? -1 : 1;
-	return x < y ? -1 : x > y;
+	/* equal weights by name: the order stacks came out of the store must not show */
+	return by_name(a, b, ctx);
 }
 
 static int by_name(const void *a, const void *b, void *ctx)
