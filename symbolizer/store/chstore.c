@@ -300,8 +300,9 @@ int chstore_open(const char *url, const char *auth_file, struct chstore **out)
 	if (!slash || slash == hp)
 		return -EINVAL;
 	dl = strlen(slash + 1);
-	if (!dl || dl >= 64 || strspn(slash + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					       "0123456789_") != dl)
+	if (!dl || dl >= 64 ||
+	    strspn(slash + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "0123456789_") != dl)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -432,11 +433,12 @@ static int ch_find_type(struct pstore *s, const char *type, uint64_t *id, char *
 		if (hexcol(col[1], &nl) || hexcol(col[2], &ul))
 			continue;
 		if (type)
-			rank = !strcmp(col[1], want) && (!wunit[0] || !strcmp(col[2], wunit)) ? 0 : 2;
+			rank =
+			    !strcmp(col[1], want) && (!wunit[0] || !strcmp(col[2], wunit)) ? 0 : 2;
 		else
 			rank = strcmp(col[1], "cpu") != 0;
-		if (rank < best_rank || (rank == best_rank && rank < 2 &&
-					 (t < best_t || (t == best_t && tid < *id)))) {
+		if (rank < best_rank ||
+		    (rank == best_rank && rank < 2 && (t < best_t || (t == best_t && tid < *id)))) {
 			best_rank = rank;
 			best_t = t;
 			*id = tid;
@@ -457,7 +459,7 @@ struct chsel {
 		int grp;
 		const uint8_t *labels;
 		size_t len;
-	} *v;
+	} * v;
 	size_t n, cap;
 	struct chbuf where;  /* every selected sample: "(series IN (..)) OR (...)" */
 	struct chbuf where0; /* the series of group 0 alone, "" when none */
@@ -647,8 +649,9 @@ static int ch_merge(struct pstore *s, struct result_priv *rp, uint64_t tid, int6
 			continue;
 		err = u64map_put(&bm.ix, strtoull(col[0], NULL, 10), (uint32_t)bm.n);
 		if (!err)
-			err = vec_reserve((void **)&bm.p, &bm.pcap, bm.n + 1, sizeof(*bm.p)) ?:
-			      vec_reserve((void **)&bm.len, &bm.lcap, bm.n + 1, sizeof(*bm.len));
+			err = vec_reserve((void **)&bm.p, &bm.pcap, bm.n + 1, sizeof(*bm.p))
+				  ?: vec_reserve((void **)&bm.len, &bm.lcap, bm.n + 1,
+						 sizeof(*bm.len));
 		if (!err) {
 			bm.p[bm.n] = (const uint8_t *)col[1];
 			bm.len[bm.n++] = len;
@@ -684,8 +687,8 @@ static int ch_merge(struct pstore *s, struct result_priv *rp, uint64_t tid, int6
 		size_t bl, ml, fl;
 		uint32_t k;
 
-		if (!u64map_get(&m.locs, strtoull(col[0], NULL, 10), &k) ||
-		    hexcol(col[1], &bl) || hexcol(col[3], &ml) || hexcol(col[6], &fl))
+		if (!u64map_get(&m.locs, strtoull(col[0], NULL, 10), &k) || hexcol(col[1], &bl) ||
+		    hexcol(col[3], &ml) || hexcol(col[6], &fl))
 			continue;
 		l = &r->locs[k];
 		snprintf(l->build_id, sizeof(l->build_id), "%s", col[1]);
@@ -798,9 +801,9 @@ static int strings_of(char *resp, struct pstore_strings *out)
 int chstore_labels(struct pstore *s, struct pstore_strings *out)
 {
 	char *resp = NULL;
-	int err = ch_select(s->ch, &resp,
-			    "SELECT DISTINCT name FROM %s.label_values FORMAT TabSeparated",
-			    s->ch->db);
+	int err =
+	    ch_select(s->ch, &resp, "SELECT DISTINCT name FROM %s.label_values FORMAT TabSeparated",
+		      s->ch->db);
 
 	if (!err)
 		err = strings_of(resp, out);
@@ -817,10 +820,11 @@ int chstore_label_values(struct pstore *s, const char *name, struct pstore_strin
 	int err;
 
 	chbuf_hex(&h, name, strlen(name));
-	err = h.err ?: ch_select(s->ch, &resp,
-				 "SELECT DISTINCT value FROM %s.label_values WHERE name = '%s' "
-				 "FORMAT TabSeparated",
-				 s->ch->db, h.p ? h.p : "");
+	err = h.err
+		  ?: ch_select(s->ch, &resp,
+			       "SELECT DISTINCT value FROM %s.label_values WHERE name = '%s' "
+			       "FORMAT TabSeparated",
+			       s->ch->db, h.p ? h.p : "");
 	if (!err)
 		err = strings_of(resp, out);
 	free(resp);
@@ -975,8 +979,8 @@ out:
 	return err;
 }
 
-int chstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns,
-		     int64_t to_ns, int64_t step_ns, const char *type, int64_t **values, size_t *n)
+int chstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
+		     int64_t step_ns, const char *type, int64_t **values, size_t *n)
 {
 	struct chsel cs = {0};
 	char tname[64], tunit[64], *resp = NULL, *cur, *col[2];

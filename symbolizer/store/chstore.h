@@ -92,8 +92,8 @@ int chstore_label_values(struct pstore *s, const char *name, struct pstore_strin
 int chstore_types(struct pstore *s, struct pstore_strings *out);
 int chstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
 		   struct pstore_series_list *out);
-int chstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns,
-		     int64_t to_ns, int64_t step_ns, const char *type, int64_t **values, size_t *n);
+int chstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_ns, int64_t to_ns,
+		     int64_t step_ns, const char *type, int64_t **values, size_t *n);
 /* Drop the day partitions wholly older than CUTOFF_NS. */
 int chstore_retain(struct pstore *s, int64_t cutoff_ns);
 

@@ -770,8 +770,6 @@ static int exec_r(sqlite3 *db, const char *sql)
 
 /* ---- selection: the series of a selector and window into temp.q_series ---- */
 
-
-
 int pq_add_pair(void *ctx, const char *name, const char *value)
 {
 	struct pairs *p = ctx;
@@ -976,8 +974,6 @@ static int find_type(sqlite3 *db, const char *type, int64_t *id, char *name, cha
 
 /* ---- pstore_query ---- */
 
-
-
 void *pq_arena_alloc(struct result_priv *rp, size_t n)
 {
 	struct achunk *c = rp->chunks;
@@ -1026,7 +1022,6 @@ void pstore_result_free(struct pstore_result *r)
 	free(r->stacks);
 	free(rp);
 }
-
 
 /* The index in r->locs of location ID, added on first sight. */
 static int merge_loc(struct merge *m, int64_t id, uint32_t *out)
@@ -1215,13 +1210,13 @@ static int fill_locations(sqlite3 *db, struct result_priv *rp)
 				 (const char *)sqlite3_column_text(st, 0));
 			l->file_off = (uint64_t)sqlite3_column_int64(st, 1);
 			l->mapping_file = pq_arena_str(rp, sqlite3_column_text(st, 2),
-						    (size_t)sqlite3_column_bytes(st, 2));
+						       (size_t)sqlite3_column_bytes(st, 2));
 			l->kernel = sqlite3_column_int(st, 3);
 			if (!l->mapping_file)
 				err = -ENOMEM;
 			else if (sqlite3_column_type(st, 4) == SQLITE_BLOB)
 				err = pq_decode_frames(rp, l, sqlite3_column_blob(st, 4),
-						    (size_t)sqlite3_column_bytes(st, 4));
+						       (size_t)sqlite3_column_bytes(st, 4));
 		} else if (rc == SQLITE_DONE) {
 			l->mapping_file = "[location missing from the store]";
 		} else {

@@ -314,7 +314,7 @@ struct ing {
 	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
 	size_t truncated;
 	uint8_t key[KEY_MAX + 64];
-	uint8_t *buf; /* scratch for location keys, frames, label sets */
+	uint8_t *buf;	    /* scratch for location keys, frames, label sets */
 	struct chbatch *cb; /* ClickHouse: the rows this ingest sends; NULL for sqlite */
 	size_t buf_cap;
 
@@ -770,8 +770,8 @@ static int location(struct ing *g, long i, int64_t *id)
 {
 	const Perftools__Profiles__Location *l = g->p->location[i];
 	struct loc_cols c = {.build_id = "", .mapping_file = ""};
-	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c,
-			 CHT_LOCATIONS, ch_loc_row};
+	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS,	 W_LOC_SEEN,
+			 bind_loc,    &c,	  CHT_LOCATIONS, ch_loc_row};
 	char bid[BUILDID_HEX_MAX] = "";
 	size_t fl, flen = 0, klen;
 	uint8_t *key;
@@ -807,8 +807,8 @@ static int truncated_location(struct ing *g, int64_t *id)
 {
 	static const char name[] = "[truncated]";
 	struct loc_cols c = {.build_id = "", .mapping_file = ""};
-	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c,
-			 CHT_LOCATIONS, ch_loc_row};
+	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS,	 W_LOC_SEEN,
+			 bind_loc,    &c,	  CHT_LOCATIONS, ch_loc_row};
 	uint8_t fr[32], key[40];
 	size_t n = 0, klen = 0;
 
@@ -832,8 +832,8 @@ static int truncated_location(struct ing *g, int64_t *id)
 
 static int stack(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
 {
-	struct dict d = {&g->s->stacks, W_STACK_FIND, W_STACK_INS, W_STACK_SEEN, NULL, NULL,
-			 CHT_STACKS, NULL};
+	struct dict d = {&g->s->stacks, W_STACK_FIND, W_STACK_INS, W_STACK_SEEN,
+			 NULL,		NULL,	      CHT_STACKS,  NULL};
 	size_t n = sm->n_location_id, klen = 0;
 	int cut = n > PSTORE_MAX_DEPTH;
 	int64_t lid;
@@ -911,8 +911,8 @@ static int encode_pairs(struct ing *g, const struct lpair *lp, size_t n, size_t 
 
 static int labelset(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
 {
-	struct dict d = {&g->s->lsets, W_LS_FIND, W_LS_INS, W_LS_SEEN, NULL, NULL,
-			 CHT_LABELSETS, NULL};
+	struct dict d = {&g->s->lsets, W_LS_FIND, W_LS_INS,	 W_LS_SEEN,
+			 NULL,	       NULL,	  CHT_LABELSETS, NULL};
 	struct lpair lp[PSTORE_MAX_SAMPLE_LABELS];
 	size_t n = 0, len;
 	int err;
@@ -1051,7 +1051,7 @@ static int series_id(struct ing *g, const struct lpair *lp, size_t n, int64_t *i
 {
 	struct pstore *s = g->s;
 	struct dict d = {&s->series, W_SERIES_FIND, W_SERIES_INS, W_SERIES_SEEN,
-			 NULL,	       NULL,	       CHT_SERIES,    NULL};
+			 NULL,	     NULL,	    CHT_SERIES,	  NULL};
 	sqlite3_stmt *st;
 	size_t len;
 	int err;
@@ -1143,8 +1143,9 @@ static int profile_rows_ch(struct ing *g, int64_t sid, int64_t tid, int64_t peri
 
 	chstore_day(g->time, day);
 	for (size_t i = 0; i < m; i++)
-		chbuf_printf(b, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
-				"\t%" PRId64 "\n",
+		chbuf_printf(b,
+			     "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+			     "\t%" PRId64 "\n",
 			     day, g->time, tid, sid, ents[i].ls, ents[i].stack, ents[i].value);
 	chbuf_printf(&g->cb->t[CHT_PROFILES],
 		     "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day,
@@ -1381,7 +1382,8 @@ static int store_ch(struct ing *g, size_t *rows)
 	chbatch_free(&cb);
 	if (err == -EBUSY)
 		snprintf(g->err, g->errlen,
-			 "the profile store (ClickHouse) did not answer in time; retry later");
+			 "the profile store (ClickHouse) is unreachable or did not answer in time; "
+			 "retry later");
 	return err;
 }
 

@@ -291,7 +291,7 @@ int pq_strings_add(struct pstore_strings *l, size_t *cap, const char *s);
 int pq_decode_frames(struct result_priv *rp, struct pstore_loc *l, const uint8_t *p, size_t n);
 
 #define PSTORE_DEFAULT_MAX_STACKS  1000000
-#define PSTORE_MAX_LISTED	    100000
+#define PSTORE_MAX_LISTED	   100000
 #define PSTORE_MAX_TIMELINE_POINTS 11000
 
 /* ---- the store ---- */
