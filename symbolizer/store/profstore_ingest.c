@@ -1358,28 +1358,38 @@ static void lead(struct pstore *s, struct ing *g)
 	}
 }
 
-/* ClickHouse: build the rows and send them, one INSERT per table. The writer lock keeps the
- * caches and what reached ClickHouse in step: a failed send forgets every cached id, so the
- * next ingest sends the dictionary rows again (ReplacingMergeTree folds the copies). No
- * idempotency keys here: a retried profile is stored again. */
+/* ClickHouse: build the rows and send them, one INSERT per table. The writer lock covers the
+ * caches and the dictionary rows: a failed send forgets every cached id, so the next ingest
+ * sends them again (ReplacingMergeTree folds the copies), and no ingest refers to a row that
+ * another is still sending. The profile and sample rows, the bulk, go after the lock, so
+ * concurrent ingests insert them in parallel and a slow ClickHouse holds the lock for at most
+ * one dictionary insert's deadline. No idempotency keys here: a retried profile is stored
+ * again. */
 static int store_ch(struct ing *g, size_t *rows)
 {
 	struct pstore *s = g->s;
-	struct chbatch cb = {0};
+	struct chbatch cb = {0}, bulk = {0};
 	int err;
 
 	pthread_mutex_lock(&s->wlock);
 	g->cb = &cb;
 	err = write_profile(g, g->sp, g->nsp, rows);
+	g->cb = NULL;
+	bulk.t[CHT_PROFILES] = cb.t[CHT_PROFILES];
+	bulk.t[CHT_SAMPLES] = cb.t[CHT_SAMPLES];
+	memset(&cb.t[CHT_PROFILES], 0, sizeof(cb.t[0]));
+	memset(&cb.t[CHT_SAMPLES], 0, sizeof(cb.t[0]));
 	if (!err)
 		err = chstore_send(s->ch, &cb);
-	if (err) {
+	if (err)
 		pstore_drop_caches(s);
-		*rows = 0;
-	}
-	g->cb = NULL;
 	pthread_mutex_unlock(&s->wlock);
+	if (!err)
+		err = chstore_send(s->ch, &bulk);
+	if (err)
+		*rows = 0;
 	chbatch_free(&cb);
+	chbatch_free(&bulk);
 	if (err == -EBUSY)
 		snprintf(g->err, g->errlen,
 			 "the profile store (ClickHouse) is unreachable or did not answer in time; "
