@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,11 +18,45 @@
 #include <string.h>
 #include <time.h>
 
+#define CH_IDLE_HANDLES 16 /* curl handles kept for their open connections */
+
 struct chstore {
-	char *base; /* http://HOST:PORT/?database=DB&max_query_size=... */
+	char *base; /* http://HOST:PORT/?max_query_size=... */
 	char db[64];
 	char *user, *password;
+	pthread_mutex_t lock; /* idle */
+	CURL *idle[CH_IDLE_HANDLES];
+	int nidle;
 };
+
+/* A handle with a kept-alive connection when one is idle, else a new one. */
+static CURL *handle_get(struct chstore *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->nidle)
+		h = c->idle[--c->nidle];
+	pthread_mutex_unlock(&c->lock);
+	if (h)
+		curl_easy_reset(h);
+	return h ? h : curl_easy_init();
+}
+
+/* Keep H for the next call (OK: its connection is sound), else close it. */
+static void handle_put(struct chstore *c, CURL *h, int ok)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (ok && c->nidle < CH_IDLE_HANDLES) {
+		c->idle[c->nidle++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
 
 int chstore_is_url(const char *url)
 {
@@ -68,6 +103,38 @@ void chbuf_hex(struct chbuf *b, const void *p, size_t n)
 		b->p[b->n++] = hx[s[i] & 15];
 	}
 	b->p[b->n] = '\0';
+}
+
+void chbuf_reserve(struct chbuf *b, size_t n)
+{
+	if (!b->err)
+		b->err = vec_reserve((void **)&b->p, &b->cap, b->n + n + 1, 1);
+}
+
+void chbuf_raw(struct chbuf *b, const void *p, size_t n)
+{
+	if (b->n + n + 1 > b->cap)
+		chbuf_reserve(b, n);
+	if (b->err)
+		return;
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+void chbuf_i64(struct chbuf *b, int64_t v, char end)
+{
+	char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	*--p = end;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	chbuf_raw(b, p, (size_t)(e - p));
 }
 
 void chbuf_free(struct chbuf *b)
@@ -166,7 +233,7 @@ int chstore_exec(struct chstore *c, const char *sql, const void *body, size_t le
 		 size_t *resplen)
 {
 	struct chbuf url = {0}, out = {0};
-	CURL *h = curl_easy_init();
+	CURL *h = handle_get(c);
 	long status = 0;
 	CURLcode rc;
 	int err = 0;
@@ -227,7 +294,7 @@ int chstore_exec(struct chstore *c, const char *sql, const void *body, size_t le
 		}
 	}
 out:
-	curl_easy_cleanup(h);
+	handle_put(c, h, status == 200 || (status >= 400 && status < 600));
 	chbuf_free(&url);
 	chbuf_free(&out);
 	return err;
@@ -308,6 +375,7 @@ int chstore_open(const char *url, const char *auth_file, struct chstore **out)
 	if (!c)
 		return -ENOMEM;
 	memcpy(c->db, slash + 1, dl + 1);
+	pthread_mutex_init(&c->lock, NULL);
 	/* IN lists of a query's ids pass the default 256 KiB query size */
 	if (asprintf(&c->base, "http://%.*s/?max_query_size=268435456", (int)(slash - hp), hp) <
 	    0) {
@@ -336,6 +404,9 @@ void chstore_close(struct chstore *c)
 {
 	if (!c)
 		return;
+	while (c->nidle)
+		curl_easy_cleanup(c->idle[--c->nidle]);
+	pthread_mutex_destroy(&c->lock);
 	free(c->base);
 	free(c->user);
 	if (c->password) {

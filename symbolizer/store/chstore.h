@@ -15,8 +15,8 @@
  *
  * Errors: ClickHouse unreachable or past the deadline -EBUSY (the HTTP layer answers 503);
  * ClickHouse refusing a statement -EIO (logged with its message).
- * Thread-safety: every function may be called from any thread; a call makes its own curl
- * handle.
+ * Thread-safety: every function may be called from any thread; a call takes an idle curl
+ * handle (its connection kept alive) or makes one.
  */
 #ifndef FLEETSYM_CHSTORE_H
 #define FLEETSYM_CHSTORE_H
@@ -69,6 +69,11 @@ struct chbuf {
 
 void chbuf_printf(struct chbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void chbuf_hex(struct chbuf *b, const void *p, size_t n);
+/* Room for N more bytes (appends below then need no reallocation). */
+void chbuf_reserve(struct chbuf *b, size_t n);
+/* Append N bytes of P; V in decimal followed by the character END. */
+void chbuf_raw(struct chbuf *b, const void *p, size_t n);
+void chbuf_i64(struct chbuf *b, int64_t v, char end);
 void chbuf_free(struct chbuf *b);
 
 /* TabSeparated rows per table; send them (dictionaries first, samples last) in one INSERT per
