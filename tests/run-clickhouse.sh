@@ -131,5 +131,35 @@ n=$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" \
 	--data-binary "SELECT count() FROM fleetsym_test.profiles")
 [ "$n" = 97 ] && ok "97 profile rows after the outage (96 + the held one, nothing doubled)" ||
 	fail "profile rows after the outage: '$n', want 97"
+
+echo "== retention drops whole day partitions"
+python3 - "$TESTS" "$T/old.pb.gz" <<'PY'
+import gzip, sys, time
+sys.path.insert(0, sys.argv[1] + "/lib")
+import mkpprof
+t = time.time_ns() - 3 * 86400 * 10**9
+p = {"type": ["cpu", "nanoseconds"], "period": 10, "time_ns": t, "duration_ns": 10**10,
+     "mappings": [{"build_id": "ef" * 20, "filename": "/opt/held"}],
+     "samples": [{"frames": [[0, 0x1234]], "value": 30}]}
+open(sys.argv[2], "wb").write(gzip.compress(mkpprof.encode(p)))
+PY
+code=$(curl -s -o old.body -w '%{http_code}' --data-binary @old.pb.gz "$URL_CH/api/v1/ingest?service=old")
+[ "$code" = 200 ] || fail "ingest of a 3-day-old profile: $code $(cat old.body)"
+chq() { curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
+n=$(chq "SELECT count() FROM fleetsym_test.samples WHERE day < today() - 1")
+[ "$n" = 1 ] || fail "the old profile's sample row: '$n'"
 stop_pid "$FSD_CH" || fail "fleetsymd (clickhouse) exit status"
+# retention runs once at start
+start_fleetsymd ch2 --data-dir "$T/chd" --debug-dir "$T/empty" --store "$STORE" \
+	--store-auth-file "$T/ch/auth" --retention 2d
+for _ in $(seq 100); do
+	[ "$(chq "SELECT count() FROM fleetsym_test.samples WHERE day < today() - 1")" = 0 ] && break
+	sleep 0.1
+done
+old=$(chq "SELECT count() FROM fleetsym_test.samples WHERE day < today() - 1")
+new=$(chq "SELECT count() FROM fleetsym_test.profiles")
+[ "$old" = 0 ] && [ "$new" = 97 ] &&
+	ok "--retention 2d: the 3-day-old day partition dropped, the 97 recent profile rows kept" ||
+	fail "retention: $old old sample rows left, $new profile rows (want 0 and 97)"
+stop_pid "$FSD_PID" || fail "fleetsymd (clickhouse, retention) exit status"
 finish
