@@ -19,6 +19,8 @@ PKGS=(
 	scdoc man-db systemd
 	# the web UI test in a real browser (tests/run-webui.sh, playwright-core from npm); the demo
 	chromium nodejs curl
+	# the ClickHouse profile store (tests/run-clickhouse.sh: a real server on 127.0.0.1)
+	clickhouse-server clickhouse-client
 )
 # npm: Debian's package, unless a Node.js that bundles its own npm (NodeSource) is installed,
 # which conflicts with it.

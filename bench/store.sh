@@ -4,7 +4,13 @@
 # `make check`; run directly. Results also go to build/bench/store-<date>.txt.
 #
 #   bench/store.sh     (env: EVENTS=600 CONNS=4 STACKS=3000 NSERIES=100 PROFILES=360
-#                       SYMS=1 PERF=1 KEEP=0 SERVER_CPU=0 CLIENT_CPU=1)
+#                       SYMS=1 PERF=1 KEEP=0 SERVER_CPU=0 CLIENT_CPU=1 BACKEND=sqlite)
+#
+# BACKEND=clickhouse: the same run against a clickhouse-server started here (its data in the
+# temp dir; not pinned), fleetsymd --store clickhouse://...; disk is system.parts'
+# data_compressed_bytes; cold queries also drop ClickHouse's mark and uncompressed caches and
+# its files from the page cache; and the bare `SELECT stack, sum(value) ... GROUP BY stack` of
+# the same hour is timed beside the queries.
 #
 # Data (bench/store_load.c, built by make as build/bench/store_load): 6 real ELF files built
 # here from generated C (4 service executables, 2 shared libraries: the build IDs), a fixed
@@ -47,6 +53,7 @@ PERF=${PERF:-1}
 KEEP=${KEEP:-0}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+BACKEND=${BACKEND:-sqlite}
 COLD_N=5
 WARM_N=7
 
@@ -65,6 +72,8 @@ mkdir -p "$ROOT/build/bench" "$W/elf" "$W/empty"
 OUT="$ROOT/build/bench/store-$(date +%Y%m%d-%H%M%S).txt"
 PID=
 PERFPID=
+CHPID=
+STORE_ARGS=()
 stop_server() {
 	if [ -n "$PID" ]; then
 		kill "$PID" 2>/dev/null || true
@@ -77,6 +86,7 @@ stop_server() {
 cleanup() {
 	[ -n "$PERFPID" ] && kill -INT "$PERFPID" 2>/dev/null
 	stop_server
+	[ -n "$CHPID" ] && { kill "$CHPID" 2>/dev/null; wait "$CHPID" 2>/dev/null || true; }
 	if [ "$KEEP" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -87,7 +97,7 @@ log() { echo "$*" | tee -a "$OUT"; }
 start_server() {
 	rm -f "$W/port"
 	taskset -c "$SERVER_CPU" "$FSD" --listen 127.0.0.1:0 --port-file "$W/port" --data-dir "$1" \
-		--debug-dir "$W/empty" --log-level "$3" >>"$2" 2>&1 &
+		--debug-dir "$W/empty" --log-level "$3" "${STORE_ARGS[@]}" >>"$2" 2>&1 &
 	PID=$!
 	for _ in $(seq 300); do [ -s "$W/port" ] && break; sleep 0.05; done
 	[ -s "$W/port" ] || { echo "fleetsymd did not start:"; tail -5 "$2"; exit 1; }
@@ -167,6 +177,31 @@ GEN_PROFILES=$(gsum profiles)
 GEN_BYTES=$(gsum bytes)
 log "data: $GEN_PROFILES profiles ($NSERIES series x $PROFILES, one per 10 s from $(date -u -d @$FROM +%H:%M:%SZ)), $GEN_SAMPLES samples ($(calc "round($GEN_SAMPLES / $GEN_PROFILES)") per profile, EVENTS=$EVENTS events), $STACKS distinct stacks of 20-60 frames over 6 build IDs x 1000 offsets, pid/comm labels ($PIDS pids per host); $(calc "round($GEN_BYTES / 1048576)") MiB gzip'd ($(calc "round($GEN_BYTES / $GEN_PROFILES / 1024, 1)") KiB per profile); generated in $(calc "round($g1 - $g0, 1)") s on $NSH CPUs"
 
+# ---- ClickHouse ----
+chq() { curl -s --max-time 300 "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
+if [ "$BACKEND" = clickhouse ]; then
+	command -v clickhouse-server >/dev/null || { echo "bench/store.sh: needs clickhouse-server"; exit 1; }
+	mkdir -p "$W/ch/data" "$W/ch/tmp"
+	CH_HTTP=$((20000 + RANDOM % 30000))
+	cat >"$W/ch/users.xml" <<'EOF'
+<yandex><profiles><default></default></profiles>
+<users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+<quotas><default></default></quotas></yandex>
+EOF
+	cat >"$W/ch/config.xml" <<EOF
+<yandex><logger><level>warning</level><console>1</console></logger>
+<http_port>$CH_HTTP</http_port><tcp_port>$((CH_HTTP + 1))</tcp_port><listen_host>127.0.0.1</listen_host>
+<path>$W/ch/data/</path><tmp_path>$W/ch/tmp/</tmp_path><mark_cache_size>1073741824</mark_cache_size>
+<users_config>$W/ch/users.xml</users_config></yandex>
+EOF
+	clickhouse-server --config-file="$W/ch/config.xml" >"$W/ch/server.log" 2>&1 &
+	CHPID=$!
+	for _ in $(seq 600); do [ "$(chq 'SELECT 1' 2>/dev/null)" = 1 ] && break; sleep 0.1; done
+	[ "$(chq 'SELECT 1')" = 1 ] || { echo "clickhouse-server did not start"; tail "$W/ch/server.log"; exit 1; }
+	STORE_ARGS=(--store "clickhouse://127.0.0.1:$CH_HTTP/bench")
+	log "backend: ClickHouse $(chq 'SELECT version()') on 127.0.0.1:$CH_HTTP"
+fi
+
 # ---- ingest ----
 start_server "$W/data" "$W/ingest.log" warn
 l0=$(cut -d' ' -f1 /proc/loadavg)
@@ -187,6 +222,17 @@ BUSY=$(calc "round(100 * ($b1 - $b0) / max($t1 - $t0, 1))")
 SHARE=$(calc "round(100 * $SCPU / $P_wall_s)")
 
 # ---- disk ----
+if [ "$BACKEND" = clickhouse ]; then
+	STORED=$(curl -s --max-time 30 "$URL/metrics" | awk '$1 == "fleetsymd_ingest_samples_total" {print $2}')
+	DB=$(chq "SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = 'bench' AND active")
+	WAL=0
+	BPS=$(calc "round($DB / $STORED, 2)")
+	TABLES=$(chq "SELECT table, sum(data_compressed_bytes), sum(rows), count() FROM system.parts WHERE database = 'bench' AND active GROUP BY table ORDER BY 2 DESC" |
+		awk -F'\t' '{printf "%s%s %.1f MiB (%d rows, %d parts)", (NR > 1 ? ", " : ""), $1, $2 / 1048576, $3, $4}')
+	NPROF_ROWS=$(chq "SELECT count() FROM bench.profiles")
+	NSTACKS=$(chq "SELECT uniqExact(id) FROM bench.stacks")
+	NLOCS=$(chq "SELECT uniqExact(id) FROM bench.locations")
+else
 sqlite3 "$W/data/profiles.db" "PRAGMA busy_timeout=10000; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 STORED=$(curl -s --max-time 30 "$URL/metrics" | awk '$1 == "fleetsymd_ingest_samples_total" {print $2}')
 DB=$(stat -c %s "$W/data/profiles.db")
@@ -197,6 +243,7 @@ TABLES=$(sqlite3 "$W/data/profiles.db" "SELECT name, sum(pgsize) FROM dbstat GRO
 NPROF_ROWS=$(sqlite3 "$W/data/profiles.db" "SELECT count(*) FROM profiles" 2>/dev/null || echo '?')
 NSTACKS=$(sqlite3 "$W/data/profiles.db" "SELECT count(*) FROM stacks" 2>/dev/null || echo '?')
 NLOCS=$(sqlite3 "$W/data/profiles.db" "SELECT count(*) FROM locations" 2>/dev/null || echo '?')
+fi
 
 # ---- queries ----
 ALL_Q='{}'
@@ -227,15 +274,25 @@ print("%d profiles, total %d, %d locations (%d unknown), %d nodes" % (
     d["profiles"], d["total"], d["locations"], d["unknown_locations"], d["nodes"]))
 PY
 }
-drop_cache() { python3 - "$W/data" <<'PY'
+drop_cache() { python3 - "$W/data" "$W/ch/data" <<'PY'
 import os, sys
-for f in os.listdir(sys.argv[1]):
-    p = os.path.join(sys.argv[1], f)
-    if f.startswith("profiles.db") and os.path.isfile(p):
-        fd = os.open(p, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
+def drop(p):
+    fd = os.open(p, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+if os.path.isdir(sys.argv[1]):
+    for f in os.listdir(sys.argv[1]):
+        p = os.path.join(sys.argv[1], f)
+        if f.startswith("profiles.db") and os.path.isfile(p):
+            drop(p)
+for root, _, files in os.walk(sys.argv[2]):  # ClickHouse's parts (BACKEND=clickhouse)
+    for f in files:
+        drop(os.path.join(root, f))
 PY
+	if [ "$BACKEND" = clickhouse ]; then
+		chq "SYSTEM DROP MARK CACHE" >/dev/null
+		chq "SYSTEM DROP UNCOMPRESSED CACHE" >/dev/null
+	fi
 }
 # median of the lines on stdin, field by field: "s store sym render bytes"
 median() { python3 -c '
@@ -271,6 +328,16 @@ cold "$ONE_Q"; ONE_COLD=$(median <"$W/times")
 warm "$ONE_Q"; ONE_WARM=$(median <"$W/times")
 ONE_INFO=$(check_answer "$((360 < PROFILES ? 360 : PROFILES))")
 l2=$(cut -d' ' -f1 /proc/loadavg)
+
+# the bare merge in ClickHouse, the floor of the query's store part
+BARE=
+if [ "$BACKEND" = clickhouse ]; then
+	TID=$(chq "SELECT id FROM bench.types WHERE name = lower(hex('cpu')) LIMIT 1")
+	BQ="SELECT stack, sum(value) AS v FROM bench.samples WHERE type = $TID AND ts >= ${FROM}000000000 AND ts < ${TO}000000000 GROUP BY stack FORMAT Null"
+	chq "$BQ" >/dev/null
+	BARE=$(for _ in $(seq $WARM_N); do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$CH_HTTP/" --data-binary "$BQ"; done |
+		python3 -c 'import sys, statistics; print(round(1000 * statistics.median(float(x) for x in sys.stdin)))')
+fi
 
 PERF_ING= PERF_Q=
 if [ "$PERF" = 1 ]; then
@@ -325,12 +392,17 @@ log "ingest ($CONNS client connections on CPU $CLIENT_CPU, fleetsymd on CPU $SER
 log "  wall clock:          $ING_SPS samples/s, $ING_PPS profiles/s"
 log "  per server CPU-s:    $ING_SPC samples/s, $ING_PPC profiles/s ($(calc "round(1e6 * $SCPU / $P_samples, 2)") us per sample, $(calc "round(1e3 * $SCPU / $P_profiles, 2)") ms per profile; server CPU $(calc "round($SCPU, 2)") s = $SHARE% of the wall time; CPU $SERVER_CPU was $BUSY% busy in all; client CPU $P_client_cpu_s s)"
 log "  load average:        $l0 before, $l1 after ingest, $l2 after the queries"
-log "disk: profiles.db $DB + WAL $WAL bytes after a checkpoint, $STORED samples stored: $BPS bytes per sample"
+if [ "$BACKEND" = clickhouse ]; then
+	log "disk: ClickHouse system.parts data_compressed_bytes $DB, $STORED samples stored: $BPS bytes per sample"
+else
+	log "disk: profiles.db $DB + WAL $WAL bytes after a checkpoint, $STORED samples stored: $BPS bytes per sample"
+fi
 log "  profile rows $NPROF_ROWS, stacks $NSTACKS, locations $NLOCS; by table: $TABLES"
 log "queries, format=json, window [$FROM, $TO) (1 h):"
 log "  all $NSERIES series, no debug info: $ALL_INFO"
 log "    cold  $(fmt <<<"$ALL_COLD")"
 log "    warm  $(fmt <<<"$ALL_WARM")"
+[ -n "$BARE" ] && log "    bare ClickHouse GROUP BY stack of the same hour (warm, median of $WARM_N): $BARE ms"
 log "    warm, max_nodes=6000 (the web UI's request)  $(fmt <<<"$ALL_UI")"
 log "  one series $ONE_Q: $ONE_INFO"
 log "    cold  $(fmt <<<"$ONE_COLD")"

@@ -39,6 +39,7 @@
 struct config {
 	const char *listen;
 	const char *data_dir;
+	const char *store_url, *store_auth_file;
 	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
 	int ndebug_dirs;
 	const char *debuginfod_urls;
@@ -77,6 +78,10 @@ static void usage(FILE *f)
 	    "  --listen HOST:PORT       address to serve on (default 127.0.0.1:7070; port 0 = "
 	    "any)\n"
 	    "  --data-dir DIR           debug store, symbol indexes, debuginfod client cache\n"
+	    "  --store URL              where profiles live: sqlite: (default; "
+	    "DATA_DIR/profiles.db)\n"
+	    "                           or clickhouse://HOST:PORT/DB (ClickHouse's HTTP port)\n"
+	    "  --store-auth-file FILE   ClickHouse user and password, one line USER:PASSWORD\n"
 	    "  --debug-dir DIR          local debug dir with .build-id/xx/rest.debug (repeatable;\n"
 	    "                           default /usr/lib/debug)\n"
 	    "  --debuginfod-urls URLS   space-separated debuginfod servers (default "
@@ -154,6 +159,8 @@ static int parse_int(const char *s, int min, int max, int *out)
 enum {
 	OPT_LISTEN = 256,
 	OPT_DATA_DIR,
+	OPT_STORE,
+	OPT_STORE_AUTH,
 	OPT_DEBUG_DIR,
 	OPT_URLS,
 	OPT_CACHE_SIZE,
@@ -193,6 +200,8 @@ static int parse_one(struct config *c, int opt, const char *arg)
 	switch (opt) {
 	case OPT_LISTEN: c->listen = arg; return 0;
 	case OPT_DATA_DIR: c->data_dir = arg; return 0;
+	case OPT_STORE: c->store_url = arg; return 0;
+	case OPT_STORE_AUTH: c->store_auth_file = arg; return 0;
 	case OPT_DEBUG_DIR:
 		if (c->ndebug_dirs >= MAX_DEBUG_DIRS)
 			return -E2BIG;
@@ -300,6 +309,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, OPT_LISTEN},
 	    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+	    {"store", required_argument, NULL, OPT_STORE},
+	    {"store-auth-file", required_argument, NULL, OPT_STORE_AUTH},
 	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	    {"debuginfod-urls", required_argument, NULL, OPT_URLS},
 	    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
@@ -462,6 +473,8 @@ static int serve(struct config *c, const char *token)
 				 .max_ingest_size = (size_t)c->max_ingest,
 				 .decode_budget = c->ingest_memory,
 				 .reserve = c->disk_reserve,
+				 .store_url = c->store_url,
+				 .store_auth_file = c->store_auth_file,
 				 .retain_interval_s = 600};
 	struct pstore *ps = NULL;
 	struct dstore *store = NULL;
@@ -497,8 +510,12 @@ static int serve(struct config *c, const char *token)
 	}
 	err = pstore_open(&po, &ps);
 	if (err) {
-		fprintf(stderr, "fleetsymd: profile store %s/profiles.db: %s\n", c->data_dir,
-			err_str(err));
+		if (c->store_url && strcmp(c->store_url, "sqlite:"))
+			fprintf(stderr, "fleetsymd: profile store %s: %s\n", c->store_url,
+				err_str(err));
+		else
+			fprintf(stderr, "fleetsymd: profile store %s/profiles.db: %s\n",
+				c->data_dir, err_str(err));
 		goto out;
 	}
 	ho.pstore = ps;

@@ -205,6 +205,24 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 			 what);
 		return respond_error(r, 422, msg);
 	}
+	if (err == -EBUSY) { /* the store's backend (ClickHouse) down or past its deadline */
+		static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
+		struct jsonw w = {0};
+		char *buf;
+		size_t len;
+
+		snprintf(msg, sizeof(msg),
+			 "%s: the profile store is unreachable or did not answer in time; retry "
+			 "shortly",
+			 what);
+		log_msg(FS_LOG_WARN, "%s failed: the profile store is unavailable", what);
+		httpresp_error_body(&w, msg, NULL);
+		jsonw_lit(&w, "\n");
+		if (jsonw_finish(&w, &buf, &len))
+			return MHD_NO;
+		counter_add(&r->q->errors, 1);
+		return respond(r, 503, buf, len, "application/json", retry);
+	}
 	snprintf(msg, sizeof(msg), "%s failed: %s", what, err_str(err));
 	log_msg(FS_LOG_WARN, "%s failed: %s", what, err_str(err));
 	return respond_error(r, err == -ENOMEM ? 503 : 500, msg);

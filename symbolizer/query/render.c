@@ -423,6 +423,8 @@ static int tree_build(struct tree *t, struct model *m)
 	return err ? err : tree_weigh(t);
 }
 
+static int by_name(const void *a, const void *b, void *ctx);
+
 static int by_weight(const void *a, const void *b, void *ctx)
 {
 	const struct tree *t = ctx;
@@ -431,7 +433,19 @@ static int by_weight(const void *a, const void *b, void *ctx)
 
 	if (wx != wy)
 		return wx > wy ? -1 : 1;
-	return x < y ? -1 : x > y;
+	return x < y ? -1 : x > y; /* an ancestor (lower index) before its descendants */
+}
+
+/* Siblings: by weight, equal weights by name, so that the order stacks came out of the store
+ * does not show in the answer. */
+static int by_weight_name(const void *a, const void *b, void *ctx)
+{
+	const struct tree *t = ctx;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	if (t->wt[x] != t->wt[y])
+		return t->wt[x] > t->wt[y] ? -1 : 1;
+	return by_name(a, b, ctx);
 }
 
 static int by_name(const void *a, const void *b, void *ctx)
@@ -728,7 +742,7 @@ static int json_tree(const struct render_input *base, const struct render_input 
 		err = prune(&t, o->max_nodes, &keep);
 	if (err)
 		goto out;
-	sort_kids(&t, by_weight);
+	sort_kids(&t, by_weight_name);
 	for (size_t i = 1; i < t.nn; i++)
 		kept += keep[i];
 	jsonw_lit(w, "{");

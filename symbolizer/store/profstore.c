@@ -23,6 +23,7 @@
  * must be durable.
  */
 #include "symbolizer/store/profstore_int.h"
+#include "symbolizer/store/chstore.h"
 
 #include "lib/clock.h"
 #include "lib/deadline.h"
@@ -756,24 +757,32 @@ int pstore_open(const struct pstore_opts *opts, struct pstore **out)
 		pstore_close(s);
 		return -ENOMEM;
 	}
-	if (mkdir(opts->data_dir, 0755) < 0 && errno != EEXIST) {
+	if (opts->store_url && !chstore_is_url(opts->store_url) &&
+	    strcmp(opts->store_url, "sqlite:") != 0) {
+		pstore_close(s);
+		return -EINVAL;
+	}
+	if (chstore_is_url(opts->store_url)) {
+		err = chstore_open(opts->store_url, opts->store_auth_file, &s->ch);
+	} else if (mkdir(opts->data_dir, 0755) < 0 && errno != EEXIST) {
 		err = -errno;
 		pstore_close(s);
 		return err;
-	}
-	err = open_writer(s);
-	if (read_only_cause(s, err) && access(s->path, R_OK) == 0) {
-		err = err == -EIO ? -EROFS : err;
-		/* serve what is stored; ingest retries the writer (pstore_writer_ready) */
-		log_msg(FS_LOG_WARN,
-			"event=store_read_only path=%s reason=\"%s\": the profile store answers "
-			"queries and refuses ingests until it can write",
-			s->path, err_str(err));
-		close_writer(s);
-		s->ro_err = err;
-		s->ro_immutable = readers_immutable(s);
-		s->ro_tried = clock_mono_ms();
-		err = 0;
+	} else {
+		err = open_writer(s);
+		if (read_only_cause(s, err) && access(s->path, R_OK) == 0) {
+			err = err == -EIO ? -EROFS : err;
+			/* serve what is stored; ingest retries the writer (pstore_writer_ready) */
+			log_msg(FS_LOG_WARN,
+				"event=store_read_only path=%s reason=\"%s\": the profile store "
+				"answers queries and refuses ingests until it can write",
+				s->path, err_str(err));
+			close_writer(s);
+			s->ro_err = err;
+			s->ro_immutable = readers_immutable(s);
+			s->ro_tried = clock_mono_ms();
+			err = 0;
+		}
 	}
 	if (!err && s->o.retain_interval_s > 0) {
 		err = -pthread_create(&s->retain_thread, NULL, retain_main, s);
@@ -806,6 +815,7 @@ void pstore_close(struct pstore *s)
 		free(c);
 	}
 	close_writer(s);
+	chstore_close(s->ch);
 	pstore_drop_caches(s);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->qlock);
@@ -907,19 +917,7 @@ static int exec_r(sqlite3 *db, const char *sql)
 
 /* ---- selection: the series of a selector and window into temp.q_series ---- */
 
-struct selection {
-	struct lsfilter f;
-	uint64_t masks[SELECTOR_MAX_MATCHERS]; /* sample-side matchers of group g = index + 1 */
-	size_t nseries;
-};
-
-struct pairs {
-	const char *names[PSTORE_MAX_SAMPLE_LABELS + PSTORE_MAX_SERIES_LABELS];
-	const char *values[PSTORE_MAX_SAMPLE_LABELS + PSTORE_MAX_SERIES_LABELS];
-	size_t n;
-};
-
-static int add_pair(void *ctx, const char *name, const char *value)
+int pq_add_pair(void *ctx, const char *name, const char *value)
 {
 	struct pairs *p = ctx;
 
@@ -938,7 +936,7 @@ static const char *pair_value(const struct pairs *p, const char *name)
 	return NULL;
 }
 
-static void selection_free(struct selection *sl)
+void pq_selection_free(struct selection *sl)
 {
 	for (size_t g = 0; g < sl->f.ngroups; g++)
 		u64map_free(&sl->f.groups[g]);
@@ -948,7 +946,7 @@ static void selection_free(struct selection *sl)
 
 /* Series labels decide the matchers they name; the rest (MASK) are left for sample labels.
  * Returns 0 when a series-side matcher fails. */
-static int series_matches(const struct selector *sel, const struct pairs *p, uint64_t *mask)
+int pq_series_matches(const struct selector *sel, const struct pairs *p, uint64_t *mask)
 {
 	*mask = 0;
 	for (size_t i = 0; i < selector_count(sel); i++) {
@@ -962,7 +960,7 @@ static int series_matches(const struct selector *sel, const struct pairs *p, uin
 	return 1;
 }
 
-static int group_of(struct selection *sl, uint64_t mask)
+int pq_group_of(struct selection *sl, uint64_t mask)
 {
 	size_t g;
 
@@ -984,7 +982,7 @@ static int group_of(struct selection *sl, uint64_t mask)
 	return (int)g + 1;
 }
 
-static int ls_matches(const struct selector *sel, uint64_t mask, const struct pairs *p)
+int pq_ls_matches(const struct selector *sel, uint64_t mask, const struct pairs *p)
 {
 	for (size_t i = 0; i < selector_count(sel); i++)
 		if ((mask >> i & 1) &&
@@ -1003,7 +1001,7 @@ static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from, st
 	if (!sl->f.ngroups)
 		return 0;
 	for (size_t g = 0; g < sl->f.ngroups; g++)
-		if (!err && ls_matches(sel, sl->masks[g], &empty))
+		if (!err && pq_ls_matches(sel, sl->masks[g], &empty))
 			err = u64map_put(&sl->f.groups[g], 0, 1);
 	if (err)
 		return err;
@@ -1015,10 +1013,10 @@ static int fill_groups(sqlite3 *db, const struct selector *sel, int64_t from, st
 		struct pairs p = {0};
 
 		if (pstore_labels_each(sqlite3_column_blob(st, 1),
-				       (size_t)sqlite3_column_bytes(st, 1), add_pair, &p))
+				       (size_t)sqlite3_column_bytes(st, 1), pq_add_pair, &p))
 			continue;
 		for (size_t g = 0; !err && g < sl->f.ngroups; g++)
-			if (ls_matches(sel, sl->masks[g], &p))
+			if (pq_ls_matches(sel, sl->masks[g], &p))
 				err = u64map_put(&sl->f.groups[g],
 						 (uint64_t)sqlite3_column_int64(st, 0), 1);
 	}
@@ -1052,11 +1050,11 @@ static int select_series(sqlite3 *db, const struct selector *sel, int64_t from, 
 		int g;
 
 		if (pstore_labels_each(sqlite3_column_blob(st, 1),
-				       (size_t)sqlite3_column_bytes(st, 1), add_pair, &p))
+				       (size_t)sqlite3_column_bytes(st, 1), pq_add_pair, &p))
 			continue;
-		if (!series_matches(sel, &p, &mask))
+		if (!pq_series_matches(sel, &p, &mask))
 			continue;
-		g = group_of(sl, mask);
+		g = pq_group_of(sl, mask);
 		if (g < 0) {
 			err = g;
 			break;
@@ -1077,7 +1075,7 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(ins);
 	if (err)
-		selection_free(sl);
+		pq_selection_free(sl);
 	return err;
 }
 
@@ -1123,19 +1121,7 @@ static int find_type(sqlite3 *db, const char *type, int64_t *id, char *name, cha
 
 /* ---- pstore_query ---- */
 
-struct achunk {
-	struct achunk *next;
-	size_t used, size;
-	uint8_t data[];
-};
-
-struct result_priv {
-	struct pstore_result r; /* first: the public part */
-	struct achunk *chunks;
-	uint32_t *locidx;
-};
-
-static void *arena_alloc(struct result_priv *rp, size_t n)
+void *pq_arena_alloc(struct result_priv *rp, size_t n)
 {
 	struct achunk *c = rp->chunks;
 
@@ -1155,9 +1141,9 @@ static void *arena_alloc(struct result_priv *rp, size_t n)
 	return c->data + c->used - n;
 }
 
-static const char *arena_str(struct result_priv *rp, const void *s, size_t n)
+const char *pq_arena_str(struct result_priv *rp, const void *s, size_t n)
 {
-	char *d = arena_alloc(rp, n + 1);
+	char *d = pq_arena_alloc(rp, n + 1);
 
 	if (!d)
 		return NULL;
@@ -1184,17 +1170,6 @@ void pstore_result_free(struct pstore_result *r)
 	free(rp);
 }
 
-/* A merge under way: the stacks, their location indexes, and the distinct locations grow
- * together in the result. */
-struct merge {
-	struct result_priv *rp;
-	struct u64map locs;	       /* location id -> index into r->locs */
-	size_t *offs;		       /* per stack: where its locations start in rp->locidx */
-	size_t scap, ocap, lcap, icap; /* capacities of r->stacks, offs, r->locs, rp->locidx */
-	size_t nidx;		       /* rp->locidx in use */
-	uint64_t mag;		       /* sum of the stacks' absolute values */
-};
-
 /* The index in r->locs of location ID, added on first sight. */
 static int merge_loc(struct merge *m, int64_t id, uint32_t *out)
 {
@@ -1215,7 +1190,7 @@ static int merge_loc(struct merge *m, int64_t id, uint32_t *out)
 }
 
 /* Append a stack of value V whose locations are the varint ids in P..END. */
-static int merge_stack(struct merge *m, const uint8_t *p, const uint8_t *end, int64_t v)
+int pq_merge_stack(struct merge *m, const uint8_t *p, const uint8_t *end, int64_t v)
 {
 	struct result_priv *rp = m->rp;
 	struct pstore_result *r = &rp->r;
@@ -1264,7 +1239,7 @@ static int merge_stack_id(sqlite3 *db, sqlite3_stmt *ls, struct merge *m, uint64
 		err = pstore_sqlite_err(db, rc, "stacks");
 	else {
 		p = sqlite3_column_blob(ls, 0);
-		err = merge_stack(m, p, p + sqlite3_column_bytes(ls, 0), v);
+		err = pq_merge_stack(m, p, p + sqlite3_column_bytes(ls, 0), v);
 	}
 	sqlite3_reset(ls);
 	return err;
@@ -1325,7 +1300,7 @@ out:
 	return err;
 }
 
-static int decode_frames(struct result_priv *rp, struct pstore_loc *l, const uint8_t *p, size_t n)
+int pq_decode_frames(struct result_priv *rp, struct pstore_loc *l, const uint8_t *p, size_t n)
 {
 	const uint8_t *end = p + n, *q = p;
 	struct pstore_named_frame *f;
@@ -1342,15 +1317,15 @@ static int decode_frames(struct result_priv *rp, struct pstore_loc *l, const uin
 			return -EIO;
 		nf++;
 	}
-	f = arena_alloc(rp, (nf ? nf : 1) * sizeof(*f));
+	f = pq_arena_alloc(rp, (nf ? nf : 1) * sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	for (size_t i = 0; i < nf; i++) {
 		pv_get(&p, end, &len);
-		f[i].function = arena_str(rp, p, len);
+		f[i].function = pq_arena_str(rp, p, len);
 		p += len;
 		pv_get(&p, end, &len);
-		f[i].file = len ? arena_str(rp, p, len) : NULL;
+		f[i].file = len ? pq_arena_str(rp, p, len) : NULL;
 		p += len;
 		pv_get(&p, end, &v);
 		f[i].line = pv_unzig(v);
@@ -1381,14 +1356,14 @@ static int fill_locations(sqlite3 *db, struct result_priv *rp)
 			snprintf(l->build_id, sizeof(l->build_id), "%s",
 				 (const char *)sqlite3_column_text(st, 0));
 			l->file_off = (uint64_t)sqlite3_column_int64(st, 1);
-			l->mapping_file = arena_str(rp, sqlite3_column_text(st, 2),
-						    (size_t)sqlite3_column_bytes(st, 2));
+			l->mapping_file = pq_arena_str(rp, sqlite3_column_text(st, 2),
+						       (size_t)sqlite3_column_bytes(st, 2));
 			l->kernel = sqlite3_column_int(st, 3);
 			if (!l->mapping_file)
 				err = -ENOMEM;
 			else if (sqlite3_column_type(st, 4) == SQLITE_BLOB)
-				err = decode_frames(rp, l, sqlite3_column_blob(st, 4),
-						    (size_t)sqlite3_column_bytes(st, 4));
+				err = pq_decode_frames(rp, l, sqlite3_column_blob(st, 4),
+						       (size_t)sqlite3_column_bytes(st, 4));
 		} else if (rc == SQLITE_DONE) {
 			l->mapping_file = "[location missing from the store]";
 		} else {
@@ -1440,6 +1415,8 @@ int pstore_query(struct pstore *s, const struct selector *sel, int64_t from_ns, 
 	int64_t tid;
 	int err;
 
+	if (s->ch)
+		return chstore_query(s, sel, from_ns, to_ns, type, max_stacks, out);
 	*out = NULL;
 	rp = calloc(1, sizeof(*rp));
 	if (!rp)
@@ -1463,7 +1440,7 @@ int pstore_query(struct pstore *s, const struct selector *sel, int64_t from_ns, 
 		err = fill_locations(c->db, rp);
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 out:
-	selection_free(&sl);
+	pq_selection_free(&sl);
 	reader_put(s, c);
 	if (err) {
 		pstore_result_free(&rp->r);
@@ -1487,7 +1464,7 @@ void pstore_strings_free(struct pstore_strings *l)
 }
 
 /* Append a copy of S (NULL: "") to L, whose array holds *CAP. */
-static int strings_add(struct pstore_strings *l, size_t *cap, const char *s)
+int pq_strings_add(struct pstore_strings *l, size_t *cap, const char *s)
 {
 	char *d = strdup(s ? s : "");
 	int err;
@@ -1509,7 +1486,7 @@ static int string_rows(sqlite3 *db, sqlite3_stmt *st, struct pstore_strings *out
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW && out->n < MAX_LISTED) {
 		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
 			continue;
-		err = strings_add(out, &cap, (const char *)sqlite3_column_text(st, 0));
+		err = pq_strings_add(out, &cap, (const char *)sqlite3_column_text(st, 0));
 	}
 	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = pstore_sqlite_err(db, rc, "listing");
@@ -1539,6 +1516,8 @@ static int list(struct pstore *s, const char *sql, const char *arg, struct pstor
 
 int pstore_labels(struct pstore *s, struct pstore_strings *out)
 {
+	if (s->ch)
+		return chstore_labels(s, out);
 	/* distinct names by skipping through the primary key, not by reading every value */
 	return list(s,
 		    "WITH RECURSIVE n(x) AS (SELECT min(name) FROM label_values UNION ALL "
@@ -1549,6 +1528,8 @@ int pstore_labels(struct pstore *s, struct pstore_strings *out)
 
 int pstore_label_values(struct pstore *s, const char *name, struct pstore_strings *out)
 {
+	if (s->ch)
+		return chstore_label_values(s, name, out);
 	return list(s, "SELECT DISTINCT value FROM label_values WHERE name = ?1 ORDER BY value",
 		    name, out);
 }
@@ -1560,13 +1541,15 @@ int pstore_types(struct pstore *s, struct pstore_strings *out)
 	size_t cap = 0;
 	int rc = SQLITE_DONE, err;
 
+	if (s->ch)
+		return chstore_types(s, out);
 	err = reader_get(s, &c);
 	if (!err)
 		err = prep(c->db, "SELECT name, unit FROM types ORDER BY name, unit", &st);
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = strings_add(out, &cap, (const char *)sqlite3_column_text(st, 0));
+		err = pq_strings_add(out, &cap, (const char *)sqlite3_column_text(st, 0));
 		if (!err)
-			err = strings_add(out, &cap, (const char *)sqlite3_column_text(st, 1));
+			err = pq_strings_add(out, &cap, (const char *)sqlite3_column_text(st, 1));
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = pstore_sqlite_err(c->db, rc, "types");
@@ -1598,9 +1581,9 @@ static int copy_pair(void *ctx, const char *name, const char *value)
 {
 	struct pair_sink *p = ctx;
 
-	p->err = strings_add(p->l, &p->cap, name);
+	p->err = pq_strings_add(p->l, &p->cap, name);
 	if (!p->err)
-		p->err = strings_add(p->l, &p->cap, value);
+		p->err = pq_strings_add(p->l, &p->cap, value);
 	return p->err;
 }
 
@@ -1644,6 +1627,8 @@ int pstore_series(struct pstore *s, const struct selector *sel, int64_t from_ns,
 	size_t cap = 0;
 	int rc, err;
 
+	if (s->ch)
+		return chstore_series(s, sel, from_ns, to_ns, out);
 	err = reader_get(s, &c);
 	if (!err)
 		err = exec_r(c->db, "BEGIN");
@@ -1690,7 +1675,7 @@ out:
 	sqlite3_finalize(filt);
 	if (c)
 		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-	selection_free(&sl);
+	pq_selection_free(&sl);
 	reader_put(s, c);
 	return err;
 }
@@ -1742,6 +1727,8 @@ int pstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_n
 	size_t nb;
 	int err;
 
+	if (s->ch)
+		return chstore_timeline(s, sel, from_ns, to_ns, step_ns, type, values, n);
 	*values = NULL;
 	*n = 0;
 	if (step_ns <= 0 || to_ns <= from_ns)
@@ -1769,7 +1756,7 @@ int pstore_timeline(struct pstore *s, const struct selector *sel, int64_t from_n
 		*values = buckets;
 		*n = nb;
 	}
-	selection_free(&sl);
+	pq_selection_free(&sl);
 	reader_put(s, c);
 	return err;
 }
@@ -1822,6 +1809,11 @@ int pstore_retain(struct pstore *s)
 	int64_t deleted = 0;
 	int n = 0, err = 0;
 
+	if (s->ch) {
+		err = chstore_retain(s, cutoff);
+		__atomic_fetch_add(&s->stats.retain_runs, 1, __ATOMIC_RELAXED);
+		return err;
+	}
 	pthread_mutex_lock(&s->wlock);
 	err = pstore_writer_ready(s);
 	pthread_mutex_unlock(&s->wlock);

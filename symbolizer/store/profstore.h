@@ -14,6 +14,10 @@
  * stack once with its summed value and each distinct location once. The store returns data;
  * what the HTTP API makes of it (JSON) is written in symbolizer/http/.
  *
+ * With opts.store_url clickhouse://... the same functions answer from ClickHouse (chstore.h):
+ * the same answers, except that idempotency keys are not kept (a retried ingest is stored
+ * again) and retention drops whole days.
+ *
  * Thread-safety: every function may be called from any number of threads at once. Writes
  * (ingest, retention) are serialised on one write connection under a mutex; queries and
  * listings each borrow a read connection from a pool (WAL: readers never wait for the
@@ -44,6 +48,11 @@ struct pstore_opts {
 	 * gets -ENOSPC (with a message) before anything is decoded or written, so that the
 	 * WAL checkpoint and queries' temp space keep room. 0 = none. */
 	uint64_t reserve;
+	/* Where profiles live: NULL or "sqlite:" the sqlite file under DATA_DIR (the default),
+	 * "clickhouse://HOST:PORT/DB" ClickHouse's HTTP interface (chstore.h), with user and
+	 * password from STORE_AUTH_FILE (one line USER:PASSWORD; NULL: the default user). */
+	const char *store_url;
+	const char *store_auth_file;
 };
 
 /* Caps on one ingested profile (-ERR_TOOBIG or -ERR_BADINPUT beyond, with a message).

@@ -12,6 +12,7 @@
  * (key -> id) make the common case — a stack seen before — a hash lookup with no SQL.
  */
 #include "symbolizer/store/profstore_int.h"
+#include "symbolizer/store/chstore.h"
 
 #include "profile.pb-c.h"
 
@@ -314,7 +315,8 @@ struct ing {
 	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
 	size_t truncated;
 	uint8_t key[KEY_MAX + 64];
-	uint8_t *buf; /* scratch for location keys, frames, label sets */
+	uint8_t *buf;	    /* scratch for location keys, frames, label sets */
+	struct chbatch *cb; /* ClickHouse: the rows this ingest sends; NULL for sqlite */
 	size_t buf_cap;
 
 	/* group commit: the series labels, the idempotency key, what was written, the queue */
@@ -507,7 +509,37 @@ struct dict {
 	/* binds the insert's columns after ?1 hash, ?2 key, ?3 last_seen */
 	int (*bind_extra)(sqlite3_stmt *st, void *ctx);
 	void *ctx;
+	/* ClickHouse: the table of the row, and the columns after id and key (NULL: only the
+	 * key, hex) */
+	enum chtable cht;
+	void (*ch_row)(struct chbuf *b, uint64_t id, const uint8_t *key, size_t klen, void *ctx);
 };
+
+/* The store id of KEY (hash H) in ClickHouse: the hash itself, positive and nonzero. */
+static int64_t ch_id(uint64_t h)
+{
+	int64_t id = (int64_t)(h & (uint64_t)INT64_MAX);
+
+	return id ? id : 1;
+}
+
+/* dict_get() for ClickHouse: the id is the key's hash; the row goes into this ingest's batch
+ * unless the cache says it was sent already. */
+static int dict_get_ch(struct ing *g, const struct dict *d, uint64_t h, const uint8_t *key,
+		       size_t klen, int64_t *id)
+{
+	struct chbuf *b = &g->cb->t[d->cht];
+
+	*id = ch_id(h);
+	if (d->ch_row) {
+		d->ch_row(b, (uint64_t)*id, key, klen, d->ctx);
+	} else {
+		chbuf_printf(b, "%" PRId64 "\t", *id);
+		chbuf_hex(b, key, klen);
+		chbuf_printf(b, "\n");
+	}
+	return b->err ?: kcache_add(d->cache, h, key, klen, *id, g->time);
+}
 
 static int step_done(struct pstore *s, sqlite3_stmt *st, const char *what)
 {
@@ -536,6 +568,12 @@ static int dict_get(struct ing *g, const struct dict *d, const uint8_t *key, siz
 	int64_t seen = 0;
 	int rc, err;
 
+	if (e && g->cb) {
+		*id = e->id;
+		return 0;
+	}
+	if (g->cb)
+		return dict_get_ch(g, d, h, key, klen, id);
 	if (e) {
 		if (g->time > e->seen + PSTORE_SEEN_SLACK_NS) {
 			err = bump_seen(s, d->seen, e->id, g->time);
@@ -608,6 +646,20 @@ static int bind_loc(sqlite3_stmt *st, void *ctx)
 	else
 		sqlite3_bind_null(st, 8);
 	return 0;
+}
+
+static void ch_loc_row(struct chbuf *b, uint64_t id, const uint8_t *key, size_t klen, void *ctx)
+{
+	const struct loc_cols *c = ctx;
+
+	chbuf_printf(b, "%" PRIu64 "\t", id);
+	chbuf_hex(b, c->build_id, strlen(c->build_id));
+	chbuf_printf(b, "\t%" PRIu64 "\t", c->file_off);
+	chbuf_hex(b, c->mapping_file, cut_len(c->mapping_file, PSTORE_MAX_STRING));
+	chbuf_printf(b, "\t%d\t%d\t", c->kernel ? 1 : 0, c->frames ? 1 : 0);
+	if (c->frames)
+		chbuf_hex(b, c->frames, c->frames_len);
+	chbuf_printf(b, "\n");
 }
 
 static size_t put_str(uint8_t *b, const char *s, size_t n)
@@ -719,7 +771,8 @@ static int location(struct ing *g, long i, int64_t *id)
 {
 	const Perftools__Profiles__Location *l = g->p->location[i];
 	struct loc_cols c = {.build_id = "", .mapping_file = ""};
-	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c};
+	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS,	 W_LOC_SEEN,
+			 bind_loc,    &c,	  CHT_LOCATIONS, ch_loc_row};
 	char bid[BUILDID_HEX_MAX] = "";
 	size_t fl, flen = 0, klen;
 	uint8_t *key;
@@ -755,7 +808,8 @@ static int truncated_location(struct ing *g, int64_t *id)
 {
 	static const char name[] = "[truncated]";
 	struct loc_cols c = {.build_id = "", .mapping_file = ""};
-	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS, W_LOC_SEEN, bind_loc, &c};
+	struct dict d = {&g->s->locs, W_LOC_FIND, W_LOC_INS,	 W_LOC_SEEN,
+			 bind_loc,    &c,	  CHT_LOCATIONS, ch_loc_row};
 	uint8_t fr[32], key[40];
 	size_t n = 0, klen = 0;
 
@@ -779,7 +833,8 @@ static int truncated_location(struct ing *g, int64_t *id)
 
 static int stack(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
 {
-	struct dict d = {&g->s->stacks, W_STACK_FIND, W_STACK_INS, W_STACK_SEEN, NULL, NULL};
+	struct dict d = {&g->s->stacks, W_STACK_FIND, W_STACK_INS, W_STACK_SEEN,
+			 NULL,		NULL,	      CHT_STACKS,  NULL};
 	size_t n = sm->n_location_id, klen = 0;
 	int cut = n > PSTORE_MAX_DEPTH;
 	int64_t lid;
@@ -857,7 +912,8 @@ static int encode_pairs(struct ing *g, const struct lpair *lp, size_t n, size_t 
 
 static int labelset(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
 {
-	struct dict d = {&g->s->lsets, W_LS_FIND, W_LS_INS, W_LS_SEEN, NULL, NULL};
+	struct dict d = {&g->s->lsets, W_LS_FIND, W_LS_INS,	 W_LS_SEEN,
+			 NULL,	       NULL,	  CHT_LABELSETS, NULL};
 	struct lpair lp[PSTORE_MAX_SAMPLE_LABELS];
 	size_t n = 0, len;
 	int err;
@@ -921,8 +977,17 @@ static int lvalue_seen(struct ing *g, int sample, const char *name, const char *
 	klen += vlen;
 	h = pstore_hash(key, klen);
 	e = kcache_find(&s->lvals, h, key, klen);
-	if (e && g->time <= e->seen + PSTORE_SEEN_SLACK_NS)
+	if (e && (g->cb || g->time <= e->seen + PSTORE_SEEN_SLACK_NS))
 		return 0;
+	if (g->cb) {
+		struct chbuf *b = &g->cb->t[CHT_LABEL_VALUES];
+
+		chbuf_hex(b, name, nl);
+		chbuf_printf(b, "\t");
+		chbuf_hex(b, value, vlen);
+		chbuf_printf(b, "\t%d\n", sample);
+		return b->err ?: kcache_add(&s->lvals, h, key, klen, 1, g->time);
+	}
 	st = s->wst[W_LV_UPSERT];
 	sqlite3_bind_text(st, 1, name, (int)nl, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, value, (int)vlen, SQLITE_STATIC);
@@ -986,7 +1051,8 @@ static int series_pairs(struct ing *g, const struct pstore_label *series, size_t
 static int series_id(struct ing *g, const struct lpair *lp, size_t n, int64_t *id)
 {
 	struct pstore *s = g->s;
-	struct dict d = {&s->series, W_SERIES_FIND, W_SERIES_INS, W_SERIES_SEEN, NULL, NULL};
+	struct dict d = {&s->series, W_SERIES_FIND, W_SERIES_INS, W_SERIES_SEEN,
+			 NULL,	     NULL,	    CHT_SERIES,	  NULL};
 	sqlite3_stmt *st;
 	size_t len;
 	int err;
@@ -999,8 +1065,8 @@ static int series_id(struct ing *g, const struct lpair *lp, size_t n, int64_t *i
 	err = encode_pairs(g, lp, n, &len);
 	if (!err)
 		err = dict_get(g, &d, g->buf, len, id);
-	if (err)
-		return err;
+	if (err || g->cb)
+		return err; /* ClickHouse: first/last seen come from the profiles */
 	/* first/last seen are exact (the series listing filters on them) */
 	st = s->wst[W_SERIES_SEEN];
 	sqlite3_bind_int64(st, 1, *id);
@@ -1010,6 +1076,33 @@ static int series_id(struct ing *g, const struct lpair *lp, size_t n, int64_t *i
 
 /* ---- profile rows ---- */
 
+/* type_id() for ClickHouse: the id hashes "\2name\0unit" (the label-value cache holds it). */
+static int type_id_ch(struct ing *g, const char *name, const char *unit, int64_t *id)
+{
+	struct pstore *s = g->s;
+	size_t nl = cut_len(name, 64 - 1), ul = cut_len(unit, 64 - 1), klen = 0;
+	struct chbuf *b = &g->cb->t[CHT_TYPES];
+	uint8_t key[132];
+	uint64_t h;
+
+	key[klen++] = 2;
+	memcpy(key + klen, name, nl);
+	klen += nl;
+	key[klen++] = '\0';
+	memcpy(key + klen, unit, ul);
+	klen += ul;
+	h = pstore_hash(key, klen);
+	*id = ch_id(h);
+	if (kcache_find(&s->lvals, h, key, klen))
+		return 0;
+	chbuf_printf(b, "%" PRId64 "\t", *id);
+	chbuf_hex(b, name, nl);
+	chbuf_printf(b, "\t");
+	chbuf_hex(b, unit, ul);
+	chbuf_printf(b, "\t%" PRId64 "\n", g->time);
+	return b->err ?: kcache_add(&s->lvals, h, key, klen, *id, g->time);
+}
+
 static int type_id(struct ing *g, const Perftools__Profiles__ValueType *vt, int64_t *id)
 {
 	struct pstore *s = g->s;
@@ -1017,6 +1110,8 @@ static int type_id(struct ing *g, const Perftools__Profiles__ValueType *vt, int6
 	const char *name = str(g, vt->type), *unit = str(g, vt->unit);
 	int rc, err;
 
+	if (g->cb)
+		return type_id_ch(g, name, unit, id);
 	sqlite3_bind_text(st, 1, name, (int)cut_len(name, 64 - 1), SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, unit, (int)cut_len(unit, 64 - 1), SQLITE_STATIC);
 	err = step_done(s, st, "type insert");
@@ -1038,6 +1133,33 @@ static int entry_cmp(const void *a, const void *b)
 	if (x->ls != y->ls)
 		return x->ls < y->ls ? -1 : 1;
 	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* ClickHouse: the profile row and one samples row per (label set, stack) of sample type TID. */
+static int profile_rows_ch(struct ing *g, int64_t sid, int64_t tid, int64_t period,
+			   const struct entry *ents, size_t m, int *stored)
+{
+	struct chbuf *b = &g->cb->t[CHT_SAMPLES];
+	char day[16], pre[96];
+	int plen;
+
+	chstore_day(g->time, day);
+	/* the columns every row of this profile shares, then per row three numbers: the bulk of
+	 * an ingest's CPU, so no printf per row */
+	plen = snprintf(pre, sizeof(pre), "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t", day,
+			g->time, tid, sid);
+	chbuf_reserve(b, m * ((size_t)plen + 3 * 21));
+	for (size_t i = 0; i < m && !b->err; i++) {
+		chbuf_raw(b, pre, (size_t)plen);
+		chbuf_i64(b, ents[i].ls, '\t');
+		chbuf_i64(b, ents[i].stack, '\t');
+		chbuf_i64(b, ents[i].value, '\n');
+	}
+	chbuf_printf(&g->cb->t[CHT_PROFILES],
+		     "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day,
+		     g->time, tid, sid, g->duration, period);
+	*stored = !b->err && !g->cb->t[CHT_PROFILES].err;
+	return b->err ?: g->cb->t[CHT_PROFILES].err;
 }
 
 /* One profile row for sample type K. Sets *STORED when a row was written. */
@@ -1071,6 +1193,8 @@ static int profile_row(struct ing *g, int64_t sid, size_t k, struct entry *ents,
 	/* a period in another unit than this type says nothing about it */
 	if (p->period_type && strcmp(str(g, p->period_type->type), str(g, p->sample_type[k]->type)))
 		period = 0;
+	if (g->cb)
+		return profile_rows_ch(g, sid, tid, period, ents, m, stored);
 	/* CPU values are counts times the period: store the counts (1 byte, not 5) */
 	scale = period > 1 ? period : 1;
 	for (size_t i = 0; i < m && scale > 1; i++)
@@ -1249,6 +1373,45 @@ static void lead(struct pstore *s, struct ing *g)
 	}
 }
 
+/* ClickHouse: build the rows and send them, one INSERT per table. The writer lock covers the
+ * caches and the dictionary rows: a failed send forgets every cached id, so the next ingest
+ * sends them again (ReplacingMergeTree folds the copies), and no ingest refers to a row that
+ * another is still sending. The profile and sample rows, the bulk, go after the lock, so
+ * concurrent ingests insert them in parallel and a slow ClickHouse holds the lock for at most
+ * one dictionary insert's deadline. No idempotency keys here: a retried profile is stored
+ * again. */
+static int store_ch(struct ing *g, size_t *rows)
+{
+	struct pstore *s = g->s;
+	struct chbatch cb = {0}, bulk = {0};
+	int err;
+
+	pthread_mutex_lock(&s->wlock);
+	g->cb = &cb;
+	err = write_profile(g, g->sp, g->nsp, rows);
+	g->cb = NULL;
+	bulk.t[CHT_PROFILES] = cb.t[CHT_PROFILES];
+	bulk.t[CHT_SAMPLES] = cb.t[CHT_SAMPLES];
+	memset(&cb.t[CHT_PROFILES], 0, sizeof(cb.t[0]));
+	memset(&cb.t[CHT_SAMPLES], 0, sizeof(cb.t[0]));
+	if (!err)
+		err = chstore_send(s->ch, &cb);
+	if (err)
+		pstore_drop_caches(s);
+	pthread_mutex_unlock(&s->wlock);
+	if (!err)
+		err = chstore_send(s->ch, &bulk);
+	if (err)
+		*rows = 0;
+	chbatch_free(&cb);
+	chbatch_free(&bulk);
+	if (err == -EBUSY)
+		snprintf(g->err, g->errlen,
+			 "the profile store (ClickHouse) is unreachable or did not answer in time; "
+			 "retry later");
+	return err;
+}
+
 static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows)
 {
 	struct pstore *s = g->s;
@@ -1261,6 +1424,8 @@ static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows
 	g->sp = sp;
 	g->nsp = nsp;
 	g->duplicate = 0;
+	if (s->ch)
+		return store_ch(g, rows);
 	pthread_mutex_lock(&s->qlock);
 	g->qnext = NULL;
 	*s->qtail = g;
@@ -1344,12 +1509,13 @@ busy:
 	return -EBUSY;
 }
 
-/* -ENOSPC, with a message, when the data dir's file system has less than opts.reserve free. */
+/* -ENOSPC, with a message, when the data dir's file system has less than opts.reserve free
+ * (the sqlite store's disk; ClickHouse keeps its own). */
 static int disk_room(struct ing *g)
 {
 	uint64_t free, want = g->s->o.reserve;
 
-	if (!want || (free = fsutil_free_bytes(g->s->o.data_dir)) >= want)
+	if (!want || g->s->ch || (free = fsutil_free_bytes(g->s->o.data_dir)) >= want)
 		return 0;
 	snprintf(g->err, g->errlen,
 		 "the disk of the data dir is full: %" PRIu64 " MiB free, less than the %" PRIu64

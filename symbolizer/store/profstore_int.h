@@ -234,6 +234,66 @@ struct lsfilter {
 /* Register pstore_samples() and pstore_merge() on DB. */
 int pstore_vtab_register(sqlite3 *db);
 
+/* ---- query helpers (profstore.c) shared with the ClickHouse backend (chstore.c) ---- */
+
+struct selection {
+	struct lsfilter f;
+	uint64_t masks[SELECTOR_MAX_MATCHERS]; /* sample-side matchers of group g = index + 1 */
+	size_t nseries;
+};
+
+struct pairs {
+	const char *names[PSTORE_MAX_SAMPLE_LABELS + PSTORE_MAX_SERIES_LABELS];
+	const char *values[PSTORE_MAX_SAMPLE_LABELS + PSTORE_MAX_SERIES_LABELS];
+	size_t n;
+};
+
+struct achunk {
+	struct achunk *next;
+	size_t used, size;
+	uint8_t data[];
+};
+
+struct result_priv {
+	struct pstore_result r; /* first: the public part */
+	struct achunk *chunks;
+	uint32_t *locidx;
+};
+
+/* A merge under way: the stacks, their location indexes, and the distinct locations grow
+ * together in the result. */
+struct merge {
+	struct result_priv *rp;
+	struct u64map locs;	       /* location id -> index into r->locs */
+	size_t *offs;		       /* per stack: where its locations start in rp->locidx */
+	size_t scap, ocap, lcap, icap; /* capacities of r->stacks, offs, r->locs, rp->locidx */
+	size_t nidx;		       /* rp->locidx in use */
+	uint64_t mag;		       /* sum of the stacks' absolute values */
+};
+
+/* Label pairs of a canonical blob (pstore_labels_each's callback pq_add_pair fills it). */
+int pq_add_pair(void *ctx, const char *name, const char *value);
+void pq_selection_free(struct selection *sl);
+/* Series labels decide the matchers they name; the rest (*MASK) are left for sample labels.
+ * 0 when a series-side matcher fails. */
+int pq_series_matches(const struct selector *sel, const struct pairs *p, uint64_t *mask);
+/* The 1-based group of sample-side MASK (0 for none), added on first sight; -E2BIG. */
+int pq_group_of(struct selection *sl, uint64_t mask);
+int pq_ls_matches(const struct selector *sel, uint64_t mask, const struct pairs *p);
+/* Memory owned by the result (freed by pstore_result_free()). */
+void *pq_arena_alloc(struct result_priv *rp, size_t n);
+const char *pq_arena_str(struct result_priv *rp, const void *s, size_t n);
+/* Append a stack of value V whose locations are the varint ids in P..END. */
+int pq_merge_stack(struct merge *m, const uint8_t *p, const uint8_t *end, int64_t v);
+/* Append a copy of S to L (*CAP its capacity). */
+int pq_strings_add(struct pstore_strings *l, size_t *cap, const char *s);
+/* The named frames blob P (N bytes) of a location into L. */
+int pq_decode_frames(struct result_priv *rp, struct pstore_loc *l, const uint8_t *p, size_t n);
+
+#define PSTORE_DEFAULT_MAX_STACKS  1000000
+#define PSTORE_MAX_LISTED	   100000
+#define PSTORE_MAX_TIMELINE_POINTS 11000
+
 /* ---- the store ---- */
 
 enum wstmt {
@@ -258,9 +318,11 @@ enum wstmt {
 };
 
 struct ing;
+struct chstore;
 
 struct pstore {
 	struct pstore_opts o;
+	struct chstore *ch; /* the ClickHouse backend (chstore.h), or NULL: sqlite */
 	char *path;
 
 	/* writer: one connection, one transaction at a time */

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The ClickHouse profile store against a real clickhouse-server (Debian 12's 18.16; config and
+# data in the temp dir, 127.0.0.1 only, user and password from --store-auth-file): one
+# fleetsymd on sqlite and one on ClickHouse take the same ingests, and folded, top, json,
+# diff, missing, labels, series, types and timeline answers are compared byte for byte
+# (tests/lib/store_compare.py). Then ClickHouse is stopped: ingest answers 503 with
+# Retry-After, a query 503 with a message; started again, the held profile is taken and
+# counted.
+set -uo pipefail
+. "$(dirname "$0")/lib/service.sh"
+need clickhouse-server curl python3
+
+cd "$T"
+mkdir -p empty ch/data ch/tmp
+cat >ch/users.xml <<'EOF'
+<yandex>
+  <profiles><default></default></profiles>
+  <users><fleetsym><password>s3cret</password><networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile><quota>default</quota></fleetsym></users>
+  <quotas><default></default></quotas>
+</yandex>
+EOF
+echo 'fleetsym:s3cret' >ch/auth
+chmod 600 ch/auth
+
+# start_clickhouse [HTTP_PORT TCP_PORT]: a server on free ports (retried), up when it answers
+# SELECT 1 as our user; sets CH_PID, CH_HTTP, CH_TCP.
+start_clickhouse() {
+	local tries=5
+	[ $# = 2 ] && tries=1
+	for _ in $(seq $tries); do
+		CH_HTTP=${1:-$((20000 + RANDOM % 30000))}
+		CH_TCP=${2:-$((20000 + RANDOM % 30000))}
+		cat >ch/config.xml <<EOF
+<yandex>
+  <logger><level>warning</level><console>1</console></logger>
+  <http_port>$CH_HTTP</http_port>
+  <tcp_port>$CH_TCP</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>$T/ch/data/</path>
+  <tmp_path>$T/ch/tmp/</tmp_path>
+  <mark_cache_size>268435456</mark_cache_size>
+  <users_config>$T/ch/users.xml</users_config>
+</yandex>
+EOF
+		clickhouse-server --config-file="$T/ch/config.xml" >>ch/server.log 2>&1 &
+		CH_PID=$!
+		for _ in $(seq 600); do # 60 s: ~5 s on an idle host
+			kill -0 "$CH_PID" 2>/dev/null || break
+			[ "$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/?query=SELECT%201")" = 1 ] &&
+				{ PIDS+=("$CH_PID"); return 0; }
+			sleep 0.1
+		done
+		kill "$CH_PID" 2>/dev/null
+		wait "$CH_PID" 2>/dev/null
+	done
+	echo "FAILED: clickhouse-server did not come up:"
+	tail -20 ch/server.log
+	exit 1
+}
+
+start_clickhouse
+ok "clickhouse-server $(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()") on 127.0.0.1:$CH_HTTP"
+STORE="clickhouse://127.0.0.1:$CH_HTTP/fleetsym_test"
+
+start_fleetsymd sq --data-dir "$T/sq" --debug-dir "$T/empty"
+URL_SQ=$URL
+start_fleetsymd ch --data-dir "$T/chd" --debug-dir "$T/empty" --store "$STORE" \
+	--store-auth-file "$T/ch/auth"
+URL_CH=$URL
+FSD_CH=$FSD_PID
+ps -o args= -p "$FSD_CH" | grep -q s3cret && fail "the password is on the command line"
+
+python3 "$TESTS/lib/store_compare.py" --a "$URL_SQ" --b "$URL_CH" || fail "answers differ"
+n=$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" \
+	--data-binary "SELECT count() FROM fleetsym_test.profiles")
+[ "$n" = 96 ] && ok "96 profile rows in ClickHouse" || fail "profile rows in ClickHouse: '$n', want 96"
+
+# a wrong password: fleetsymd refuses to start, and says why
+echo 'fleetsym:wrong' >ch/badauth
+"$FSD" --listen 127.0.0.1:0 --data-dir "$T/bad" --store "$STORE" --store-auth-file "$T/ch/badauth" \
+	>bad.log 2>&1 && fail "fleetsymd started with a wrong ClickHouse password"
+grep -q "profile store clickhouse://" bad.log && ok "wrong password: $(tail -1 bad.log)" ||
+	fail "no error for a wrong password: $(cat bad.log)"
+
+echo "== ClickHouse stopped: 503s; started again: ingest works"
+python3 - "$TESTS" "$T/held.pb.gz" <<'PY'
+import gzip, sys, time
+sys.path.insert(0, sys.argv[1] + "/lib")
+import mkpprof
+t = time.time_ns() - 60 * 10**9
+p = {"type": ["cpu", "nanoseconds"], "period": 10, "time_ns": t, "duration_ns": 10**10,
+     "mappings": [{"build_id": "ef" * 20, "filename": "/opt/held"}],
+     "samples": [{"frames": [[0, 0x1234]], "value": 70}]}
+open(sys.argv[2], "wb").write(gzip.compress(mkpprof.encode(p)))
+PY
+kill -TERM "$CH_PID"
+for _ in $(seq 200); do kill -0 "$CH_PID" 2>/dev/null || break; sleep 0.1; done
+kill -9 "$CH_PID" 2>/dev/null
+wait "$CH_PID" 2>/dev/null
+t0=$(date +%s%N)
+code=$(curl -s -o ing.body -D ing.hdr -w '%{http_code}' --data-binary @held.pb.gz \
+	"$URL_CH/api/v1/ingest?service=held")
+t1=$(date +%s%N)
+[ "$code" = 503 ] && grep -qi '^Retry-After:' ing.hdr &&
+	ok "ingest while ClickHouse is down: 503 with $(grep -i '^Retry-After:' ing.hdr | tr -d '\r') in $(((t1 - t0) / 1000000)) ms: $(head -c 200 ing.body)" ||
+	fail "ingest while ClickHouse is down: $code $(cat ing.hdr ing.body)"
+code=$(curl -s -o q.body -w '%{http_code}' "$URL_CH/api/v1/query?format=folded&from=now-2h&to=now")
+[ "$code" = 503 ] && grep -q 'unreachable' q.body && ok "query while ClickHouse is down: 503: $(head -c 200 q.body)" ||
+	fail "query while ClickHouse is down: $code $(cat q.body)"
+code=$(curl -s -o l.body -w '%{http_code}' "$URL_CH/api/v1/labels")
+[ "$code" = 503 ] && ok "labels while ClickHouse is down: 503" || fail "labels: $code $(cat l.body)"
+# the server still answers what needs no store
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL_CH/metrics")" = 200 ] ||
+	fail "/metrics while ClickHouse is down"
+
+start_clickhouse "$CH_HTTP" "$CH_TCP"
+ok "clickhouse-server started again"
+code=000
+for _ in $(seq 50); do # the producer's retries
+	code=$(curl -s -o ing.body -w '%{http_code}' --data-binary @held.pb.gz \
+		"$URL_CH/api/v1/ingest?service=held")
+	[ "$code" = 200 ] && break
+	sleep 0.2
+done
+[ "$code" = 200 ] && ok "the held profile is taken once ClickHouse is back" ||
+	fail "ingest after the restart: $code $(cat ing.body)"
+out=$(curl -s "$URL_CH/api/v1/query?format=folded&from=now-2h&to=now&query=%7Bservice%3D%22held%22%7D")
+[ "$out" = "held+0x1234 70" ] && ok "and answered: '$out'" || fail "held profile: '$out'"
+n=$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" \
+	--data-binary "SELECT count() FROM fleetsym_test.profiles")
+[ "$n" = 97 ] && ok "97 profile rows after the outage (96 + the held one, nothing doubled)" ||
+	fail "profile rows after the outage: '$n', want 97"
+
+echo "== retention drops whole day partitions"
+python3 - "$TESTS" "$T/old.pb.gz" <<'PY'
+import gzip, sys, time
+sys.path.insert(0, sys.argv[1] + "/lib")
+import mkpprof
+t = time.time_ns() - 3 * 86400 * 10**9
+p = {"type": ["cpu", "nanoseconds"], "period": 10, "time_ns": t, "duration_ns": 10**10,
+     "mappings": [{"build_id": "ef" * 20, "filename": "/opt/held"}],
+     "samples": [{"frames": [[0, 0x1234]], "value": 30}]}
+open(sys.argv[2], "wb").write(gzip.compress(mkpprof.encode(p)))
+PY
+code=$(curl -s -o old.body -w '%{http_code}' --data-binary @old.pb.gz "$URL_CH/api/v1/ingest?service=old")
+[ "$code" = 200 ] || fail "ingest of a 3-day-old profile: $code $(cat old.body)"
+chq() { curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
+n=$(chq "SELECT count() FROM fleetsym_test.samples WHERE day < today() - 1")
+[ "$n" = 1 ] || fail "the old profile's sample row: '$n'"
+stop_pid "$FSD_CH" || fail "fleetsymd (clickhouse) exit status"
+# retention runs once at start
+start_fleetsymd ch2 --data-dir "$T/chd" --debug-dir "$T/empty" --store "$STORE" \
+	--store-auth-file "$T/ch/auth" --retention 2d
+for _ in $(seq 100); do
+	[ "$(chq "SELECT count() FROM fleetsym_test.samples WHERE day < today() - 1")" = 0 ] && break
+	sleep 0.1
+done
+old=$(chq "SELECT count() FROM fleetsym_test.samples WHERE day < today() - 1")
+new=$(chq "SELECT count() FROM fleetsym_test.profiles")
+[ "$old" = 0 ] && [ "$new" = 97 ] &&
+	ok "--retention 2d: the 3-day-old day partition dropped, the 97 recent profile rows kept" ||
+	fail "retention: $old old sample rows left, $new profile rows (want 0 and 97)"
+stop_pid "$FSD_PID" || fail "fleetsymd (clickhouse, retention) exit status"
+finish
