@@ -463,26 +463,6 @@ int symidx_sym_cmp(const void *a, const void *b)
 	return 0;
 }
 
-int symview_symbol_addr(const struct symview *v, const char *name, uint64_t *addr)
-{
-	long best = -1;
-
-	/* the table is in symidx_sym_cmp() order: within one address the preferred symbol is
-	 * last, so of equal names at one address the later wins; across addresses, the
-	 * stronger binding */
-	for (size_t i = 0; i < v->nsyms; i++) {
-		const struct symidx_sym *s = &v->syms[i];
-		const char *n = s->func < v->nfuncs ? view_str(v, v->funcs[s->func].name) : NULL;
-
-		if (n && strcmp(n, name) == 0 && (best < 0 || s->bind >= v->syms[best].bind))
-			best = (long)i;
-	}
-	if (best < 0)
-		return -ENOENT;
-	*addr = v->base + v->syms[best].addr;
-	return 0;
-}
-
 int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out, int max)
 {
 	struct tables t = {v, NULL, NULL};
@@ -505,11 +485,6 @@ void symindex_lookup_symtab(const struct symindex *idx, uint64_t addr, struct sy
 {
 	struct tables t = {&idx->view, &idx->packed, idx->dem};
 	lookup_symtab(&t, addr, out);
-}
-
-int symindex_symbol_addr(const struct symindex *idx, const char *name, uint64_t *addr)
-{
-	return symview_symbol_addr(&idx->view, name, addr);
 }
 
 void symindex_counts(const struct symindex *idx, size_t *nranges, size_t *nnodes, size_t *nlines)

@@ -116,11 +116,6 @@ int symview_lookup(const struct symview *v, uint64_t addr, struct sym_frame *out
 /* Only the ELF symbol table's answer for ADDR (one frame, SYM_SRC_SYMTAB or SYM_SRC_NONE). */
 void symview_lookup_symtab(const struct symview *v, uint64_t addr, struct sym_frame *out);
 
-/* The address of the ELF symbol named NAME (as in the file: the linkage name) into *ADDR: 0, or
- * -ENOENT when no symbol has that name. Of several, the one the address lookup prefers
- * (stronger binding, then smaller size). A scan of the symbol table: for input, not hot paths. */
-int symview_symbol_addr(const struct symview *v, const char *name, uint64_t *addr);
-
 struct symindex;
 
 /* Write V to PATH atomically (temp file + fsync + rename), ranges, nodes and lines packed in
@@ -145,9 +140,6 @@ void symindex_lookup_symtab(const struct symindex *idx, uint64_t addr, struct sy
 
 /* Entry counts of the index, for reports: ranges, nodes, lines. */
 void symindex_counts(const struct symindex *idx, size_t *nranges, size_t *nnodes, size_t *nlines);
-
-/* symview_symbol_addr() on the index's symbol table. */
-int symindex_symbol_addr(const struct symindex *idx, const char *name, uint64_t *addr);
 
 void symindex_close(struct symindex *idx);
 

@@ -14,7 +14,6 @@
 #include "lib/log.h"
 #include "lib/version.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -42,8 +41,7 @@ static void usage(FILE *f)
 	/* clang-format off */
 	fputs("usage: fleetsym-symbolize [-e FILE | --build-id HEX] [-f] [-i] [-C] [-a] [-p] [-s]\n"
 	      "                          [--debug-dir DIR]... [--index-dir DIR] [--json] [ADDR...]\n"
-	      "Symbolizes ELF virtual addresses (hex) given as arguments or one per line on stdin;\n"
-	      "a symbol stands for its address: NAME, NAME+OFF, NAME-OFF (OFF 0x10 or 16).\n"
+	      "Symbolizes ELF virtual addresses (hex) given as arguments or one per line on stdin.\n"
 	      "  -e, --exe FILE        the ELF file (unstripped, a .debug file, or stripped with its\n"
 	      "                        debug file under a debug dir)\n"
 	      "      --build-id HEX    find the debug file by build ID under the debug dirs\n"
@@ -56,11 +54,7 @@ static void usage(FILE *f)
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
 	      "      --json            one JSON object per address\n"
-	      "      --version         version, commit and library versions\n"
-	      "-p is binutils' --pretty-print (eu-addr2line's -p is --pid). Not taken from\n"
-	      "eu-addr2line: -p/--pid, -k/--kernel, -K, -M, --core (a live process, the kernel, a\n"
-	      "core: this tool reads files), -F/--flags (line-table flags are not kept), and so far\n"
-	      "-j/--section, -S/-x, -A/--relative and --debuginfo-path.\n",
+	      "      --version         version, commit and library versions\n",
 	      f);
 	/* clang-format on */
 }
@@ -229,46 +223,14 @@ static int parse_addr(const char *s, uint64_t *out)
 	return *end ? -ERR_BADINPUT : 0;
 }
 
-/* Symbol input as eu-addr2line takes it: NAME, NAME+OFF or NAME-OFF (OFF as strtoull base 0
- * reads it: 0x10, 16, 020), NAME the symbol's name in the file (the linkage name). */
-static int parse_symbol(struct cli *c, const char *s, uint64_t *out)
-{
-	size_t n = strcspn(s, "+-\r\n");
-	char name[1024], *end;
-	uint64_t off = 0;
-
-	if (!n || n >= sizeof(name))
-		return -ERR_BADINPUT;
-	memcpy(name, s, n);
-	name[n] = '\0';
-	if (s[n] == '+' || s[n] == '-') {
-		if (!isdigit((unsigned char)s[n + 1]))
-			return -ERR_BADINPUT;
-		errno = 0;
-		off = strtoull(s + n + 1, &end, 0);
-		if (errno || strspn(end, "\r\n") != strlen(end))
-			return -ERR_BADINPUT;
-	} else if (s[n]) {
-		return -ERR_BADINPUT;
-	}
-	if (symfile_symbol_addr(c->sf, name, out))
-		return -ENOENT;
-	*out = s[n] == '-' ? *out - off : *out + off;
-	return 0;
-}
-
 static int answer(struct cli *c, const char *text)
 {
 	struct sym_frame frames[MAX_FRAMES];
 	uint64_t addr = 0;
-	int n, err = parse_addr(text, &addr), bad;
+	int n, bad = parse_addr(text, &addr) != 0;
 
-	if (err)
-		err = parse_symbol(c, text, &addr);
-	bad = err != 0;
 	if (bad) {
-		fprintf(stderr, "fleetsym-symbolize: %s: '%.*s'\n",
-			err == -ENOENT ? "cannot find symbol" : "not an address or symbol",
+		fprintf(stderr, "fleetsym-symbolize: not an address: '%.*s'\n",
 			(int)strcspn(text, "\r\n"), text);
 		memset(frames, 0, sizeof(frames[0]));
 		n = 1;

@@ -1112,14 +1112,6 @@ int dwarfsym_lookup(struct dwarfsym *d, uint64_t addr, struct sym_frame *out, in
 	return symview_lookup(&v, addr, out, max);
 }
 
-int dwarfsym_symbol_addr(struct dwarfsym *d, const char *name, uint64_t *addr)
-{
-	struct symview v;
-
-	global_view(d, &v);
-	return symview_symbol_addr(&v, name, addr);
-}
-
 void dwarfsym_lookup_symtab(struct dwarfsym *d, uint64_t addr, struct sym_frame *out)
 {
 	struct symview v;

@@ -48,9 +48,6 @@ int dwarfsym_lookup(struct dwarfsym *d, uint64_t addr, struct sym_frame *out, in
 /* The ELF symbol table's answer alone (what eu-addr2line names the outer function by). */
 void dwarfsym_lookup_symtab(struct dwarfsym *d, uint64_t addr, struct sym_frame *out);
 
-/* symview_symbol_addr() on the file's symbol tables. */
-int dwarfsym_symbol_addr(struct dwarfsym *d, const char *name, uint64_t *addr);
-
 /* Read every CU and merge them into one view (for symindex_write()). The view is borrowed
  * until dwarfsym_close(); lookups stay valid afterwards. */
 int dwarfsym_view_all(struct dwarfsym *d, const struct symview **out)

@@ -228,15 +228,6 @@ void symfile_lookup_symtab(struct symfile *sf, uint64_t addr, struct sym_frame *
 		dwarfsym_lookup_symtab(sf->dw, addr, out);
 }
 
-int symfile_symbol_addr(struct symfile *sf, const char *name, uint64_t *addr)
-{
-	if (sf->idx)
-		return symindex_symbol_addr(sf->idx, name, addr);
-	if (sf->go)
-		return symview_symbol_addr(goview_view(sf->go), name, addr);
-	return dwarfsym_symbol_addr(sf->dw, name, addr);
-}
-
 int symfile_build_index(struct symfile *sf)
 {
 	const struct symview *v;

@@ -43,10 +43,6 @@ int symfile_lookup(struct symfile *sf, uint64_t addr, struct sym_frame *out, int
 /* Only the ELF symbol table's answer for ADDR, in OUT[0]. Same lifetime rules. */
 void symfile_lookup_symtab(struct symfile *sf, uint64_t addr, struct sym_frame *out);
 
-/* The address of the ELF symbol NAME (linkage name), for symbol input ("main+0x10"): 0, or
- * -ENOENT. */
-int symfile_symbol_addr(struct symfile *sf, const char *name, uint64_t *addr);
-
 /* Build the index under opts->index_dir, write it atomically and switch to it. 0 when it is
  * already indexed; -EINVAL without an index dir or build ID. */
 int symfile_build_index(struct symfile *sf) __attribute__((warn_unused_result));
