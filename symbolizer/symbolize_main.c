@@ -8,6 +8,7 @@
  * Exit status: 0 all addresses parsed; 1 the file could not be opened or some input was not an
  * address (each such line is answered with ?? and reported on stderr); 2 usage errors.
  */
+#include "symbolizer/engine/symaddr.h"
 #include "symbolizer/engine/symfile.h"
 
 #include "lib/err.h"
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 	fputs("usage: fleetsym-symbolize [-e FILE | --build-id HEX] [-f] [-i] [-C] [-a] [-p] [-s]\n"
 	      "                          [--debug-dir DIR]... [--index-dir DIR] [--json] [ADDR...]\n"
 	      "Symbolizes ELF virtual addresses (hex) given as arguments or one per line on stdin.\n"
+	      "An address may also be a symbol of the file's symbol table: NAME, NAME+OFF, NAME-OFF.\n"
 	      "  -e, --exe FILE        the ELF file (unstripped, a .debug file, or stripped with its\n"
 	      "                        debug file under a debug dir)\n"
 	      "      --build-id HEX    find the debug file by build ID under the debug dirs\n"
@@ -228,6 +230,11 @@ static int answer(struct cli *c, const char *text)
 	struct sym_frame frames[MAX_FRAMES];
 	uint64_t addr = 0;
 	int n, bad = parse_addr(text, &addr) != 0;
+
+	/* eu-addr2line's symbol input: NAME, NAME+OFF, NAME-OFF (needs the file, not a build ID) */
+	if (bad && c->exe &&
+	    symaddr_resolve(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, text, &addr) == 0)
+		bad = 0;
 
 	if (bad) {
 		fprintf(stderr, "fleetsym-symbolize: not an address: '%.*s'\n",
