@@ -29,6 +29,7 @@
 
 struct cli {
 	int functions, inlines, demangle, addresses, pretty, basenames, json;
+	int symbols, sections; /* -S, -x (which implies -S) */
 	const char *exe, *build_id, *index_dir;
 	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
 	int ndebug_dirs;
@@ -53,6 +54,8 @@ static void usage(FILE *f)
 	      "  -a, --addresses       print the address first\n"
 	      "  -p, --pretty-print    one line per frame\n"
 	      "  -s, --basenames       file basenames only\n"
+	      "  -S, --symbols         also the ELF symbol with +0xOFF (needs -e)\n"
+	      "  -x, --symbols-sections  -S and the section name\n"
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
 	      "      --json            one JSON object per address\n"
@@ -105,6 +108,16 @@ static void print_src(const struct cli *c, const char *file, uint32_t line, uint
 	}
 }
 
+/* eu-addr2line -S / -x: SYMBOL[+0xOFF][ (SECTION)] from the file's symbol table */
+static void print_symbol(const struct cli *c, uint64_t addr)
+{
+	char buf[1200];
+
+	(void)symaddr_describe(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, addr, c->sections,
+			       buf, sizeof(buf));
+	out_str(buf);
+}
+
 /* eu-addr2line's "NAME inlined at CALLSITE in OUTER" line for an inlined innermost frame;
  * OUTER is the ELF symbol at the address, as eu-addr2line prints it. */
 static void print_inlined_head(const struct cli *c, uint64_t addr, const struct sym_frame *f)
@@ -122,25 +135,36 @@ static void print_inlined_head(const struct cli *c, uint64_t addr, const struct 
 		out_str(" at ");
 		print_src(c, file, site->line, site->column);
 	}
-	symfile_lookup_symtab(c->sf, addr, &outer);
 	out_str(" in ");
-	out_str(frame_name(c, &outer));
+	if (c->symbols) {
+		print_symbol(c, addr);
+	} else {
+		symfile_lookup_symtab(c->sf, addr, &outer);
+		out_str(frame_name(c, &outer));
+	}
 	putc_unlocked('\n', stdout);
 }
 
 static void print_text(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
 {
+	int head = 0; /* the inlined head line, which carries the symbol */
+
 	if (c->addresses)
 		printf("0x%.*" PRIx64 "%s", symfile_addr_width(c->sf), addr,
 		       c->pretty ? ": " : "\n");
 	if (c->functions) {
-		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty)
+		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty) {
 			print_inlined_head(c, addr, f);
-		else
+			head = 1;
+		} else if (!c->symbols || f[0].source == SYM_SRC_DWARF) {
+			/* without DWARF's name, eu-addr2line -S prints only the symbol */
 			out_str(frame_name(c, &f[0])), out_str(c->pretty ? " " : "\n");
-		if (c->pretty)
-			out_str("at ");
+		}
 	}
+	if (c->symbols && !head)
+		print_symbol(c, addr), out_str(c->pretty ? " " : "\n");
+	if (c->pretty && (c->functions || c->symbols))
+		out_str("at ");
 	if (f[0].file) {
 		print_src(c, f[0].file, f[0].line, f[0].column);
 		putc_unlocked('\n', stdout);
@@ -309,6 +333,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"addresses", no_argument, NULL, 'a'},
 	    {"pretty-print", no_argument, NULL, 'p'},
 	    {"basenames", no_argument, NULL, 's'},
+	    {"symbols", no_argument, NULL, 'S'},
+	    {"symbols-sections", no_argument, NULL, 'x'},
 	    {"build-id", required_argument, NULL, OPT_BUILD_ID},
 	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	    {"index-dir", required_argument, NULL, OPT_INDEX_DIR},
@@ -319,7 +345,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "e:fiCapsh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "e:fiCapsSxh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e': c->exe = optarg; break;
 		case 'f': c->functions = 1; break;
@@ -328,6 +354,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'a': c->addresses = 1; break;
 		case 'p': c->pretty = 1; break;
 		case 's': c->basenames = 1; break;
+		case 'S': c->symbols = 1; break;
+		case 'x': c->symbols = c->sections = 1; break;
 		case OPT_BUILD_ID: c->build_id = optarg; break;
 		case OPT_INDEX_DIR: c->index_dir = optarg; break;
 		case OPT_JSON: c->json = 1; break;
@@ -352,6 +380,10 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	}
 	if (!c->exe && !c->build_id)
 		c->exe = "a.out";
+	if (c->symbols && !c->exe) {
+		fprintf(stderr, "fleetsym-symbolize: -S and -x need -e FILE\n");
+		return -1;
+	}
 	return 0;
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# eu-addr2line parity of fleetsym-symbolize's inputs: symbols as addresses (NAME, NAME+OFF,
+# eu-addr2line parity of fleetsym-symbolize's inputs and -S/-x: symbols as addresses (NAME, NAME+OFF,
 # NAME-OFF, resolved through the file's symbol table, .dynsym when it has no .symtab). Every
 # function symbol of a fixture built here, and of libc (stripped; its DWARF from libc6-dbg by
-# build ID), at several offsets, answered by both tools with -f -i -a in one batch each; the
-# outputs must be equal line for line.
+# build ID), at several offsets, answered by both tools in one batch per flag set (-f -i -a,
+# -S, -S -f -i, -x -a -f -i); the outputs must be equal line for line.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 need gcc eu-addr2line nm
@@ -16,12 +16,14 @@ gcc -O2 -g -o "$exe" "$TESTS/data/src/inline_c.c"
 # symbol-table names)
 inputs() {
 	nm --defined-only "$1" | awk '$2 ~ /^[tTwW]$/ && $3 !~ /[.@]/ { print $3 }' | sort -u |
-		head -n "$2" | while read -r s; do
+		awk -v n="$2" "NR <= n" | while read -r s; do
 		printf '%s\n%s+0x1\n%s+4\n%s-0x0\n' "$s" "$s" "$s" "$s"
 	done
 }
 
 total=0
+# -S: the symbol+offset line, -x: and the section (both also inside the inlined head line)
+FLAG_SETS=("-f -i -a" "-S" "-S -f -i" "-x -a -f -i")
 cmp_inputs() { # FILE NAMES_FILE
 	local n
 	# names eu-addr2line does not find (it prints nothing for them; we answer ?? so that a
@@ -33,8 +35,14 @@ cmp_inputs() { # FILE NAMES_FILE
 	awk 'NR == FNR { u[$0] = 1; next } { n = $0; sub(/[-+].*/, "", n); if (!(n in u)) print }' \
 		"$T/unknown" "$2" >"$T/in.cmp"
 	mv "$T/in.cmp" "$2"
-	eu-addr2line -f -i -a -e "$1" <"$2" >"$T/eu.out" 2>/dev/null || true
-	"$SYM" -f -i -a -e "$1" <"$2" >"$T/ours.out" 2>/dev/null || true
+	: >"$T/eu.out"
+	: >"$T/ours.out"
+	for f in "${FLAG_SETS[@]}"; do
+		# shellcheck disable=SC2086 # a flag set is several words
+		eu-addr2line $f -e "$1" <"$2" >>"$T/eu.out" 2>/dev/null || true
+		# shellcheck disable=SC2086
+		"$SYM" $f -e "$1" <"$2" >>"$T/ours.out" 2>/dev/null || true
+	done
 	n=$(wc -l <"$2")
 	[ "$n" -ge 20 ] || fail "only $n inputs for $1"
 	diff -u "$T/eu.out" "$T/ours.out" >"$T/diff" || {
@@ -44,8 +52,8 @@ cmp_inputs() { # FILE NAMES_FILE
 	}
 	# answers from DWARF, not just ??: the debug file was found and read
 	[ "$(grep -c '\.c:[0-9]' "$T/ours.out")" -ge $((n / 4)) ] || fail "$1: few source lines"
-	total=$((total + n))
-	echo "ok: $1: $n symbol inputs equal"
+	total=$((total + n * ${#FLAG_SETS[@]}))
+	echo "ok: $1: $n symbol inputs x ${#FLAG_SETS[@]} flag sets equal"
 }
 
 inputs "$exe" 1000 >"$T/in.exe"
@@ -55,7 +63,7 @@ libc=$(ldd "$exe" | awk '/libc\.so/ { print $3 }')
 [ -n "$libc" ] || fail "no libc in ldd $exe"
 nm -D --defined-only "$libc" >/dev/null || fail "nm -D $libc"
 nm -D --defined-only "$libc" | awk '$2 ~ /^[tTiW]$/ { sub(/@.*/, "", $3); print $3 }' |
-	sort -u | head -n 300 | while read -r s; do
+	sort -u | awk "NR <= 300" | while read -r s; do
 	printf '%s\n%s+0x10\n' "$s" "$s"
 done >"$T/in.libc"
 cmp_inputs "$libc" "$T/in.libc"
@@ -65,6 +73,6 @@ if "$SYM" -f -e "$exe" main nosuch_symbol_x >"$T/o" 2>"$T/e"; then
 	fail "unknown symbol accepted"
 fi
 grep -q nosuch_symbol_x "$T/e" || fail "unknown symbol not reported"
-[ "$(head -1 "$T/o")" = "$(eu-addr2line -f -e "$exe" main | head -1)" ] || fail "main not answered"
-[ "$failed" != 0 ] || echo "compared $total symbol inputs, all equal"
+[ "$(head -1 "$T/o")" = "$(eu-addr2line -f -e "$exe" main | sed -n 1p)" ] || fail "main not answered"
+[ "$failed" != 0 ] || echo "compared $total answers, all equal"
 finish

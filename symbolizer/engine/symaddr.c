@@ -5,6 +5,8 @@
 #include "lib/err.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +120,168 @@ int symaddr_resolve(const char *path, const char *const *debug_dirs, const char 
 		err = find_in(elf, SHT_DYNSYM, name, &value);
 	if (!err)
 		*addr = value + (uint64_t)off;
+	elfutil_close(fd, elf);
+	return err;
+}
+
+struct best {
+	GElf_Sym sym;
+	const char *name;
+	int found;
+};
+
+static int bind_rank(const GElf_Sym *s)
+{
+	int b = GELF_ST_BIND(s->st_info);
+	return b == STB_GLOBAL ? 2 : b == STB_WEAK ? 1 : 0;
+}
+
+/* Is A a better answer than B (both cover the address)? */
+static int better(const GElf_Sym *a, const GElf_Sym *b)
+{
+	if (a->st_value != b->st_value)
+		return a->st_value > b->st_value;
+	if ((a->st_size != 0) != (b->st_size != 0))
+		return a->st_size != 0;
+	return bind_rank(a) > bind_rank(b);
+}
+
+/* Index of the allocated section of ELF that holds ADDR, 0 when none. */
+static size_t section_index(Elf *elf, uint64_t addr)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) && addr >= sh.sh_addr &&
+		    addr - sh.sh_addr < sh.sh_size)
+			return elf_ndxscn(scn);
+	}
+	return 0;
+}
+
+/* The best symbol of table TYPE in ELF for ADDR into *B (libdwfl's choice: a sized symbol
+ * that covers ADDR, else the nearest unsized one below it in the same section, provided no
+ * sized symbol starts between them); 1 when the table exists. */
+static int covering(Elf *elf, Elf64_Word type, uint64_t addr, struct best *b)
+{
+	Elf_Scn *scn = NULL;
+	struct best unsized = {0};
+	uint64_t next_sized_below = 0; /* highest start of a sized symbol below ADDR */
+	size_t shndx = section_index(elf, addr);
+	int have = 0;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		size_t count;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || !sh.sh_entsize)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d)
+			continue;
+		have = 1;
+		count = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 1; i < count; i++) {
+			GElf_Sym s;
+			struct best *into;
+			const char *n;
+			int t;
+
+			if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF ||
+			    s.st_shndx == SHN_ABS || addr < s.st_value)
+				continue;
+			t = GELF_ST_TYPE(s.st_info);
+			if (t == STT_SECTION || t == STT_FILE || t == STT_TLS)
+				continue;
+			if (s.st_size) {
+				if (s.st_value > next_sized_below)
+					next_sized_below = s.st_value;
+				if (addr - s.st_value >= s.st_size)
+					continue;
+				into = b;
+			} else {
+				if (s.st_shndx != shndx)
+					continue;
+				into = &unsized;
+			}
+			if (into->found && !better(&s, &into->sym))
+				continue;
+			n = elf_strptr(elf, sh.sh_link, s.st_name);
+			if (!n || !*n)
+				continue;
+			into->sym = s;
+			into->name = n;
+			into->found = 1;
+		}
+	}
+	if (!b->found && unsized.found && unsized.sym.st_value >= next_sized_below)
+		*b = unsized;
+	return have;
+}
+
+static const char *section_of(Elf *elf, uint64_t addr)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC))
+			continue;
+		if (addr >= sh.sh_addr && addr - sh.sh_addr < sh.sh_size)
+			return elf_strptr(elf, shstrndx, sh.sh_name);
+	}
+	return NULL;
+}
+
+int symaddr_describe(const char *path, const char *const *debug_dirs, uint64_t addr,
+		     int with_section, char *buf, size_t len)
+{
+	static const char *const def[] = {"/usr/lib/debug", NULL};
+	struct best b = {0};
+	Elf *elf = NULL, *delf = NULL;
+	int fd = -1, dfd = -1, err, have;
+	const char *sec;
+
+	snprintf(buf, len, "??");
+	err = elfutil_open(path, &fd, &elf);
+	if (err)
+		return err;
+	have = covering(elf, SHT_SYMTAB, addr, &b);
+	if (!have) {
+		char bid[BUILDID_HEX_MAX], dpath[PATH_MAX];
+
+		if (buildid_from_elf(elf, bid) == 0 && bid[0]) {
+			for (const char *const *d = debug_dirs ? debug_dirs : def; *d && !delf;
+			     d++) {
+				if (buildid_debug_path(*d, bid, dpath, sizeof(dpath)) != 0 ||
+				    elfutil_open(dpath, &dfd, &delf) != 0)
+					delf = NULL, dfd = -1;
+			}
+		}
+		if (delf)
+			have = covering(delf, SHT_SYMTAB, addr, &b);
+	}
+	if (!have)
+		covering(elf, SHT_DYNSYM, addr, &b);
+	err = b.found ? 0 : -ENOENT;
+	if (b.found && addr == b.sym.st_value)
+		snprintf(buf, len, "%s", b.name);
+	else if (b.found)
+		snprintf(buf, len, "%s+0x%" PRIx64, b.name, addr - b.sym.st_value);
+	sec = with_section ? section_of(elf, addr) : NULL;
+	if (sec) {
+		size_t n = strlen(buf);
+
+		snprintf(buf + n, len - n, " (%s)", sec);
+	}
+	elfutil_close(dfd, delf);
 	elfutil_close(fd, elf);
 	return err;
 }
