@@ -54,12 +54,17 @@ static void usage(FILE *f)
 	      "  -a, --addresses       print the address first\n"
 	      "  -p, --pretty-print    one line per frame\n"
 	      "  -s, --basenames       file basenames only\n"
+	      "  -A, --absolute        file names with the compilation directory (the default)\n"
 	      "  -S, --symbols         also the ELF symbol with +0xOFF (needs -e)\n"
 	      "  -x, --symbols-sections  -S and the section name\n"
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
 	      "      --json            one JSON object per address\n"
-	      "      --version         version, commit and library versions\n",
+	      "      --version         version, commit and library versions\n"
+	      "Not taken from eu-addr2line: -p/--pid, -k/--kernel, -K, -M and --core (they need a\n"
+	      "live process, the kernel or a core file; -p is --pretty-print here, as in binutils),\n"
+	      "and its -j/--section (honoured by it only for relocatable .o files, which the engine\n"
+	      "does not read), --relative, -F/--flags and --debuginfo-path (not built yet).\n",
 	      f);
 	/* clang-format on */
 }
@@ -333,6 +338,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"addresses", no_argument, NULL, 'a'},
 	    {"pretty-print", no_argument, NULL, 'p'},
 	    {"basenames", no_argument, NULL, 's'},
+	    {"absolute", no_argument, NULL, 'A'},
 	    {"symbols", no_argument, NULL, 'S'},
 	    {"symbols-sections", no_argument, NULL, 'x'},
 	    {"build-id", required_argument, NULL, OPT_BUILD_ID},
@@ -345,7 +351,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "e:fiCapsSxh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "e:fiCapsSxAh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e': c->exe = optarg; break;
 		case 'f': c->functions = 1; break;
@@ -354,6 +360,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'a': c->addresses = 1; break;
 		case 'p': c->pretty = 1; break;
 		case 's': c->basenames = 1; break;
+		case 'A': break; /* absolute file names are what we print */
 		case 'S': c->symbols = 1; break;
 		case 'x': c->symbols = c->sections = 1; break;
 		case OPT_BUILD_ID: c->build_id = optarg; break;

@@ -3,7 +3,7 @@
 # NAME-OFF, resolved through the file's symbol table, .dynsym when it has no .symtab). Every
 # function symbol of a fixture built here, and of libc (stripped; its DWARF from libc6-dbg by
 # build ID), at several offsets, answered by both tools in one batch per flag set (-f -i -a,
-# -S, -S -f -i, -x -a -f -i); the outputs must be equal line for line.
+# -S, -S -f -i, -x -a -f -i, -A -f); the outputs must be equal line for line.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 need gcc eu-addr2line nm
@@ -23,7 +23,7 @@ inputs() {
 
 total=0
 # -S: the symbol+offset line, -x: and the section (both also inside the inlined head line)
-FLAG_SETS=("-f -i -a" "-S" "-S -f -i" "-x -a -f -i")
+FLAG_SETS=("-f -i -a" "-S" "-S -f -i" "-x -a -f -i" "-A -f")
 cmp_inputs() { # FILE NAMES_FILE
 	local n
 	# names eu-addr2line does not find (it prints nothing for them; we answer ?? so that a
