@@ -30,7 +30,8 @@
 struct cli {
 	int functions, inlines, demangle, addresses, pretty, basenames, json;
 	int symbols, sections; /* -S, -x (which implies -S) */
-	const char *exe, *build_id, *index_dir;
+	const char *exe, *build_id, *index_dir, *debuginfo_path;
+	char *path_dirs; /* the absolute elements of --debuginfo-path, split in place */
 	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
 	int ndebug_dirs;
 	struct symfile *sf;
@@ -58,13 +59,16 @@ static void usage(FILE *f)
 	      "  -S, --symbols         also the ELF symbol with +0xOFF (needs -e)\n"
 	      "  -x, --symbols-sections  -S and the section name\n"
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
+	      "      --debuginfo-path PATH  eu-addr2line's: where debug files are looked up by\n"
+	      "                        build ID and by .gnu_debuglink (':'-separated, '+'/'-'\n"
+	      "                        CRC check on/off; default :.debug:/usr/lib/debug)\n"
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
 	      "      --json            one JSON object per address\n"
 	      "      --version         version, commit and library versions\n"
 	      "Not taken from eu-addr2line: -p/--pid, -k/--kernel, -K, -M and --core (they need a\n"
 	      "live process, the kernel or a core file; -p is --pretty-print here, as in binutils),\n"
 	      "and its -j/--section (honoured by it only for relocatable .o files, which the engine\n"
-	      "does not read), --relative, -F/--flags and --debuginfo-path (not built yet).\n",
+	      "does not read), --relative and -F/--flags (not built yet).\n",
 	      f);
 	/* clang-format on */
 }
@@ -327,9 +331,45 @@ static int answer_stdin(struct cli *c)
 	return bad;
 }
 
+/* --debuginfo-path without --debug-dir: its absolute elements are where build IDs are looked
+ * up, as libdwfl does. */
+static int path_debug_dirs(struct cli *c)
+{
+	const char *p = c->debuginfo_path;
+	char *save = NULL, *tok;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	c->path_dirs = strdup(p);
+	if (!c->path_dirs)
+		return -1;
+	for (tok = strtok_r(c->path_dirs, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+		if (*tok == '+' || *tok == '-')
+			tok++;
+		if (*tok != '/')
+			continue;
+		if (c->ndebug_dirs == MAX_DEBUG_DIRS) {
+			fprintf(stderr, "fleetsym-symbolize: at most %d absolute directories\n",
+				MAX_DEBUG_DIRS);
+			return -1;
+		}
+		c->debug_dirs[c->ndebug_dirs++] = tok;
+	}
+	if (!c->ndebug_dirs) /* none: no build-ID search (an empty list, not the default) */
+		c->debug_dirs[c->ndebug_dirs++] = "/nonexistent";
+	return 0;
+}
+
 static int parse_args(struct cli *c, int argc, char **argv)
 {
-	enum { OPT_BUILD_ID = 256, OPT_DEBUG_DIR, OPT_INDEX_DIR, OPT_JSON, OPT_VERSION };
+	enum {
+		OPT_BUILD_ID = 256,
+		OPT_DEBUG_DIR,
+		OPT_INDEX_DIR,
+		OPT_JSON,
+		OPT_VERSION,
+		OPT_DEBUGINFO_PATH
+	};
 	static const struct option longopts[] = {
 	    {"exe", required_argument, NULL, 'e'},
 	    {"functions", no_argument, NULL, 'f'},
@@ -344,6 +384,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"build-id", required_argument, NULL, OPT_BUILD_ID},
 	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	    {"index-dir", required_argument, NULL, OPT_INDEX_DIR},
+	    {"debuginfo-path", required_argument, NULL, OPT_DEBUGINFO_PATH},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -365,6 +406,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'x': c->symbols = c->sections = 1; break;
 		case OPT_BUILD_ID: c->build_id = optarg; break;
 		case OPT_INDEX_DIR: c->index_dir = optarg; break;
+		case OPT_DEBUGINFO_PATH: c->debuginfo_path = optarg; break;
 		case OPT_JSON: c->json = 1; break;
 		case OPT_DEBUG_DIR:
 			if (c->ndebug_dirs == MAX_DEBUG_DIRS) {
@@ -387,6 +429,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	}
 	if (!c->exe && !c->build_id)
 		c->exe = "a.out";
+	if (c->debuginfo_path && !c->ndebug_dirs && path_debug_dirs(c) < 0)
+		return -1;
 	if (c->symbols && !c->exe) {
 		fprintf(stderr, "fleetsym-symbolize: -S and -x need -e FILE\n");
 		return -1;
@@ -408,6 +452,7 @@ int main(int argc, char **argv)
 	if (c.ndebug_dirs)
 		opts.debug_dirs = c.debug_dirs;
 	opts.index_dir = c.index_dir;
+	opts.debuginfo_path = c.debuginfo_path;
 	if (c.build_id) {
 		err = symfile_open_build_id(c.build_id, &opts, &c.sf);
 		c.module = c.build_id;
@@ -433,5 +478,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "fleetsym-symbolize: index not built: %s\n", err_str(err));
 	}
 	symfile_close(c.sf);
+	free(c.path_dirs);
 	return bad ? 1 : 0;
 }
