@@ -452,6 +452,7 @@ int main(int argc, char **argv)
 	if (c.ndebug_dirs)
 		opts.debug_dirs = c.debug_dirs;
 	opts.index_dir = c.index_dir;
+	opts.use_debuglink = 1;
 	opts.debuginfo_path = c.debuginfo_path;
 	if (c.build_id) {
 		err = symfile_open_build_id(c.build_id, &opts, &c.sf);

@@ -170,7 +170,7 @@ int symfile_open(const char *path, const struct symfile_opts *opts, struct symfi
 		goto out;
 	if (!has_dwarf && sf->build_id[0] && find_debug_file(sf, debug, sizeof(debug)) == 0)
 		err = open_dwarf(sf, debug, path);
-	else if (!has_dwarf &&
+	else if (!has_dwarf && sf->opts.use_debuglink &&
 		 debuglink_find(path, sf->opts.debuginfo_path, debug, sizeof(debug)) == 0)
 		err = open_dwarf(sf, debug, path);
 	else if (has_dwarf || open_go(sf, path) != 0)
