@@ -8,6 +8,7 @@
  * Exit status: 0 all addresses parsed; 1 the file could not be opened or some input was not an
  * address (each such line is answered with ?? and reported on stderr); 2 usage errors.
  */
+#include "symbolizer/engine/symaddr.h"
 #include "symbolizer/engine/symfile.h"
 
 #include "lib/err.h"
@@ -28,7 +29,9 @@
 
 struct cli {
 	int functions, inlines, demangle, addresses, pretty, basenames, json;
-	const char *exe, *build_id, *index_dir;
+	int symbols, sections; /* -S, -x (which implies -S) */
+	const char *exe, *build_id, *index_dir, *debuginfo_path;
+	char *path_dirs; /* the absolute elements of --debuginfo-path, split in place */
 	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
 	int ndebug_dirs;
 	struct symfile *sf;
@@ -42,6 +45,7 @@ static void usage(FILE *f)
 	fputs("usage: fleetsym-symbolize [-e FILE | --build-id HEX] [-f] [-i] [-C] [-a] [-p] [-s]\n"
 	      "                          [--debug-dir DIR]... [--index-dir DIR] [--json] [ADDR...]\n"
 	      "Symbolizes ELF virtual addresses (hex) given as arguments or one per line on stdin.\n"
+	      "An address may also be a symbol of the file's symbol table: NAME, NAME+OFF, NAME-OFF.\n"
 	      "  -e, --exe FILE        the ELF file (unstripped, a .debug file, or stripped with its\n"
 	      "                        debug file under a debug dir)\n"
 	      "      --build-id HEX    find the debug file by build ID under the debug dirs\n"
@@ -51,10 +55,20 @@ static void usage(FILE *f)
 	      "  -a, --addresses       print the address first\n"
 	      "  -p, --pretty-print    one line per frame\n"
 	      "  -s, --basenames       file basenames only\n"
+	      "  -A, --absolute        file names with the compilation directory (the default)\n"
+	      "  -S, --symbols         also the ELF symbol with +0xOFF (needs -e)\n"
+	      "  -x, --symbols-sections  -S and the section name\n"
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
+	      "      --debuginfo-path PATH  eu-addr2line's: where debug files are looked up by\n"
+	      "                        build ID and by .gnu_debuglink (':'-separated, '+'/'-'\n"
+	      "                        CRC check on/off; default :.debug:/usr/lib/debug)\n"
 	      "      --index-dir DIR   use, or build after answering, the symbol index there\n"
 	      "      --json            one JSON object per address\n"
-	      "      --version         version, commit and library versions\n",
+	      "      --version         version, commit and library versions\n"
+	      "Not taken from eu-addr2line: -p/--pid, -k/--kernel, -K, -M and --core (they need a\n"
+	      "live process, the kernel or a core file; -p is --pretty-print here, as in binutils),\n"
+	      "and its -j/--section (honoured by it only for relocatable .o files, which the engine\n"
+	      "does not read), --relative and -F/--flags (not built yet).\n",
 	      f);
 	/* clang-format on */
 }
@@ -103,6 +117,16 @@ static void print_src(const struct cli *c, const char *file, uint32_t line, uint
 	}
 }
 
+/* eu-addr2line -S / -x: SYMBOL[+0xOFF][ (SECTION)] from the file's symbol table */
+static void print_symbol(const struct cli *c, uint64_t addr)
+{
+	char buf[1200];
+
+	(void)symaddr_describe(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, addr, c->sections,
+			       buf, sizeof(buf));
+	out_str(buf);
+}
+
 /* eu-addr2line's "NAME inlined at CALLSITE in OUTER" line for an inlined innermost frame;
  * OUTER is the ELF symbol at the address, as eu-addr2line prints it. */
 static void print_inlined_head(const struct cli *c, uint64_t addr, const struct sym_frame *f)
@@ -120,25 +144,36 @@ static void print_inlined_head(const struct cli *c, uint64_t addr, const struct 
 		out_str(" at ");
 		print_src(c, file, site->line, site->column);
 	}
-	symfile_lookup_symtab(c->sf, addr, &outer);
 	out_str(" in ");
-	out_str(frame_name(c, &outer));
+	if (c->symbols) {
+		print_symbol(c, addr);
+	} else {
+		symfile_lookup_symtab(c->sf, addr, &outer);
+		out_str(frame_name(c, &outer));
+	}
 	putc_unlocked('\n', stdout);
 }
 
 static void print_text(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
 {
+	int head = 0; /* the inlined head line, which carries the symbol */
+
 	if (c->addresses)
 		printf("0x%.*" PRIx64 "%s", symfile_addr_width(c->sf), addr,
 		       c->pretty ? ": " : "\n");
 	if (c->functions) {
-		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty)
+		if (f[0].source == SYM_SRC_DWARF && f[0].inlined && n > 1 && !c->pretty) {
 			print_inlined_head(c, addr, f);
-		else
+			head = 1;
+		} else if (!c->symbols || f[0].source == SYM_SRC_DWARF) {
+			/* without DWARF's name, eu-addr2line -S prints only the symbol */
 			out_str(frame_name(c, &f[0])), out_str(c->pretty ? " " : "\n");
-		if (c->pretty)
-			out_str("at ");
+		}
 	}
+	if (c->symbols && !head)
+		print_symbol(c, addr), out_str(c->pretty ? " " : "\n");
+	if (c->pretty && (c->functions || c->symbols))
+		out_str("at ");
 	if (f[0].file) {
 		print_src(c, f[0].file, f[0].line, f[0].column);
 		putc_unlocked('\n', stdout);
@@ -229,6 +264,11 @@ static int answer(struct cli *c, const char *text)
 	uint64_t addr = 0;
 	int n, bad = parse_addr(text, &addr) != 0;
 
+	/* eu-addr2line's symbol input: NAME, NAME+OFF, NAME-OFF (needs the file, not a build ID) */
+	if (bad && c->exe &&
+	    symaddr_resolve(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, text, &addr) == 0)
+		bad = 0;
+
 	if (bad) {
 		fprintf(stderr, "fleetsym-symbolize: not an address: '%.*s'\n",
 			(int)strcspn(text, "\r\n"), text);
@@ -291,9 +331,45 @@ static int answer_stdin(struct cli *c)
 	return bad;
 }
 
+/* --debuginfo-path without --debug-dir: its absolute elements are where build IDs are looked
+ * up, as libdwfl does. */
+static int path_debug_dirs(struct cli *c)
+{
+	const char *p = c->debuginfo_path;
+	char *save = NULL, *tok;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	c->path_dirs = strdup(p);
+	if (!c->path_dirs)
+		return -1;
+	for (tok = strtok_r(c->path_dirs, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+		if (*tok == '+' || *tok == '-')
+			tok++;
+		if (*tok != '/')
+			continue;
+		if (c->ndebug_dirs == MAX_DEBUG_DIRS) {
+			fprintf(stderr, "fleetsym-symbolize: at most %d absolute directories\n",
+				MAX_DEBUG_DIRS);
+			return -1;
+		}
+		c->debug_dirs[c->ndebug_dirs++] = tok;
+	}
+	if (!c->ndebug_dirs) /* none: no build-ID search (an empty list, not the default) */
+		c->debug_dirs[c->ndebug_dirs++] = "/nonexistent";
+	return 0;
+}
+
 static int parse_args(struct cli *c, int argc, char **argv)
 {
-	enum { OPT_BUILD_ID = 256, OPT_DEBUG_DIR, OPT_INDEX_DIR, OPT_JSON, OPT_VERSION };
+	enum {
+		OPT_BUILD_ID = 256,
+		OPT_DEBUG_DIR,
+		OPT_INDEX_DIR,
+		OPT_JSON,
+		OPT_VERSION,
+		OPT_DEBUGINFO_PATH
+	};
 	static const struct option longopts[] = {
 	    {"exe", required_argument, NULL, 'e'},
 	    {"functions", no_argument, NULL, 'f'},
@@ -302,9 +378,13 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"addresses", no_argument, NULL, 'a'},
 	    {"pretty-print", no_argument, NULL, 'p'},
 	    {"basenames", no_argument, NULL, 's'},
+	    {"absolute", no_argument, NULL, 'A'},
+	    {"symbols", no_argument, NULL, 'S'},
+	    {"symbols-sections", no_argument, NULL, 'x'},
 	    {"build-id", required_argument, NULL, OPT_BUILD_ID},
 	    {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
 	    {"index-dir", required_argument, NULL, OPT_INDEX_DIR},
+	    {"debuginfo-path", required_argument, NULL, OPT_DEBUGINFO_PATH},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -312,7 +392,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "e:fiCapsh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "e:fiCapsSxAh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e': c->exe = optarg; break;
 		case 'f': c->functions = 1; break;
@@ -321,8 +401,12 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'a': c->addresses = 1; break;
 		case 'p': c->pretty = 1; break;
 		case 's': c->basenames = 1; break;
+		case 'A': break; /* absolute file names are what we print */
+		case 'S': c->symbols = 1; break;
+		case 'x': c->symbols = c->sections = 1; break;
 		case OPT_BUILD_ID: c->build_id = optarg; break;
 		case OPT_INDEX_DIR: c->index_dir = optarg; break;
+		case OPT_DEBUGINFO_PATH: c->debuginfo_path = optarg; break;
 		case OPT_JSON: c->json = 1; break;
 		case OPT_DEBUG_DIR:
 			if (c->ndebug_dirs == MAX_DEBUG_DIRS) {
@@ -345,6 +429,12 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	}
 	if (!c->exe && !c->build_id)
 		c->exe = "a.out";
+	if (c->debuginfo_path && !c->ndebug_dirs && path_debug_dirs(c) < 0)
+		return -1;
+	if (c->symbols && !c->exe) {
+		fprintf(stderr, "fleetsym-symbolize: -S and -x need -e FILE\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -362,6 +452,8 @@ int main(int argc, char **argv)
 	if (c.ndebug_dirs)
 		opts.debug_dirs = c.debug_dirs;
 	opts.index_dir = c.index_dir;
+	opts.use_debuglink = 1;
+	opts.debuginfo_path = c.debuginfo_path;
 	if (c.build_id) {
 		err = symfile_open_build_id(c.build_id, &opts, &c.sf);
 		c.module = c.build_id;
@@ -387,5 +479,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "fleetsym-symbolize: index not built: %s\n", err_str(err));
 	}
 	symfile_close(c.sf);
+	free(c.path_dirs);
 	return bad ? 1 : 0;
 }

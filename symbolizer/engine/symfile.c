@@ -9,6 +9,8 @@
  */
 #include "symbolizer/engine/symfile.h"
 
+#include "symbolizer/engine/debuglink.h"
+
 #include "symbolizer/engine/dwarfsym.h"
 #include "symbolizer/engine/gopclntab.h"
 #include "symbolizer/engine/goview.h"
@@ -167,6 +169,9 @@ int symfile_open(const char *path, const struct symfile_opts *opts, struct symfi
 	if (try_index(sf) == 0)
 		goto out;
 	if (!has_dwarf && sf->build_id[0] && find_debug_file(sf, debug, sizeof(debug)) == 0)
+		err = open_dwarf(sf, debug, path);
+	else if (!has_dwarf && sf->opts.use_debuglink &&
+		 debuglink_find(path, sf->opts.debuginfo_path, debug, sizeof(debug)) == 0)
 		err = open_dwarf(sf, debug, path);
 	else if (has_dwarf || open_go(sf, path) != 0)
 		err = open_dwarf(sf, path, NULL);

@@ -18,6 +18,11 @@ struct symfile_opts {
 	/* Debug dirs with the .build-id/xx/rest.debug layout, NULL-terminated; NULL means
 	 * { "/usr/lib/debug", NULL }. Borrowed until symfile_close(). */
 	const char *const *debug_dirs;
+	/* With USE_DEBUGLINK, where to look for the .gnu_debuglink file of a file without DWARF
+	 * whose build ID finds none, as symbolizer/engine/debuglink.h reads it; NULL: its
+	 * default. Off for the daemon's workers: files beside a stored file are not its. */
+	int use_debuglink;
+	const char *debuginfo_path;
 	/* Where indexes live (<dir>/<build-id>.symidx); NULL: no index. Borrowed likewise. */
 	const char *index_dir;
 	/* For DWARF with a dwz alt file, as in struct dwarfsym_opts: the alt file the caller found
