@@ -30,6 +30,8 @@
 struct cli {
 	int functions, inlines, demangle, addresses, pretty, basenames, json;
 	int symbols, sections; /* -S, -x (which implies -S) */
+	struct symaddr *syms;  /* the -e file's symbol tables, opened at first need */
+	int syms_failed;
 	const char *exe, *build_id, *index_dir, *debuginfo_path;
 	char *path_dirs; /* the absolute elements of --debuginfo-path, split in place */
 	const char *debug_dirs[MAX_DEBUG_DIRS + 1];
@@ -117,13 +119,23 @@ static void print_src(const struct cli *c, const char *file, uint32_t line, uint
 	}
 }
 
+/* The -e file's symbol tables for -S/-x and symbol input, opened once (NULL with --build-id,
+ * or when the file cannot be read). */
+static struct symaddr *symbols_of(struct cli *c)
+{
+	if (!c->syms && !c->syms_failed && c->exe)
+		c->syms_failed =
+		    symaddr_open(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, &c->syms) != 0;
+	return c->syms;
+}
+
 /* eu-addr2line -S / -x: SYMBOL[+0xOFF][ (SECTION)] from the file's symbol table */
 static void print_symbol(const struct cli *c, uint64_t addr)
 {
-	char buf[1200];
+	char buf[1200] = "??";
 
-	(void)symaddr_describe(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, addr, c->sections,
-			       buf, sizeof(buf));
+	if (c->syms) /* opened in main() for -S/-x */
+		(void)symaddr_describe(c->syms, addr, c->sections, buf, sizeof(buf));
 	out_str(buf);
 }
 
@@ -265,8 +277,7 @@ static int answer(struct cli *c, const char *text)
 	int n, bad = parse_addr(text, &addr) != 0;
 
 	/* eu-addr2line's symbol input: NAME, NAME+OFF, NAME-OFF (needs the file, not a build ID) */
-	if (bad && c->exe &&
-	    symaddr_resolve(c->exe, c->ndebug_dirs ? c->debug_dirs : NULL, text, &addr) == 0)
+	if (bad && symbols_of(c) && symaddr_resolve(c->syms, text, &addr) == 0)
 		bad = 0;
 
 	if (bad) {
@@ -467,6 +478,8 @@ int main(int argc, char **argv)
 						     : err_str(err));
 		return 1;
 	}
+	if (c.symbols)
+		symbols_of(&c);
 	if (optind < argc) {
 		for (int i = optind; i < argc; i++)
 			bad |= answer(&c, argv[i]);
@@ -478,6 +491,7 @@ int main(int argc, char **argv)
 		if (err)
 			fprintf(stderr, "fleetsym-symbolize: index not built: %s\n", err_str(err));
 	}
+	symaddr_close(c.syms);
 	symfile_close(c.sf);
 	free(c.path_dirs);
 	return bad ? 1 : 0;

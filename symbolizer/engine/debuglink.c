@@ -48,22 +48,31 @@ static int read_link(Elf *elf, char *name, size_t len, uint32_t *crc)
 	return -ENOENT;
 }
 
+/* The CRC-32 of the file at PATH, as .gnu_debuglink records it. */
 static int crc_of(const char *path, uint32_t *out)
 {
-	static unsigned char buf[1 << 16];
+	enum { CHUNK = 1 << 16 };
+	unsigned char *buf = malloc(CHUNK);
 	uLong crc = crc32(0, NULL, 0);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
 	ssize_t n;
 
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		crc = crc32(crc, buf, (uInt)n);
-	close(fd);
+	if (fd < 0 || !buf) {
+		err = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf, CHUNK)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			crc = crc32(crc, buf, (uInt)n);
 	if (n < 0)
-		return -EIO;
-	*out = (uint32_t)crc;
-	return 0;
+		err = -EIO;
+	else
+		*out = (uint32_t)crc;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
 }
 
 /* Is CAND a usable debug file: not the main file itself, readable, and (CHECK) its CRC. */

@@ -41,10 +41,19 @@ static int split(const char *text, char *name_buf, size_t len, int64_t *off)
 	return *p ? -ERR_BADINPUT : 0;
 }
 
-/* Look NAME up in the symbol table of type TYPE. 0 and *VALUE, or -ENOENT. */
-static int find_in(Elf *elf, Elf64_Word type, const char *name, uint64_t *value)
+struct symaddr {
+	int fd, dfd;
+	Elf *elf;
+	Elf *delf; /* its debug file by build ID under the debug dirs, or NULL */
+};
+
+/* Call FN on each defined symbol of the table of type TYPE in ELF, with its name; stop when it
+ * returns nonzero. 1 when the file has such a table. */
+static int each_sym(Elf *elf, Elf64_Word type,
+		    int (*fn)(void *ctx, const GElf_Sym *s, const char *name), void *ctx)
 {
 	Elf_Scn *scn = NULL;
+	int have = 0;
 
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
@@ -56,72 +65,97 @@ static int find_in(Elf *elf, Elf64_Word type, const char *name, uint64_t *value)
 		d = elf_getdata(scn, NULL);
 		if (!d)
 			continue;
+		have = 1;
+		if (!fn)
+			return 1;
 		count = sh.sh_size / sh.sh_entsize;
 		for (size_t i = 1; i < count; i++) {
-			GElf_Sym s;
-			const char *sn;
+			GElf_Sym sym;
+			const char *n;
 
-			if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF)
+			if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
 				continue;
-			sn = elf_strptr(elf, sh.sh_link, s.st_name);
-			if (sn && !strcmp(sn, name)) {
-				*value = s.st_value;
-				return 0;
-			}
+			n = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (n && fn(ctx, &sym, n))
+				return 1;
 		}
 	}
-	return -ENOENT;
+	return have;
 }
 
-/* NAME in the .symtab of the debug file of ELF (by build ID under DEBUG_DIRS), as libdwfl
- * prefers it over .dynsym. -ENOENT when found but NAME is not in it (libdwfl does not look
- * further then: versioned aliases are "NAME@@VER" there), -ENODEV when there is none. */
-static int find_in_debug_file(Elf *elf, const char *const *debug_dirs, const char *name,
-			      uint64_t *value)
+int symaddr_open(const char *path, const char *const *debug_dirs, struct symaddr **out)
 {
 	static const char *const def[] = {"/usr/lib/debug", NULL};
-	char bid[BUILDID_HEX_MAX], path[PATH_MAX];
-	int err = -ENODEV;
+	char bid[BUILDID_HEX_MAX], dpath[PATH_MAX];
+	struct symaddr *sa = calloc(1, sizeof(*sa));
+	int err;
 
-	if (buildid_from_elf(elf, bid) != 0 || !bid[0])
-		return -ENODEV;
-	for (const char *const *d = debug_dirs ? debug_dirs : def; *d && err == -ENODEV; d++) {
-		Elf *delf = NULL;
-		int fd = -1;
-
-		if (buildid_debug_path(*d, bid, path, sizeof(path)) != 0 ||
-		    elfutil_open(path, &fd, &delf) != 0)
-			continue;
-		err = find_in(delf, SHT_SYMTAB, name, value);
-		elfutil_close(fd, delf);
+	*out = NULL;
+	if (!sa)
+		return -ENOMEM;
+	sa->dfd = -1;
+	err = elfutil_open(path, &sa->fd, &sa->elf);
+	if (err) {
+		free(sa);
+		return err;
 	}
-	return err;
+	if (buildid_from_elf(sa->elf, bid) == 0 && bid[0])
+		for (const char *const *d = debug_dirs ? debug_dirs : def; *d && !sa->delf; d++)
+			if (buildid_debug_path(*d, bid, dpath, sizeof(dpath)) != 0 ||
+			    elfutil_open(dpath, &sa->dfd, &sa->delf) != 0)
+				sa->delf = NULL, sa->dfd = -1;
+	*out = sa;
+	return 0;
 }
 
-int symaddr_resolve(const char *path, const char *const *debug_dirs, const char *text,
-		    uint64_t *addr)
+void symaddr_close(struct symaddr *sa)
+{
+	if (!sa)
+		return;
+	elfutil_close(sa->dfd, sa->delf);
+	elfutil_close(sa->fd, sa->elf);
+	free(sa);
+}
+
+struct by_name {
+	const char *name;
+	uint64_t value;
+	int found;
+};
+
+static int match_name(void *ctx, const GElf_Sym *s, const char *name)
+{
+	struct by_name *q = ctx;
+
+	if (strcmp(name, q->name) != 0)
+		return 0;
+	q->value = s->st_value;
+	q->found = 1;
+	return 1;
+}
+
+int symaddr_resolve(const struct symaddr *sa, const char *text, uint64_t *addr)
 {
 	char name[1024];
+	struct by_name q = {name, 0, 0};
 	int64_t off;
-	uint64_t value = 0;
-	Elf *elf = NULL;
-	int fd = -1, err;
+	int err = split(text, name, sizeof(name), &off);
 
-	err = split(text, name, sizeof(name), &off);
 	if (err)
 		return err;
-	err = elfutil_open(path, &fd, &elf);
-	if (err)
-		return err;
-	err = find_in(elf, SHT_SYMTAB, name, &value);
-	if (err)
-		err = find_in_debug_file(elf, debug_dirs, name, &value);
-	if (err == -ENODEV)
-		err = find_in(elf, SHT_DYNSYM, name, &value);
-	if (!err)
-		*addr = value + (uint64_t)off;
-	elfutil_close(fd, elf);
-	return err;
+	/* the file's .symtab; failing that its debug file's, or with none its .dynsym (a name
+	 * missing from the debug file's table is not looked for further: versioned aliases are
+	 * "NAME@@VER" there) */
+	if (!each_sym(sa->elf, SHT_SYMTAB, match_name, &q) || !q.found) {
+		if (sa->delf)
+			each_sym(sa->delf, SHT_SYMTAB, match_name, &q);
+		else
+			each_sym(sa->elf, SHT_DYNSYM, match_name, &q);
+	}
+	if (!q.found)
+		return -ENOENT;
+	*addr = q.value + (uint64_t)off;
+	return 0;
 }
 
 struct best {
@@ -146,8 +180,8 @@ static int better(const GElf_Sym *a, const GElf_Sym *b)
 	return bind_rank(a) > bind_rank(b);
 }
 
-/* Index of the allocated section of ELF that holds ADDR, 0 when none. */
-static size_t section_index(Elf *elf, uint64_t addr)
+/* The allocated section of ELF that holds ADDR, or NULL. */
+static Elf_Scn *section_at(Elf *elf, uint64_t addr)
 {
 	Elf_Scn *scn = NULL;
 
@@ -156,132 +190,74 @@ static size_t section_index(Elf *elf, uint64_t addr)
 
 		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) && addr >= sh.sh_addr &&
 		    addr - sh.sh_addr < sh.sh_size)
-			return elf_ndxscn(scn);
-	}
-	return 0;
-}
-
-/* The best symbol of table TYPE in ELF for ADDR into *B (libdwfl's choice: a sized symbol
- * that covers ADDR, else the nearest unsized one below it in the same section, provided no
- * sized symbol starts between them); 1 when the table exists. */
-static int covering(Elf *elf, Elf64_Word type, uint64_t addr, struct best *b)
-{
-	Elf_Scn *scn = NULL;
-	struct best unsized = {0};
-	uint64_t next_sized_below = 0; /* highest start of a sized symbol below ADDR */
-	size_t shndx = section_index(elf, addr);
-	int have = 0;
-
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *d;
-		size_t count;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || !sh.sh_entsize)
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d)
-			continue;
-		have = 1;
-		count = sh.sh_size / sh.sh_entsize;
-		for (size_t i = 1; i < count; i++) {
-			GElf_Sym s;
-			struct best *into;
-			const char *n;
-			int t;
-
-			if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF ||
-			    s.st_shndx == SHN_ABS || addr < s.st_value)
-				continue;
-			t = GELF_ST_TYPE(s.st_info);
-			if (t == STT_SECTION || t == STT_FILE || t == STT_TLS)
-				continue;
-			if (s.st_size) {
-				if (s.st_value > next_sized_below)
-					next_sized_below = s.st_value;
-				if (addr - s.st_value >= s.st_size)
-					continue;
-				into = b;
-			} else {
-				if (s.st_shndx != shndx)
-					continue;
-				into = &unsized;
-			}
-			if (into->found && !better(&s, &into->sym))
-				continue;
-			n = elf_strptr(elf, sh.sh_link, s.st_name);
-			if (!n || !*n)
-				continue;
-			into->sym = s;
-			into->name = n;
-			into->found = 1;
-		}
-	}
-	if (!b->found && unsized.found && unsized.sym.st_value >= next_sized_below)
-		*b = unsized;
-	return have;
-}
-
-static const char *section_of(Elf *elf, uint64_t addr)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
-		return NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC))
-			continue;
-		if (addr >= sh.sh_addr && addr - sh.sh_addr < sh.sh_size)
-			return elf_strptr(elf, shstrndx, sh.sh_name);
+			return scn;
 	}
 	return NULL;
 }
 
-int symaddr_describe(const char *path, const char *const *debug_dirs, uint64_t addr,
-		     int with_section, char *buf, size_t len)
+/* libdwfl's choice for ADDR: a sized symbol that covers it, else the nearest unsized one below
+ * it in the same section, provided no sized symbol starts between them. */
+struct covering {
+	uint64_t addr;
+	size_t shndx;		   /* the section of ADDR (0: none) */
+	uint64_t next_sized_below; /* highest start of a sized symbol below ADDR */
+	struct best sized, unsized;
+};
+
+static int cover(void *ctx, const GElf_Sym *s, const char *name)
 {
-	static const char *const def[] = {"/usr/lib/debug", NULL};
-	struct best b = {0};
-	Elf *elf = NULL, *delf = NULL;
-	int fd = -1, dfd = -1, err, have;
-	const char *sec;
+	struct covering *c = ctx;
+	struct best *into;
+	int t = GELF_ST_TYPE(s->st_info);
 
-	snprintf(buf, len, "??");
-	err = elfutil_open(path, &fd, &elf);
-	if (err)
-		return err;
-	have = covering(elf, SHT_SYMTAB, addr, &b);
-	if (!have) {
-		char bid[BUILDID_HEX_MAX], dpath[PATH_MAX];
-
-		if (buildid_from_elf(elf, bid) == 0 && bid[0]) {
-			for (const char *const *d = debug_dirs ? debug_dirs : def; *d && !delf;
-			     d++) {
-				if (buildid_debug_path(*d, bid, dpath, sizeof(dpath)) != 0 ||
-				    elfutil_open(dpath, &dfd, &delf) != 0)
-					delf = NULL, dfd = -1;
-			}
-		}
-		if (delf)
-			have = covering(delf, SHT_SYMTAB, addr, &b);
+	if (s->st_shndx == SHN_ABS || c->addr < s->st_value || t == STT_SECTION || t == STT_FILE ||
+	    t == STT_TLS || !*name)
+		return 0;
+	if (s->st_size) {
+		if (s->st_value > c->next_sized_below)
+			c->next_sized_below = s->st_value;
+		if (c->addr - s->st_value >= s->st_size)
+			return 0;
+		into = &c->sized;
+	} else {
+		if (s->st_shndx != c->shndx)
+			return 0;
+		into = &c->unsized;
 	}
-	if (!have)
-		covering(elf, SHT_DYNSYM, addr, &b);
-	err = b.found ? 0 : -ENOENT;
-	if (b.found && addr == b.sym.st_value)
-		snprintf(buf, len, "%s", b.name);
-	else if (b.found)
-		snprintf(buf, len, "%s+0x%" PRIx64, b.name, addr - b.sym.st_value);
-	sec = with_section ? section_of(elf, addr) : NULL;
-	if (sec) {
+	if (!into->found || better(s, &into->sym))
+		*into = (struct best){*s, name, 1};
+	return 0;
+}
+
+int symaddr_describe(const struct symaddr *sa, uint64_t addr, int with_section, char *buf,
+		     size_t len)
+{
+	Elf_Scn *scn = section_at(sa->elf, addr);
+	struct covering c = {.addr = addr, .shndx = scn ? elf_ndxscn(scn) : 0};
+	const struct best *b;
+	size_t shstrndx;
+	GElf_Shdr sh;
+
+	/* libdwfl's one table: the file's .symtab, else its debug file's, else its .dynsym */
+	if (!each_sym(sa->elf, SHT_SYMTAB, cover, &c) &&
+	    !(sa->delf && each_sym(sa->delf, SHT_SYMTAB, cover, &c)))
+		each_sym(sa->elf, SHT_DYNSYM, cover, &c);
+	b = c.sized.found						      ? &c.sized
+	    : c.unsized.found && c.unsized.sym.st_value >= c.next_sized_below ? &c.unsized
+									      : NULL;
+	if (!b)
+		snprintf(buf, len, "??");
+	else if (addr == b->sym.st_value)
+		snprintf(buf, len, "%s", b->name);
+	else
+		snprintf(buf, len, "%s+0x%" PRIx64, b->name, addr - b->sym.st_value);
+	if (with_section && scn && gelf_getshdr(scn, &sh) &&
+	    elf_getshdrstrndx(sa->elf, &shstrndx) == 0) {
+		const char *sec = elf_strptr(sa->elf, shstrndx, sh.sh_name);
 		size_t n = strlen(buf);
 
-		snprintf(buf + n, len - n, " (%s)", sec);
+		if (sec)
+			snprintf(buf + n, len - n, " (%s)", sec);
 	}
-	elfutil_close(dfd, delf);
-	elfutil_close(fd, elf);
-	return err;
+	return b ? 0 : -ENOENT;
 }

@@ -10,18 +10,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Resolve TEXT against the symbols of the ELF file at PATH into *ADDR (st_value +/- offset).
- * DEBUG_DIRS: .build-id layouts, NULL-terminated; NULL means { "/usr/lib/debug", NULL }.
- * Errors: -ERR_BADINPUT when TEXT is not of the form NAME[+-OFF], -ENOENT when no defined
- * symbol has that name, -ENOENT/-ERR_NOTELF/-ERR_BADELF when PATH cannot be read. */
-int symaddr_resolve(const char *path, const char *const *debug_dirs, const char *text,
-		    uint64_t *addr) __attribute__((warn_unused_result));
+struct symaddr;
 
-/* eu-addr2line -S/-x: the symbol at ADDR in the same symbol table resolve uses, written to
- * BUF as NAME or NAME+0xOFF; with WITH_SECTION, " (SECTION)" follows (the section of the file
- * that holds ADDR). Of the symbols that cover ADDR the one starting last wins, then a sized
- * one, then global over weak over local. -ENOENT when none covers ADDR (BUF then "??"). */
-int symaddr_describe(const char *path, const char *const *debug_dirs, uint64_t addr,
-		     int with_section, char *buf, size_t len);
+/* Open the symbol tables of the ELF file at PATH, and of its debug file found by build ID
+ * under DEBUG_DIRS (.build-id layouts, NULL-terminated; NULL means { "/usr/lib/debug", NULL }),
+ * once for any number of lookups. Sets *OUT (free with symaddr_close()). Errors: -ENOENT,
+ * -ERR_NOTELF, -ERR_BADELF, -ENOMEM. */
+int symaddr_open(const char *path, const char *const *debug_dirs, struct symaddr **out)
+    __attribute__((warn_unused_result));
+void symaddr_close(struct symaddr *sa);
+
+/* Resolve TEXT into *ADDR (st_value +/- offset). -ERR_BADINPUT when TEXT is not of the form
+ * NAME[+-OFF], -ENOENT when no defined symbol has that name. */
+int symaddr_resolve(const struct symaddr *sa, const char *text, uint64_t *addr)
+    __attribute__((warn_unused_result));
+
+/* eu-addr2line -S/-x: the symbol at ADDR in libdwfl's one table (the file's .symtab, else the
+ * debug file's, else .dynsym), written to BUF as NAME or NAME+0xOFF; with WITH_SECTION,
+ * " (SECTION)" follows (the section of the file that holds ADDR). Of the symbols that cover
+ * ADDR the one starting last wins, then a sized one, then global over weak over local.
+ * -ENOENT when none covers ADDR (BUF then "??"). A scan of the table per call. */
+int symaddr_describe(const struct symaddr *sa, uint64_t addr, int with_section, char *buf,
+		     size_t len);
 
 #endif

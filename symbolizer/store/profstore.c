@@ -835,6 +835,18 @@ static int past_deadline(void *unused)
 	return deadline_passed();
 }
 
+/* A reader connection that is not kept: closed, and its place in the pool given back. */
+static void reader_drop(struct pstore *s, struct rconn *c)
+{
+	if (c)
+		sqlite3_close(c->db);
+	free(c);
+	pthread_mutex_lock(&s->rlock);
+	s->nreaders--;
+	pthread_cond_signal(&s->rfree);
+	pthread_mutex_unlock(&s->rlock);
+}
+
 static int reader_get(struct pstore *s, struct rconn **out)
 {
 	struct rconn *c = NULL;
@@ -867,13 +879,7 @@ static int reader_get(struct pstore *s, struct rconn **out)
 				 NULL, NULL, NULL) != SQLITE_OK)
 		err = pstore_sqlite_err(c->db, SQLITE_ERROR, "temp table");
 	if (err) {
-		if (c)
-			sqlite3_close(c->db);
-		free(c);
-		pthread_mutex_lock(&s->rlock);
-		s->nreaders--;
-		pthread_cond_signal(&s->rfree);
-		pthread_mutex_unlock(&s->rlock);
+		reader_drop(s, c);
 		return err;
 	}
 	*out = c;
@@ -886,12 +892,7 @@ static void reader_put(struct pstore *s, struct rconn *c)
 		return;
 	if (c->immutable) {
 		/* not kept: the store may be writable by the next query, and then it changes */
-		sqlite3_close(c->db);
-		free(c);
-		pthread_mutex_lock(&s->rlock);
-		s->nreaders--;
-		pthread_cond_signal(&s->rfree);
-		pthread_mutex_unlock(&s->rlock);
+		reader_drop(s, c);
 		return;
 	}
 	pthread_mutex_lock(&s->rlock);
