@@ -66,7 +66,7 @@ EOF
 objcopy -O binary -j .text gofull text.full && objcopy -O binary -j .text goapp text.app &&
 	cmp -s text.full text.app && ok "the two builds' .text are identical" ||
 	{ fail "the builds' .text differ"; finish; }
-readelf -nW goapp | grep -q 'Build ID' && { fail "the stripped build has a GNU build ID"; finish; }
+has 'Build ID' readelf -nW goapp && { fail "the stripped build has a GNU build ID"; finish; }
 GOID=$(go tool buildid goapp)
 BID=$(printf %s "$GOID" | sha256sum | cut -c1-40)
 ok "goapp: Go build ID $GOID, no GNU build ID; derived build ID $BID"

@@ -53,7 +53,7 @@ PY
 "${CC:-gcc}" -O2 -g -fomit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables \
 	-Wl,--no-ld-generated-unwind-info "$TESTS/data/src/unw_work.c" -o unw_nocfi -ldl || exit 1
 objcopy --remove-section .eh_frame --remove-section .eh_frame_hdr unw_nocfi || exit 1
-readelf -SW unw_nocfi | grep -q eh_frame && { echo "FAIL: unw_nocfi still has CFI"; exit 1; }
+has eh_frame readelf -SW unw_nocfi && { echo "FAIL: unw_nocfi still has CFI"; exit 1; }
 
 start_agent agent.err --output prof.pb.gz --frequency 99 --interval 60s -v
 agent=$AGENT_PID

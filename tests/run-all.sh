@@ -56,11 +56,15 @@ report() {
 	    fi
 	    rm -rf "$T" ;;
 	*) fail=$((fail + 1)); echo "FAIL $name (rc=$rc, ${secs}s; log $logs/$name.log, files $T)"
-	   tail -25 "$logs/$name.log" | sed 's/^/    /' ;;
+	   # what failed first (a long log's tail may not show it), then how the log ends
+	   grep -m 8 -E '^ *FAIL' "$logs/$name.log" | sed 's/^/    /'
+	   echo "    -- the log's last lines:"
+	   tail -20 "$logs/$name.log" | sed 's/^/    /'
+	   summary+=("$name: $(grep -m 1 -E '^ *FAIL' "$logs/$name.log" | cut -c 1-300)") ;;
 	esac
 }
 
-shared=() alone=()
+shared=() alone=() summary=()
 for t in "$@"; do
 	if [ ! -f "$t" ]; then
 		fail=$((fail + 1))
@@ -98,5 +102,6 @@ for t in "${alone[@]}"; do
 	run_one "$t"
 	report "$t"
 done
+for line in "${summary[@]}"; do echo "failed: $line"; done
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

@@ -69,7 +69,7 @@ start_fleetsymd ch --data-dir "$T/chd" --debug-dir "$T/empty" --store "$STORE" \
 	--store-auth-file "$T/ch/auth"
 URL_CH=$URL
 FSD_CH=$FSD_PID
-ps -o args= -p "$FSD_CH" | grep -q s3cret && fail "the password is on the command line"
+has s3cret ps -o args= -p "$FSD_CH" && fail "the password is on the command line"
 
 python3 "$TESTS/lib/store_compare.py" --a "$URL_SQ" --b "$URL_CH" || fail "answers differ"
 n=$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" \

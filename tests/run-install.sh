@@ -51,7 +51,7 @@ diff -u "$T/want.txt" "$T/files.txt" && ok "the installed files are the 23 expec
 	fail "installed files differ from the expected list"
 for p in $SBIN; do [ -x "$T/root/usr/sbin/$p" ] || fail "$p not executable in /usr/sbin"; done
 # fleetsymd's sandboxed DWARF reader sits beside it (where fleetsymd looks for it)
-"$T/root/usr/sbin/fleetsym-worker" --version | grep -q '^fleetsym-worker ' &&
+has '^fleetsym-worker ' "$T/root/usr/sbin/fleetsym-worker" --version &&
 	ok "fleetsym-worker beside fleetsymd: $("$T/root/usr/sbin/fleetsym-worker" --version | head -1)" ||
 	fail "fleetsym-worker --version"
 for p in $BINS; do [ -x "$T/root/usr/bin/$p" ] || fail "$p not executable in /usr/bin"; done

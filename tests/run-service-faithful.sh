@@ -19,7 +19,7 @@ for v in 0 1; do
 	objcopy --compress-debug-sections=zlib fx$v.debug fx$v.debug.z 2>/dev/null
 	declare "BID$v=$(build_id fx$v)"
 done
-readelf -S -W fx0.debug.z | grep -q ' \.debug_info .* C ' || fail "fixture has no compressed .debug_info"
+has ' \.debug_info .* C ' readelf -S -W fx0.debug.z || fail "fixture has no compressed .debug_info"
 echo "s3cret-token" >token
 AUTH=(-H "Authorization: Bearer s3cret-token")
 

@@ -22,7 +22,7 @@ WORKER="$BUILD/bin/fleetsym-worker"
 [ -x "$WORKER" ] || { echo "FAILED: $WORKER not built (make)"; exit 1; }
 # The address space limit cannot apply to an ASan build (its shadow needs terabytes).
 ASAN=0
-ldd "$WORKER" | grep -q libasan && ASAN=1
+has libasan ldd "$WORKER" && ASAN=1
 
 cd "$T"
 mkdir -p empty
@@ -41,7 +41,7 @@ dwz -m alt-fifo.dwz -M "$T/fifo" fa fb || fail "dwz fa fb"
 dwz -m "$T/alt.dwz" -M "$T/alt.dwz" fc fd || fail "dwz fc fd"
 dwz -m "$T/alt2.dwz" -M "$T/alt2.dwz" fe ff || fail "dwz fe ff"
 for n in fa fc fe; do
-	readelf -S -W $n | grep -q gnu_debugaltlink || fail "$n has no .gnu_debugaltlink"
+	has gnu_debugaltlink readelf -S -W $n || fail "$n has no .gnu_debugaltlink"
 done
 
 # bomb NAME BASE N: BASE's debug file with N functions of hostile DWARF

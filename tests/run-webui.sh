@@ -88,7 +88,11 @@ cat >"$T/expect.json" <<EOF
 EOF
 CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_DIR/node_modules" timeout 300 \
 	node "$TESTS/webui/webui.test.js" "$URL" "$SHOTS" "$T/offline.html" <"$T/expect.json" ||
-	fail "the browser checks (screenshots in $SHOTS)"
+	{
+		fail "the browser checks (screenshots in $SHOTS)"
+		echo "fleetsymd's refusals during the run (the test's own 404 and 405 expected):"
+		grep -E 'status=[45][0-9][0-9]' "$T/fsd.log" | head -8
+	}
 ls "$SHOTS"
 grep -E 'method=GET path=/(ui/|api/v1/(query|diff|missing|labels))' "$T/fsd.log" | head -12
 finish

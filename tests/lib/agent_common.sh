@@ -5,6 +5,7 @@ export LC_ALL=C
 unset DEBUGINFOD_URLS
 : "${BUILD:?BUILD must name the build dir}" "${T:?T must name the temp dir of the test}"
 TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$TESTS/lib/has.sh"
 AGENT="$BUILD/bin/fleetsym-agent"
 SYM="$BUILD/bin/fleetsym-symbolize"
 CHECK="$TESTS/lib/agent_check.py"

@@ -2,6 +2,7 @@
 # which runs tests/lib/compare.py and remembers a failure without stopping the test, so that
 # one run reports every comparison. Call finish last.
 export LC_ALL=C
+. "$(dirname "${BASH_SOURCE[0]}")/has.sh"
 unset DEBUGINFOD_URLS
 export PYTHONDONTWRITEBYTECODE=1 # keep tests/lib free of __pycache__
 : "${BUILD:?BUILD must name the build dir}" "${T:?T must name the temp dir of the test}"
@@ -65,15 +66,6 @@ fail() {
 # check CMD... : run CMD now; a failure is remembered.
 check() {
 	"$@" || fail "$*"
-}
-
-# has PATTERN CMD... : whether CMD's output has a line matching the extended regex PATTERN.
-# (CMD | grep -q under pipefail fails when grep exits first and CMD gets SIGPIPE.)
-has() {
-	local pat=$1 out
-	shift
-	out=$("$@" 2>/dev/null) || true
-	grep -Eq -- "$pat" <<<"$out"
 }
 
 # build_id FILE : the lowercase hex GNU build ID of FILE.

@@ -5,6 +5,7 @@ export LC_ALL=C
 unset DEBUGINFOD_URLS DEBUGINFOD_CACHE_PATH DEBUGINFOD_PROGRESS DEBUGINFOD_VERBOSE
 : "${BUILD:?BUILD must name the build dir}" "${T:?T must name the temp dir of the test}"
 TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$TESTS/lib/has.sh"
 FSD="$BUILD/bin/fleetsymd"
 failed=0
 PIDS=()

@@ -45,7 +45,14 @@ function watch(page, name) {
 		if (m.type() === 'error') problems.push(`${name}: console error: ${m.text()}`);
 	});
 	page.on('pageerror', (e) => problems.push(`${name}: uncaught: ${e.message}`));
-	page.on('requestfailed', (r) => problems.push(`${name}: request failed: ${r.url()}`));
+	page.on('requestfailed', (r) => problems.push(`${name}: request failed: ${r.url()} (${r.failure().errorText})`));
+}
+
+// close a second page once its own requests are done: closing it mid-request (the labels or
+// missing panel of a slow server) would fail those requests, which is not the page's fault
+async function closePage(p) {
+	await p.waitForLoadState('networkidle', { timeout: 15000 }).catch(() => {});
+	await p.close();
 }
 
 const shot = (page, name) => page.screenshot({ path: path.join(shots, name), fullPage: true });
@@ -140,7 +147,7 @@ async function main() {
 		await p2.locator(`#flame .fr[data-name="${E.hot}"]`).waitFor({ timeout: 15000 });
 		const s = await p2.inputValue('#search');
 		const w = await widthShare(p2, E.hot);
-		await p2.close();
+		await closePage(p2);
 		if (s !== E.search || w < 0.99) throw new Error(`search "${s}", ${E.hot} width ${w}`);
 		return decodeURIComponent(h);
 	});
@@ -207,7 +214,7 @@ async function main() {
 		await p3.locator(`#diffflame .fr[data-name="${E.hot}"]`).hover();
 		const tip = await p3.locator('#tooltip').innerText();
 		await shot(p3, '08-diff.png');
-		await p3.close();
+		await closePage(p3);
 		const rgb = (s) => s.match(/\d+/g).map(Number);
 		const [r, g, b] = rgb(bg), [r2, g2, b2] = rgb(other);
 		if (!(r > g + 40 && r > b + 40)) throw new Error(`${E.hot} is ${bg}, not red`);
@@ -239,7 +246,7 @@ async function main() {
 			await p4.locator(`#missingtable tr[data-build-id="${E.missing}"]`).waitFor();
 			await p4.keyboard.press('f');
 			await shot(p4, '10-offline.png');
-			await p4.close();
+			await closePage(p4);
 			if (requests.length) throw new Error('it fetched ' + requests.join(' '));
 			return 'flame graph and missing panel from the inlined data, no request';
 		});
