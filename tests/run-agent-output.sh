@@ -19,12 +19,23 @@ rc=$?
 python3 - "$T/out" trace.txt "$rc" <<'PY' || fail=1
 import re, sys
 d, lines, rc = sys.argv[1], open(sys.argv[2]).read().splitlines(), int(sys.argv[3])
-fds, steps = {}, []
+# strace -f splits a call that another thread interrupts into "<unfinished ...>" and
+# "<... NAME resumed>" lines (each prefixed by its pid): join them back into one call
+calls, pending = [], {}
 for l in lines:
+    pid, _, rest = l.partition(" ")
+    if rest.endswith("<unfinished ...>"):
+        pending[pid] = rest[: -len("<unfinished ...>")]
+    elif rest.startswith("<... ") and " resumed>" in rest:
+        calls.append(pending.pop(pid, "") + rest.split(" resumed>", 1)[1])
+    else:
+        calls.append(rest)
+fds, steps = {}, []
+for l in calls:
     m = re.search(r'openat\(AT_FDCWD, "([^"]*)".*\) = (\d+)$', l)
     if m:
         fds[m.group(2)] = m.group(1)
-    m = re.search(r'fsync\((\d+)\)\s+= 0', l)
+    m = re.search(r'fsync\((\d+)\s*\)\s*= 0', l)
     if m and fds.get(m.group(1), "").startswith(d):
         steps.append(("fsync", fds[m.group(1)]))
     m = re.search(r'rename(?:at2?)?\(.*"([^"]*)", .*"([^"]*)".*= 0', l)
