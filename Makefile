@@ -37,9 +37,11 @@ LIBS := -Wl,--as-needed -ldw -lelf -ldebuginfod -lmicrohttpd -lsqlite3 -lprotobu
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIBFLEETSYM := $(BUILD)/libfleetsym.a
 
-# pprof's profile.proto, compiled by protoc-c into build/gen (#include "profile.pb-c.h").
+# pprof's profile.proto and Pyroscope's push API (pushv1.proto), compiled by protoc-c into
+# build/gen (#include "profile.pb-c.h").
 GEN := $(BUILD)/gen
-PROTO_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
+PROTOS := profile pushv1
+PROTO_OBJ := $(patsubst %,$(BUILD)/obj/gen/%.pb-c.o,$(PROTOS))
 
 BINS := $(BUILD)/bin/fleetsym-symbolize $(BUILD)/bin/fleetsym-upload $(BUILD)/bin/fleetsym-worker
 ifneq ($(wildcard symbolizer/fleetsymd_main.c),)
@@ -53,16 +55,16 @@ JOBS ?= 1 # integration tests at once (tests/run-all.sh)
 .SECONDARY:
 all: $(BINS) $(UNIT_TESTS)
 
-$(BUILD)/obj/%.o: %.c | $(GEN)/profile.pb-c.h
+$(BUILD)/obj/%.o: %.c | $(patsubst %,$(GEN)/%.pb-c.h,$(PROTOS))
 	@mkdir -p $(dir $@)
 	$(CC) $(FS_CFLAGS) -c -o $@ $<
 
-$(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h &: lib/profile.proto
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: lib/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Ilib lib/profile.proto
+	protoc-c --c_out=$(GEN) -Ilib $<
 
 # generated code: our warnings are not its author's
-$(PROTO_OBJ): $(GEN)/profile.pb-c.c
+$(BUILD)/obj/gen/%.pb-c.o: $(GEN)/%.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(OPT) -g -I$(GEN) $(SANFLAGS) -c -o $@ $<
 

@@ -292,6 +292,7 @@ static const struct route routes[] = {
     {"/, /index.html, /ui/*", match_ui, GET, EP_OTHER, H_UI},
     {"/api/v1/ingest", NULL, "POST", EP_INGEST, H_STORE, HTTPD_INGEST_INGEST},
     {"/ingest", NULL, "POST", EP_INGEST, H_STORE, HTTPD_INGEST_PYROSCOPE},
+    {"/push.v1.PusherService/Push", NULL, "POST", EP_INGEST, H_STORE, HTTPD_INGEST_PUSH},
     {"/api/v1/labels", NULL, GET, EP_LABELS, H_STORE, HTTPD_INGEST_LABELS},
     {"/api/v1/series", NULL, GET, EP_SERIES, H_STORE, HTTPD_INGEST_SERIES},
     {"/api/v1/types", NULL, GET, EP_TYPES, H_STORE, HTTPD_INGEST_TYPES},

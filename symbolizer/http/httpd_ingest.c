@@ -9,6 +9,7 @@
  */
 #include "symbolizer/http/httpd_ingest.h"
 #include "symbolizer/http/httpd_pyro.h"
+#include "symbolizer/http/httpd_push.h"
 #include "symbolizer/http/httpresp.h"
 
 #include "symbolizer/store/selector.h"
@@ -32,6 +33,7 @@
 
 #define DEFAULT_MAX_INGEST ((uint64_t)64 << 20)
 #define LATE_DISCARD_MAX   ((uint64_t)64 << 20) /* read and dropped past the cap, then closed */
+#define UNAUTH_DISCARD_MAX ((uint64_t)1 << 20)	/* read and dropped without the token */
 #define MAX_PARAMS	   PSTORE_MAX_SERIES_LABELS
 #define DEFAULT_WINDOW_NS  (3600LL * 1000000000)
 #define DEFAULT_STEP_NS	   (10LL * 1000000000)
@@ -51,6 +53,13 @@ struct httpd_ingest {
 	uint64_t refused[RF_COUNT_];
 	uint64_t body_used; /* bytes of o.body_budget held by bodies being received (atomics) */
 };
+
+/* Whether ROUTE is an ingest, whose body is held. */
+static int takes_body(enum httpd_ingest_ep route)
+{
+	return route == HTTPD_INGEST_INGEST || route == HTTPD_INGEST_PYROSCOPE ||
+	       route == HTTPD_INGEST_PUSH;
+}
 
 /* Hold N more bytes of X's body budget for RQ: 0 or -EBUSY. */
 static int body_charge(struct httpd_ingest *x, struct httpd_ingest_req *rq, uint64_t n)
@@ -105,6 +114,21 @@ static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *
 			    unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The Connect protocol's error code for an HTTP status of ours (its clients read the code). */
+static const char *connect_code(unsigned status)
+{
+	switch (status) {
+	case 400: return "invalid_argument";
+	case 401: return "unauthenticated";
+	case 404: return "unimplemented";
+	case 413:
+	case 507: return "resource_exhausted";
+	case 415: return "invalid_argument";
+	case 503: return "unavailable";
+	default: return "internal";
+	}
+}
+
 static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *conn,
 			    unsigned status, const char *fmt, ...)
 {
@@ -112,7 +136,20 @@ static enum MHD_Result fail(struct httpd_ingest_req *rq, struct MHD_Connection *
 	va_list ap;
 
 	va_start(ap, fmt);
-	httpresp_error_vbody(&w, NULL, rq->out, fmt, ap);
+	if (rq->route == HTTPD_INGEST_PUSH) { /* a Connect error: {"code":...,"message":...} */
+		char msg[1024];
+
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		jsonw_lit(&w, "{\"code\":");
+		jsonw_str(&w, connect_code(status));
+		jsonw_lit(&w, ",\"message\":");
+		jsonw_str(&w, msg);
+		jsonw_lit(&w, "}");
+		if (!rq->out->result)
+			rq->out->result = "error";
+	} else {
+		httpresp_error_vbody(&w, NULL, rq->out, fmt, ap);
+	}
 	va_end(ap);
 	return answer(rq, conn, status, &w);
 }
@@ -246,17 +283,12 @@ enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection
 	rq->out = out;
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
-	if (route != HTTPD_INGEST_INGEST && route != HTTPD_INGEST_PYROSCOPE)
+	if (!takes_body(route))
 		return MHD_YES;
-	if (x->o.token &&
-	    !(route == HTTPD_INGEST_PYROSCOPE ? httpd_pyro_token_ok(conn, x->o.token)
-					      : httpresp_token_ok(conn, x->o.token))) {
-		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
-		return fail(
-		    rq, conn, 401,
-		    "ingest needs the header 'Authorization: Bearer TOKEN'%s with the token "
-		    "of the server's --token-file",
-		    route == HTTPD_INGEST_PYROSCOPE ? " (or basic auth, TOKEN the password)" : "");
+	if (x->o.token && !(route != HTTPD_INGEST_INGEST ? httpd_pyro_token_ok(conn, x->o.token)
+							 : httpresp_token_ok(conn, x->o.token))) {
+		rq->unauthorized = 1; /* ingest() answers once the body is in */
+		return MHD_YES;
 	}
 	if (httpresp_content_length(conn, &len) == 0 && len > x->o.max_ingest) {
 		counter_add(&x->refused[RF_TOO_BIG], 1);
@@ -281,9 +313,10 @@ enum MHD_Result httpd_ingest_body(struct httpd_ingest *x, struct httpd_ingest_re
 	int err;
 
 	rq->seen += len;
-	if ((rq->route != HTTPD_INGEST_INGEST && rq->route != HTTPD_INGEST_PYROSCOPE) ||
-	    rq->out->status)
+	if (!takes_body(rq->route) || rq->out->status)
 		return MHD_YES; /* bodies of GETs are ignored */
+	if (rq->unauthorized)
+		return rq->seen > UNAUTH_DISCARD_MAX ? MHD_NO : MHD_YES;
 	if (rq->too_big || rq->busy)
 		return rq->seen > max + LATE_DISCARD_MAX ? MHD_NO : MHD_YES;
 	if (rq->seen > rq->charged && body_charge(x, rq, rq->seen - rq->charged)) {
@@ -336,6 +369,68 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
+/* Answer an ingest the store or the converter refused with ERR (MSG: why, or ""). */
+static enum MHD_Result refuse(struct httpd_ingest *x, struct httpd_ingest_req *rq,
+			      struct MHD_Connection *conn, int err, const char *msg)
+{
+	unsigned st = status_of(err);
+	int badin = st == 400 || st == 415; /* 415: a format this server does not read */
+
+	counter_add(&x->refused[badin	    ? RF_BAD_INPUT
+				: st == 413 ? RF_TOO_BIG
+				: st == 503 ? RF_BUSY
+					    : RF_STORE],
+		    1);
+	rq->out->result = badin	      ? "bad_input"
+			  : st == 413 ? "too_big"
+			  : st == 503 ? "busy"
+				      : "error";
+	return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
+}
+
+/* POST /push.v1.PusherService/Push, its body held: a Connect answer, {} or the empty message */
+static enum MHD_Result push(struct httpd_ingest *x, struct MHD_Connection *conn,
+			    struct httpd_ingest_req *rq, const char *enc)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	int json = httpd_push_codec(ct), err;
+	struct httpd_push_result res;
+	struct jsonw w = {0};
+	char msg[600] = "";
+
+	if (json < 0) {
+		counter_add(&x->refused[RF_BAD_INPUT], 1);
+		rq->out->result = "bad_input";
+		return fail(rq, conn, 415,
+			    "Content-Type '%.64s': the push API takes application/proto or "
+			    "application/json (the Connect protocol; gRPC is not served)",
+			    ct ? ct : "");
+	}
+	if (enc && strcasecmp(enc, "identity")) {
+		counter_add(&x->refused[RF_BAD_INPUT], 1);
+		rq->out->result = "bad_input";
+		return fail(rq, conn, 415,
+			    "Content-Encoding %.32s: push requests are taken uncompressed (their "
+			    "raw profiles may be gzip'd)",
+			    enc);
+	}
+	err = httpd_push_ingest(x->o.pstore, rq->body.data ? rq->body.data : "", rq->body.len, json,
+				&res, msg, sizeof(msg));
+	counter_add(&x->ingests, res.profiles - res.duplicates);
+	counter_add(&x->rows, res.rows);
+	counter_add(&x->samples, res.samples);
+	if (err)
+		return refuse(x, rq, conn, err, msg);
+	rq->out->result = res.duplicates == res.profiles ? "duplicate" : "stored";
+	snprintf(rq->out->note, sizeof(rq->out->note), "profiles=%zu duplicates=%zu samples=%zu",
+		 res.profiles, res.duplicates, res.samples);
+	if (!json) /* PushResponse has no fields: its binary form is empty */
+		return httpresp_queue(conn, 200, NULL, 0, "application/proto", NULL, rq->out);
+	jsonw_lit(&w, "{}");
+	return answer(rq, conn, 200, &w);
+}
+
 static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *conn,
 			      struct httpd_ingest_req *rq)
 {
@@ -349,6 +444,15 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 	char msg[512] = "";
 	int err;
 
+	if (rq->unauthorized) {
+		counter_add(&x->refused[RF_UNAUTHORIZED], 1);
+		rq->out->result = "unauthorized";
+		return fail(
+		    rq, conn, 401,
+		    "ingest needs the header 'Authorization: Bearer TOKEN'%s with the token "
+		    "of the server's --token-file",
+		    rq->route != HTTPD_INGEST_INGEST ? " (or basic auth, TOKEN the password)" : "");
+	}
 	counter_add(&x->bytes, rq->seen);
 	if (rq->busy) {
 		counter_add(&x->refused[RF_BUSY], 1);
@@ -370,6 +474,8 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 		return fail(rq, conn, 400,
 			    "Content-Encoding is gzip but the body is not gzip data");
 	}
+	if (rq->route == HTTPD_INGEST_PUSH)
+		return push(x, conn, rq, enc);
 	if (rq->route == HTTPD_INGEST_PYROSCOPE) {
 		/* Pyroscope's name=APP{k=v} and parameters; the labels come from them */
 		err = httpd_pyro_ingest(x->o.pstore, conn, rq->body.data ? rq->body.data : "",
@@ -384,21 +490,8 @@ static enum MHD_Result ingest(struct httpd_ingest *x, struct MHD_Connection *con
 		err = pstore_ingest_ex(x->o.pstore, p.l, p.n, rq->body.data ? rq->body.data : "",
 				       rq->body.len, &info, msg, sizeof(msg));
 	}
-	if (err) {
-		unsigned st = status_of(err);
-		int badin = st == 400 || st == 415; /* 415: a format this server does not read */
-
-		counter_add(&x->refused[badin	    ? RF_BAD_INPUT
-					: st == 413 ? RF_TOO_BIG
-					: st == 503 ? RF_BUSY
-						    : RF_STORE],
-			    1);
-		rq->out->result = badin	      ? "bad_input"
-				  : st == 413 ? "too_big"
-				  : st == 503 ? "busy"
-					      : "error";
-		return fail(rq, conn, st, "%s", msg[0] ? msg : err_str(err));
-	}
+	if (err)
+		return refuse(x, rq, conn, err, msg);
 	counter_add(&x->ingests, 1);
 	counter_add(&x->rows, info.profiles);
 	counter_add(&x->samples, info.samples);
@@ -533,7 +626,8 @@ static enum MHD_Result serve(struct httpd_ingest *x, struct MHD_Connection *conn
 
 	switch (rq->route) {
 	case HTTPD_INGEST_INGEST:
-	case HTTPD_INGEST_PYROSCOPE: return ingest(x, conn, rq);
+	case HTTPD_INGEST_PYROSCOPE:
+	case HTTPD_INGEST_PUSH: return ingest(x, conn, rq);
 	case HTTPD_INGEST_LABELS:
 		err = pstore_labels(x->o.pstore, &l);
 		return err ? store_error(rq, conn, err) : answer_strings(rq, conn, "labels", &l);
@@ -564,9 +658,7 @@ enum MHD_Result httpd_ingest_serve(struct httpd_ingest *x, struct MHD_Connection
 	if (!x || !x->o.pstore)
 		return fail(rq, conn, 503, "this server has no profile store");
 	/* the listings read the store under the query deadline (--query-timeout) */
-	deadline_set_in(rq->route == HTTPD_INGEST_INGEST || rq->route == HTTPD_INGEST_PYROSCOPE
-			    ? 0
-			    : x->o.timeout_ms);
+	deadline_set_in(takes_body(rq->route) ? 0 : x->o.timeout_ms);
 	ok = serve(x, conn, url, rq);
 	deadline_set_in(0);
 	return ok;

@@ -7,6 +7,7 @@
  *   GET  /api/v1/types
  *   GET  /api/v1/timeline?query=&from=&to=&step=&type=
  *   POST /ingest?name=...                Pyroscope's ingest (converted by httpd_pyro.c)
+ *   POST /push.v1.PusherService/Push     Pyroscope's push API (httpd_push.c; Connect answers)
  *
  * httpd.c routes here (its route table) and hands over the request: this module checks
  * the token and Content-Length when the headers arrive, buffers the ingest body up to
@@ -51,6 +52,7 @@ enum httpd_ingest_ep {
 	HTTPD_INGEST_TYPES,	   /* /api/v1/types */
 	HTTPD_INGEST_TIMELINE,	   /* /api/v1/timeline */
 	HTTPD_INGEST_PYROSCOPE,	   /* POST /ingest (Pyroscope's, httpd_pyro.h) */
+	HTTPD_INGEST_PUSH,	   /* POST /push.v1.PusherService/Push (httpd_push.h) */
 };
 
 /* One request's state. */
@@ -62,14 +64,17 @@ struct httpd_ingest_req {
 	uint64_t seen;	  /* body bytes received */
 	int too_big;	  /* passed the cap: the rest is read and dropped */
 	int busy;	  /* passed the body budget: the rest is read and dropped */
+	int unauthorized; /* no token: up to 1 MiB read and dropped, then 401 (else closed) */
 	uint64_t charged; /* bytes of the body budget held */
 	uint64_t *pool;	  /* the budget's count they are held in */
 };
 
 /*
  * The headers are in: allocate *RQ (free with httpd_ingest_req_free(), also when an answer is
- * queued here) and refuse what can be refused now (token, Content-Length over the cap, no
- * store). What the request comes to goes into OUT (borrowed until the request ends).
+ * queued here) and refuse what can be refused now (Content-Length over the cap, no store). A
+ * request without the token is answered 401 once its body (up to 1 MiB) is read: a client that
+ * is still sending when the answer comes would see a reset, not the 401. What the request
+ * comes to goes into OUT (borrowed until the request ends).
  */
 enum MHD_Result httpd_ingest_begin(struct httpd_ingest *x, struct MHD_Connection *conn,
 				   enum httpd_ingest_ep route, struct httpresp_outcome *out,

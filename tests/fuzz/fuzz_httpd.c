@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 static const struct {
-	const char *method, *path;
+	const char *method, *path, *ctype; /* ctype NULL: application/octet-stream */
 } KINDS[] = {
-    {"POST", "/api/v1/symbolize"},
+    {"POST", "/api/v1/symbolize", "application/json"},
     {"GET", "/api/v1/query"},
     {"GET", "/api/v1/series"},
     {"GET", "/api/v1/timeline"},
@@ -41,6 +41,8 @@ static const struct {
     {"POST", "/api/v1/ingest"},
     {"GET", "/api/v1/types"},
     {"GET", "/api/v1/labels/comm/values"},
+    {"POST", "/push.v1.PusherService/Push", "application/proto"},
+    {"POST", "/push.v1.PusherService/Push", "application/json"},
 };
 #define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -249,7 +251,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int hl = snprintf(hdr, sizeof(hdr),
 			  " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
 			  "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-			  k == 0 ? "application/json" : "application/octet-stream", blen);
+			  KINDS[k].ctype ? KINDS[k].ctype : "application/octet-stream", blen);
 	put(&req, &len, &cap, hdr, (size_t)hl);
 	put(&req, &len, &cap, body, blen);
 	status = request(req, len);

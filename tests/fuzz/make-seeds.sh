@@ -82,4 +82,23 @@ printf '\005from=now-100y\n' >$h/missing
 printf '\007name=app.cpu{env=prod}&format=folded&from=1717252200&until=1717252210\nmain;foo;bar 3\nmain;baz 1\n' >$h/pyro-folded
 printf '\007name=app&format=lines\nmain;foo\nmain;foo;bar\n' >$h/pyro-lines
 { printf '\010service=fuzz&host=h\n'; cat $f/fuzz_pprof/agent.pb.gz; } >$h/ingest
+# Pyroscope's push: a PushRequest with one series and the agent's profile, binary and JSON
+python3 - "$f/fuzz_pprof/agent.pb.gz" "$h" <<'PY'
+import base64, json, sys
+raw = open(sys.argv[1], "rb").read()
+def ld(field, b):  # a length-delimited protobuf field (field numbers < 16)
+    n, v = len(b), bytearray()
+    while True:
+        v.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            break
+    return bytes([field << 3 | 2]) + bytes(v) + b
+label = ld(1, b"service_name") + ld(2, b"fuzz")
+sample = ld(1, raw) + ld(2, b"6f1c2a9e-0001")
+open(sys.argv[2] + "/push-proto", "wb").write(b"\013\n" + ld(1, ld(1, label) + ld(2, sample)))
+js = {"series": [{"labels": [{"name": "service_name", "value": "fuzz"}],
+                  "samples": [{"rawProfile": base64.b64encode(raw).decode(), "ID": "x"}]}]}
+open(sys.argv[2] + "/push-json", "wb").write(b"\014\n" + json.dumps(js).encode())
+PY
 du -sh $f
