@@ -8,6 +8,7 @@
  * Exit status: 0 all addresses parsed; 1 the file could not be opened or some input was not an
  * address (each such line is answered with ?? and reported on stderr); 2 usage errors.
  */
+#include "symbolizer/engine/lineflags.h"
 #include "symbolizer/engine/symaddr.h"
 #include "symbolizer/engine/symfile.h"
 
@@ -30,7 +31,11 @@
 struct cli {
 	int functions, inlines, demangle, addresses, pretty, basenames, json;
 	int symbols, sections; /* -S, -x (which implies -S) */
-	struct symaddr *syms;  /* the -e file's symbol tables, opened at first need */
+	int relative;	       /* --relative (-A, the default, undoes it) */
+	int flags;	       /* -F: line-table flags (through lineflags, opened once) */
+	struct lineflags *lflags;
+	int lflags_failed;
+	struct symaddr *syms; /* the -e file's symbol tables, opened at first need */
 	int syms_failed;
 	const char *exe, *build_id, *index_dir, *debuginfo_path;
 	char *path_dirs; /* the absolute elements of --debuginfo-path, split in place */
@@ -58,8 +63,11 @@ static void usage(FILE *f)
 	      "  -p, --pretty-print    one line per frame\n"
 	      "  -s, --basenames       file basenames only\n"
 	      "  -A, --absolute        file names with the compilation directory (the default)\n"
+	      "      --relative        file names as DWARF has them, without the compilation\n"
+	      "                        directory (reads DWARF: the index holds joined names)\n"
 	      "  -S, --symbols         also the ELF symbol with +0xOFF (needs -e)\n"
 	      "  -x, --symbols-sections  -S and the section name\n"
+	      "  -F, --flags           also the line-table flags (is_stmt, discriminator, ...; -e)\n"
 	      "      --debug-dir DIR   .build-id layout to search (repeatable; default /usr/lib/debug)\n"
 	      "      --debuginfo-path PATH  eu-addr2line's: where debug files are looked up by\n"
 	      "                        build ID and by .gnu_debuglink (':'-separated, '+'/'-'\n"
@@ -70,7 +78,7 @@ static void usage(FILE *f)
 	      "Not taken from eu-addr2line: -p/--pid, -k/--kernel, -K, -M and --core (they need a\n"
 	      "live process, the kernel or a core file; -p is --pretty-print here, as in binutils),\n"
 	      "and its -j/--section (honoured by it only for relocatable .o files, which the engine\n"
-	      "does not read), --relative and -F/--flags (not built yet).\n",
+	      "does not read).\n",
 	      f);
 	/* clang-format on */
 }
@@ -139,6 +147,20 @@ static void print_symbol(const struct cli *c, uint64_t addr)
 	out_str(buf);
 }
 
+/* eu-addr2line -F: the line-table flags of ADDR's row, read through libdwfl as it reads them
+ * (the -e file only: nothing with --build-id) */
+static void print_flags(struct cli *c, uint64_t addr)
+{
+	char buf[256];
+
+	if (!c->lflags && !c->lflags_failed && c->exe)
+		c->lflags_failed = lineflags_open(c->exe, c->debuginfo_path, &c->lflags) != 0;
+	if (!c->lflags)
+		return;
+	lineflags_describe(c->lflags, addr, buf, sizeof(buf));
+	out_str(buf);
+}
+
 /* eu-addr2line's "NAME inlined at CALLSITE in OUTER" line for an inlined innermost frame;
  * OUTER is the ELF symbol at the address, as eu-addr2line prints it. */
 static void print_inlined_head(const struct cli *c, uint64_t addr, const struct sym_frame *f)
@@ -166,7 +188,7 @@ static void print_inlined_head(const struct cli *c, uint64_t addr, const struct 
 	putc_unlocked('\n', stdout);
 }
 
-static void print_text(const struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
+static void print_text(struct cli *c, uint64_t addr, const struct sym_frame *f, int n)
 {
 	int head = 0; /* the inlined head line, which carries the symbol */
 
@@ -188,6 +210,8 @@ static void print_text(const struct cli *c, uint64_t addr, const struct sym_fram
 		out_str("at ");
 	if (f[0].file) {
 		print_src(c, f[0].file, f[0].line, f[0].column);
+		if (c->flags)
+			print_flags(c, addr);
 		putc_unlocked('\n', stdout);
 	} else {
 		out_str("??:0\n");
@@ -379,7 +403,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		OPT_INDEX_DIR,
 		OPT_JSON,
 		OPT_VERSION,
-		OPT_DEBUGINFO_PATH
+		OPT_DEBUGINFO_PATH,
+		OPT_RELATIVE
 	};
 	static const struct option longopts[] = {
 	    {"exe", required_argument, NULL, 'e'},
@@ -390,6 +415,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"pretty-print", no_argument, NULL, 'p'},
 	    {"basenames", no_argument, NULL, 's'},
 	    {"absolute", no_argument, NULL, 'A'},
+	    {"relative", no_argument, NULL, OPT_RELATIVE},
+	    {"flags", no_argument, NULL, 'F'},
 	    {"symbols", no_argument, NULL, 'S'},
 	    {"symbols-sections", no_argument, NULL, 'x'},
 	    {"build-id", required_argument, NULL, OPT_BUILD_ID},
@@ -403,7 +430,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "e:fiCapsSxAh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "e:fiCapsSxAFh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e': c->exe = optarg; break;
 		case 'f': c->functions = 1; break;
@@ -412,7 +439,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'a': c->addresses = 1; break;
 		case 'p': c->pretty = 1; break;
 		case 's': c->basenames = 1; break;
-		case 'A': break; /* absolute file names are what we print */
+		case 'A': c->relative = 0; break;
+		case OPT_RELATIVE: c->relative = 1; break;
+		case 'F': c->flags = 1; break;
 		case 'S': c->symbols = 1; break;
 		case 'x': c->symbols = c->sections = 1; break;
 		case OPT_BUILD_ID: c->build_id = optarg; break;
@@ -465,6 +494,7 @@ int main(int argc, char **argv)
 	opts.index_dir = c.index_dir;
 	opts.use_debuglink = 1;
 	opts.debuginfo_path = c.debuginfo_path;
+	opts.relative_names = c.relative;
 	if (c.build_id) {
 		err = symfile_open_build_id(c.build_id, &opts, &c.sf);
 		c.module = c.build_id;
@@ -486,12 +516,13 @@ int main(int argc, char **argv)
 	} else {
 		bad |= answer_stdin(&c);
 	}
-	if (c.index_dir && !symfile_is_indexed(c.sf)) {
+	if (c.index_dir && !c.relative && !symfile_is_indexed(c.sf)) {
 		err = symfile_build_index(c.sf);
 		if (err)
 			fprintf(stderr, "fleetsym-symbolize: index not built: %s\n", err_str(err));
 	}
 	symaddr_close(c.syms);
+	lineflags_close(c.lflags);
 	symfile_close(c.sf);
 	free(c.path_dirs);
 	return bad ? 1 : 0;

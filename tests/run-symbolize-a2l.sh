@@ -3,7 +3,9 @@
 # NAME-OFF, resolved through the file's symbol table, .dynsym when it has no .symtab). Every
 # function symbol of a fixture built here, and of libc (stripped; its DWARF from libc6-dbg by
 # build ID), at several offsets, answered by both tools in one batch per flag set (-f -i -a,
-# -S, -S -f -i, -x -a -f -i, -A -f); the outputs must be equal line for line.
+# -S, -S -f -i, -x -a -f -i, -A -f, -F -f -i; --relative on fixtures built from relative
+# paths); the
+# outputs must be equal line for line.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 need gcc eu-addr2line nm
@@ -23,7 +25,7 @@ inputs() {
 
 total=0
 # -S: the symbol+offset line, -x: and the section (both also inside the inlined head line)
-FLAG_SETS=("-f -i -a" "-S" "-S -f -i" "-x -a -f -i" "-A -f")
+FLAG_SETS=("-f -i -a" "-S" "-S -f -i" "-x -a -f -i" "-A -f" "-F -f -i")
 cmp_inputs() { # FILE NAMES_FILE
 	local n
 	# names eu-addr2line does not find (it prints nothing for them; we answer ?? so that a
@@ -67,6 +69,8 @@ nm -D --defined-only "$libc" | awk '$2 ~ /^[tTiW]$/ { sub(/@.*/, "", $3); print 
 	printf '%s\n%s+0x10\n' "$s" "$s"
 done >"$T/in.libc"
 cmp_inputs "$libc" "$T/in.libc"
+grep -q ' (is_stmt)' "$T/ours.out" && grep -q ' (discriminator [0-9]*)' "$T/ours.out" ||
+	fail "-F printed no is_stmt or discriminator flags on libc"
 
 # a name that is no symbol is refused (exit 1, said on stderr), the rest still answered
 if "$SYM" -f -e "$exe" main nosuch_symbol_x >"$T/o" 2>"$T/e"; then
@@ -74,7 +78,31 @@ if "$SYM" -f -e "$exe" main nosuch_symbol_x >"$T/o" 2>"$T/e"; then
 fi
 grep -q nosuch_symbol_x "$T/e" || fail "unknown symbol not reported"
 [ "$(head -1 "$T/o")" = "$(eu-addr2line -f -e "$exe" main | sed -n 1p)" ] || fail "main not answered"
-[ "$failed" != 0 ] || # .gnu_debuglink and --debuginfo-path: a stripped copy without a build ID (only its debuglink
+echo "ok: an unknown symbol is refused on stderr, the rest answered"
+
+# --relative: file names as DWARF has them, without the compilation directory (-A after it
+# undoes it; -s wins over both), on fixtures built from a relative path and from ./ in a
+# subdirectory; an index built without --relative (it holds joined names) is not used for it
+mkdir -p "$T/rel/sub"
+cp "$TESTS/data/src/inline_c.c" "$T/rel/sub/"
+(cd "$T/rel" && gcc -O2 -g -o inline_rel sub/inline_c.c && cd sub && gcc -O2 -g -o ../inline_dot ./inline_c.c)
+saved_sets=("${FLAG_SETS[@]}")
+FLAG_SETS=("--relative -f -i -a" "--relative -A -f -i" "-A --relative -f -i" "--relative -s -F")
+for e in inline_rel inline_dot; do
+	inputs "$T/rel/$e" 1000 >"$T/in.rel"
+	cmp_inputs "$T/rel/$e" "$T/in.rel"
+	grep -q '^sub/inline_c\.c:\|^\./inline_c\.c:' "$T/ours.out" ||
+		fail "$e: no relative file name in the --relative answers"
+done
+FLAG_SETS=("${saved_sets[@]}")
+"$SYM" --index-dir "$T/rel/idx" -f -e "$T/rel/inline_rel" main >/dev/null
+ls "$T/rel/idx"/*.symidx >/dev/null 2>&1 || fail "no index built for inline_rel"
+[ "$(eu-addr2line --relative -f -i -e "$T/rel/inline_rel" <"$T/in.rel")" = \
+	"$("$SYM" --relative --index-dir "$T/rel/idx" -f -i -e "$T/rel/inline_rel" <"$T/in.rel")" ] &&
+	echo "ok: --relative with an index dir answers from DWARF, as eu-addr2line" ||
+	fail "--relative with an index dir differs from eu-addr2line"
+
+# .gnu_debuglink and --debuginfo-path: a stripped copy without a build ID (only its debuglink
 # finds the debug file), the debug file in the binary's dir, in .debug/ beside it, and under a
 # debug dir by the binary's own directory; each with the default path and two given ones; then
 # a debug file of another build under the same name (CRC mismatch: refused, unless the path

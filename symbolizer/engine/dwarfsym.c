@@ -92,6 +92,7 @@ struct dwarfsym {
 	Elf *elf, *main_elf, *alt_elf;
 	Dwarf *dw, *alt_dw;
 	uint64_t base;
+	int relative_names; /* struct dwarfsym_opts' */
 
 	struct cu *cus;
 	size_t ncus, cus_cap;
@@ -650,13 +651,14 @@ static int push_line(struct symidx_line **rows, size_t *n, size_t *cap, struct s
 }
 
 /* Intern a line-table file name as libdwfl reports it: a name libdw left relative is joined to
- * the CU's comp_dir (eu-addr2line, addr2line and llvm-symbolizer all print it so). */
+ * the CU's comp_dir (eu-addr2line, addr2line and llvm-symbolizer all print it so), unless the
+ * caller asked for relative names. */
 static int intern_src(struct dwarfsym *d, const char *comp_dir, const char *src, uint32_t *id)
 {
 	char *joined = NULL;
 	int err;
 
-	if (src[0] == '/' || !comp_dir || !comp_dir[0])
+	if (src[0] == '/' || d->relative_names || !comp_dir || !comp_dir[0])
 		return intern_str(d, src, id);
 	if (asprintf(&joined, "%s/%s", comp_dir, src) < 0)
 		return -ENOMEM;
@@ -1004,6 +1006,7 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 	if (!d)
 		return -ENOMEM;
 	d->fd = d->main_fd = d->alt_fd = -1;
+	d->relative_names = opts && opts->relative_names;
 	d->levels = calloc(MAX_DEPTH, sizeof(*d->levels));
 	if (!d->levels) {
 		err = -ENOMEM;

@@ -31,6 +31,9 @@ struct dwarfsym_opts {
 	/* Never open the path .gnu_debugaltlink names, nor let libdw look it up (untrusted files:
 	 * the name could be any path on the machine, a FIFO among them). */
 	int alt_no_name;
+	/* Keep a line-table file name that DWARF left relative as it is, not joined to the CU's
+	 * compilation directory (eu-addr2line --relative). */
+	int relative_names;
 };
 
 /* Open DEBUG_PATH (an ELF file with DWARF, a separate .debug file, or a file with only a

@@ -52,7 +52,8 @@ static int try_index(struct symfile *sf)
 	char path[4096];
 	int err;
 
-	if (!sf->opts.index_dir || !sf->build_id[0] || index_path(sf, path, sizeof(path)))
+	if (!sf->opts.index_dir || sf->opts.relative_names || !sf->build_id[0] ||
+	    index_path(sf, path, sizeof(path)))
 		return -ENOENT;
 	err = symindex_open(path, sf->build_id, &sf->idx);
 	if (err == -ERR_BADINDEX) {
@@ -128,12 +129,12 @@ static int open_dwarf(struct symfile *sf, const char *debug, const char *main)
 {
 	struct dwarfsym_opts dopts = {.debug_dirs = sf->opts.debug_dirs,
 				      .alt_path = sf->opts.alt_path,
-				      .alt_no_name = sf->opts.alt_no_name};
+				      .alt_no_name = sf->opts.alt_no_name,
+				      .relative_names = sf->opts.relative_names};
 
 	return dwarfsym_open(debug, main, &dopts, &sf->dw);
 }
 
-/* The pclntab of PATH as a view: 0, or an error when it is no Go binary (or a damaged one) */
 /* The pclntab of PATH as a view, with the file's own symbol table (read by dwarfsym) for the
  * code Go's tables do not cover: 0, or an error when it is no Go binary (or a damaged one). */
 static int open_go(struct symfile *sf, const char *path)
@@ -241,7 +242,7 @@ int symfile_build_index(struct symfile *sf)
 
 	if (sf->idx)
 		return 0;
-	if (!sf->opts.index_dir || !sf->build_id[0])
+	if (!sf->opts.index_dir || sf->opts.relative_names || !sf->build_id[0])
 		return -EINVAL;
 	err = index_path(sf, path, sizeof(path));
 	if (err)

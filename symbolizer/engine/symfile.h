@@ -29,6 +29,9 @@ struct symfile_opts {
 	 * by build ID, and whether the path the file names may be opened (0: it may). */
 	const char *alt_path;
 	int alt_no_name;
+	/* Relative line-table file names as DWARF has them (struct dwarfsym_opts). Indexes hold
+	 * joined names: with this set, none is read or written. */
+	int relative_names;
 };
 
 /* Open the symbols of the ELF file at PATH. Sets *OUT (free with symfile_close()).
