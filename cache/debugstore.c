@@ -62,6 +62,8 @@ struct dent {
 struct dstore {
 	char data_dir[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
 	uint64_t cap, max_inflated, reserve;
+	dstore_elf_checker check; /* NULL: libelf runs here */
+	void *check_ctx;
 	pthread_mutex_t lock;
 	struct dent **buckets;
 	size_t nbuckets, n;
@@ -241,28 +243,6 @@ static unsigned elf_quality(Elf *elf, int *nzlib)
 	return q;
 }
 
-static int inspect(const char *path, char bid[BUILDID_HEX_MAX], unsigned *quality, int *nzlib)
-{
-	Elf *elf;
-	int fd, err;
-
-	err = elfutil_open(path, &fd, &elf);
-	if (err)
-		return err;
-	err = buildid_from_elf(elf, bid);
-	if (!err)
-		*quality = elf_quality(elf, nzlib);
-	elfutil_close(fd, elf);
-	return err;
-}
-
-int dstore_inspect(const char *path, char build_id[BUILDID_HEX_MAX], unsigned *quality)
-{
-	int nzlib;
-
-	return inspect(path, build_id, quality, &nzlib);
-}
-
 struct secpos {
 	size_t ndx;
 	uint64_t off;
@@ -346,9 +326,10 @@ static int inflated_size(Elf *elf, uint64_t *total)
 	return 0;
 }
 
-/* The caps of a decompression of a file of ORIG bytes in S that declares TOTAL inflated. */
+/* The caps of a decompression of a file of ORIG bytes in S that declares TOTAL inflated: 0
+ * and the cap in *CAP_OUT when it may inflate. */
 static int inflation_allowed(const struct dstore *s, const char *path, uint64_t orig,
-			     uint64_t total)
+			     uint64_t total, uint64_t *cap_out)
 {
 	uint64_t cap =
 	    s->max_inflated && s->max_inflated < DSTORE_MAX_RAW ? s->max_inflated : DSTORE_MAX_RAW;
@@ -371,6 +352,7 @@ static int inflation_allowed(const struct dstore *s, const char *path, uint64_t 
 			path, total, s->reserve, free);
 		return -ENOSPC;
 	}
+	*cap_out = cap;
 	return 0;
 }
 
@@ -400,17 +382,20 @@ static int decompress_sections(Elf *elf, const char *path)
 		if (total > DSTORE_MAX_RAW)
 			return -ERR_TOOBIG;
 		if (elf_compress(scn, 0, 0) < 0) {
+			const char *m = elf_errmsg(-1);
+
 			log_msg(FS_LOG_WARN, "debugstore: %s: section %zu: %s", path,
-				elf_ndxscn(scn), elf_errmsg(-1));
-			return -ERR_BADELF;
+				elf_ndxscn(scn), m);
+			/* libelf says so only in words (its error numbers are private) */
+			return m && strstr(m, "out of memory") ? -ENOMEM : -ERR_BADELF;
 		}
 	}
 	return 0;
 }
 
-/* Rewrite the ELF file at PATH (ours: a temp file) with its compressed sections inflated,
- * within the caps of S. */
-static int decompress_file(const struct dstore *s, const char *path)
+/* Rewrite the ELF file at PATH (ours: a temp file) with its compressed sections inflated, when
+ * they declare at most MAX_INFLATED bytes. */
+static int decompress_file(const char *path, uint64_t max_inflated)
 {
 	struct secpos *v = NULL;
 	Elf *elf = NULL;
@@ -428,13 +413,14 @@ static int decompress_file(const struct dstore *s, const char *path)
 		err = -errno;
 		goto out;
 	}
+	elf_version(EV_CURRENT); /* this may be the process's first libelf call (a worker's) */
 	elf = elf_begin(fd, ELF_C_RDWR, NULL);
 	err = -ERR_BADELF;
 	if (!elf || elf_getshdrnum(elf, &shnum) != 0 || !gelf_getehdr(elf, &eh))
 		goto out;
 	err = inflated_size(elf, &end);
-	if (!err)
-		err = inflation_allowed(s, path, (uint64_t)st.st_size, end);
+	if (!err && end > max_inflated)
+		err = -ERR_TOOBIG;
 	if (err)
 		goto out;
 	v = calloc(shnum ? shnum : 1, sizeof(*v));
@@ -479,6 +465,64 @@ out:
 	free(v);
 	elfutil_close(fd, elf);
 	return err;
+}
+
+static int inspect(const char *path, struct dstore_elf_facts *f)
+{
+	Elf *elf;
+	int fd, err;
+
+	memset(f, 0, sizeof(*f));
+	err = elfutil_open(path, &fd, &elf);
+	if (err)
+		return err;
+	err = buildid_from_elf(elf, f->build_id);
+	if (!err)
+		f->quality = elf_quality(elf, &f->nzlib);
+	if (!err && f->nzlib)
+		err = inflated_size(elf, &f->inflated);
+	elfutil_close(fd, elf);
+	return err;
+}
+
+int dstore_inspect(const char *path, char build_id[BUILDID_HEX_MAX], unsigned *quality)
+{
+	struct dstore_elf_facts f;
+	int err = inspect(path, &f);
+
+	if (!err) {
+		memcpy(build_id, f.build_id, sizeof(f.build_id));
+		*quality = f.quality;
+	}
+	return err;
+}
+
+int dstore_elf_check(const char *path, int decompress, uint64_t max_inflated,
+		     struct dstore_elf_facts *out)
+{
+	int err = decompress ? decompress_file(path, max_inflated) : 0;
+
+	return err ? err : inspect(path, out);
+}
+
+void dstore_set_elf_checker(struct dstore *s, dstore_elf_checker check, void *ctx)
+{
+	s->check = check;
+	s->check_ctx = ctx;
+}
+
+/* dstore_elf_check() where S runs it */
+static int check_elf(const struct dstore *s, const char *path, int decompress,
+		     uint64_t max_inflated, struct dstore_elf_facts *out)
+{
+	if (s->check)
+		return s->check(s->check_ctx, path, decompress, max_inflated, out);
+	return dstore_elf_check(path, decompress, max_inflated, out);
+}
+
+int dstore_check(struct dstore *s, const char *path, struct dstore_elf_facts *out)
+{
+	return check_elf(s, path, 0, 0, out);
 }
 
 /* ---- metadata sidecars ---- */
@@ -805,14 +849,17 @@ static int meta_matches(json_t *m, const char *bid, const struct stat *st, struc
 static int rebuild_meta(struct dstore *s, const char *bid, const char *path, const struct stat *st,
 			json_t *old, struct dent *d)
 {
-	char got[BUILDID_HEX_MAX], meta[PATH_MAX], tmp[PATH_MAX];
-	int nzlib, err;
+	char meta[PATH_MAX], tmp[PATH_MAX];
+	struct dstore_elf_facts f;
+	int err;
 
-	err = inspect(path, got, &d->quality, &nzlib);
-	if (!err && strcmp(got, bid) != 0)
+	/* a file the store installed (checked then) or that its operator put there: read here */
+	err = inspect(path, &f);
+	if (!err && strcmp(f.build_id, bid) != 0)
 		err = -ERR_BUILDID_MISMATCH;
 	if (err)
 		return err;
+	d->quality = f.quality;
 	if (!old ||
 	    source_from_name(json_string_value(json_object_get(old, "source")), &d->source) != 0)
 		d->source = DSTORE_SRC_UPLOAD;
@@ -1089,12 +1136,13 @@ static int keep_original(struct dstore *s, const char *path, char out[PATH_MAX])
 static int prepare(struct dstore *s, const char *bid, const char *path, enum dstore_source src,
 		   struct prep *p)
 {
-	char got[BUILDID_HEX_MAX];
+	struct dstore_elf_facts f;
+	uint64_t cap = 0;
 	struct stat st;
-	int nzlib, err;
+	int err;
 
-	err = inspect(path, got, &p->quality, &nzlib);
-	if (!err && strcmp(got, bid) != 0)
+	err = check_elf(s, path, 0, 0, &f);
+	if (!err && strcmp(f.build_id, bid) != 0)
 		err = -ERR_BUILDID_MISMATCH;
 	if (!err)
 		err = hash_file(path, p->sha, &p->orig_size);
@@ -1103,20 +1151,22 @@ static int prepare(struct dstore *s, const char *bid, const char *path, enum dst
 			s->reserve, s->tmp);
 		err = -ENOSPC;
 	}
-	if (!err && nzlib)
+	if (!err && f.nzlib)
+		err = inflation_allowed(s, path, p->orig_size, f.inflated, &cap);
+	if (!err && f.nzlib)
 		err = keep_original(s, path, p->orig_tmp);
-	if (!err && nzlib) {
-		err = decompress_file(s, path);
-		/* check what libelf wrote as if it came from outside */
-		if (!err)
-			err = inspect(path, got, &p->quality, &nzlib);
-		if (!err && strcmp(got, bid) != 0)
+	if (!err && f.nzlib) {
+		/* inflated where the file is read; what libelf wrote is read again as if it came
+		 * from outside */
+		err = check_elf(s, path, 1, cap, &f);
+		if (!err && strcmp(f.build_id, bid) != 0)
 			err = -ERR_BADELF;
 	} else if (!err) {
 		err = fsutil_fsync_file(path);
 	}
 	if (err)
 		return err;
+	p->quality = f.quality;
 	if (chmod(path, 0644) < 0 || stat(path, &st) < 0)
 		return -errno;
 	p->size = (uint64_t)st.st_size;

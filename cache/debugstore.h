@@ -96,8 +96,36 @@ const char *dstore_index_dir(const struct dstore *s);
 int dstore_get(struct dstore *s, const char *build_id, struct dstore_entry *e);
 
 /* Inspect the ELF file at PATH: -ERR_NOTELF / -ERR_BADELF / -ERR_NOBUILDID, else its build ID
- * and quality. */
+ * and quality. Runs libelf here: for files of one's own (fleetsym-upload); see dstore_check(). */
 int dstore_inspect(const char *path, char build_id[BUILDID_HEX_MAX], unsigned *quality)
+    __attribute__((warn_unused_result));
+
+/* What reading an ELF file found. */
+struct dstore_elf_facts {
+	char build_id[BUILDID_HEX_MAX];
+	unsigned quality;  /* DSTORE_Q_* */
+	int nzlib;	   /* sections compressed with zlib (what the store inflates) */
+	uint64_t inflated; /* the bytes those sections declare inflated */
+};
+
+/* Read the ELF file at PATH into *OUT, as dstore_inspect() does. With DECOMPRESS, first rewrite
+ * it in place with its zlib sections inflated, refused (-ERR_TOOBIG) when they declare more
+ * than MAX_INFLATED bytes, then read the result. This is the libelf work an install does on
+ * outside bytes; fleetsym-worker runs it for fleetsymd (dstore_set_elf_checker()). */
+int dstore_elf_check(const char *path, int decompress, uint64_t max_inflated,
+		     struct dstore_elf_facts *out) __attribute__((warn_unused_result));
+
+/* Runs dstore_elf_check() with the same arguments somewhere else (a sandboxed process), with
+ * its return values; CTX as given to dstore_set_elf_checker(). */
+typedef int (*dstore_elf_checker)(void *ctx, const char *path, int decompress,
+				  uint64_t max_inflated, struct dstore_elf_facts *out);
+
+/* From now on S reads every file it installs (and dstore_check() reads) through CHECK, not in
+ * this process. Set once, before S is shared between threads. */
+void dstore_set_elf_checker(struct dstore *s, dstore_elf_checker check, void *ctx);
+
+/* dstore_elf_check(PATH, 0, 0, OUT) as S runs it (through its checker, if it has one). */
+int dstore_check(struct dstore *s, const char *path, struct dstore_elf_facts *out)
     __attribute__((warn_unused_result));
 
 enum dstore_put_result {

@@ -502,6 +502,8 @@ static int serve(struct config *c, const char *token)
 	co.find_alt_ctx = res;
 	co.tmp_dir = dstore_tmp_dir(store);
 	err = opensyms_new(&co, &sc);
+	if (!err) /* uploaded and fetched files are read by sandboxed workers, not here */
+		dstore_set_elf_checker(store, opensyms_check_elf, sc);
 	if (!err)
 		err = metrics_new(&m);
 	if (err) {
@@ -549,8 +551,11 @@ out:
 	scrape_stop(scr);
 	httpd_stop(h);
 	pstore_close(ps);
-	opensyms_free(sc);
+	/* builders call the resolver and fetches call the workers' ELF check: stop the builders,
+	 * then the fetches, then free the workers' side */
+	opensyms_stop(sc);
 	resolver_free(res);
+	opensyms_free(sc);
 	dstore_close(store);
 	metrics_free(m);
 	return err;

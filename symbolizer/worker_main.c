@@ -14,6 +14,11 @@
  *   map rebuilt HOW USABLE N OFF VADDR FILESZ ...   rebuilt as loadrebuild.h does
  *   index BUILDID              OUT/BUILDID.symidx was written
  *   ok
+ * With --check-elf it reads an uploaded or fetched file for the debug store instead
+ * (dstore_elf_check(): headers, build ID, symbols, section names; with --decompress MAX it
+ * first inflates the file's zlib sections in place, at most MAX bytes) and answers
+ *   elf BUILDID QUALITY NZLIB INFLATED
+ *   ok
  * or "error CODE MESSAGE" and exit 2 (3: out of memory). A crash, a signal from an rlimit or
  * the parent's kill are told by the exit status.
  */
@@ -21,6 +26,8 @@
 #include "symbolizer/engine/loadrebuild.h"
 #include "symbolizer/engine/sandbox.h"
 #include "symbolizer/engine/symfile.h"
+
+#include "cache/debugstore.h"
 
 #include "lib/buildid.h"
 #include "lib/elfutil.h"
@@ -42,6 +49,8 @@
 struct job {
 	const char *file, *alt, *out, *build_id;
 	int no_alt, maps_only;
+	int check_elf;		 /* --check-elf */
+	uint64_t decompress_max; /* --decompress MAX; 0: read only */
 	struct sandbox_opts sb;
 };
 
@@ -49,9 +58,12 @@ static void usage(FILE *f)
 {
 	/* clang-format off */
 	fputs("usage: fleetsym-worker --file PATH --build-id HEX --out DIR [--alt PATH | --no-alt]\n"
-	      "                       [--maps-only] [--max-memory SIZE] [--max-cpu SECONDS]\n"
-	      "                       [--max-fsize SIZE] [--max-files N] [--parent PID]\n"
-	      "Run by fleetsymd: reads one debug file in a sandbox and writes DIR/HEX.symidx.\n",
+	      "                       [--maps-only] [LIMITS]\n"
+	      "       fleetsym-worker --check-elf --file PATH [--decompress MAX] [LIMITS]\n"
+	      "LIMITS: [--max-memory SIZE] [--max-cpu SECONDS] [--max-fsize SIZE] [--max-files N]\n"
+	      "        [--parent PID]\n"
+	      "Run by fleetsymd: reads one debug file in a sandbox and writes DIR/HEX.symidx, or\n"
+	      "checks (and inflates) a file for its debug store.\n",
 	      f);
 	/* clang-format on */
 }
@@ -137,6 +149,18 @@ static int build_index(const struct job *j)
 	return err;
 }
 
+/* --check-elf: the debug store's reading (and inflating) of an outside file */
+static int check_elf(const struct job *j)
+{
+	struct dstore_elf_facts f;
+	int err = dstore_elf_check(j->file, j->decompress_max != 0, j->decompress_max, &f);
+
+	if (err)
+		return fail(err);
+	printf("elf %s %u %d %" PRIu64 "\nok\n", f.build_id, f.quality, f.nzlib, f.inflated);
+	return 0;
+}
+
 static int run(struct job *j)
 {
 	const char *files[3] = {j->file, j->alt, NULL};
@@ -144,7 +168,10 @@ static int run(struct job *j)
 	char alt[BUILDID_HEX_MAX];
 	int err;
 
-	j->sb.read_files = files;
+	if (j->check_elf && j->decompress_max) /* rewritten in place: read and written */
+		j->sb.rw_files = files;
+	else
+		j->sb.read_files = files;
 	j->sb.write_dir = j->out;
 	err = sandbox_enter(&j->sb, &rep);
 	if (err)
@@ -152,6 +179,8 @@ static int run(struct job *j)
 	printf("sandbox landlock=%d seccomp=%d as=%d\n", rep.landlock_abi, rep.seccomp,
 	       rep.as_limited);
 	fflush(stdout);
+	if (j->check_elf)
+		return check_elf(j);
 	if (!j->maps_only && !j->alt && !j->no_alt) {
 		err = altlink(j->file, alt);
 		if (err)
@@ -182,6 +211,8 @@ enum {
 	OPT_FSIZE,
 	OPT_FILES,
 	OPT_PARENT,
+	OPT_CHECK_ELF,
+	OPT_DECOMPRESS,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -200,6 +231,8 @@ static int parse(int argc, char **argv, struct job *j)
 	    {"max-fsize", required_argument, NULL, OPT_FSIZE},
 	    {"max-files", required_argument, NULL, OPT_FILES},
 	    {"parent", required_argument, NULL, OPT_PARENT},
+	    {"check-elf", no_argument, NULL, OPT_CHECK_ELF},
+	    {"decompress", required_argument, NULL, OPT_DECOMPRESS},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {0},
@@ -217,6 +250,8 @@ static int parse(int argc, char **argv, struct job *j)
 		case OPT_OUT: j->out = optarg; break;
 		case OPT_BUILD_ID: j->build_id = optarg; break;
 		case OPT_MAPS_ONLY: j->maps_only = 1; break;
+		case OPT_CHECK_ELF: j->check_elf = 1; break;
+		case OPT_DECOMPRESS: err = parse_size(optarg, &j->decompress_max); break;
 		case OPT_MEM: err = parse_size(optarg, &j->sb.max_as); break;
 		case OPT_CPU: err = parse_size(optarg, &j->sb.max_cpu_s); break;
 		case OPT_FSIZE: err = parse_size(optarg, &j->sb.max_fsize); break;
@@ -236,7 +271,11 @@ static int parse(int argc, char **argv, struct job *j)
 		if (err)
 			return err;
 	}
-	if (optind != argc || !j->file || !j->out || !j->build_id || !buildid_valid(j->build_id))
+	if (optind != argc || !j->file)
+		return -EINVAL;
+	if (j->check_elf)
+		return j->out || j->build_id || j->alt ? -EINVAL : 0;
+	if (j->decompress_max || !j->out || !j->build_id || !buildid_valid(j->build_id))
 		return -EINVAL;
 	return 0;
 }

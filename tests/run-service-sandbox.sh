@@ -14,6 +14,11 @@
 #  c) a real dwz-compressed file symbolizes exactly as fleetsym-symbolize and eu-addr2line do,
 #     through the alt file uploaded under its build ID; a second one whose alt file exists at
 #     the path it names, but is not in the store, does not: the named path is never opened.
+#  d) uploads are read and inflated by a worker (fleetsym-worker --check-elf), not fleetsymd: a
+#     debug file with a 160 MiB zlib section (3.9 MB uploaded) is refused with 413 when the
+#     worker may not take the memory inflating needs, nothing is kept and fleetsymd goes on;
+#     with room it is installed, the worker's peak RSS shows the inflating and fleetsymd's stays
+#     under 100 MB, and it symbolizes as the fixture does.
 set -uo pipefail
 . "$(dirname "$0")/lib/service.sh"
 need dwz objcopy eu-addr2line mkfifo
@@ -264,6 +269,65 @@ if $CHECK --url "$URL" --elf fe --build-id "$B_fe" -n 100 --seed 4 >fe-check.log
 	fail "fe answered fully although its alt file is only at the path it names"
 else
 	ok "fe (alt file only at the path it names, $T/alt2.dwz): names from it missing, as they must be"
+fi
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
+
+echo "== d) uploads are read and inflated by a worker, never inside fleetsymd"
+# big.debug: fx0's debug file with 160 MiB of text (16 random bytes a KiB line) added as a zlib
+# debug section (~12 MB on the wire, 1:13): libelf inflates it in memory to install it
+objcopy --only-keep-debug fx0 big.base
+python3 -c '
+import base64, os, sys
+with open("junk.txt", "wb") as f:
+    for _ in range(160 * 1024):
+        f.write(base64.b16encode(os.urandom(16)) + b"." * 991 + b"\n")'
+objcopy --add-section .debug_junk=junk.txt --set-section-flags .debug_junk=readonly,debug \
+	big.base big.plain && objcopy --compress-debug-sections=zlib big.plain big.debug ||
+	fail "big.debug"
+rm -f junk.txt big.base big.plain
+B_big=$(build_id big.debug 2>/dev/null)
+ok "big.debug: $(stat -c %s big.debug) bytes, $(readelf -S -W big.debug 2>/dev/null | grep -c ' C ') compressed sections"
+if [ "$ASAN" != 1 ]; then
+	# the worker may not take what inflating needs: the upload is refused, nothing is kept
+	start_fleetsymd small --data-dir "$T/data-small" --debug-dir "$T/empty" --worker-memory 100M \
+		--max-upload-size 64M --log-level info
+	code=$(http_code PUT "$URL/api/v1/debuginfo/$B_big" --data-binary @big.debug)
+	[ "$code" = 413 ] && ok "inflating needs more than --worker-memory 100M: 413 $(head -c 200 body)" ||
+		fail "big upload with a 100M worker: $code $(head -c 300 body)"
+	grep -q "event=elf_check .*decompress=1 result=.*out of memory" small.log &&
+		ok "the worker ran out of memory: $(grep -o 'event=elf_check .*decompress=1.*' small.log | head -1)" ||
+		fail "no worker out of memory in the log: $(grep elf_check small.log | tail -2)"
+	expect "nothing stored for it" 404 GET "/api/v1/debuginfo/$B_big"
+	[ "$(tmp_files "$T/data-small")" = 0 ] && ok "nothing left in the store's tmp dir" ||
+		fail "left in tmp: $(find "$T/data-small/tmp" -mindepth 1)"
+	upload fx1 "$B_fx1"
+	sym_req small1 "$B_fx1" 0x1100
+	timed small-m "$URL/metrics"
+	grep -q '"function"' small1.out && grep -q '^200 ' small-m.res &&
+		ok "fleetsymd goes on: another upload symbolizes, /metrics answers" ||
+		fail "after the refused upload: $(head -c 200 small1.out) $(cat small-m.res)"
+	stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
+fi
+# with room, it is installed; the inflating shows in the worker's peak, not in fleetsymd's
+start_fleetsymd roomy --data-dir "$T/data-roomy" --debug-dir "$T/empty" --max-upload-size 64M \
+	--log-level info
+upload big.debug "$B_big"
+expect "installed, inflated" 200 GET "/api/v1/debuginfo/$B_big"
+check "size is the inflated file's, orig_size the upload's" \
+	"d['size'] > 160 * 1024 * 1024 and d['orig_size'] == $(stat -c %s big.debug)"
+wkb=$(grep -o "event=elf_check .*decompress=1 result=ok .*worker_maxrss_kb=[0-9]*" roomy.log |
+	sed 's/.*worker_maxrss_kb=//' | head -1)
+fkb=$(awk '/VmHWM/ {print $2}' "/proc/$FSD_PID/status")
+[ -n "$wkb" ] && [ "$wkb" -gt $((160 * 1024)) ] && ok "the worker inflated it: its peak RSS ${wkb} kB" ||
+	fail "no worker peak above 160 MiB in the log: '$wkb' $(grep elf_check roomy.log | tail -2)"
+if [ "$ASAN" != 1 ]; then
+	[ "$fkb" -lt $((100 * 1024)) ] && ok "fleetsymd's own peak RSS: ${fkb} kB (less than the inflated section)" ||
+		fail "fleetsymd's peak RSS ${fkb} kB: did it inflate the file itself?"
+fi
+if $CHECK --url "$URL" --elf fx0 --build-id "$B_big" -n 50 --seed 5 >big-check.log 2>&1; then
+	ok "the inflated upload symbolizes as fx0 does"
+else
+	fail "big.debug answers differ: $(tail -3 big-check.log)"
 fi
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 finish

@@ -11,6 +11,7 @@
 
 #include "symbolizer/engine/workerproc.h"
 
+#include "lib/buildid.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/fsutil.h"
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -562,22 +564,44 @@ struct job {
 	struct workerproc_result r;
 };
 
+/* The sandbox limits of every worker, as its arguments (the strings live here). */
+struct limits {
+	char mem[32], cpu[32], fsize[32], files[32], parent[16];
+};
+
+/* Append C's limits for a worker of SECS CPU seconds that may write FSIZE bytes (0: the
+ * default) to ARGV at *N. */
+static void add_limits(const struct opensyms *c, uint64_t secs, uint64_t fsize, struct limits *l,
+		       const char **argv, int *n)
+{
+	snprintf(l->mem, sizeof(l->mem), "%" PRIu64,
+		 c->opts.worker_memory ? c->opts.worker_memory : (uint64_t)DEFAULT_MEMORY);
+	snprintf(l->cpu, sizeof(l->cpu), "%" PRIu64, secs);
+	if (!fsize)
+		fsize = c->opts.worker_fsize ? c->opts.worker_fsize : (uint64_t)DEFAULT_FSIZE;
+	snprintf(l->fsize, sizeof(l->fsize), "%" PRIu64, fsize);
+	snprintf(l->files, sizeof(l->files), "%d", WORKER_FILES);
+	snprintf(l->parent, sizeof(l->parent), "%d", (int)getpid());
+	argv[(*n)++] = "--max-memory";
+	argv[(*n)++] = l->mem;
+	argv[(*n)++] = "--max-cpu";
+	argv[(*n)++] = l->cpu;
+	argv[(*n)++] = "--max-fsize";
+	argv[(*n)++] = l->fsize;
+	argv[(*n)++] = "--max-files";
+	argv[(*n)++] = l->files;
+	argv[(*n)++] = "--parent"; /* a fleetsymd killed with SIGKILL takes its workers along */
+	argv[(*n)++] = l->parent;
+}
+
 static int run_worker(struct job *j)
 {
 	struct opensyms *c = j->c;
-	char mem[32], cpu[32], fsize[32], files[32], parent[16];
+	struct limits l;
 	const char *argv[24];
 	int n = 0;
 	int64_t left = j->deadline - clock_mono_ms();
-	uint64_t secs = (uint64_t)(left > 0 ? left : 0) / 1000 + 1;
 
-	snprintf(mem, sizeof(mem), "%" PRIu64,
-		 c->opts.worker_memory ? c->opts.worker_memory : (uint64_t)DEFAULT_MEMORY);
-	snprintf(cpu, sizeof(cpu), "%" PRIu64, secs);
-	snprintf(fsize, sizeof(fsize), "%" PRIu64,
-		 c->opts.worker_fsize ? c->opts.worker_fsize : (uint64_t)DEFAULT_FSIZE);
-	snprintf(files, sizeof(files), "%d", WORKER_FILES);
-	snprintf(parent, sizeof(parent), "%d", (int)getpid());
 	argv[n++] = c->worker;
 	argv[n++] = "--file";
 	argv[n++] = j->f->path;
@@ -585,16 +609,7 @@ static int run_worker(struct job *j)
 	argv[n++] = j->f->build_id;
 	argv[n++] = "--out";
 	argv[n++] = j->f->build_dir;
-	argv[n++] = "--max-memory";
-	argv[n++] = mem;
-	argv[n++] = "--max-cpu";
-	argv[n++] = cpu;
-	argv[n++] = "--max-fsize";
-	argv[n++] = fsize;
-	argv[n++] = "--max-files";
-	argv[n++] = files;
-	argv[n++] = "--parent"; /* a fleetsymd killed with SIGKILL takes its workers along */
-	argv[n++] = parent;
+	add_limits(c, (uint64_t)(left > 0 ? left : 0) / 1000 + 1, 0, &l, argv, &n);
 	if (j->maps_only)
 		argv[n++] = "--maps-only";
 	if (j->alt[0]) {
@@ -675,6 +690,70 @@ static int build_private(struct job *j, int *bad)
 		*bad = 1;
 		f->reason = "the index the DWARF worker wrote failed verification";
 	}
+	return err;
+}
+
+int opensyms_check_elf(void *ctx, const char *path, int decompress, uint64_t max_inflated,
+		       struct dstore_elf_facts *out)
+{
+	struct opensyms *c = ctx;
+	struct workerproc_result *r = malloc(sizeof(*r));
+	char dmax[32], bid[130];
+	int timeout =
+	    c->opts.worker_timeout_ms > 0 ? c->opts.worker_timeout_ms : DEFAULT_TIMEOUT_MS;
+	const char *argv[24], *p, *why = NULL;
+	unsigned long long inflated;
+	struct limits l;
+	struct stat st;
+	int n = 0, code = 0, err;
+
+	memset(out, 0, sizeof(*out));
+	if (!r)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	argv[n++] = c->worker;
+	argv[n++] = "--check-elf";
+	argv[n++] = "--file";
+	argv[n++] = path;
+	if (decompress) {
+		snprintf(dmax, sizeof(dmax), "%" PRIu64, max_inflated);
+		argv[n++] = "--decompress";
+		argv[n++] = dmax;
+	}
+	/* inflated in place: the file may grow to the inflated sections plus what it had */
+	add_limits(c, (uint64_t)timeout / 1000 + 1,
+		   decompress && stat(path, &st) == 0
+		       ? max_inflated + (uint64_t)st.st_size + (1 << 20)
+		       : 0,
+		   &l, argv, &n);
+	argv[n] = NULL;
+	err = workerproc_run(argv, timeout, &c->stop, r);
+	if (err) {
+		log_msg(FS_LOG_ERROR, "opensyms: %s: %s", c->worker, err_str(err));
+		goto out;
+	}
+	p = answer_line(r->out, "elf");
+	if (r->end != WORKERPROC_EXITED || r->code != 0 || !answer_line(r->out, "ok") || !p ||
+	    sscanf(p, " %129s %u %d %llu", bid, &out->quality, &out->nzlib, &inflated) != 4 ||
+	    buildid_normalize(bid, strlen(bid), out->build_id) != 0) {
+		why = failure_reason(r, &code);
+		/* a file that needs more memory to read than a worker has is too big; one that
+		 * kills or outlasts the reader is a file no one can use */
+		if (!code && strstr(why, "out of memory"))
+			code = -ERR_TOOBIG;
+		err = code					    ? code
+		      : r->end == WORKERPROC_EXITED && r->code == 0 ? -ERR_BADINPUT
+								    : -ERR_BADELF;
+		goto out;
+	}
+	out->inflated = inflated;
+out:
+	log_msg(err && err != -ERR_NOTELF ? FS_LOG_WARN : FS_LOG_INFO,
+		"event=elf_check path=%s decompress=%d result=%s%s%s seconds=%.3f "
+		"worker_maxrss_kb=%" PRIu64,
+		path, decompress, err ? err_str(err) : "ok", why ? " reason=" : "", why ? why : "",
+		r->seconds, r->maxrss_kb);
+	free(r);
 	return err;
 }
 
@@ -914,10 +993,8 @@ int opensyms_new(const struct opensyms_opts *opts, struct opensyms **out)
 	return 0;
 }
 
-void opensyms_free(struct opensyms *c)
+void opensyms_stop(struct opensyms *c)
 {
-	struct opensyms_file *f, *list = NULL;
-
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
@@ -926,6 +1003,16 @@ void opensyms_free(struct opensyms *c)
 	pthread_mutex_unlock(&c->lock);
 	for (int i = 0; i < c->nbuilders; i++)
 		pthread_join(c->builders[i], NULL);
+	c->nbuilders = 0;
+}
+
+void opensyms_free(struct opensyms *c)
+{
+	struct opensyms_file *f, *list = NULL;
+
+	if (!c)
+		return;
+	opensyms_stop(c);
 	/* Queued builds that never ran hold a reference each. */
 	while ((f = c->qhead)) {
 		c->qhead = f->qnext;

@@ -59,6 +59,10 @@ int opensyms_new(const struct opensyms_opts *opts, struct opensyms **out)
 
 /* Stops the builders (running workers are killed), then closes every entry. No
  * opensyms_file may be held by a caller any more. */
+/* Stop C's index builders (joined; workers in flight, index builds and ELF checks, are
+ * killed within 0.2 s) without freeing C: what still calls opensyms_check_elf() may finish
+ * first. opensyms_free() stops it too. */
+void opensyms_stop(struct opensyms *c);
 void opensyms_free(struct opensyms *c);
 
 /* The index for store entry E (its path and build ID), built by a worker on first use. Waits
@@ -77,6 +81,14 @@ void opensyms_prefetch(struct opensyms *c, const struct dstore_entry *e);
  * published and forget a bad mark. Callers holding it keep a working (old) copy until they
  * put it. */
 void opensyms_drop(struct opensyms *c, const char *build_id);
+
+/* A dstore_elf_checker (cache/debugstore.h) for the debug store: dstore_elf_check() run in a
+ * fleetsym-worker with the limits of C's workers (memory, CPU seconds, its deadline; the file it
+ * may read, or read and write when it inflates it in place, and nothing else), so that libelf
+ * never reads outside bytes inside fleetsymd. A worker that crashes, runs out of memory or past
+ * its deadline makes the file -ERR_BADELF. CTX is the struct opensyms. Logs event=elf_check. */
+int opensyms_check_elf(void *ctx, const char *path, int decompress, uint64_t max_inflated,
+		       struct dstore_elf_facts *out) __attribute__((warn_unused_result));
 
 /* Called once per address with its frames, innermost first; FRAMES and their strings are
  * valid only during the call. A nonzero return stops the batch and is returned by

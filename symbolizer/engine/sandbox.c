@@ -94,6 +94,9 @@ static int restrict_files(const struct sandbox_opts *o, struct sandbox_report *r
 		return -errno;
 	for (const char *const *p = o->read_files; p && *p && !err; p++)
 		err = add_rule(rs, *p, LANDLOCK_ACCESS_FS_READ_FILE);
+	for (const char *const *p = o->rw_files; p && *p && !err; p++)
+		err =
+		    add_rule(rs, *p, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
 	if (!err && o->write_dir)
 		err = add_rule(rs, o->write_dir, FS_DIR_RW);
 	/* The sanitizer runtimes read /proc/self/maps; reading one's own /proc is harmless. */

@@ -26,6 +26,8 @@ struct sandbox_opts {
 	uint64_t max_files; /* RLIMIT_NOFILE; 0: none */
 	/* Files the worker may read, NULL-terminated; borrowed. */
 	const char *const *read_files;
+	/* Files it may read and write in place (not create or remove), NULL-terminated. */
+	const char *const *rw_files;
 	const char *write_dir; /* the one dir it may create, write and rename files in */
 	/* The process that started the worker; non-zero: the worker is killed (SIGKILL) when it
 	 * ends, so a fleetsymd killed with SIGKILL leaves no worker running on, and

@@ -491,11 +491,10 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 	const struct httpd_opts *o = &r->h->o;
 	static const char *const words[] = {"created", "identical", "replaced"};
 	static const unsigned codes[] = {201, 200, 201};
-	char found[BUILDID_HEX_MAX];
+	struct dstore_elf_facts found;
 	enum dstore_put_result res;
 	struct dstore_entry e;
 	struct jsonw w = {0};
-	unsigned q = 0;
 	int err;
 
 	metrics_upload_bytes(o->metrics, r->bytes_in);
@@ -507,22 +506,22 @@ static enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *conn)
 				     strerror(errno));
 	}
 	r->fd = -1;
-	err = dstore_inspect(r->tmp, found, &q);
+	err = dstore_check(o->store, r->tmp, &found); /* in a worker: outside bytes */
 	if (err) {
 		forget_tmp(r);
 		return respond_error(r, conn, 400, "the upload is not usable: %s", err_str(err));
 	}
-	if (strcmp(found, r->build_id) != 0) {
+	if (strcmp(found.build_id, r->build_id) != 0) {
 		forget_tmp(r);
 		return respond_error(r, conn, 400,
 				     "the uploaded file has build ID %s, not the %s of the URL",
-				     found, r->build_id);
+				     found.build_id, r->build_id);
 	}
 	err = dstore_put(o->store, r->build_id, r->tmp, DSTORE_SRC_UPLOAD, r->force, &res, &e);
 	if (err != -EINVAL)
 		r->tmp[0] = '\0'; /* consumed (renamed or removed) */
 	if (err == -EEXIST)
-		return upload_conflict(r, conn, q);
+		return upload_conflict(r, conn, found.quality);
 	if (err == -ERR_NOTELF || err == -ERR_BADELF || err == -ERR_NOBUILDID ||
 	    err == -ERR_BUILDID_MISMATCH)
 		return respond_error(r, conn, 400, "the upload is not usable: %s", err_str(err));
