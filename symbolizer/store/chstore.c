@@ -322,6 +322,9 @@ static const char *const schema[] = {
     "CREATE TABLE IF NOT EXISTS %s.samples (day Date, ts Int64, type UInt64, series UInt64, "
     "labelset UInt64, stack UInt64, value Int64) "
     "ENGINE = MergeTree() PARTITION BY day ORDER BY (type, series, ts)",
+    /* idempotency keys of stored ingests (chstore_key_seen()); dropped with their day */
+    "CREATE TABLE IF NOT EXISTS %s.ingest_keys (day Date, key String, t Int64) "
+    "ENGINE = ReplacingMergeTree() PARTITION BY day ORDER BY key",
 };
 
 static const char *const table_name[CHT_COUNT_] = {
@@ -462,6 +465,36 @@ static int ch_select(struct chstore *c, char **resp, const char *fmt, ...)
 	va_end(ap);
 	err = chstore_exec(c, q.p, NULL, 0, resp, NULL);
 	chbuf_free(&q);
+	return err;
+}
+
+int chstore_key_seen(struct chstore *c, const char *key, int64_t since_ns)
+{
+	char *resp = NULL;
+	int err;
+
+	/* KEY is [A-Za-z0-9._:-] (pstore_ingest_info): safe inside quotes */
+	err = ch_select(c, &resp,
+			"SELECT count() FROM %s.ingest_keys WHERE key = '%s' AND t >= %" PRId64
+			" FORMAT TabSeparated",
+			c->db, key, since_ns);
+	if (!err)
+		err = atoll(resp) > 0;
+	free(resp);
+	return err;
+}
+
+int chstore_key_add(struct chstore *c, const char *key, int64_t t_ns)
+{
+	struct chbuf row = {0};
+	char day[16], sql[160];
+	int err;
+
+	chstore_day(t_ns, day);
+	chbuf_printf(&row, "%s\t%s\t%" PRId64 "\n", day, key, t_ns);
+	snprintf(sql, sizeof(sql), "INSERT INTO %s.ingest_keys FORMAT TabSeparated", c->db);
+	err = row.err ? row.err : chstore_exec(c, sql, row.p, row.n, NULL, NULL);
+	chbuf_free(&row);
 	return err;
 }
 
@@ -1120,7 +1153,8 @@ int chstore_retain(struct pstore *s, int64_t cutoff_ns)
 	chstore_day(cutoff_ns, cut);
 	err = ch_select(s->ch, &resp,
 			"SELECT DISTINCT table, partition FROM system.parts WHERE database = '%s' "
-			"AND table IN ('profiles', 'samples') AND active FORMAT TabSeparated",
+			"AND table IN ('profiles', 'samples', 'ingest_keys') AND active "
+			"FORMAT TabSeparated",
 			s->ch->db);
 	cur = resp;
 	while (!err && tsv_row(&cur, col, 2) == 2) {

@@ -85,6 +85,14 @@ struct chbatch {
 int chstore_send(struct chstore *c, struct chbatch *b) __attribute__((warn_unused_result));
 void chbatch_free(struct chbatch *b);
 
+/* Idempotency keys (pstore_ingest_info.key): whether KEY was stored at or after SINCE_NS (1, 0
+ * or a negative errno), and storing it at T_NS. A profile is stored before its key, so a crash
+ * between the two stores a resent profile again (at least once, never lost). */
+int chstore_key_seen(struct chstore *c, const char *key, int64_t since_ns)
+    __attribute__((warn_unused_result));
+int chstore_key_add(struct chstore *c, const char *key, int64_t t_ns)
+    __attribute__((warn_unused_result));
+
 /* "YYYY-MM-DD" (UTC) of TS_NS into OUT. */
 void chstore_day(int64_t ts_ns, char out[16]);
 

@@ -15,8 +15,8 @@
  * what the HTTP API makes of it (JSON) is written in symbolizer/http/.
  *
  * With opts.store_url clickhouse://... the same functions answer from ClickHouse (chstore.h):
- * the same answers, except that idempotency keys are not kept (a retried ingest is stored
- * again) and retention drops whole days.
+ * the same answers, except that an idempotency key is written after its profile (a crash
+ * between the two stores a resent profile again) and retention drops whole days.
  *
  * Thread-safety: every function may be called from any number of threads at once. Writes
  * (ingest, retention) are serialised on one write connection under a mutex; queries and

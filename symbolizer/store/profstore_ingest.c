@@ -1378,14 +1378,25 @@ static void lead(struct pstore *s, struct ing *g)
  * sends them again (ReplacingMergeTree folds the copies), and no ingest refers to a row that
  * another is still sending. The profile and sample rows, the bulk, go after the lock, so
  * concurrent ingests insert them in parallel and a slow ClickHouse holds the lock for at most
- * one dictionary insert's deadline. No idempotency keys here: a retried profile is stored
- * again. */
+ * one dictionary insert's deadline. An idempotency key seen in the last hour (by any replica)
+ * stores nothing; a key is written after its profile (chstore_key_seen()). */
 static int store_ch(struct ing *g, size_t *rows)
 {
 	struct pstore *s = g->s;
 	struct chbatch cb = {0}, bulk = {0};
-	int err;
+	int64_t now = clock_wall_ns();
+	int err = 0;
 
+	*rows = 0;
+	if (g->idem_key) {
+		err = chstore_key_seen(s->ch, g->idem_key, now - PSTORE_KEY_KEEP_NS);
+		if (err > 0) {
+			g->duplicate = 1;
+			return 0;
+		}
+		if (err)
+			goto out;
+	}
 	pthread_mutex_lock(&s->wlock);
 	g->cb = &cb;
 	err = write_profile(g, g->sp, g->nsp, rows);
@@ -1401,10 +1412,16 @@ static int store_ch(struct ing *g, size_t *rows)
 	pthread_mutex_unlock(&s->wlock);
 	if (!err)
 		err = chstore_send(s->ch, &bulk);
+	if (!err && g->idem_key && chstore_key_add(s->ch, g->idem_key, now))
+		log_msg(FS_LOG_WARN,
+			"event=ingest_key_lost key=%s: the profile is stored, its key is not (a "
+			"resend would store it again)",
+			g->idem_key);
 	if (err)
 		*rows = 0;
 	chbatch_free(&cb);
 	chbatch_free(&bulk);
+out:
 	if (err == -EBUSY)
 		snprintf(g->err, g->errlen,
 			 "the profile store (ClickHouse) is unreachable or did not answer in time; "
