@@ -119,7 +119,12 @@ dup = 0
 for i in lost:  # the client's retry, to the other replica
     if b'"duplicate":true' in send(ub, i):
         dup += 1
-print("acked_by_A %d not_acked %d resent_to_B %d of_which_B_knew %d" % (len(acked), len(lost), len(lost), dup))
+# a profile A acknowledged, sent again to B with its key: B knows the key (ClickHouse has it)
+again = sum(b'"duplicate":true' in send(ub, i) for i in acked[:10])
+print("acked_by_A %d not_acked %d resent_to_B %d of_which_B_knew %d; 10 acked ones resent to B: "
+      "%d known" % (len(acked), len(lost), len(lost), dup, again))
+if again != 10:
+    sys.exit("B stored again profiles A had acknowledged: their keys were not shared")
 open("phase2.acked", "w").write(" ".join(map(str, acked)))
 PY
 cat phase2.out
