@@ -7,6 +7,7 @@
 #include "agent/unwtab.h"
 
 #include "lib/err.h"
+#include "lib/vec.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -45,22 +46,12 @@ struct fdelist {
 	size_t ncies, ciecap;
 };
 
+/* Room for one more of *N elements, at most MAX of them (-E2BIG beyond). */
 static int push(void **v, size_t *n, size_t *cap, size_t size, size_t max)
 {
-	void *nv;
-	size_t ncap;
-
-	if (*n < *cap)
-		return 0;
-	if (*cap >= max)
+	if (*n >= max)
 		return -E2BIG;
-	ncap = *cap ? *cap * 2 : 256;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
+	return vec_reserve(v, cap, *n + 1, size);
 }
 
 /* Decode one DW_EH_PE_* pointer at *P (< END), FIELD_ADDR being its address for pcrel. */
