@@ -559,6 +559,8 @@ static int proc_read(struct procmaps *pm, struct pm_proc *p, uint64_t now_ns)
 	return err;
 }
 
+/* Chained by hand, not a lib/u64map: processes are dropped one at a time (exit, least recently
+ * used past the cap), and u64map has no deletion. */
 static struct pm_proc **bucket(struct procmaps *pm, uint32_t pid)
 {
 	return &pm->b[(pid * 2654435761u) % PROCMAPS_BUCKETS];
