@@ -2,10 +2,10 @@
  * dwarfsym - DWARF and symbol table → struct symview, one CU at a time.
  *
  * Global tables (strings, functions, nodes, symbols) grow as CUs are read; strings are interned
- * in a lib/strpool, functions and nodes through lib/u64map indexes of their ids. Per CU we keep its flattened ranges and its
- * reduced line rows; a cold lookup binary-searches the CU table, reads the CU if needed and
- * runs the shared symview_lookup() on a view made of that CU's arrays and the global tables.
- * dwarfsym_view_all() reads every CU and merges the per-CU arrays by address.
+ * in a lib/strpool, functions and nodes through lib/u64map indexes of their ids. Per CU we keep its
+ * flattened ranges and its reduced line rows; a cold lookup binary-searches the CU table, reads the
+ * CU if needed and runs the shared symview_lookup() on a view made of that CU's arrays and the
+ * global tables. dwarfsym_view_all() reads every CU and merges the per-CU arrays by address.
  *
  * libdw 0.188 traps this file routes around (see ../shared/notes/symbolization-facts.md):
  * CU lookup does not rely on .debug_aranges (CU ranges come from each CU DIE); no
@@ -107,7 +107,7 @@ struct dwarfsym {
 	size_t nsyms, syms_cap;
 	struct u64map func_ids; /* name's string offset → function id */
 	struct u64map node_ids; /* node's hash (rehashed on collision) → node id */
-	struct u64map origins; /* DIE offset (bit 63: in the dwz alt file) → function id */
+	struct u64map origins;	/* DIE offset (bit 63: in the dwz alt file) → function id */
 
 	/* scratch while reading one CU */
 	struct claim *claims;
@@ -175,6 +175,7 @@ static int intern_func(struct dwarfsym *d, const char *name, uint32_t *id)
 static int intern_node(struct dwarfsym *d, const struct symidx_node *n, uint32_t *id)
 {
 	uint64_t key = hash_bytes(n, sizeof(*n), 0xcbf29ce484222325ull);
+	int err;
 
 	while (u64map_get(&d->node_ids, key, id)) {
 		if (!memcmp(&d->nodes[*id], n, sizeof(*n)))
@@ -183,8 +184,11 @@ static int intern_node(struct dwarfsym *d, const struct symidx_node *n, uint32_t
 	}
 	if (d->nnodes >= SYMIDX_NONE - 1)
 		return -E2BIG;
-	*id = (uint32_t)d->nnodes;
-	return VEC_PUSH(d->nodes, d->nnodes, d->nodes_cap, *n) ?: u64map_put(&d->node_ids, key, *id);
+	err = VEC_PUSH(d->nodes, d->nnodes, d->nodes_cap, *n);
+	if (err)
+		return err;
+	*id = (uint32_t)(d->nnodes - 1);
+	return u64map_put(&d->node_ids, key, *id);
 }
 
 /* --- one CU -------------------------------------------------------------------------------- */
