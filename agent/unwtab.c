@@ -6,6 +6,7 @@
  */
 #include "agent/unwtab.h"
 
+#include "lib/bsearch.h"
 #include "lib/err.h"
 #include "lib/vec.h"
 
@@ -570,17 +571,10 @@ uint64_t unwtab_base(const struct unwtab *t)
 
 const struct unw_row *unwtab_find(const struct unwtab *t, uint64_t vaddr)
 {
-	size_t lo = 0, hi = t->nrows;
+	long i;
 
 	if (vaddr < t->base || vaddr - t->base > UINT32_MAX)
 		return NULL;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->rows[mid].pc <= (uint32_t)(vaddr - t->base))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? &t->rows[lo - 1] : NULL;
+	i = bsearch_last_le32(t->rows, t->nrows, sizeof(*t->rows), (uint32_t)(vaddr - t->base));
+	return i >= 0 ? &t->rows[i] : NULL;
 }
