@@ -11,19 +11,6 @@ SYM="$BUILD/bin/fleetsym-symbolize"
 COMPARE="$TESTS/lib/compare.py"
 failed=0
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-# need TOOL... : skip unless every tool is on PATH.
-need() {
-	local t
-	for t in "$@"; do
-		command -v "$t" >/dev/null || skip "$t not installed"
-	done
-}
-
 # compare ARGS... : tests/lib/compare.py --ours $SYM ARGS in the background, at most $PAR at
 # once (eu-addr2line is slow on C++); compare_wait prints their reports in order and
 # remembers a failure. Reference outputs are cached in $T/ref-cache, so that a later run on

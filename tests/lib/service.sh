@@ -10,18 +10,6 @@ FSD="$BUILD/bin/fleetsymd"
 failed=0
 PIDS=()
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-need() {
-	local t
-	for t in "$@"; do
-		command -v "$t" >/dev/null || skip "$t not installed"
-	done
-}
-
 fail() {
 	echo "FAILED: $*"
 	failed=1
