@@ -23,10 +23,7 @@ compare_wait
 
 echo "== from the index"
 idx="$T/index"
-mkdir -p "$idx"
-"$SYM" -e "$exe" --index-dir "$idx" </dev/null
-symidx="$idx/$(build_id "$exe").symidx"
-[ -s "$symidx" ] || fail "no index at $symidx"
+make_index "$idx" "$exe" -e "$exe"
 for f in "${FLAG_SETS[@]}"; do
 	compare -e "$exe" --ours-opt=--index-dir --ours-opt="$idx" -n $N --seed 21 --flags "$f" \
 		--min 2000

@@ -60,6 +60,16 @@ build_id() {
 	readelf -n "$1" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p' | head -1
 }
 
+# make_index DIR FILE ARGS... : fleetsym-symbolize ARGS --index-dir DIR, which must write the
+# index of FILE's build ID there.
+make_index() {
+	local dir=$1 file=$2
+	shift 2
+	mkdir -p "$dir"
+	"$SYM" "$@" --index-dir "$dir" </dev/null
+	[ -s "$dir/$(build_id "$file").symidx" ] || fail "no index at $dir/$(build_id "$file").symidx"
+}
+
 # debug_path DIR FILE : where FILE's separate debug file is under DIR's .build-id layout.
 debug_path() {
 	local id
