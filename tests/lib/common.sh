@@ -60,6 +60,25 @@ build_id() {
 	readelf -n "$1" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p' | head -1
 }
 
+# dwarf_then_index EXE N SEED1 SEED2 : compare each of FLAG_SETS on N addresses of EXE, from
+# its DWARF (seed SEED1), then from its index, written to $T/index (idx; seed SEED2).
+dwarf_then_index() {
+	local exe=$1 n=$2 seed1=$3 seed2=$4 f
+	echo "== from DWARF"
+	for f in "${FLAG_SETS[@]}"; do
+		compare -e "$exe" -n "$n" --seed "$seed1" --flags "$f" --min 2000
+	done
+	compare_wait
+
+	echo "== from the index"
+	idx="$T/index"
+	make_index "$idx" "$exe" -e "$exe"
+	for f in "${FLAG_SETS[@]}"; do
+		compare -e "$exe" --ours-opt=--index-dir --ours-opt="$idx" -n "$n" --seed "$seed2" \
+			--flags "$f" --min 2000
+	done
+}
+
 # make_index DIR FILE ARGS... : fleetsym-symbolize ARGS --index-dir DIR, which must write the
 # index of FILE's build ID there.
 make_index() {
