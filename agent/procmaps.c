@@ -11,6 +11,7 @@
 #include "agent/smap.h"
 #include "agent/vdso.h"
 
+#include "lib/bsearch.h"
 #include "lib/log.h"
 #include "lib/vec.h"
 
@@ -559,6 +560,8 @@ static int proc_read(struct procmaps *pm, struct pm_proc *p, uint64_t now_ns)
 	return err;
 }
 
+/* Chained by hand, not a lib/u64map: processes are dropped one at a time (exit, least recently
+ * used past the cap), and u64map has no deletion. */
 static struct pm_proc **bucket(struct procmaps *pm, uint32_t pid)
 {
 	return &pm->b[(pid * 2654435761u) % PROCMAPS_BUCKETS];
@@ -605,17 +608,10 @@ static struct pm_proc *proc_get(struct procmaps *pm, uint32_t pid, uint64_t now_
 
 static struct pm_entry *proc_find(struct pm_proc *p, uint64_t ip)
 {
-	size_t lo = 0, hi = p->n;
+	long i = bsearch_last_le(p->e, p->n, sizeof(*p->e), offsetof(struct pm_entry, m.start),
+				 sizeof(p->e->m.start), ip);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->e[mid].m.start <= ip)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && ip < p->e[lo - 1].m.end ? &p->e[lo - 1] : NULL;
+	return i >= 0 && ip < p->e[i].m.end ? &p->e[i] : NULL;
 }
 
 int procmaps_lookup(struct procmaps *pm, uint32_t pid, uint64_t ip, uint64_t now_ns,

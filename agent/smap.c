@@ -19,6 +19,8 @@ struct smap {
 	size_t nb, n, max;
 };
 
+/* Not a lib/u64map: the keys are strings (u64map's are integers), and each entry, key and
+ * string, is one allocation that smap_put() replaces in place. */
 static uint64_t shash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;

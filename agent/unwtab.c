@@ -6,7 +6,9 @@
  */
 #include "agent/unwtab.h"
 
+#include "lib/bsearch.h"
 #include "lib/err.h"
+#include "lib/vec.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -45,22 +47,12 @@ struct fdelist {
 	size_t ncies, ciecap;
 };
 
+/* Room for one more of *N elements, at most MAX of them (-E2BIG beyond). */
 static int push(void **v, size_t *n, size_t *cap, size_t size, size_t max)
 {
-	void *nv;
-	size_t ncap;
-
-	if (*n < *cap)
-		return 0;
-	if (*cap >= max)
+	if (*n >= max)
 		return -E2BIG;
-	ncap = *cap ? *cap * 2 : 256;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
+	return vec_reserve(v, cap, *n + 1, size);
 }
 
 /* Decode one DW_EH_PE_* pointer at *P (< END), FIELD_ADDR being its address for pcrel. */
@@ -579,17 +571,10 @@ uint64_t unwtab_base(const struct unwtab *t)
 
 const struct unw_row *unwtab_find(const struct unwtab *t, uint64_t vaddr)
 {
-	size_t lo = 0, hi = t->nrows;
+	long i;
 
 	if (vaddr < t->base || vaddr - t->base > UINT32_MAX)
 		return NULL;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->rows[mid].pc <= (uint32_t)(vaddr - t->base))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? &t->rows[lo - 1] : NULL;
+	i = bsearch_last_le32(t->rows, t->nrows, sizeof(*t->rows), (uint32_t)(vaddr - t->base));
+	return i >= 0 ? &t->rows[i] : NULL;
 }

@@ -121,6 +121,8 @@ struct resolver {
 	int64_t peer_down_until[PEERFETCH_MAX_PEERS]; /* clock_mono_ms(); under lock */
 };
 
+/* The negative cache is chained by hand, not a lib/u64map: its keys are build-ID strings and an
+ * entry is removed on its own (expiry, resolver_forget_negative()), which u64map does not do. */
 static size_t bid_hash(const char *bid)
 {
 	uint64_t h = 1469598103934665603ull;

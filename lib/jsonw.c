@@ -13,6 +13,7 @@
 
 #define JSONW_DEFAULT_MAX ((size_t)64 << 20)
 
+/* Not lib/vec.h: the cap is the writer's own (w->max, 64 MiB by default) and an error sticks. */
 static int reserve(struct jsonw *w, size_t more)
 {
 	size_t max = w->max ? w->max : JSONW_DEFAULT_MAX;

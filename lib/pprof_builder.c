@@ -89,7 +89,8 @@ struct pprofb {
 	int64_t value_total;
 };
 
-/* Grow *P (capacity *CAP elements of ESIZE) to hold NEED, charging b->bytes. */
+/* Grow *P (capacity *CAP elements of ESIZE) to hold NEED, charging b->bytes. Not lib/vec.h:
+ * every array of one builder draws on one byte budget (b->max_bytes), vec's cap is per array. */
 static int reserve(struct pprofb *b, void **p, size_t *cap, size_t need, size_t esize)
 {
 	size_t ncap, add;

@@ -14,22 +14,7 @@ has '\.cold$' nm --defined-only "$exe" || fail "fixture has no .cold part (gcc c
 
 FLAG_SETS=("-f -i -C" "-f -i -C -p -a" "-i -s")
 
-echo "== from DWARF"
-for f in "${FLAG_SETS[@]}"; do
-	compare -e "$exe" -n $N --seed 11 --flags "$f" --min 2000
-done
-compare_wait
-
-echo "== from the index"
-idx="$T/index"
-mkdir -p "$idx"
-"$SYM" -e "$exe" --index-dir "$idx" </dev/null
-symidx="$idx/$(build_id "$exe").symidx"
-[ -s "$symidx" ] || fail "no index at $symidx"
-for f in "${FLAG_SETS[@]}"; do
-	compare -e "$exe" --ours-opt=--index-dir --ours-opt="$idx" -n $N --seed 12 --flags "$f" \
-		--min 2000
-done
+dwarf_then_index "$exe" $N 11 12
 compare_wait
 
 # The same build ID without DWARF (strip -g keeps .symtab and the build-ID note) and no debug

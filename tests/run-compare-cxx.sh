@@ -15,20 +15,5 @@ g++ -O2 -g -o "$exe" "$TESTS/data/src/inline_cxx.cc"
 # runs (whose eu output comes from the cache), two comparisons at a time.
 FLAG_SETS=("-f -i -C" "-f -i" "-f -i -C -p -a" "-i -s")
 
-echo "== from DWARF"
-for f in "${FLAG_SETS[@]}"; do
-	compare -e "$exe" -n $N --seed 21 --flags "$f" --min 2000
-done
-compare_wait
-
-echo "== from the index"
-idx="$T/index"
-mkdir -p "$idx"
-"$SYM" -e "$exe" --index-dir "$idx" </dev/null
-symidx="$idx/$(build_id "$exe").symidx"
-[ -s "$symidx" ] || fail "no index at $symidx"
-for f in "${FLAG_SETS[@]}"; do
-	compare -e "$exe" --ours-opt=--index-dir --ours-opt="$idx" -n $N --seed 21 --flags "$f" \
-		--min 2000
-done
+dwarf_then_index "$exe" $N 21 21
 finish

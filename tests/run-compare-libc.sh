@@ -23,10 +23,7 @@ compare_wait
 
 echo "== from the index"
 idx="$T/index"
-mkdir -p "$idx"
-"$SYM" -e "$libc" --index-dir "$idx" </dev/null
-symidx="$idx/$(build_id "$libc").symidx"
-[ -s "$symidx" ] || fail "no index at $symidx"
+make_index "$idx" "$libc" -e "$libc"
 for f in "${FLAG_SETS[@]}"; do
 	compare -e "$libc" --symtab "$dbg" --ours-opt=--index-dir --ours-opt="$idx" -n $N \
 		--seed 32 --flags "$f" --min 2000

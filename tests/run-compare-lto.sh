@@ -21,9 +21,7 @@ check python3 "$TESTS/lib/chains.py" --ours "$SYM" -e "$py" --debug "$dbg" -n $N
 
 echo "== from the index"
 idx="$T/index"
-mkdir -p "$idx"
-"$SYM" -e "$py" --index-dir "$idx" </dev/null
-[ -s "$idx/$(build_id "$py").symidx" ] || fail "no index at $idx/$(build_id "$py").symidx"
+make_index "$idx" "$py" -e "$py"
 check python3 "$TESTS/lib/chains.py" --ours "$SYM" -e "$py" --debug "$dbg" \
 	--ours-opt=--index-dir --ours-opt="$idx" -n $N --seed 62 --min 1000
 finish

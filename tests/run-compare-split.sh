@@ -55,9 +55,7 @@ compare_wait
 
 echo "== stripped, from the index"
 idx="$T/split/index"
-mkdir -p "$idx"
-"$SYM" -e "$T/split/stripped-all" --debug-dir "$dd" --index-dir "$idx" </dev/null
-[ -s "$idx/$(build_id "$orig").symidx" ] || fail "no index at $idx/$(build_id "$orig").symidx"
+make_index "$idx" "$orig" -e "$T/split/stripped-all" --debug-dir "$dd"
 for f in "-f -i -C" "-i -s"; do
 	compare -e "$T/split/stripped-all" --eu-e "$orig" "${dopt[@]}" --ours-opt=--index-dir \
 		--ours-opt="$idx" -n $N --seed 45 --flags "$f" --min 2000
@@ -133,9 +131,7 @@ compare_wait
 
 echo "== dwz, from the index"
 idx="$T/dwz-index"
-mkdir -p "$idx"
-"$SYM" -e "$dzs/b1.stripped" --debug-dir "$dd2" --index-dir "$idx" </dev/null
-[ -s "$idx/$(build_id "$dzs/b1").symidx" ] || fail "no index for $dzs/b1.stripped"
+make_index "$idx" "$dzs/b1" -e "$dzs/b1.stripped" --debug-dir "$dd2"
 compare -e "$dzs/b1.stripped" --eu-e "$dzs/b1.orig" --ours-opt=--debug-dir --ours-opt="$dd2" \
 	--ours-opt=--index-dir --ours-opt="$idx" -n $N --seed 58 --min 2000
 finish

@@ -40,20 +40,7 @@ esac
 stop_pid "$FSD_PID" || fail "fleetsymd exit status"
 
 echo "== a debuginfod that accepts and never answers: bounded wait, partial answers"
-python3 - "$T/hole.port" <<'PY' &
-import os, socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-conns, end = [], time.time() + 120
-s.settimeout(1)
-while time.time() < end:
-    try:
-        conns.append(s.accept()[0])
-    except socket.timeout:
-        pass
-PY
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/hole.port" ] && break; sleep 0.1; done
+start_hole "$T/hole.port"
 start_fleetsymd hole --data-dir "$T/data-hole" --debug-dir "$T/empty" \
 	--debuginfod-urls "http://127.0.0.1:$(cat "$T/hole.port")" --request-timeout 1s
 python3 "$TESTS/lib/query_test.py" --url "$URL" --dir "$T" --sym "$BUILD/bin/fleetsym-symbolize" --pending 1 ||

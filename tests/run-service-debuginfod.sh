@@ -74,21 +74,7 @@ cached=$(metric "$TINY" fleetsymd_store_cached_bytes)
 ok "tiny cache (cap $((size0 * 3 / 2)) B): evictions=$ev, evicted fx0 answered again after refetch, fetches=$f, cached_bytes=$cached"
 
 echo "== a debuginfod that accepts and never answers"
-python3 - "$T/hole.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); __import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
-conns = []
-end = time.time() + 120
-s.settimeout(1)
-while time.time() < end:
-    try:
-        conns.append(s.accept()[0])
-    except socket.timeout:
-        pass
-PY
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/hole.port" ] && break; sleep 0.1; done
+start_hole "$T/hole.port"
 start_fleetsymd hole --data-dir "$T/data-hole" --debug-dir "$T/empty" \
 	--debuginfod-urls "http://127.0.0.1:$(cat "$T/hole.port")" --request-timeout 1s --threads 4
 HOLE=$URL

@@ -1,11 +1,11 @@
 /*
  * dwarfsym - DWARF and symbol table → struct symview, one CU at a time.
  *
- * Global tables (strings, functions, nodes, symbols) grow as CUs are read and are interned
- * through small open-addressing hash tables of ids. Per CU we keep its flattened ranges and its
- * reduced line rows; a cold lookup binary-searches the CU table, reads the CU if needed and
- * runs the shared symview_lookup() on a view made of that CU's arrays and the global tables.
- * dwarfsym_view_all() reads every CU and merges the per-CU arrays by address.
+ * Global tables (strings, functions, nodes, symbols) grow as CUs are read; strings are interned
+ * in a lib/strpool, functions and nodes through lib/u64map indexes of their ids. Per CU we keep its
+ * flattened ranges and its reduced line rows; a cold lookup binary-searches the CU table, reads the
+ * CU if needed and runs the shared symview_lookup() on a view made of that CU's arrays and the
+ * global tables. dwarfsym_view_all() reads every CU and merges the per-CU arrays by address.
  *
  * libdw 0.188 traps this file routes around (see ../shared/notes/symbolization-facts.md):
  * CU lookup does not rely on .debug_aranges (CU ranges come from each CU DIE); no
@@ -22,6 +22,7 @@
 #include "lib/elfutil.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/strpool.h"
 #include "lib/u64map.h"
 #include "lib/vec.h"
 
@@ -41,13 +42,6 @@
 /* libstdc++'s demangler, the one eu-addr2line uses. */
 
 #define MAX_DEPTH 256
-
-/* An open-addressing set of u32 ids; hashing and equality are the caller's. */
-struct u32set {
-	uint32_t *slots; /* SYMIDX_NONE = empty */
-	size_t cap;	 /* power of two */
-	size_t count;
-};
 
 struct cu {
 	Dwarf_Off off;
@@ -104,16 +98,16 @@ struct dwarfsym {
 	struct text_range *text; /* executable sections; empty: accept every address */
 	size_t ntext, text_cap;
 
-	char *strs;
-	size_t strs_size, strs_cap;
+	struct strpool strs; /* offsets below SYMIDX_NONE */
 	struct symidx_func *funcs;
 	size_t nfuncs, funcs_cap;
 	struct symidx_node *nodes;
 	size_t nnodes, nodes_cap;
 	struct symidx_sym *syms;
 	size_t nsyms, syms_cap;
-	struct u32set str_set, func_set, node_set;
-	struct u64map origins; /* DIE offset (bit 63: in the dwz alt file) → function id */
+	struct u64map func_ids; /* name's string offset → function id */
+	struct u64map node_ids; /* node's hash (rehashed on collision) → node id */
+	struct u64map origins;	/* DIE offset (bit 63: in the dwz alt file) → function id */
 
 	/* scratch while reading one CU */
 	struct claim *claims;
@@ -142,94 +136,10 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
 	return h;
 }
 
-typedef int (*u32set_eq_fn)(const struct dwarfsym *d, uint32_t id, const void *key);
-typedef uint64_t (*u32set_hash_fn)(const struct dwarfsym *d, uint32_t id);
-
-static int u32set_grow(struct dwarfsym *d, struct u32set *s, u32set_hash_fn hash)
-{
-	size_t ncap = s->cap ? s->cap * 2 : 1024;
-	uint32_t *slots = malloc(ncap * sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	memset(slots, 0xff, ncap * sizeof(*slots));
-	for (size_t i = 0; i < s->cap; i++) {
-		uint32_t id = s->slots[i];
-		size_t j;
-
-		if (id == SYMIDX_NONE)
-			continue;
-		for (j = hash(d, id) & (ncap - 1); slots[j] != SYMIDX_NONE;
-		     j = (j + 1) & (ncap - 1))
-			;
-		slots[j] = id;
-	}
-	free(s->slots);
-	s->slots = slots;
-	s->cap = ncap;
-	return 0;
-}
-
-/* Find KEY (hash H) in S: returns its id, or SYMIDX_NONE and sets *SLOT for an insert. */
-static uint32_t u32set_find(const struct dwarfsym *d, const struct u32set *s, uint64_t h,
-			    const void *key, u32set_eq_fn eq, size_t *slot)
-{
-	size_t j;
-
-	for (j = h & (s->cap - 1); s->slots[j] != SYMIDX_NONE; j = (j + 1) & (s->cap - 1))
-		if (eq(d, s->slots[j], key))
-			return s->slots[j];
-	*slot = j;
-	return SYMIDX_NONE;
-}
-
-static uint64_t str_hash_id(const struct dwarfsym *d, uint32_t id)
-{
-	const char *s = d->strs + id;
-	return hash_bytes(s, strlen(s), 0xcbf29ce484222325ull);
-}
-
-static int str_eq(const struct dwarfsym *d, uint32_t id, const void *key)
-{
-	return strcmp(d->strs + id, key) == 0;
-}
-
 /* Intern S; sets *ID to its offset in the string table. */
 static int intern_str(struct dwarfsym *d, const char *s, uint32_t *id)
 {
-	size_t len = strlen(s), slot;
-	uint64_t h = hash_bytes(s, len, 0xcbf29ce484222325ull);
-	int err;
-
-	if (d->str_set.count * 2 >= d->str_set.cap) {
-		err = u32set_grow(d, &d->str_set, str_hash_id);
-		if (err)
-			return err;
-	}
-	*id = u32set_find(d, &d->str_set, h, s, str_eq, &slot);
-	if (*id != SYMIDX_NONE)
-		return 0;
-	if (d->strs_size + len + 1 >= SYMIDX_NONE)
-		return -E2BIG;
-	err = vec_reserve((void **)&d->strs, &d->strs_cap, d->strs_size + len + 1, 1);
-	if (err)
-		return err;
-	memcpy(d->strs + d->strs_size, s, len + 1);
-	*id = (uint32_t)d->strs_size;
-	d->strs_size += len + 1;
-	d->str_set.slots[slot] = *id;
-	d->str_set.count++;
-	return 0;
-}
-
-static uint64_t func_hash_id(const struct dwarfsym *d, uint32_t id)
-{
-	return hash_bytes(&d->funcs[id].name, sizeof(uint32_t), 0xcbf29ce484222325ull);
-}
-
-static int func_eq(const struct dwarfsym *d, uint32_t id, const void *key)
-{
-	return d->funcs[id].name == *(const uint32_t *)key;
+	return strpool_intern(&d->strs, s, id);
 }
 
 /* Intern the function called NAME (as in the file), demangling it once. */
@@ -237,79 +147,48 @@ static int intern_func(struct dwarfsym *d, const char *name, uint32_t *id)
 {
 	struct symidx_func f;
 	uint32_t name_id;
-	size_t slot;
-	uint64_t h;
+	char *dem;
 	int err;
 
 	err = intern_str(d, name, &name_id);
 	if (err)
 		return err;
-	if (d->func_set.count * 2 >= d->func_set.cap) {
-		err = u32set_grow(d, &d->func_set, func_hash_id);
-		if (err)
-			return err;
-	}
-	h = hash_bytes(&name_id, sizeof(name_id), 0xcbf29ce484222325ull);
-	*id = u32set_find(d, &d->func_set, h, &name_id, func_eq, &slot);
-	if (*id != SYMIDX_NONE)
+	if (u64map_get(&d->func_ids, name_id, id))
 		return 0;
 
 	f.name = f.demangled = name_id;
-	{
-		char *dem = demangle(name);
-
-		if (dem)
-			err = intern_str(d, dem, &f.demangled);
-		free(dem);
-		if (err)
-			return err;
-	}
+	dem = demangle(name);
+	if (dem)
+		err = intern_str(d, dem, &f.demangled);
+	free(dem);
+	if (err)
+		return err;
 	err = VEC_PUSH(d->funcs, d->nfuncs, d->funcs_cap, f);
 	if (err)
 		return err;
 	*id = (uint32_t)(d->nfuncs - 1);
-	d->func_set.slots[slot] = *id;
-	d->func_set.count++;
-	return 0;
+	return u64map_put(&d->func_ids, name_id, *id);
 }
 
-static uint64_t node_hash(const struct symidx_node *n)
-{
-	return hash_bytes(n, sizeof(*n), 0xcbf29ce484222325ull);
-}
-
-static uint64_t node_hash_id(const struct dwarfsym *d, uint32_t id)
-{
-	return node_hash(&d->nodes[id]);
-}
-
-static int node_eq(const struct dwarfsym *d, uint32_t id, const void *key)
-{
-	return memcmp(&d->nodes[id], key, sizeof(struct symidx_node)) == 0;
-}
-
+/* A node is 16 bytes, too wide for a u64map key: the key is its hash, and a collision (two
+ * nodes, one hash) moves on to a rehash of the key, as lib/strpool does for texts. */
 static int intern_node(struct dwarfsym *d, const struct symidx_node *n, uint32_t *id)
 {
-	size_t slot;
+	uint64_t key = hash_bytes(n, sizeof(*n), 0xcbf29ce484222325ull);
 	int err;
 
-	if (d->node_set.count * 2 >= d->node_set.cap) {
-		err = u32set_grow(d, &d->node_set, node_hash_id);
-		if (err)
-			return err;
+	while (u64map_get(&d->node_ids, key, id)) {
+		if (!memcmp(&d->nodes[*id], n, sizeof(*n)))
+			return 0;
+		key = key * 0x9e3779b97f4a7c15ull + 1;
 	}
-	*id = u32set_find(d, &d->node_set, node_hash(n), n, node_eq, &slot);
-	if (*id != SYMIDX_NONE)
-		return 0;
 	if (d->nnodes >= SYMIDX_NONE - 1)
 		return -E2BIG;
 	err = VEC_PUSH(d->nodes, d->nnodes, d->nodes_cap, *n);
 	if (err)
 		return err;
 	*id = (uint32_t)(d->nnodes - 1);
-	d->node_set.slots[slot] = *id;
-	d->node_set.count++;
-	return 0;
+	return u64map_put(&d->node_ids, key, *id);
 }
 
 /* --- one CU -------------------------------------------------------------------------------- */
@@ -1006,6 +885,7 @@ int dwarfsym_open(const char *debug_path, const char *main_path, const struct dw
 	if (!d)
 		return -ENOMEM;
 	d->fd = d->main_fd = d->alt_fd = -1;
+	d->strs.max = SYMIDX_NONE - 1;
 	d->relative_names = opts && opts->relative_names;
 	d->levels = calloc(MAX_DEPTH, sizeof(*d->levels));
 	if (!d->levels) {
@@ -1059,7 +939,7 @@ static void global_view(const struct dwarfsym *d, struct symview *v)
 	v->nodes = d->nodes, v->nnodes = d->nnodes;
 	v->funcs = d->funcs, v->nfuncs = d->nfuncs;
 	v->syms = d->syms, v->nsyms = d->nsyms;
-	v->strs = d->strs, v->strs_size = d->strs_size;
+	v->strs = d->strs.buf, v->strs_size = d->strs.len;
 }
 
 /*
@@ -1225,13 +1105,12 @@ void dwarfsym_close(struct dwarfsym *d)
 	free(d->spans);
 	free(d->segs);
 	free(d->text);
-	free(d->strs);
+	strpool_free(&d->strs);
 	free(d->funcs);
 	free(d->nodes);
 	free(d->syms);
-	free(d->str_set.slots);
-	free(d->func_set.slots);
-	free(d->node_set.slots);
+	u64map_free(&d->func_ids);
+	u64map_free(&d->node_ids);
 	u64map_free(&d->origins);
 	free(d->claims);
 	for (int i = 0; d->levels && i < MAX_DEPTH; i++)

@@ -560,7 +560,8 @@ static uint32_t find_func(const struct gopcln *g, uint64_t addr, int *ok)
 	off = addr - g->text_start;
 	if (rd32(g, g->pcln, (uint64_t)g->nfunc * 8, &e) < 0 || off >= e)
 		return 0;
-	/* the last i with entry(i) <= off */
+	/* the last i with entry(i) <= off; by hand, not lib/bsearch.h: each entry is read from the
+	 * file's bytes through rd32()'s bounds check, not from an array of records */
 	while (hi - lo > 1) {
 		uint32_t m = lo + (hi - lo) / 2;
 

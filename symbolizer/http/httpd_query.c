@@ -150,15 +150,34 @@ static enum MHD_Result respond(struct qreq *r, unsigned status, char *buf, size_
 	return httpresp_queue(r->conn, status, buf, len, ctype, hdr, r->out);
 }
 
-static enum MHD_Result respond_error(struct qreq *r, unsigned status, const char *msg)
+/* MSG as a JSON error body into *BUF: 0, or -ENOMEM. */
+static int error_body(const char *msg, char **buf, size_t *len)
 {
 	struct jsonw w = {0};
-	char *buf;
-	size_t len;
 
 	httpresp_error_body(&w, msg, NULL);
 	jsonw_lit(&w, "\n");
-	if (jsonw_finish(&w, &buf, &len))
+	return jsonw_finish(&w, buf, len);
+}
+
+/* A 503 with Retry-After: the client may try again shortly. Counts nothing. */
+static enum MHD_Result respond_retry(struct qreq *r, const char *msg)
+{
+	static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
+	char *buf;
+	size_t len;
+
+	if (error_body(msg, &buf, &len))
+		return MHD_NO;
+	return respond(r, 503, buf, len, "application/json", retry);
+}
+
+static enum MHD_Result respond_error(struct qreq *r, unsigned status, const char *msg)
+{
+	char *buf;
+	size_t len;
+
+	if (error_body(msg, &buf, &len))
 		return MHD_NO;
 	if (!r->out->result)
 		r->out->result = "error";
@@ -181,22 +200,13 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 		return respond_error(r, 413, msg);
 	}
 	if (err == -ETIME) {
-		static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
-		struct jsonw w = {0};
-		char *buf;
-		size_t len;
-
 		counter_add(&r->q->timeouts, 1);
 		snprintf(msg, sizeof(msg),
 			 "%s: stopped after %d ms in the store (--query-timeout): narrow the "
 			 "selector or the time window",
 			 what, r->q->o.timeout_ms);
 		r->out->result = "timeout";
-		httpresp_error_body(&w, msg, NULL);
-		jsonw_lit(&w, "\n");
-		if (jsonw_finish(&w, &buf, &len))
-			return MHD_NO;
-		return respond(r, 503, buf, len, "application/json", retry);
+		return respond_retry(r, msg);
 	}
 	if (err == -ERANGE) {
 		snprintf(msg, sizeof(msg),
@@ -206,22 +216,13 @@ static enum MHD_Result respond_err(struct qreq *r, int err, const char *what)
 		return respond_error(r, 422, msg);
 	}
 	if (err == -EBUSY) { /* the store's backend (ClickHouse) down or past its deadline */
-		static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
-		struct jsonw w = {0};
-		char *buf;
-		size_t len;
-
 		snprintf(msg, sizeof(msg),
 			 "%s: the profile store is unreachable or did not answer in time; retry "
 			 "shortly",
 			 what);
 		log_msg(FS_LOG_WARN, "%s failed: the profile store is unavailable", what);
-		httpresp_error_body(&w, msg, NULL);
-		jsonw_lit(&w, "\n");
-		if (jsonw_finish(&w, &buf, &len))
-			return MHD_NO;
 		counter_add(&r->q->errors, 1);
-		return respond(r, 503, buf, len, "application/json", retry);
+		return respond_retry(r, msg);
 	}
 	snprintf(msg, sizeof(msg), "%s failed: %s", what, err_str(err));
 	log_msg(FS_LOG_WARN, "%s failed: %s", what, err_str(err));
@@ -521,10 +522,7 @@ static size_t bucket(double v)
 /* max_running requests are running: 503 at once, with Retry-After. */
 static enum MHD_Result refuse_busy(struct qreq *r)
 {
-	static const char *const retry[] = {"Retry-After", RETRY_AFTER_S, NULL};
-	struct jsonw w = {0};
-	char msg[200], *buf;
-	size_t len;
+	char msg[200];
 
 	counter_add(&r->q->refused, 1);
 	snprintf(msg, sizeof(msg),
@@ -532,11 +530,7 @@ static enum MHD_Result refuse_busy(struct qreq *r)
 		 "(--max-heavy-queries); retry shortly",
 		 r->q->o.max_running);
 	r->out->result = "busy";
-	httpresp_error_body(&w, msg, NULL);
-	jsonw_lit(&w, "\n");
-	if (jsonw_finish(&w, &buf, &len))
-		return MHD_NO;
-	return respond(r, 503, buf, len, "application/json", retry);
+	return respond_retry(r, msg);
 }
 
 enum MHD_Result httpd_query_serve(struct httpd_query *q, struct MHD_Connection *conn,

@@ -12,11 +12,6 @@ CHECK="$TESTS/lib/agent_check.py"
 PIDS=()
 BPF_STATS_OLD=
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
 [ -x "$AGENT" ] || { echo "FAIL: $AGENT is not built"; exit 1; }
 [ "$(id -u)" = 0 ] || skip "needs root to load BPF programs"
 [ -r /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"

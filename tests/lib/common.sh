@@ -11,19 +11,6 @@ SYM="$BUILD/bin/fleetsym-symbolize"
 COMPARE="$TESTS/lib/compare.py"
 failed=0
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-# need TOOL... : skip unless every tool is on PATH.
-need() {
-	local t
-	for t in "$@"; do
-		command -v "$t" >/dev/null || skip "$t not installed"
-	done
-}
-
 # compare ARGS... : tests/lib/compare.py --ours $SYM ARGS in the background, at most $PAR at
 # once (eu-addr2line is slow on C++); compare_wait prints their reports in order and
 # remembers a failure. Reference outputs are cached in $T/ref-cache, so that a later run on
@@ -71,6 +58,35 @@ check() {
 # build_id FILE : the lowercase hex GNU build ID of FILE.
 build_id() {
 	readelf -n "$1" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p' | head -1
+}
+
+# dwarf_then_index EXE N SEED1 SEED2 : compare each of FLAG_SETS on N addresses of EXE, from
+# its DWARF (seed SEED1), then from its index, written to $T/index (idx; seed SEED2).
+dwarf_then_index() {
+	local exe=$1 n=$2 seed1=$3 seed2=$4 f
+	echo "== from DWARF"
+	for f in "${FLAG_SETS[@]}"; do
+		compare -e "$exe" -n "$n" --seed "$seed1" --flags "$f" --min 2000
+	done
+	compare_wait
+
+	echo "== from the index"
+	idx="$T/index"
+	make_index "$idx" "$exe" -e "$exe"
+	for f in "${FLAG_SETS[@]}"; do
+		compare -e "$exe" --ours-opt=--index-dir --ours-opt="$idx" -n "$n" --seed "$seed2" \
+			--flags "$f" --min 2000
+	done
+}
+
+# make_index DIR FILE ARGS... : fleetsym-symbolize ARGS --index-dir DIR, which must write the
+# index of FILE's build ID there.
+make_index() {
+	local dir=$1 file=$2
+	shift 2
+	mkdir -p "$dir"
+	"$SYM" "$@" --index-dir "$dir" </dev/null
+	[ -s "$dir/$(build_id "$file").symidx" ] || fail "no index at $dir/$(build_id "$file").symidx"
 }
 
 # debug_path DIR FILE : where FILE's separate debug file is under DIR's .build-id layout.

@@ -10,18 +10,6 @@ FSD="$BUILD/bin/fleetsymd"
 failed=0
 PIDS=()
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-need() {
-	local t
-	for t in "$@"; do
-		command -v "$t" >/dev/null || skip "$t not installed"
-	done
-}
-
 fail() {
 	echo "FAILED: $*"
 	failed=1
@@ -115,6 +103,25 @@ start_debuginfod() {
 	echo "FAILED: debuginfod did not come up:"
 	cat "$T/debuginfod.log"
 	exit 1
+}
+
+# start_hole FILE : a debuginfod that accepts connections and never answers (for 120 s); its
+# port is written to FILE, which is there when this returns (or after 5 s).
+start_hole() {
+	python3 - "$1" <<'PY' &
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+conns, end = [], time.time() + 120
+s.settimeout(1)
+while time.time() < end:
+    try:
+        conns.append(s.accept()[0])
+    except socket.timeout:
+        pass
+PY
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.1; done
 }
 
 # metric URL NAME : the value of an unlabelled Prometheus metric (0 if absent).
