@@ -21,6 +21,7 @@
 #include "lib/err.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/u64map.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -312,6 +313,7 @@ struct ing {
 	int64_t *loc_store;	       /* per pprof location: store id, 0 until needed */
 	char (*bids)[BUILDID_HEX_MAX]; /* per mapping: its build ID if usable, else "" */
 	int64_t *sample_stack, *sample_ls;
+	struct u64map ls_seen; /* hash of a sample's raw labels -> 1 + a sample that has them */
 	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
 	size_t truncated;
 	uint8_t key[KEY_MAX + 64];
@@ -910,7 +912,61 @@ static int encode_pairs(struct ing *g, const struct lpair *lp, size_t n, size_t 
 	return 0;
 }
 
-static int labelset(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
+/* Hash of sample SM's labels as the pprof holds them (string indexes, numbers). */
+static uint64_t raw_labels_hash(const Perftools__Profiles__Sample *sm)
+{
+	uint64_t w[4], h = pstore_hash(&sm->n_label, sizeof(sm->n_label));
+
+	for (size_t k = 0; k < sm->n_label; k++) {
+		const Perftools__Profiles__Label *l = sm->label[k];
+
+		w[0] = (uint64_t)l->key;
+		w[1] = (uint64_t)l->str;
+		w[2] = (uint64_t)l->num;
+		w[3] = (uint64_t)l->num_unit ^ h;
+		h = pstore_hash(w, sizeof(w));
+	}
+	return h;
+}
+
+static int raw_labels_equal(const Perftools__Profiles__Sample *a,
+			    const Perftools__Profiles__Sample *b)
+{
+	if (a->n_label != b->n_label)
+		return 0;
+	for (size_t k = 0; k < a->n_label; k++) {
+		const Perftools__Profiles__Label *x = a->label[k], *y = b->label[k];
+
+		if (x->key != y->key || x->str != y->str || x->num != y->num ||
+		    x->num_unit != y->num_unit)
+			return 0;
+	}
+	return 1;
+}
+
+static int labelset_uncached(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id);
+
+/* The label set of sample I into g->sample_ls[I]. A profile's samples share few label sets
+ * (an agent's: one per pid), so a sample whose raw labels equal an earlier one's takes its id
+ * without decoding, sorting and looking them up again. */
+static int labelset(struct ing *g, size_t i)
+{
+	const Perftools__Profiles__Sample *sm = g->p->sample[i];
+	uint64_t h = raw_labels_hash(sm);
+	uint32_t j;
+	int err;
+
+	if (u64map_get(&g->ls_seen, h, &j) && raw_labels_equal(g->p->sample[j - 1], sm)) {
+		g->sample_ls[i] = g->sample_ls[j - 1];
+		return 0;
+	}
+	err = labelset_uncached(g, sm, &g->sample_ls[i]);
+	if (err || i >= UINT32_MAX || u64map_put(&g->ls_seen, h, (uint32_t)i + 1))
+		return err; /* a cache that cannot grow is only slower */
+	return 0;
+}
+
+static int labelset_uncached(struct ing *g, const Perftools__Profiles__Sample *sm, int64_t *id)
 {
 	struct dict d = {&g->s->lsets, W_LS_FIND, W_LS_INS,	 W_LS_SEEN,
 			 NULL,	       NULL,	  CHT_LABELSETS, NULL};
@@ -1252,11 +1308,12 @@ static int write_profile(struct ing *g, const struct lpair *sp, size_t nsp, size
 	int err, stored;
 
 	*rows = 0;
+	u64map_free(&g->ls_seen); /* ids of this transaction only */
 	err = series_id(g, sp, nsp, &sid);
 	for (size_t i = 0; !err && i < p->n_sample; i++) {
 		err = stack(g, p->sample[i], &g->sample_stack[i]);
 		if (!err)
-			err = labelset(g, p->sample[i], &g->sample_ls[i]);
+			err = labelset(g, i);
 	}
 	if (!err) {
 		ents = malloc((p->n_sample ? p->n_sample : 1) * sizeof(*ents));
@@ -1634,6 +1691,7 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	free(g.bids);
 	free(g.sample_stack);
 	free(g.sample_ls);
+	u64map_free(&g.ls_seen);
 	free(g.buf);
 	free(sp);
 	return err;
