@@ -271,8 +271,8 @@ static int idmap_build(struct idmap *m, size_t n, uint64_t (*ids)(const void *ar
 	return 0;
 }
 
-/* Index of ID, or -1. */
-static long idmap_get(const struct idmap *m, uint64_t id)
+/* Index of ID, or -1. Inline: validation and every stack call it per frame. */
+static inline long idmap_get(const struct idmap *m, uint64_t id)
 {
 	long k;
 
@@ -312,6 +312,7 @@ struct ing {
 	struct idmap maps, funcs, locs;
 	int64_t *loc_store;	       /* per pprof location: store id, 0 until needed */
 	char (*bids)[BUILDID_HEX_MAX]; /* per mapping: its build ID if usable, else "" */
+	uint8_t *kernel;	       /* per mapping: its file is the kernel's or a module's */
 	int64_t *sample_stack, *sample_ls;
 	struct u64map ls_seen; /* hash of a sample's raw labels -> 1 + a sample that has them */
 	int64_t truncated_loc; /* store id of "[truncated]", 0 until needed */
@@ -404,6 +405,11 @@ static int validate_header(struct ing *g)
 	return 0;
 }
 
+static int is_kernel_file(const char *f)
+{
+	return !strncmp(f, "[kernel", 7) || !strcmp(f, "[vmlinux]") || !strncmp(f, "[module", 7);
+}
+
 static int validate_tables(struct ing *g)
 {
 	const Perftools__Profiles__Profile *p = g->p;
@@ -431,9 +437,11 @@ static int validate_tables(struct ing *g)
 	if (err)
 		return err;
 	g->bids = calloc(p->n_mapping + 1, sizeof(*g->bids));
-	if (!g->bids)
+	g->kernel = calloc(p->n_mapping + 1, 1);
+	if (!g->bids || !g->kernel)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_mapping; i++) {
+		g->kernel[i] = (uint8_t)is_kernel_file(str(g, p->mapping[i]->filename));
 		/* a mapping without a usable build ID keeps "" (its frames stay raw) */
 		if (buildid_normalize(str(g, p->mapping[i]->build_id), BUILDID_WHOLE, g->bids[i]))
 			g->bids[i][0] = '\0';
@@ -706,11 +714,6 @@ static int encode_frames(struct ing *g, const Perftools__Profiles__Location *l, 
 	return 0;
 }
 
-static int is_kernel_file(const char *f)
-{
-	return !strncmp(f, "[kernel", 7) || !strcmp(f, "[vmlinux]") || !strncmp(f, "[module", 7);
-}
-
 /* location()'s use of the scratch buffer: a key goes first, the encoded frames KEY_ROOM bytes
  * past the mapping file's length, so no key overlaps them (a key is a tag, a build ID or the
  * file name, and a varint: at most 80 bytes besides the name). A named location's key holds
@@ -731,7 +734,7 @@ static void loc_place(struct ing *g, const Perftools__Profiles__Location *l, str
 	m = g->p->mapping[mi];
 	memcpy(bid, g->bids[mi], BUILDID_HEX_MAX);
 	c->mapping_file = str(g, m->filename);
-	c->kernel = is_kernel_file(c->mapping_file);
+	c->kernel = g->kernel[mi];
 	if (l->address >= m->memory_start)
 		c->file_off = l->address - m->memory_start + m->file_offset;
 }
@@ -1689,6 +1692,7 @@ int pstore_ingest_ex(struct pstore *s, const struct pstore_label *series, size_t
 	free(g.locs.pairs);
 	free(g.loc_store);
 	free(g.bids);
+	free(g.kernel);
 	free(g.sample_stack);
 	free(g.sample_ls);
 	u64map_free(&g.ls_seen);
