@@ -88,7 +88,9 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 	return -EIO;
 }
 
-/* ---- kcache ---- */
+/* ---- kcache ----
+ * Not a lib/u64map: the keys are byte strings (stack, location, label-set blobs) compared in
+ * full, and each entry carries the row's last_seen besides its id. */
 
 struct kcache_ent *kcache_find(struct kcache *c, uint64_t hash, const void *key, size_t klen)
 {
