@@ -88,7 +88,9 @@ int pstore_sqlite_err(sqlite3 *db, int rc, const char *what)
 	return -EIO;
 }
 
-/* ---- kcache ---- */
+/* ---- kcache ----
+ * Not a lib/u64map: the keys are byte strings (stack, location, label-set blobs) compared in
+ * full, and each entry carries the row's last_seen besides its id. */
 
 struct kcache_ent *kcache_find(struct kcache *c, uint64_t hash, const void *key, size_t klen)
 {
@@ -746,6 +748,7 @@ int pstore_open(const struct pstore_opts *opts, struct pstore **out)
 	s->stacks.max_bytes = CACHE_BYTES_STACKS;
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
+	pthread_mutex_init(&s->palock, NULL);
 	pthread_cond_init(&s->qcond, NULL);
 	s->qtail = &s->qhead;
 	pthread_mutex_init(&s->rlock, NULL);
@@ -817,8 +820,10 @@ void pstore_close(struct pstore *s)
 	close_writer(s);
 	chstore_close(s->ch);
 	pstore_drop_caches(s);
+	pstore_pa_pool_free(s);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->qlock);
+	pthread_mutex_destroy(&s->palock);
 	pthread_cond_destroy(&s->qcond);
 	pthread_mutex_destroy(&s->rlock);
 	pthread_cond_destroy(&s->rfree);

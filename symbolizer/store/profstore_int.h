@@ -356,7 +356,15 @@ struct pstore {
 
 	struct pstore_stats stats; /* updated with atomics */
 	uint64_t decode_used;	   /* bytes of opts.decode_budget held now (atomics) */
+
+	/* decode arena chunks kept for the next ingest (profstore_ingest.c) */
+	pthread_mutex_t palock;
+	struct pa_chunk *pa_pool;
+	size_t pa_npool;
 };
+
+/* Free the kept decode arena chunks (pstore_close). */
+void pstore_pa_pool_free(struct pstore *s);
 
 /* Open the writer if the store is read-only and the last attempt is PSTORE_WRITER_RETRY_MS
  * old; 0 when there is a writer, else why not (-ENOSPC, -EROFS, ...). Writer lock. */
