@@ -5,7 +5,8 @@
  * stripped copy that links to it:
  * - resolve: plain names, hex/decimal/octal offsets, minus, blanks; malformed text and
  *   unknown names refused; the stripped file finds its symbols in the .dynsym or not at all;
- * - describe: NAME, NAME+0xOFF, " (.text)" with the section, "??" outside every symbol;
+ * - describe: NAME, NAME+0xOFF, " (.text)" with the section, "??" outside every symbol, or
+ *   "()+0xOFF" inside a PIE's loaded range;
  * - debuglink: the file's dir, a relative element, an absolute one with the file's dir under
  *   it, a wrong CRC passed over with '+' (the default) and taken with '-', no link -ENOENT.
  */
@@ -30,7 +31,7 @@ static const char *setup(void)
 	    "printf 'int g_data = 5;\\n"
 	    "__attribute__((noinline)) int fx_add(int a) { return a * 3 + g_data; }\\n"
 	    "int main(void) { return fx_add(g_data); }\\n' > fx.c && "
-	    "gcc -O0 -g -no-pie -o fx fx.c && nm fx | grep ' fx_add$' | cut -d' ' -f1 > fx_add.nm && "
+	    "gcc -O0 -g -no-pie -o fx fx.c && gcc -O0 -g -pie -fPIE -o fxpie fx.c && nm fx | grep ' fx_add$' | cut -d' ' -f1 > fx_add.nm && "
 	    "objcopy --only-keep-debug fx fx.debug && "
 	    "strip -o sub/fxs fx && objcopy --add-gnu-debuglink=fx.debug sub/fxs && "
 	    "strip -o nolink fx");
@@ -124,7 +125,15 @@ TEST(describe_name_offset_section)
 	CHECK_STR(buf, "fx_add+0x4");
 	CHECK_INT(symaddr_describe(sa, v + 4, 1, buf, sizeof(buf)), 0);
 	CHECK_STR(buf, "fx_add+0x4 (.text)");
-	CHECK_INT(symaddr_describe(sa, 0x10, 0, buf, sizeof(buf)), -ENOENT);
+	CHECK_INT(symaddr_describe(sa, 0x10, 1, buf, sizeof(buf)), -ENOENT);
+	CHECK_STR(buf, "??");
+	/* a PIE: its loaded range starts at 0; past it nothing */
+	sa = open_fixture("fxpie");
+	CHECK_INT(symaddr_describe(sa, 0, 1, buf, sizeof(buf)), -ENOENT);
+	CHECK_STR(buf, "()+0");
+	CHECK_INT(symaddr_describe(sa, 0x10, 1, buf, sizeof(buf)), -ENOENT);
+	CHECK_STR(buf, "()+0x10");
+	CHECK_INT(symaddr_describe(sa, 0x10000000, 1, buf, sizeof(buf)), -ENOENT);
 	CHECK_STR(buf, "??");
 }
 
