@@ -31,7 +31,8 @@ static const char *setup(void)
 	    "printf 'int g_data = 5;\\n"
 	    "__attribute__((noinline)) int fx_add(int a) { return a * 3 + g_data; }\\n"
 	    "int main(void) { return fx_add(g_data); }\\n' > fx.c && "
-	    "gcc -O0 -g -no-pie -o fx fx.c && gcc -O0 -g -pie -fPIE -o fxpie fx.c && nm fx | grep ' fx_add$' | cut -d' ' -f1 > fx_add.nm && "
+	    "gcc -O0 -g -no-pie -o fx fx.c && gcc -O0 -g -pie -fPIE -o fxpie fx.c && "
+	    "nm fx | grep ' fx_add$' | cut -d' ' -f1 > fx_add.nm && "
 	    "objcopy --only-keep-debug fx fx.debug && "
 	    "strip -o sub/fxs fx && objcopy --add-gnu-debuglink=fx.debug sub/fxs && "
 	    "strip -o nolink fx");
