@@ -180,19 +180,23 @@ static int better(const GElf_Sym *a, const GElf_Sym *b)
 	return bind_rank(a) > bind_rank(b);
 }
 
-/* The allocated section of ELF that holds ADDR, or NULL. */
+/* The allocated section of ELF that holds ADDR, else one that ends at ADDR (libdwfl names the
+ * byte just past a section by that section's symbols and name), or NULL. */
 static Elf_Scn *section_at(Elf *elf, uint64_t addr)
 {
-	Elf_Scn *scn = NULL;
+	Elf_Scn *scn = NULL, *ends_here = NULL;
 
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 
-		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) && addr >= sh.sh_addr &&
-		    addr - sh.sh_addr < sh.sh_size)
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC) || addr < sh.sh_addr)
+			continue;
+		if (addr - sh.sh_addr < sh.sh_size)
 			return scn;
+		if (addr - sh.sh_addr == sh.sh_size && !ends_here)
+			ends_here = scn;
 	}
-	return NULL;
+	return ends_here;
 }
 
 /* libdwfl's choice for ADDR: a sized symbol that covers it, else the nearest unsized one below
@@ -229,6 +233,30 @@ static int cover(void *ctx, const GElf_Sym *s, const char *name)
 	return 0;
 }
 
+/* For an ET_DYN file whose module (libdwfl's: from the first PT_LOAD's page to the end of the
+ * last) holds ADDR: 1 and the module's start in *LOW. 0 otherwise. */
+static int dyn_module_start(Elf *elf, uint64_t addr, uint64_t *low)
+{
+	GElf_Ehdr eh;
+	size_t phnum;
+	int first = 1;
+	uint64_t high = 0;
+
+	if (!gelf_getehdr(elf, &eh) || eh.e_type != ET_DYN || elf_getphdrnum(elf, &phnum) != 0)
+		return 0;
+	*low = 0;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (first)
+			*low = ph.p_align ? ph.p_vaddr & -ph.p_align : ph.p_vaddr, first = 0;
+		high = ph.p_vaddr + ph.p_memsz;
+	}
+	return !first && addr >= *low && addr < high;
+}
+
 int symaddr_describe(const struct symaddr *sa, uint64_t addr, int with_section, char *buf,
 		     size_t len)
 {
@@ -245,9 +273,18 @@ int symaddr_describe(const struct symaddr *sa, uint64_t addr, int with_section, 
 	b = c.sized.found						      ? &c.sized
 	    : c.unsized.found && c.unsized.sym.st_value >= c.next_sized_below ? &c.unsized
 									      : NULL;
-	if (!b)
-		snprintf(buf, len, "??");
-	else if (addr == b->sym.st_value)
+	if (!b) {
+		uint64_t low;
+
+		/* libdwfl's section-relative fallback: an ET_DYN file is one relocation base,
+		 * named "", relative to the module's start; an ET_EXEC has none */
+		if (dyn_module_start(sa->elf, addr, &low))
+			snprintf(buf, len, "()+%#" PRIx64, addr - low);
+		else
+			snprintf(buf, len, "??");
+		return -ENOENT;
+	}
+	if (addr == b->sym.st_value)
 		snprintf(buf, len, "%s", b->name);
 	else
 		snprintf(buf, len, "%s+0x%" PRIx64, b->name, addr - b->sym.st_value);
@@ -259,5 +296,5 @@ int symaddr_describe(const struct symaddr *sa, uint64_t addr, int with_section, 
 		if (sec)
 			snprintf(buf + n, len - n, " (%s)", sec);
 	}
-	return b ? 0 : -ENOENT;
+	return 0;
 }

@@ -29,7 +29,9 @@ int symaddr_resolve(const struct symaddr *sa, const char *text, uint64_t *addr)
  * debug file's, else .dynsym), written to BUF as NAME or NAME+0xOFF; with WITH_SECTION,
  * " (SECTION)" follows (the section of the file that holds ADDR). Of the symbols that cover
  * ADDR the one starting last wins, then a sized one, then global over weak over local.
- * -ENOENT when none covers ADDR (BUF then "??"). A scan of the table per call. */
+ * -ENOENT when none covers ADDR: BUF is then libdwfl's relocation-relative fallback, with no
+ * section, "()+0xOFF" (OFF from the module's start) for an ET_DYN file whose loaded range
+ * holds ADDR, else "??". A scan of the table per call. */
 int symaddr_describe(const struct symaddr *sa, uint64_t addr, int with_section, char *buf,
 		     size_t len);
 
