@@ -159,6 +159,12 @@ gcc -O1 -o burn burn.c
 ./burn &
 BURN=$!
 PIDS+=("$BURN")
+python3 -c '
+import gzip, os, sys
+sys.path.insert(0, os.environ["TESTS"] + "/lib")
+import mkpprof
+sys.stdout.buffer.write(gzip.compress(mkpprof.encode({"type": ["cpu", "nanoseconds"], "period": 10000000,
+    "samples": [{"frames": [[0, 0x1000]], "value": 1}], "mappings": [{"build_id": sys.argv[1]}]})))' "$BID" >one.pb.gz
 before=$(ch_query "SELECT count() FROM fleetsym_rep.profiles")
 timeout 60 "$AGENT" --server "$UB" --token-file token --label service=agentrep --interval 1s \
 	--frequency 49 --pid "$BURN" --duration 16 -v >agent.out 2>agent.err &
@@ -168,7 +174,15 @@ sleep 3
 kill -9 "$CH_PID" # ClickHouse gone mid-run
 wait "$CH_PID" 2>/dev/null
 t_stop=$(date +%s)
-sleep 4
+# a client's ingest and query meanwhile: 503, the ingest with Retry-After, the query with a message
+code=$(http_code POST "$UB/api/v1/ingest?service=rep503" --data-binary @one.pb.gz -D down.hdr "${AUTH[@]}")
+[ "$code" = 503 ] && grep -qi '^Retry-After: [0-9]' down.hdr &&
+	ok "ingest to B while ClickHouse is down: 503, $(grep -i '^Retry-After' down.hdr | tr -d '\r')" ||
+	fail "ingest while ClickHouse is down: $code $(tr -d '\r' <down.hdr | head -3)"
+code=$(http_code GET "$UB/api/v1/query?query=%7Bservice%3D%22rep%22%7D&from=now-1h&to=now&format=folded")
+[ "$code" = 503 ] && [ -s body ] && ok "query to B while ClickHouse is down: 503: $(head -c 120 body)" ||
+	fail "query while ClickHouse is down: $code $(head -c 200 body)"
+sleep 3
 start_clickhouse "$CH_HTTP" "$CH_TCP"
 echo "ClickHouse away for $(($(date +%s) - t_stop)) s"
 wait "$AG"
