@@ -9,6 +9,8 @@
 #     answer was lost is not stored twice once A wrote its key; at most the one ingest in flight
 #     when A died can be there twice (its profile row, or all of it when A died between its
 #     samples and its key: ClickHouse has no transactions);
+#  then the real fleetsym-agent ships with --server A2 --server B and A2 (a new A) is killed
+#     -9 once it acknowledged two: the agent moves on to B, and pushed = sent = rows (+1 in flight);
 #  3. the real fleetsym-agent ships to B while ClickHouse is killed and restarted: B answers 503
 #     with Retry-After, the agent holds its profiles and retries, and once ClickHouse is back
 #     every profile the agent counted as sent is in ClickHouse; none dropped.
@@ -159,6 +161,43 @@ gcc -O1 -o burn burn.c
 ./burn &
 BURN=$!
 PIDS+=("$BURN")
+b200=$(grep -c 'path=/api/v1/ingest status=200' b.log)
+
+# the agent ships to A (restarted) with B as its second --server; A is killed -9 under it
+start_fleetsymd a2 --data-dir "$T/a2" "${COMMON[@]}" --peer "$UB"
+PID_A2=$FSD_PID UA2=$URL
+before=$(ch_query "SELECT count() FROM fleetsym_rep.profiles")
+timeout 60 "$AGENT" --server "$UA2" --server "$UB" --token-file token --label service=agentfail \
+	--interval 1s --frequency 49 --pid "$BURN" --duration 10 -v >agentfail.out 2>agentfail.err &
+AG=$!
+PIDS+=("$AG")
+for _ in $(seq 300); do # A has acknowledged two (bounded: 30 s), then it dies
+	[ "$(grep -c 'path=/api/v1/ingest status=200' a2.log)" -ge 2 ] && break
+	sleep 0.1
+done
+kill -9 "$PID_A2"
+wait "$PID_A2" 2>/dev/null
+wait "$AG"
+rc=$?
+stats=$(grep -o 'pushed=[0-9]* sent=[0-9]* attempts_failed=[0-9]*.*dropped_exit=[0-9]*' agentfail.err | tail -1)
+echo "agent, A killed under it: $stats"
+sent=$(sed -n 's/.* sent=\([0-9]*\).*/\1/p' <<<"$stats")
+pushed=$(sed -n 's/.*pushed=\([0-9]*\).*/\1/p' <<<"$stats")
+rows=$(($(ch_query "SELECT count() FROM fleetsym_rep.profiles") - before))
+ina=$(grep -c 'path=/api/v1/ingest status=200' a2.log)
+inb=$(($(grep -c 'path=/api/v1/ingest status=200' b.log) - ${b200:-0}))
+echo "A acknowledged $ina, then B $inb; ClickHouse has $rows new profile rows"
+[ "$rc" = 0 ] && [ -n "$sent" ] && [ "$sent" = "$pushed" ] && [ "$ina" -gt 0 ] && [ "$inb" -gt 0 ] &&
+	[ "$rows" -ge "$sent" ] && [ "$rows" -le $((sent + 1)) ] &&
+	ok "A killed under the agent: it moved on to B, pushed $pushed, sent $sent, in ClickHouse $rows" ||
+	fail "agent with A killed: rc $rc, pushed ${pushed:-?}, sent ${sent:-?}, A $ina, B $inb, rows $rows: $(tail -3 agentfail.err)"
+
+python3 -c '
+import gzip, os, sys
+sys.path.insert(0, os.environ["TESTS"] + "/lib")
+import mkpprof
+sys.stdout.buffer.write(gzip.compress(mkpprof.encode({"type": ["cpu", "nanoseconds"], "period": 10000000,
+    "samples": [{"frames": [[0, 0x1000]], "value": 1}], "mappings": [{"build_id": sys.argv[1]}]})))' "$BID" >one.pb.gz
 before=$(ch_query "SELECT count() FROM fleetsym_rep.profiles")
 timeout 60 "$AGENT" --server "$UB" --token-file token --label service=agentrep --interval 1s \
 	--frequency 49 --pid "$BURN" --duration 16 -v >agent.out 2>agent.err &
@@ -168,7 +207,15 @@ sleep 3
 kill -9 "$CH_PID" # ClickHouse gone mid-run
 wait "$CH_PID" 2>/dev/null
 t_stop=$(date +%s)
-sleep 4
+# a client's ingest and query meanwhile: 503, the ingest with Retry-After, the query with a message
+code=$(http_code POST "$UB/api/v1/ingest?service=rep503" --data-binary @one.pb.gz -D down.hdr "${AUTH[@]}")
+[ "$code" = 503 ] && grep -qi '^Retry-After: [0-9]' down.hdr &&
+	ok "ingest to B while ClickHouse is down: 503, $(grep -i '^Retry-After' down.hdr | tr -d '\r')" ||
+	fail "ingest while ClickHouse is down: $code $(tr -d '\r' <down.hdr | head -3)"
+code=$(http_code GET "$UB/api/v1/query?query=%7Bservice%3D%22rep%22%7D&from=now-1h&to=now&format=folded")
+[ "$code" = 503 ] && [ -s body ] && ok "query to B while ClickHouse is down: 503: $(head -c 120 body)" ||
+	fail "query while ClickHouse is down: $code $(head -c 200 body)"
+sleep 3
 start_clickhouse "$CH_HTTP" "$CH_TCP"
 echo "ClickHouse away for $(($(date +%s) - t_stop)) s"
 wait "$AG"
