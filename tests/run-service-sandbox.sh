@@ -19,6 +19,8 @@
 #     worker may not take the memory inflating needs, nothing is kept and fleetsymd goes on;
 #     with room it is installed, the worker's peak RSS shows the inflating and fleetsymd's stays
 #     under 100 MB, and it symbolizes as the fixture does.
+#  e) a worker that crashes or hangs checking an upload (a --worker wrapper) costs only itself:
+#     the upload gets 400 with a clear message, nothing is kept, /metrics answers meanwhile.
 set -uo pipefail
 . "$(dirname "$0")/lib/service.sh"
 need dwz objcopy eu-addr2line mkfifo
@@ -329,5 +331,43 @@ if $CHECK --url "$URL" --elf fx0 --build-id "$B_big" -n 50 --seed 5 >big-check.l
 else
 	fail "big.debug answers differ: $(tail -3 big-check.log)"
 fi
+stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
+
+echo "== e) a check that crashes or hangs costs only its worker"
+# as libelf might on a hostile file: this wrapper dies (SIGSEGV) or hangs on --check-elf
+cat >bad-worker <<EOF
+#!/bin/bash
+case " \$* " in
+*" --check-elf "*) [ -e "$T/hang" ] && exec sleep 600; kill -SEGV \$\$ ;;
+esac
+exec "$(cd "$BUILD" && pwd)/bin/fleetsym-worker" "\$@"
+EOF
+chmod +x bad-worker
+start_fleetsymd bad --data-dir "$T/data-bad" --debug-dir "$T/empty" --worker "$T/bad-worker" \
+	--worker-timeout 4s --log-level info
+code=$(http_code PUT "$URL/api/v1/debuginfo/$B_fx0" --data-binary @fx0)
+[ "$code" = 400 ] && grep -q '"error":"the upload is not usable' body &&
+	ok "worker crashed checking the upload: 400 $(head -c 120 body)" ||
+	fail "upload with a crashing check: $code $(head -c 300 body)"
+grep -q "event=elf_check .*reason=the DWARF worker crashed" bad.log ||
+	fail "no crash in the log: $(grep elf_check bad.log | tail -1)"
+touch "$T/hang"
+curl -s -m 60 -o hang.out -w '%{http_code}' -X PUT --data-binary @fx0 \
+	"$URL/api/v1/debuginfo/$B_fx0" >hang.res &
+hang_pid=$!
+sleep 1
+timed bad-m "$URL/metrics"
+read -r mcode msec <bad-m.res
+wait "$hang_pid"
+[ "$(cat hang.res)" = 400 ] && grep -q '"error":"the upload is not usable' hang.out &&
+	ok "worker hung checking the upload: killed at its deadline, 400" ||
+	fail "upload with a hanging check: $(cat hang.res) $(head -c 300 hang.out)"
+grep -q "event=elf_check .*reason=the DWARF worker ran past its deadline" bad.log ||
+	fail "no deadline in the log: $(grep elf_check bad.log | tail -1)"
+[ "$mcode" = 200 ] && ok "/metrics answered while the check hung: ${msec}s" ||
+	fail "/metrics during the hung check: $mcode $msec"
+expect "nothing stored for it" 404 GET "/api/v1/debuginfo/$B_fx0"
+[ "$(tmp_files "$T/data-bad")" = 0 ] && ok "nothing left in the store's tmp dir" ||
+	fail "left in tmp: $(find "$T/data-bad/tmp" -mindepth 1)"
 stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 finish
