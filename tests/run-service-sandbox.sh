@@ -276,7 +276,8 @@ stop_pid "$FSD_PID" || fail "fleetsymd did not exit cleanly (status $?)"
 
 echo "== d) uploads are read and inflated by a worker, never inside fleetsymd"
 # big.debug: fx0's debug file with 160 MiB of text (16 random bytes a KiB line) added as a zlib
-# debug section (~12 MB on the wire, 1:13): libelf inflates it in memory to install it
+# debug section (~4 MB on the wire, about 1:43, under the store's 1:64 cap): libelf inflates it
+# in memory to install it
 objcopy --only-keep-debug fx0 big.base
 python3 -c '
 import base64, os, sys
@@ -355,7 +356,11 @@ touch "$T/hang"
 curl -s -m 60 -o hang.out -w '%{http_code}' -X PUT --data-binary @fx0 \
 	"$URL/api/v1/debuginfo/$B_fx0" >hang.res &
 hang_pid=$!
-sleep 1
+for _ in $(seq 100); do # the check is running (hung) before /metrics is asked, at most 10 s
+	pgrep -f "^sleep 600" >/dev/null && break
+	sleep 0.1
+done
+pgrep -f "^sleep 600" >/dev/null || fail "the hanging check never started"
 timed bad-m "$URL/metrics"
 read -r mcode msec <bad-m.res
 wait "$hang_pid"

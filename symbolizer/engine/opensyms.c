@@ -737,9 +737,10 @@ int opensyms_check_elf(void *ctx, const char *path, int decompress, uint64_t max
 	    sscanf(p, " %129s %u %d %llu", bid, &out->quality, &out->nzlib, &inflated) != 4 ||
 	    buildid_normalize(bid, strlen(bid), out->build_id) != 0) {
 		why = failure_reason(r, &code);
-		/* a file that needs more memory to read than a worker has is too big; one that
-		 * kills or outlasts the reader is a file no one can use */
-		if (!code && strstr(why, "out of memory"))
+		/* a file that needs more memory to read than a worker has (its exit code 3: libelf
+		 * or malloc said so under RLIMIT_AS) is too big; one that kills or outlasts the
+		 * reader is a file no one can use */
+		if (!code && r->end == WORKERPROC_EXITED && r->code == 3)
 			code = -ERR_TOOBIG;
 		err = code					    ? code
 		      : r->end == WORKERPROC_EXITED && r->code == 0 ? -ERR_BADINPUT
