@@ -156,15 +156,20 @@ async function main() {
 		await page.locator('#search').blur();
 		await page.keyboard.press('Escape');
 		await page.keyboard.press('0');
-		const before = await page.locator('#flame .fr[data-name="root"]').boundingBox();
+		// read in one task, so a re-render cannot detach the frame between lookup and measure
+		const rootY = () => page.evaluate(() => {
+			const el = document.querySelector('#flame .fr[data-name="root"]');
+			return el ? el.getBoundingClientRect().y : null;
+		});
+		const before = await rootY();
 		await page.keyboard.press('i');
-		const after = await page.locator('#flame .fr[data-name="root"]').boundingBox();
-		if (!(after.y < before.y)) throw new Error(`root y ${before.y} -> ${after.y}`);
+		const after = await rootY();
+		if (before === null || after === null || !(after < before)) throw new Error(`root y ${before} -> ${after}`);
 		await shot(page, '05-icicle.png');
 		await page.keyboard.press('i');
 		await page.keyboard.press('t');
 		await page.locator('#toptable tbody tr').first().waitFor();
-		return `root moved from y=${before.y} to y=${after.y}`;
+		return `root moved from y=${before} to y=${after}`;
 	});
 
 	await check('the top-functions table ranks the inlined hot code first', async () => {
@@ -209,13 +214,21 @@ async function main() {
 		await p3.goto(url + '/' + hash({ view: 'diff', q: E.q, bq: E.bq, bfrom: 'now-1h', bto: 'now' }));
 		await p3.locator(`#diffflame .fr[data-name="${E.hot}"]`).waitFor({ timeout: 15000 });
 		const legend = await p3.locator('#legend').innerText();
-		const bg = await p3.locator(`#diffflame .fr[data-name="${E.hot}"]`).evaluate((el) => getComputedStyle(el).backgroundColor);
-		const other = await p3.locator('#diffflame .fr[data-name="parse_request"]').evaluate((el) => getComputedStyle(el).backgroundColor);
+		// Both colours in one task: the flame graph may re-render (a resize) between a locator's
+		// lookup and its evaluate, and a detached element's computed colour is "".
+		const [bg, other] = await (await p3.waitForFunction((hot) => {
+			const c = (name) => {
+				const el = document.querySelector(`#diffflame .fr[data-name="${CSS.escape(name)}"]`);
+				return el ? getComputedStyle(el).backgroundColor : '';
+			};
+			const a = c(hot), b = c('parse_request');
+			return a && b ? [a, b] : null;
+		}, E.hot)).jsonValue();
 		await p3.locator(`#diffflame .fr[data-name="${E.hot}"]`).hover();
 		const tip = await p3.locator('#tooltip').innerText();
 		await shot(p3, '08-diff.png');
 		await closePage(p3);
-		const rgb = (s) => s.match(/\d+/g).map(Number);
+		const rgb = (s) => (s.match(/\d+/g) || []).map(Number);
 		const [r, g, b] = rgb(bg), [r2, g2, b2] = rgb(other);
 		if (!(r > g + 40 && r > b + 40)) throw new Error(`${E.hot} is ${bg}, not red`);
 		if (!(b2 > r2)) throw new Error(`parse_request is ${other}, not blue`);
