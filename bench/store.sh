@@ -194,7 +194,8 @@ EOF
 <path>$W/ch/data/</path><tmp_path>$W/ch/tmp/</tmp_path><mark_cache_size>1073741824</mark_cache_size>
 <users_config>$W/ch/users.xml</users_config></yandex>
 EOF
-	clickhouse-server --config-file="$W/ch/config.xml" >"$W/ch/server.log" 2>&1 &
+	# on the client's CPU, so fleetsymd's pinned CPU measures fleetsymd alone
+	taskset -c "$CLIENT_CPU" clickhouse-server --config-file="$W/ch/config.xml" >"$W/ch/server.log" 2>&1 &
 	CHPID=$!
 	for _ in $(seq 600); do [ "$(chq 'SELECT 1' 2>/dev/null)" = 1 ] && break; sleep 0.1; done
 	[ "$(chq 'SELECT 1')" = 1 ] || { echo "clickhouse-server did not start"; tail "$W/ch/server.log"; exit 1; }

@@ -103,7 +103,7 @@ struct kcache_ent *kcache_find(struct kcache *c, uint64_t hash, const void *key,
 
 		if (!e->id)
 			return NULL;
-		if (e->hash == hash && e->klen == klen && !memcmp(e->key, key, klen))
+		if (e->hash == hash && (!key || (e->klen == klen && !memcmp(e->key, key, klen))))
 			return e;
 	}
 }
@@ -145,10 +145,11 @@ int kcache_add(struct kcache *c, uint64_t hash, const void *key, size_t klen, in
 	for (i = hash & (c->cap - 1); c->tab[i].id; i = (i + 1) & (c->cap - 1))
 		;
 	e = &c->tab[i];
-	e->key = malloc(klen ? klen : 1);
-	if (!e->key)
+	e->key = NULL;
+	if (key && (e->key = malloc(klen ? klen : 1)) == NULL)
 		return 0;
-	memcpy(e->key, key, klen);
+	if (key)
+		memcpy(e->key, key, klen);
 	e->klen = (uint32_t)klen;
 	e->hash = hash;
 	e->id = id;

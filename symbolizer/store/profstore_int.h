@@ -217,6 +217,9 @@ struct kcache {
 	size_t bytes, max_bytes; /* keys + table; cleared when over max_bytes */
 };
 
+/* The entry of KEY (KLEN bytes, hash HASH), or NULL. KEY NULL: the entry of HASH, whatever its
+ * key (for a cache whose ids are the hashes themselves; kcache_add() with KEY NULL keeps no
+ * copy). */
 struct kcache_ent *kcache_find(struct kcache *c, uint64_t hash, const void *key, size_t klen);
 int kcache_add(struct kcache *c, uint64_t hash, const void *key, size_t klen, int64_t id,
 	       int64_t seen);
