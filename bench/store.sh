@@ -7,7 +7,7 @@
 #                       SYMS=1 PERF=1 KEEP=0 SERVER_CPU=0 CLIENT_CPU=1 BACKEND=sqlite)
 #
 # BACKEND=clickhouse: the same run against a clickhouse-server started here (its data in the
-# temp dir; not pinned), fleetsymd --store clickhouse://...; disk is system.parts'
+# temp dir; on CLIENT_CPU, off fleetsymd's), fleetsymd --store clickhouse://...; disk is system.parts'
 # data_compressed_bytes; cold queries also drop ClickHouse's mark and uncompressed caches and
 # its files from the page cache; and the bare `SELECT stack, sum(value) ... GROUP BY stack` of
 # the same hour is timed beside the queries.
@@ -211,6 +211,7 @@ read -r b0 t0 <<<"$(cpustat "$SERVER_CPU")"
 timeout 3600 taskset -c "$CLIENT_CPU" "$W/store_load" post 127.0.0.1 "$PORT" "$CONNS" 0 "${SHARDS[@]}" >"$W/post.out"
 read -r b1 t1 <<<"$(cpustat "$SERVER_CPU")"
 c1=$(cpu_of "$PID")
+COMMITS=$(curl -s "$URL/metrics" | awk '$1 == "fleetsymd_ingest_commits_total" {print $2}')
 l1=$(cut -d' ' -f1 /proc/loadavg)
 eval "$(tr ' ' '\n' <"$W/post.out" | sed 's/^/P_/')"
 [ "$P_failed" = 0 ] && [ "$P_profiles" = "$GEN_PROFILES" ] || { echo "ingest failed"; cat "$W/post.out"; exit 1; }
@@ -392,6 +393,7 @@ log ""
 log "ingest ($CONNS client connections on CPU $CLIENT_CPU, fleetsymd on CPU $SERVER_CPU): $P_profiles profiles, $P_samples samples, $(calc "round($P_bytes / 1048576)") MiB in $(calc "round($P_wall_s, 2)") s"
 log "  wall clock:          $ING_SPS samples/s, $ING_PPS profiles/s"
 log "  per server CPU-s:    $ING_SPC samples/s, $ING_PPC profiles/s ($(calc "round(1e6 * $SCPU / $P_samples, 2)") us per sample, $(calc "round(1e3 * $SCPU / $P_profiles, 2)") ms per profile; server CPU $(calc "round($SCPU, 2)") s = $SHARE% of the wall time; CPU $SERVER_CPU was $BUSY% busy in all; client CPU $P_client_cpu_s s)"
+log "  group commit:        ${COMMITS:-?} commits ($(calc "round($P_profiles / max(${COMMITS:-0}, 1), 1)") profiles per commit; each is one transaction, or with ClickHouse one INSERT per table)"
 log "  load average:        $l0 before, $l1 after ingest, $l2 after the queries"
 if [ "$BACKEND" = clickhouse ]; then
 	log "disk: ClickHouse system.parts data_compressed_bytes $DB, $STORED samples stored: $BPS bytes per sample"
@@ -418,8 +420,16 @@ if [ "$SYMS" = 1 ]; then
 fi
 log ""
 log "targets:"
-log "  ingest >= 1,000,000 samples/s per core:  $(verdict "$ING_SPS >= 1e6") by the wall clock on one pinned core ($ING_SPS/s); $(verdict "$ING_SPC >= 1e6") per server CPU-second ($ING_SPC/s)"
-log "  <= 2 bytes per sample on disk:           $(verdict "$BPS <= 2") ($BPS)"
+if [ "$BACKEND" = clickhouse ]; then
+	# the ClickHouse backend's own (issue 14): ingest per fleetsymd core, and the warm flame
+	# graph within 1.5x of the bare GROUP BY plus our render time
+	REND=$(awk '{printf "%.0f", $4}' <<<"$ALL_WARM")
+	log "  ingest >= 500,000 samples/s per fleetsymd CPU-second: $(verdict "$ING_SPC >= 5e5") ($ING_SPC/s)"
+	log "  warm flame graph <= 1.5 x (bare GROUP BY + render): $(verdict "$(ms "$ALL_WARM") <= 1.5 * ($BARE + $REND)") ($(ms "$ALL_WARM") ms against 1.5 x ($BARE + $REND) = $(calc "round(1.5 * ($BARE + $REND))") ms)"
+else
+	log "  ingest >= 1,000,000 samples/s per core:  $(verdict "$ING_SPS >= 1e6") by the wall clock on one pinned core ($ING_SPS/s); $(verdict "$ING_SPC >= 1e6") per server CPU-second ($ING_SPC/s)"
+	log "  <= 2 bytes per sample on disk:           $(verdict "$BPS <= 2") ($BPS)"
+fi
 log "  1 h x $NSERIES series flame graph warm <= 200 ms: $(verdict "$(ms "$ALL_WARM") <= 200") ($(ms "$ALL_WARM") ms without debug info$([ "$SYMS" = 1 ] && echo ", $(ms "$SYM_WARM") ms symbolized"); the web UI's max_nodes=6000: $(ms "$ALL_UI") ms)"
 if [ "$PERF" = 1 ]; then
 	log ""

@@ -19,6 +19,56 @@
 #include <time.h>
 
 #define CH_IDLE_HANDLES 16 /* curl handles kept for their open connections */
+#define CH_DICT_CACHE_BYTES (32u << 20) /* per dictionary cache (struct dictcache) */
+
+/* Byte strings by id: a map to entries of one buffer. */
+struct blobmap {
+	struct u64map ix; /* id -> entry */
+	struct chbuf b;
+	struct blobent {
+		uint64_t id;
+		size_t off, len;
+	} *e;
+	size_t n, ecap;
+};
+
+/* Add ID's LEN bytes at P (and a NUL after them) as the next entry. 0 or -ENOMEM/-E2BIG. */
+static int blob_add(struct blobmap *m, uint64_t id, const void *p, size_t len)
+{
+	int err = u64map_put(&m->ix, id, (uint32_t)m->n) ?:
+		  VEC_PUSH(m->e, m->n, m->ecap, ((struct blobent){id, m->b.n, len}));
+
+	chbuf_raw(&m->b, p, len);
+	chbuf_raw(&m->b, "", 1);
+	return err ?: m->b.err;
+}
+
+/* ID's entry (NUL-terminated, *LEN bytes before the NUL), or NULL. Valid until the next add. */
+static char *blob_get(const struct blobmap *m, uint64_t id, size_t *len)
+{
+	uint32_t k;
+
+	if (!u64map_get(&m->ix, id, &k))
+		return NULL;
+	*len = m->e[k].len;
+	return m->b.p + m->e[k].off;
+}
+
+static void blobmap_free(struct blobmap *m)
+{
+	u64map_free(&m->ix);
+	chbuf_free(&m->b);
+	free(m->e);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The rows of an immutable dictionary (stacks, locations) kept for queries. An id is the hash
+ * of its row's content, so a kept row is never stale, on any replica. Bounded: emptied whole
+ * when the next row would pass CH_DICT_CACHE_BYTES. */
+struct dictcache {
+	pthread_mutex_t lock;
+	struct blobmap m;
+};
 
 struct chstore {
 	char *base; /* http://HOST:PORT/?max_query_size=... */
@@ -27,7 +77,47 @@ struct chstore {
 	pthread_mutex_t lock; /* idle */
 	CURL *idle[CH_IDLE_HANDLES];
 	int nidle;
+	struct dictcache stacks, locs;
 };
+
+/* Copy the kept rows of the N ids at IDS (STRIDE bytes apart) into OUT; the ids not kept go
+ * to MISS as a list "1,2,3" for an IN (...). */
+static int dict_lookup(struct dictcache *d, const void *ids, size_t n, size_t stride,
+		       struct blobmap *out, struct chbuf *miss)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; !err && i < n; i++) {
+		uint64_t id = *(const uint64_t *)((const char *)ids + i * stride);
+		size_t len;
+		const char *p = blob_get(&d->m, id, &len);
+
+		if (p)
+			err = blob_add(out, id, p, len);
+		else
+			chbuf_printf(miss, "%s%" PRIu64, miss->n ? "," : "", id);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return err ?: miss->err;
+}
+
+/* Keep entries FIRST.. of FROM in D (a cache that cannot grow is only slower). */
+static void dict_keep(struct dictcache *d, const struct blobmap *from, size_t first)
+{
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = first; i < from->n; i++) {
+		const struct blobent *e = &from->e[i];
+
+		if (d->m.b.n + e->len + 1 > CH_DICT_CACHE_BYTES)
+			blobmap_free(&d->m);
+		if (blob_add(&d->m, e->id, from->b.p + e->off, e->len)) {
+			blobmap_free(&d->m);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+}
 
 /* A handle with a kept-alive connection when one is idle, else a new one. */
 static CURL *handle_get(struct chstore *c)
@@ -328,7 +418,8 @@ static const char *const schema[] = {
 };
 
 static const char *const table_name[CHT_COUNT_] = {
-    "series", "labelsets", "stacks", "locations", "types", "label_values", "profiles", "samples"};
+    "series",	    "labelsets", "stacks",  "locations",  "types",
+    "label_values", "profiles",	 "samples", "ingest_keys"};
 
 static int read_auth(struct chstore *c, const char *file)
 {
@@ -379,6 +470,8 @@ int chstore_open(const char *url, const char *auth_file, struct chstore **out)
 		return -ENOMEM;
 	memcpy(c->db, slash + 1, dl + 1);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->stacks.lock, NULL);
+	pthread_mutex_init(&c->locs.lock, NULL);
 	/* IN lists of a query's ids (stacks, locations, series) pass the default 256 KiB query
 	 * size and 50,000 AST elements */
 	if (asprintf(&c->base,
@@ -414,6 +507,10 @@ void chstore_close(struct chstore *c)
 	while (c->nidle)
 		curl_easy_cleanup(c->idle[--c->nidle]);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->stacks.lock);
+	pthread_mutex_destroy(&c->locs.lock);
+	blobmap_free(&c->stacks.m);
+	blobmap_free(&c->locs.m);
 	free(c->base);
 	free(c->user);
 	if (c->password) {
@@ -484,18 +581,12 @@ int chstore_key_seen(struct chstore *c, const char *key, int64_t since_ns)
 	return err;
 }
 
-int chstore_key_add(struct chstore *c, const char *key, int64_t t_ns)
+void chstore_key_row(struct chbatch *b, const char *key, int64_t t_ns)
 {
-	struct chbuf row = {0};
-	char day[16], sql[160];
-	int err;
+	char day[16];
 
 	chstore_day(t_ns, day);
-	chbuf_printf(&row, "%s\t%s\t%" PRId64 "\n", day, key, t_ns);
-	snprintf(sql, sizeof(sql), "INSERT INTO %s.ingest_keys FORMAT TabSeparated", c->db);
-	err = row.err ? row.err : chstore_exec(c, sql, row.p, row.n, NULL, NULL);
-	chbuf_free(&row);
-	return err;
+	chbuf_printf(&b->t[CHT_INGEST_KEYS], "%s\t%s\t%" PRId64 "\n", day, key, t_ns);
 }
 
 /* One row of a listing decoded from hex. */
@@ -701,27 +792,43 @@ struct idrow {
 	int64_t v;
 };
 
-/* The answer rows "id \t hex" of SQL into a map id -> decoded bytes (pointers into *RESP). */
-struct blobmap {
-	struct u64map ix;
-	const uint8_t **p;
-	size_t *len;
-	size_t n, pcap, lcap;
-};
 
-static void blobmap_free(struct blobmap *b)
+/* The rows of the N ids at IDS (STRIDE bytes apart) of dictionary D into OUT (id -> the row's
+ * columns after the id, NUL-terminated; NCOL columns in all): the kept ones from D's cache, the
+ * others from TABLE, which are kept then. HEX: the one column is hex, and OUT gets it decoded.
+ * An id ClickHouse does not have is not in OUT. */
+static int dict_rows(struct chstore *c, struct dictcache *d, const char *table, const char *cols,
+		     int ncol, int hex, const void *ids, size_t n, size_t stride, struct blobmap *out)
 {
-	u64map_free(&b->ix);
-	free(b->p);
-	free(b->len);
-}
+	struct chbuf miss = {0};
+	char *resp = NULL, *cur, *col[8];
+	size_t first;
+	int err = dict_lookup(d, ids, n, stride, out, &miss);
 
-static int id_in_list(struct chbuf *b, const uint64_t *ids, size_t n, size_t stride)
-{
-	for (size_t i = 0; i < n; i++)
-		chbuf_printf(b, "%s%" PRIu64, i ? "," : "",
-			     *(const uint64_t *)((const char *)ids + i * stride));
-	return b->err;
+	if (err || !miss.n)
+		goto out;
+	err = ch_select(c, &resp, "SELECT id, %s FROM %s.%s WHERE id IN (%s) GROUP BY id "
+			"FORMAT TabSeparated", cols, c->db, table, miss.p);
+	first = out->n;
+	cur = resp;
+	while (!err && tsv_row(&cur, col, ncol + 1) == ncol + 1) {
+		size_t len;
+
+		if (hex && hexcol(col[1], &len))
+			continue;
+		if (!hex) { /* the columns after the id, tabs put back */
+			len = (size_t)(col[ncol] + strlen(col[ncol]) - col[1]);
+			for (int k = 2; k <= ncol; k++)
+				col[k][-1] = '\t';
+		}
+		err = blob_add(out, strtoull(col[0], NULL, 10), col[1], len);
+	}
+	if (!err)
+		dict_keep(d, out, first);
+out:
+	free(resp);
+	chbuf_free(&miss);
+	return err;
 }
 
 static int ch_merge(struct pstore *s, struct result_priv *rp, uint64_t tid, int64_t from,
@@ -731,9 +838,9 @@ static int ch_merge(struct pstore *s, struct result_priv *rp, uint64_t tid, int6
 	struct merge m = {.rp = rp};
 	struct idrow *rows = NULL;
 	size_t nrows = 0, rcap = 0;
-	struct blobmap bm = {0};
-	struct chbuf ids = {0};
-	char *resp = NULL, *sresp = NULL, *lresp = NULL, *cur, *col[7];
+	struct blobmap stacks = {0}, locs = {0};
+	uint64_t *lids = NULL;
+	char *resp = NULL, *cur, *col[7];
 	int err;
 
 	err = ch_select(s->ch, &resp,
@@ -753,62 +860,41 @@ static int ch_merge(struct pstore *s, struct result_priv *rp, uint64_t tid, int6
 	if (err || !nrows)
 		goto out;
 	/* the stacks' location lists */
-	err = id_in_list(&ids, &rows[0].id, nrows, sizeof(rows[0]));
-	if (!err)
-		err = ch_select(s->ch, &sresp,
-				"SELECT id, any(locs) FROM %s.stacks WHERE id IN (%s) GROUP BY id "
-				"FORMAT TabSeparated",
-				s->ch->db, ids.p);
-	cur = sresp;
-	while (!err && tsv_row(&cur, col, 2) == 2) {
-		size_t len;
-
-		if (hexcol(col[1], &len))
-			continue;
-		err = u64map_put(&bm.ix, strtoull(col[0], NULL, 10), (uint32_t)bm.n);
-		if (!err)
-			err = vec_reserve((void **)&bm.p, &bm.pcap, bm.n + 1, sizeof(*bm.p))
-				  ?: vec_reserve((void **)&bm.len, &bm.lcap, bm.n + 1,
-						 sizeof(*bm.len));
-		if (!err) {
-			bm.p[bm.n] = (const uint8_t *)col[1];
-			bm.len[bm.n++] = len;
-		}
-	}
+	err = dict_rows(s->ch, &s->ch->stacks, "stacks", "any(locs)", 1, 1, &rows[0].id, nrows,
+			sizeof(rows[0]), &stacks);
 	for (size_t i = 0; !err && i < nrows; i++) {
-		uint32_t k;
+		size_t len;
+		const uint8_t *p = (const uint8_t *)blob_get(&stacks, rows[i].id, &len);
 
-		if (!u64map_get(&bm.ix, rows[i].id, &k))
-			continue; /* a stack row not there yet: cannot be, it is sent first */
-		err = pq_merge_stack(&m, bm.p[k], bm.p[k] + bm.len[k], rows[i].v);
+		if (p) /* else a stack row not there yet: cannot be, it is sent first */
+			err = pq_merge_stack(&m, p, p + len, rows[i].v);
 	}
 	for (size_t i = 0; !err && i < r->nstacks; i++)
 		r->stacks[i].locs = rp->locidx + m.offs[i];
 	if (err || !r->nlocs)
 		goto out;
 	/* the distinct locations */
-	ids.n = 0;
+	lids = malloc(r->nlocs * sizeof(*lids));
+	if (!lids) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < r->nlocs; i++)
-		chbuf_printf(&ids, "%s%" PRId64, i ? "," : "", r->locs[i].id);
-	err = ids.err;
-	if (!err)
-		err = ch_select(s->ch, &lresp,
-				"SELECT id, any(build_id), any(file_off), any(mapping_file), "
-				"any(kernel), any(has_frames), any(frames) FROM %s.locations "
-				"WHERE id IN (%s) GROUP BY id FORMAT TabSeparated",
-				s->ch->db, ids.p);
-	for (size_t i = 0; i < r->nlocs; i++)
-		r->locs[i].mapping_file = "[location missing from the store]";
-	cur = lresp;
-	while (!err && tsv_row(&cur, col, 7) == 7) {
-		struct pstore_loc *l;
-		size_t bl, ml, fl;
-		uint32_t k;
+		lids[i] = (uint64_t)r->locs[i].id;
+	err = dict_rows(s->ch, &s->ch->locs, "locations",
+			"any(build_id), any(file_off), any(mapping_file), any(kernel), "
+			"any(has_frames), any(frames)",
+			6, 0, lids, r->nlocs, sizeof(*lids), &locs);
+	for (size_t i = 0; !err && i < r->nlocs; i++) {
+		struct pstore_loc *l = &r->locs[i];
+		size_t bl, ml, fl, len;
+		char *row = blob_get(&locs, lids[i], &len);
 
-		if (!u64map_get(&m.locs, strtoull(col[0], NULL, 10), &k) || hexcol(col[1], &bl) ||
+		l->mapping_file = "[location missing from the store]";
+		cur = row;
+		if (!row || tsv_row(&cur, col + 1, 6) != 6 || hexcol(col[1], &bl) ||
 		    hexcol(col[3], &ml) || hexcol(col[6], &fl))
 			continue;
-		l = &r->locs[k];
 		snprintf(l->build_id, sizeof(l->build_id), "%s", col[1]);
 		l->file_off = strtoull(col[2], NULL, 10);
 		l->mapping_file = pq_arena_str(rp, col[3], ml);
@@ -820,11 +906,10 @@ static int ch_merge(struct pstore *s, struct result_priv *rp, uint64_t tid, int6
 	}
 out:
 	free(resp);
-	free(sresp);
-	free(lresp);
 	free(rows);
-	chbuf_free(&ids);
-	blobmap_free(&bm);
+	free(lids);
+	blobmap_free(&stacks);
+	blobmap_free(&locs);
 	free(m.offs);
 	u64map_free(&m.locs);
 	return err;

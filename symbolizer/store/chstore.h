@@ -57,6 +57,7 @@ enum chtable {
 	CHT_LABEL_VALUES,
 	CHT_PROFILES,
 	CHT_SAMPLES,
+	CHT_INGEST_KEYS, /* last: a key is stored after its profile */
 	CHT_COUNT_
 };
 
@@ -86,12 +87,12 @@ int chstore_send(struct chstore *c, struct chbatch *b) __attribute__((warn_unuse
 void chbatch_free(struct chbatch *b);
 
 /* Idempotency keys (pstore_ingest_info.key): whether KEY was stored at or after SINCE_NS (1, 0
- * or a negative errno), and storing it at T_NS. A profile is stored before its key, so a crash
- * between the two stores a resent profile again (at least once, never lost). */
+ * or a negative errno), and its row (stored at T_NS) added to B. chstore_send() inserts the
+ * keys after the profiles, so a crash between the two stores a resent profile again (at least
+ * once, never lost). */
 int chstore_key_seen(struct chstore *c, const char *key, int64_t since_ns)
     __attribute__((warn_unused_result));
-int chstore_key_add(struct chstore *c, const char *key, int64_t t_ns)
-    __attribute__((warn_unused_result));
+void chstore_key_row(struct chbatch *b, const char *key, int64_t t_ns);
 
 /* "YYYY-MM-DD" (UTC) of TS_NS into OUT. */
 void chstore_day(int64_t ts_ns, char out[16]);

@@ -81,8 +81,8 @@ struct pstore_stats {
 	uint64_t samples;	  /* pprof samples read from ingested profiles */
 	uint64_t decoded_bytes;	  /* bytes of (decompressed) pprof decoded */
 	uint64_t truncated_stacks;
-	uint64_t ingest_commits; /* transactions that wrote ingests: fewer than ingests when
-				  * concurrent ones shared a COMMIT */
+	uint64_t ingest_commits; /* transactions (ClickHouse: batches of INSERTs) that wrote
+				  * ingests: fewer than ingests when concurrent ones shared one */
 	uint64_t retain_runs;
 	uint64_t retained_profiles; /* profile rows deleted by retention */
 };

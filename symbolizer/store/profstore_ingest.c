@@ -1389,7 +1389,9 @@ static int write_profile(struct ing *g, const struct lpair *sp, size_t nsp, size
  * thread at a time leads: it writes every queued profile in one transaction, each in a
  * savepoint so that a bad one costs only itself, and commits once, so concurrent ingests share
  * one COMMIT and its fsync. A leader leads until its own profile is in, then hands over. Nobody
- * returns before the COMMIT that holds its profile: a 200 still means it survives kill -9. */
+ * returns before the COMMIT that holds its profile: a 200 still means it survives kill -9.
+ * With ClickHouse a batch is one INSERT per table instead (write_batch_ch()), and a 200 means
+ * ClickHouse acknowledged every row of the profile. */
 
 #define BATCH_MAX 64 /* profiles in one transaction */
 
@@ -1432,11 +1434,84 @@ static int write_one(struct ing *g)
 	return exec(s, "RELEASE one") ?: (err < 0 ? err : 0);
 }
 
+/* A ClickHouse that did not answer in time less than this ago, or that has been sending for
+ * longer, is taken as down: ingests get 503 (Retry-After) at once instead of queueing behind a
+ * hung send, so a hung ClickHouse holds few pool threads, each for at most one deadline. */
+#define CH_DOWN_MS 2000
+
+static int ch_down(struct pstore *s)
+{
+	int64_t now = clock_mono_ms(), t;
+
+	t = __atomic_load_n(&s->ch_down_ms, __ATOMIC_RELAXED);
+	if (t && now - t < CH_DOWN_MS)
+		return 1;
+	t = __atomic_load_n(&s->ch_send_ms, __ATOMIC_RELAXED);
+	return t && now - t > CH_DOWN_MS;
+}
+
+/* ClickHouse: BATCH's rows, built under the writer lock, go out in one INSERT per table for
+ * the whole batch (chstore_send(): dictionaries first, keys last), so concurrent ingests share
+ * the round trips and ClickHouse gets fewer, larger parts. The lock covers the caches and the
+ * send: a failed send forgets every cached id, so the next batch sends those rows again
+ * (ReplacingMergeTree folds the copies) and no batch refers to a row that was never stored.
+ * A profile that fails to build takes its own rows out of the batch. */
+static void write_batch_ch(struct pstore *s, struct ing *batch)
+{
+	struct chbatch cb = {0};
+	int64_t now = clock_wall_ns();
+	int err;
+
+	pthread_mutex_lock(&s->wlock);
+	if (ch_down(s)) {
+		err = -EBUSY; /* these queued behind the send that found it down */
+		goto fail;
+	}
+	for (struct ing *g = batch; g; g = g->qnext) {
+		size_t mark[CHT_COUNT_];
+
+		for (int t = 0; t < CHT_COUNT_; t++)
+			mark[t] = cb.t[t].n;
+		g->cb = &cb;
+		g->qerr = write_profile(g, g->sp, g->nsp, &g->rows);
+		g->cb = NULL;
+		if (!g->qerr && g->idem_key)
+			chstore_key_row(&cb, g->idem_key, now);
+		if (g->qerr) {
+			for (int t = 0; t < CHT_COUNT_; t++)
+				cb.t[t].n = mark[t];
+			pstore_drop_caches(s); /* they may name rows just taken out */
+			g->rows = 0;
+		}
+	}
+	__atomic_store_n(&s->ch_send_ms, clock_mono_ms(), __ATOMIC_RELAXED);
+	err = chstore_send(s->ch, &cb);
+	__atomic_store_n(&s->ch_send_ms, 0, __ATOMIC_RELAXED);
+	if (err == -EBUSY)
+		__atomic_store_n(&s->ch_down_ms, clock_mono_ms(), __ATOMIC_RELAXED);
+	if (!err)
+		__atomic_fetch_add(&s->stats.ingest_commits, 1, __ATOMIC_RELAXED);
+fail:
+	if (err) {
+		pstore_drop_caches(s);
+		for (struct ing *g = batch; g; g = g->qnext) {
+			g->qerr = g->qerr ?: err;
+			g->rows = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->wlock);
+	chbatch_free(&cb);
+}
+
 /* Write BATCH (a list through qnext) in one transaction; each one's result in its qerr. */
 static void write_batch(struct pstore *s, struct ing *batch)
 {
 	int err;
 
+	if (s->ch) {
+		write_batch_ch(s, batch);
+		return;
+	}
 	pthread_mutex_lock(&s->wlock);
 	err = pstore_writer_ready(s);
 	if (err) {
@@ -1486,55 +1561,9 @@ static void lead(struct pstore *s, struct ing *g)
 	}
 }
 
-/* ClickHouse: build the rows and send them, one INSERT per table. The writer lock covers the
- * caches and the dictionary rows: a failed send forgets every cached id, so the next ingest
- * sends them again (ReplacingMergeTree folds the copies), and no ingest refers to a row that
- * another is still sending. The profile and sample rows, the bulk, go after the lock, so
- * concurrent ingests insert them in parallel and a slow ClickHouse holds the lock for at most
- * one dictionary insert's deadline. An idempotency key seen in the last hour (by any replica)
- * stores nothing; a key is written after its profile (chstore_key_seen()). */
-static int store_ch(struct ing *g, size_t *rows)
+/* ERR, worded in G's message when ClickHouse did not answer */
+static int ch_err(struct ing *g, int err)
 {
-	struct pstore *s = g->s;
-	struct chbatch cb = {0}, bulk = {0};
-	int64_t now = clock_wall_ns();
-	int err = 0;
-
-	*rows = 0;
-	if (g->idem_key) {
-		err = chstore_key_seen(s->ch, g->idem_key, now - PSTORE_KEY_KEEP_NS);
-		if (err > 0) {
-			g->duplicate = 1;
-			return 0;
-		}
-		if (err)
-			goto out;
-	}
-	pthread_mutex_lock(&s->wlock);
-	g->cb = &cb;
-	err = write_profile(g, g->sp, g->nsp, rows);
-	g->cb = NULL;
-	bulk.t[CHT_PROFILES] = cb.t[CHT_PROFILES];
-	bulk.t[CHT_SAMPLES] = cb.t[CHT_SAMPLES];
-	memset(&cb.t[CHT_PROFILES], 0, sizeof(cb.t[0]));
-	memset(&cb.t[CHT_SAMPLES], 0, sizeof(cb.t[0]));
-	if (!err)
-		err = chstore_send(s->ch, &cb);
-	if (err)
-		pstore_drop_caches(s);
-	pthread_mutex_unlock(&s->wlock);
-	if (!err)
-		err = chstore_send(s->ch, &bulk);
-	if (!err && g->idem_key && chstore_key_add(s->ch, g->idem_key, now))
-		log_msg(FS_LOG_WARN,
-			"event=ingest_key_lost key=%s: the profile is stored, its key is not (a "
-			"resend would store it again)",
-			g->idem_key);
-	if (err)
-		*rows = 0;
-	chbatch_free(&cb);
-	chbatch_free(&bulk);
-out:
 	if (err == -EBUSY)
 		snprintf(g->err, g->errlen,
 			 "the profile store (ClickHouse) is unreachable or did not answer in time; "
@@ -1554,8 +1583,20 @@ static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows
 	g->sp = sp;
 	g->nsp = nsp;
 	g->duplicate = 0;
-	if (s->ch)
-		return store_ch(g, rows);
+	*rows = 0;
+	if (s->ch && ch_down(s))
+		return ch_err(g, -EBUSY);
+	if (s->ch && g->idem_key) {
+		/* sqlite looks the key up in the transaction (key_seen()); ClickHouse has none */
+		int err = chstore_key_seen(s->ch, g->idem_key, clock_wall_ns() - PSTORE_KEY_KEEP_NS);
+
+		if (err > 0)
+			g->duplicate = 1;
+		if (err == -EBUSY)
+			__atomic_store_n(&s->ch_down_ms, clock_mono_ms(), __ATOMIC_RELAXED);
+		if (err)
+			return ch_err(g, err < 0 ? err : 0);
+	}
 	pthread_mutex_lock(&s->qlock);
 	g->qnext = NULL;
 	*s->qtail = g;
@@ -1572,7 +1613,7 @@ static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows
 	}
 	pthread_mutex_unlock(&s->qlock);
 	*rows = g->rows;
-	return g->qerr;
+	return s->ch ? ch_err(g, g->qerr) : g->qerr;
 }
 
 static int decode(struct ing *g, const uint8_t *body, size_t len, size_t cap,

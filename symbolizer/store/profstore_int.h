@@ -336,6 +336,9 @@ struct pstore {
 	int ro_immutable; /* readers open the file immutable: read-only file system, no WAL */
 	int64_t ro_tried; /* clock_mono_ms() of the last attempt to open it */
 	struct kcache locs, stacks, lsets, series, lvals;
+	/* ClickHouse's health as the writer saw it (clock_mono_ms(), atomics): when the send in
+	 * flight began (0: none), and when a send last found it unreachable or slow */
+	int64_t ch_send_ms, ch_down_ms;
 
 	/* group commit (profstore_ingest.c): ingests waiting to be written, and whether one of
 	 * their threads is writing them */
