@@ -1451,14 +1451,15 @@ static int ch_down(struct pstore *s)
 }
 
 /* ClickHouse: BATCH's rows, built under the writer lock, go out in one INSERT per table for
- * the whole batch (chstore_send(): dictionaries first, keys last), so concurrent ingests share
+ * the whole batch (chstore_send(): dictionaries first, then profiles and samples; keys after
+ * them), so concurrent ingests share
  * the round trips and ClickHouse gets fewer, larger parts. The lock covers the caches and the
  * send: a failed send forgets every cached id, so the next batch sends those rows again
  * (ReplacingMergeTree folds the copies) and no batch refers to a row that was never stored.
  * A profile that fails to build takes its own rows out of the batch. */
 static void write_batch_ch(struct pstore *s, struct ing *batch)
 {
-	struct chbatch cb = {0};
+	struct chbatch cb = {0}, keys = {0};
 	int64_t now = clock_wall_ns();
 	int err;
 
@@ -1484,8 +1485,15 @@ static void write_batch_ch(struct pstore *s, struct ing *batch)
 			g->rows = 0;
 		}
 	}
+	/* the keys go last and on their own: once the profiles are in, a lost key must not turn
+	 * into a 503 whose resend would store them twice */
+	keys.t[CHT_INGEST_KEYS] = cb.t[CHT_INGEST_KEYS];
+	memset(&cb.t[CHT_INGEST_KEYS], 0, sizeof(cb.t[0]));
 	__atomic_store_n(&s->ch_send_ms, clock_mono_ms(), __ATOMIC_RELAXED);
 	err = chstore_send(s->ch, &cb);
+	if (!err && chstore_send(s->ch, &keys))
+		log_msg(FS_LOG_WARN, "event=ingest_key_lost: the profiles are stored, their "
+				     "idempotency keys are not (a resend would store them again)");
 	__atomic_store_n(&s->ch_send_ms, 0, __ATOMIC_RELAXED);
 	if (err == -EBUSY)
 		__atomic_store_n(&s->ch_down_ms, clock_mono_ms(), __ATOMIC_RELAXED);
@@ -1501,6 +1509,7 @@ fail:
 	}
 	pthread_mutex_unlock(&s->wlock);
 	chbatch_free(&cb);
+	chbatch_free(&keys);
 }
 
 /* Write BATCH (a list through qnext) in one transaction; each one's result in its qerr. */
