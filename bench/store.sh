@@ -4,10 +4,13 @@
 # `make check`; run directly. Results also go to build/bench/store-<date>.txt.
 #
 #   bench/store.sh     (env: EVENTS=600 CONNS=4 STACKS=3000 NSERIES=100 PROFILES=360
-#                       SYMS=1 PERF=1 KEEP=0 SERVER_CPU=0 CLIENT_CPU=1 BACKEND=sqlite)
+#                       SYMS=1 PERF=1 KEEP=0 SERVER_CPU=0 CLIENT_CPU=1 BACKEND=sqlite DATA=)
+#
+# BACKEND=both runs sqlite, then clickhouse, on the same generated files; DATA=DIR keeps the
+# files in DIR and reuses them when a run before left them there.
 #
 # BACKEND=clickhouse: the same run against a clickhouse-server started here (its data in the
-# temp dir; on CLIENT_CPU, off fleetsymd's), fleetsymd --store clickhouse://...; disk is system.parts'
+# temp dir; on CLIENT_CPU during the ingest, off fleetsymd's, then on every CPU), fleetsymd --store clickhouse://...; disk is system.parts'
 # data_compressed_bytes; cold queries also drop ClickHouse's mark and uncompressed caches and
 # its files from the page cache; and the bare `SELECT stack, sum(value) ... GROUP BY stack` of
 # the same hour is timed beside the queries.
@@ -54,6 +57,13 @@ KEEP=${KEEP:-0}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BACKEND=${BACKEND:-sqlite}
+# BACKEND=both: the sqlite run, then the ClickHouse run on the very same files (DATA)
+if [ "$BACKEND" = both ]; then
+	D=$(mktemp -d /tmp/fleetsym-bench-data.XXXXXX)
+	trap 'rm -rf "$D"' EXIT
+	BACKEND=sqlite DATA=$D bash "$0" && BACKEND=clickhouse DATA=$D bash "$0"
+	exit
+fi
 COLD_N=5
 WARM_N=7
 
@@ -68,7 +78,10 @@ done
 [ "$PERF" = 1 ] && ! perf stat -e task-clock true >/dev/null 2>&1 && PERF=0
 
 W=$(mktemp -d /tmp/fleetsym-bench-store.XXXXXX)
-mkdir -p "$ROOT/build/bench" "$W/elf" "$W/empty"
+# the ELFs and profiles: made in DATA when it is set (kept there and reused by the next run
+# with the same DATA), else in W
+G=${DATA:-$W}
+mkdir -p "$ROOT/build/bench" "$G/elf" "$W/empty"
 OUT="$ROOT/build/bench/store-$(date +%Y%m%d-%H%M%S).txt"
 PID=
 PERFPID=
@@ -115,7 +128,8 @@ log "commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quie
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- the ELFs: 4 services' executables and 2 shared libraries, from generated C ----
-python3 - "$W/elf" <<'PY'
+if [ ! -s "$G/t0" ]; then
+python3 - "$G/elf" <<'PY'
 import random, sys
 out = sys.argv[1]
 verbs = ["parse", "encode", "decode", "hash", "lookup", "insert", "flush", "read", "write",
@@ -149,33 +163,40 @@ for k in range(4):
 for k, name in enumerate(["libfxcore", "libfxnet"]):
     open("%s/%s.c" % (out, name), "w").write(src(name[3:], 100 + k, 400, False))
 PY
-for k in 0 1 2 3; do gcc -O2 -g -o "$W/elf/svc$k" "$W/elf/svc$k.c" & done
-for l in libfxcore libfxnet; do gcc -O2 -g -fPIC -shared -o "$W/elf/$l.so" "$W/elf/$l.c" & done
+for k in 0 1 2 3; do gcc -O2 -g -o "$G/elf/svc$k" "$G/elf/svc$k.c" & done
+for l in libfxcore libfxnet; do gcc -O2 -g -fPIC -shared -o "$G/elf/$l.so" "$G/elf/$l.c" & done
 wait
-ELFS=("$W/elf/svc0" "$W/elf/svc1" "$W/elf/svc2" "$W/elf/svc3" "$W/elf/libfxcore.so" "$W/elf/libfxnet.so")
+fi
+ELFS=("$G/elf/svc0" "$G/elf/svc1" "$G/elf/svc2" "$G/elf/svc3" "$G/elf/libfxcore.so" "$G/elf/libfxnet.so")
 make -s -C "$ROOT" build/bench/store_load # with the project's flags and warnings
 cp "$ROOT/build/bench/store_load" "$W/store_load"
 
 # ---- the profiles, made before anything is timed ----
 NSH=$(nproc)
-T0_NS=$((($(date +%s) / 10 * 10 - 3900) * 1000000000))
+if [ -s "$G/t0" ]; then
+	T0_NS=$(cat "$G/t0")
+else
+	T0_NS=$((($(date +%s) / 10 * 10 - 3900) * 1000000000))
+fi
 export T0_NS
 FROM=$((T0_NS / 1000000000))
 TO=$((FROM + 3600))
 g0=$(date +%s.%N)
 SHARDS=()
 for s in $(seq 0 $((NSH - 1))); do
-	SHARDS+=("$W/shard$s")
-	timeout 1800 "$W/store_load" gen "$W/shard$s" "$s" "$NSH" "${ELFS[@]}" >"$W/gen$s.out" 2>"$W/gen$s.err" &
+	SHARDS+=("$G/shard$s")
+	[ -s "$G/t0" ] && continue
+	timeout 1800 "$W/store_load" gen "$G/shard$s" "$s" "$NSH" "${ELFS[@]}" >"$G/gen$s.out" 2>"$G/gen$s.err" &
 done
 wait
+[ -s "$G/t0" ] || echo "$T0_NS" >"$G/t0"
 g1=$(date +%s.%N)
-cat "$W/gen"*.err >&2 || true
-gsum() { sed -n "s/.*\<$1=\([0-9]*\).*/\1/p" "$W/gen"*.out | awk '{s += $1} END {print s}'; }
+cat "$G/gen"*.err >&2 || true
+gsum() { sed -n "s/.*\<$1=\([0-9]*\).*/\1/p" "$G/gen"*.out | awk '{s += $1} END {print s}'; }
 GEN_SAMPLES=$(gsum samples)
 GEN_PROFILES=$(gsum profiles)
 GEN_BYTES=$(gsum bytes)
-log "data: $GEN_PROFILES profiles ($NSERIES series x $PROFILES, one per 10 s from $(date -u -d @$FROM +%H:%M:%SZ)), $GEN_SAMPLES samples ($(calc "round($GEN_SAMPLES / $GEN_PROFILES)") per profile, EVENTS=$EVENTS events), $STACKS distinct stacks of 20-60 frames over 6 build IDs x 1000 offsets, pid/comm labels ($PIDS pids per host); $(calc "round($GEN_BYTES / 1048576)") MiB gzip'd ($(calc "round($GEN_BYTES / $GEN_PROFILES / 1024, 1)") KiB per profile); generated in $(calc "round($g1 - $g0, 1)") s on $NSH CPUs"
+log "data: $GEN_PROFILES profiles ($NSERIES series x $PROFILES, one per 10 s from $(date -u -d @$FROM +%H:%M:%SZ)), $GEN_SAMPLES samples ($(calc "round($GEN_SAMPLES / $GEN_PROFILES)") per profile, EVENTS=$EVENTS events), $STACKS distinct stacks of 20-60 frames over 6 build IDs x 1000 offsets, pid/comm labels ($PIDS pids per host); $(calc "round($GEN_BYTES / 1048576)") MiB gzip'd ($(calc "round($GEN_BYTES / $GEN_PROFILES / 1024, 1)") KiB per profile); $([ -n "${DATA:-}" ] && [ "$(calc "$g1 - $g0 < 1")" = True ] && echo "the files of the run before (DATA)" || echo "generated in $(calc "round($g1 - $g0, 1)") s on $NSH CPUs")"
 
 # ---- ClickHouse ----
 chq() { curl -s --max-time 300 "http://127.0.0.1:$CH_HTTP/" --data-binary "$1"; }
@@ -212,6 +233,8 @@ timeout 3600 taskset -c "$CLIENT_CPU" "$W/store_load" post 127.0.0.1 "$PORT" "$C
 read -r b1 t1 <<<"$(cpustat "$SERVER_CPU")"
 c1=$(cpu_of "$PID")
 COMMITS=$(curl -s "$URL/metrics" | awk '$1 == "fleetsymd_ingest_commits_total" {print $2}')
+# queries: ClickHouse on every CPU again, as it runs in production (fleetsymd stays pinned)
+[ -z "$CHPID" ] || taskset -a -p -c "0-$(($(nproc) - 1))" "$CHPID" >/dev/null
 l1=$(cut -d' ' -f1 /proc/loadavg)
 eval "$(tr ' ' '\n' <"$W/post.out" | sed 's/^/P_/')"
 [ "$P_failed" = 0 ] && [ "$P_profiles" = "$GEN_PROFILES" ] || { echo "ingest failed"; cat "$W/post.out"; exit 1; }
