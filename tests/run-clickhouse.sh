@@ -49,6 +49,17 @@ p = {"type": ["cpu", "nanoseconds"], "period": 10, "time_ns": t, "duration_ns": 
      "samples": [{"frames": [[0, 0x1234]], "value": 70}]}
 open(sys.argv[2], "wb").write(gzip.compress(mkpprof.encode(p)))
 PY
+# ingest_retried SERVICE: held.pb.gz under service=SERVICE, retried as a producer would until
+# 200 (at most 10 s); the last status in $code, its body in ing.body
+ingest_retried() {
+	code=000
+	for _ in $(seq 50); do
+		code=$(curl -s -o ing.body -w '%{http_code}' --data-binary @held.pb.gz \
+			"$URL_CH/api/v1/ingest?service=$1")
+		[ "$code" = 200 ] && break
+		sleep 0.2
+	done
+}
 kill -TERM "$CH_PID"
 for _ in $(seq 200); do kill -0 "$CH_PID" 2>/dev/null || break; sleep 0.1; done
 kill -9 "$CH_PID" 2>/dev/null
@@ -71,13 +82,7 @@ code=$(curl -s -o l.body -w '%{http_code}' "$URL_CH/api/v1/labels")
 
 start_clickhouse "$CH_HTTP" "$CH_TCP"
 ok "clickhouse-server started again"
-code=000
-for _ in $(seq 50); do # the producer's retries
-	code=$(curl -s -o ing.body -w '%{http_code}' --data-binary @held.pb.gz \
-		"$URL_CH/api/v1/ingest?service=held")
-	[ "$code" = 200 ] && break
-	sleep 0.2
-done
+ingest_retried held
 [ "$code" = 200 ] && ok "the held profile is taken once ClickHouse is back" ||
 	fail "ingest after the restart: $code $(cat ing.body)"
 out=$(curl -s "$URL_CH/api/v1/query?format=folded&from=now-2h&to=now&query=%7Bservice%3D%22held%22%7D")
@@ -99,7 +104,14 @@ hung_ingest() { # NAME: code and milliseconds into NAME.res
 }
 hung_ingest h0 &
 H0=$!
-sleep 3 # past CH_DOWN_MS (2 s): the send in flight marks ClickHouse as slow
+# once its send has run 2 s, fleetsymd takes ClickHouse as down (its gauge in /metrics)
+down=0
+for _ in $(seq 200); do
+	has '^fleetsymd_store_unreachable 1$' curl -s --max-time 5 "$URL_CH/metrics" && { down=1; break; }
+	sleep 0.1
+done
+[ "$down" = 1 ] && ok "/metrics: fleetsymd_store_unreachable 1 while the first ingest's send hangs" ||
+	fail "fleetsymd_store_unreachable never became 1"
 pids=()
 for i in 1 2 3 4 5 6; do hung_ingest "h$i" & pids+=($!); done
 wait "${pids[@]}"
@@ -120,13 +132,7 @@ read -r code ms <h0.res
 [ "$code" = 503 ] && [ "$ms" -lt 40000 ] && ok "the first ingest: 503 after $ms ms (the deadline)" ||
 	fail "the ingest in flight when ClickHouse hung: $code after $ms ms: $(cat h0.body)"
 kill -CONT "$CH_PID"
-code=000
-for _ in $(seq 50); do # the producer's retries
-	code=$(curl -s -o ing.body -w '%{http_code}' --data-binary @held.pb.gz \
-		"$URL_CH/api/v1/ingest?service=hung")
-	[ "$code" = 200 ] && break
-	sleep 0.2
-done
+ingest_retried hung
 [ "$code" = 200 ] && ok "ClickHouse resumed: the ingest is taken" || fail "after SIGCONT: $code $(cat ing.body)"
 n=$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/" \
 	--data-binary "SELECT count() FROM fleetsym_test.profiles")

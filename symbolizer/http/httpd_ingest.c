@@ -706,4 +706,8 @@ void httpd_ingest_metrics(struct httpd_ingest *x, struct jsonw *w)
 		      "1 while the profile store cannot write (opened on a full or read-only disk) "
 		      "and refuses ingests; see the log's event=store_read_only.",
 		      pstore_read_only(x->o.pstore) != 0);
+	metrics_value(w, "fleetsymd_store_unreachable", "gauge",
+		      "1 while the ClickHouse store is taken as down (unreachable, or a send past "
+		      "2 s): ingests answer 503 at once.",
+		      (uint64_t)pstore_backend_down(x->o.pstore));
 }

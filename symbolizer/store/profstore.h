@@ -97,6 +97,11 @@ int pstore_open(const struct pstore_opts *opts, struct pstore **out)
 
 /* 0 when the store can write, else why it is read-only (a negative errno, see pstore_open). */
 int pstore_read_only(const struct pstore *s);
+
+/* 1 while the ClickHouse backend is taken as down (a call found it unreachable or past its
+ * deadline less than 2 s ago, or a send has been running for longer): ingests answer -EBUSY at
+ * once meanwhile. 0 with sqlite. */
+int pstore_backend_down(struct pstore *s);
 void pstore_close(struct pstore *s);
 
 /* One label. */

@@ -1443,11 +1443,26 @@ static int ch_down(struct pstore *s)
 {
 	int64_t now = clock_mono_ms(), t;
 
+	if (!s->ch)
+		return 0;
+
 	t = __atomic_load_n(&s->ch_down_ms, __ATOMIC_RELAXED);
 	if (t && now - t < CH_DOWN_MS)
 		return 1;
 	t = __atomic_load_n(&s->ch_send_ms, __ATOMIC_RELAXED);
 	return t && now - t > CH_DOWN_MS;
+}
+
+int pstore_backend_down(struct pstore *s)
+{
+	return ch_down(s);
+}
+
+/* A ClickHouse call ended with ERR: -EBUSY marks ClickHouse as down for CH_DOWN_MS. */
+static void ch_saw(struct pstore *s, int err)
+{
+	if (err == -EBUSY)
+		__atomic_store_n(&s->ch_down_ms, clock_mono_ms(), __ATOMIC_RELAXED);
 }
 
 /* ClickHouse: BATCH's rows, built under the writer lock, go out in one INSERT per table for
@@ -1495,8 +1510,7 @@ static void write_batch_ch(struct pstore *s, struct ing *batch)
 		log_msg(FS_LOG_WARN, "event=ingest_key_lost: the profiles are stored, their "
 				     "idempotency keys are not (a resend would store them again)");
 	__atomic_store_n(&s->ch_send_ms, 0, __ATOMIC_RELAXED);
-	if (err == -EBUSY)
-		__atomic_store_n(&s->ch_down_ms, clock_mono_ms(), __ATOMIC_RELAXED);
+	ch_saw(s, err);
 	if (!err)
 		__atomic_fetch_add(&s->stats.ingest_commits, 1, __ATOMIC_RELAXED);
 fail:
@@ -1593,7 +1607,7 @@ static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows
 	g->nsp = nsp;
 	g->duplicate = 0;
 	*rows = 0;
-	if (s->ch && ch_down(s))
+	if (ch_down(s))
 		return ch_err(g, -EBUSY);
 	if (s->ch && g->idem_key) {
 		/* sqlite looks the key up in the transaction (key_seen()); ClickHouse has none */
@@ -1601,8 +1615,7 @@ static int store(struct ing *g, const struct lpair *sp, size_t nsp, size_t *rows
 
 		if (err > 0)
 			g->duplicate = 1;
-		if (err == -EBUSY)
-			__atomic_store_n(&s->ch_down_ms, clock_mono_ms(), __ATOMIC_RELAXED);
+		ch_saw(s, err);
 		if (err)
 			return ch_err(g, err < 0 ? err : 0);
 	}

@@ -13,6 +13,8 @@ EOF
 echo 'fleetsym:s3cret' >"$T/ch/auth"
 chmod 600 "$T/ch/auth"
 
+ch_answers() { [ "$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/?query=SELECT%201")" = 1 ]; }
+
 # start_clickhouse [HTTP_PORT TCP_PORT]: a server on free ports (retried), up when it answers
 # SELECT 1 as our user; sets CH_PID, CH_HTTP, CH_TCP.
 start_clickhouse() {
@@ -35,14 +37,7 @@ start_clickhouse() {
 EOF
 		clickhouse-server --config-file="$T/ch/config.xml" >>"$T/ch/server.log" 2>&1 &
 		CH_PID=$!
-		for _ in $(seq 600); do # 60 s: ~5 s on an idle host
-			kill -0 "$CH_PID" 2>/dev/null || break
-			[ "$(curl -s -u fleetsym:s3cret "http://127.0.0.1:$CH_HTTP/?query=SELECT%201")" = 1 ] &&
-				{ PIDS+=("$CH_PID"); return 0; }
-			sleep 0.1
-		done
-		kill "$CH_PID" 2>/dev/null
-		wait "$CH_PID" 2>/dev/null
+		await_up "$CH_PID" 600 ch_answers && return 0 # 60 s: ~5 s on an idle host
 	done
 	echo "FAILED: clickhouse-server did not come up:"
 	tail -20 "$T/ch/server.log"

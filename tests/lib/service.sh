@@ -81,6 +81,23 @@ stop_pid() {
 	return $rc
 }
 
+# await_up PID TRIES CMD...: runs CMD every 0.1 s, at most TRIES times, while PID lives; 0 once
+# CMD succeeds (PID joins PIDS, stopped at exit), else PID is stopped and 1 (retry elsewhere).
+await_up() {
+	local pid=$1 tries=$2
+	shift 2
+	for _ in $(seq "$tries"); do
+		kill -0 "$pid" 2>/dev/null || break
+		"$@" && { PIDS+=("$pid"); return 0; }
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 1
+}
+
+di_serves() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$DI_URL/buildid/$1/debuginfo")" = 200 ]; }
+
 # start_debuginfod DIR : debuginfod -F over DIR on a free port; sets DI_URL, DI_PID. Waits
 # until it serves the build ID given as $2 (its scan is asynchronous).
 start_debuginfod() {
@@ -91,14 +108,7 @@ start_debuginfod() {
 			"$dir" >"$T/debuginfod.log" 2>&1 &
 		DI_PID=$!
 		DI_URL="http://127.0.0.1:$port"
-		for _ in $(seq 100); do
-			kill -0 "$DI_PID" 2>/dev/null || break
-			[ "$(curl -s -o /dev/null -w '%{http_code}' "$DI_URL/buildid/$probe/debuginfo")" = 200 ] &&
-				{ PIDS+=("$DI_PID"); return 0; }
-			sleep 0.1
-		done
-		kill "$DI_PID" 2>/dev/null
-		wait "$DI_PID" 2>/dev/null
+		await_up "$DI_PID" 100 di_serves "$probe" && return 0
 	done
 	echo "FAILED: debuginfod did not come up:"
 	cat "$T/debuginfod.log"
